@@ -1,0 +1,239 @@
+//! Service files: which directory entries are services, reading one
+//! service's file in either format, and the definition it yields
+//! ([`ServiceSpec`]). Reads only the file it is given; users, groups and
+//! paths named inside are resolved later, by whoever starts the service.
+
+mod going_format;
+mod spec;
+mod toml_format;
+pub mod values;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use spec::{Id, Output, Restart, ServiceSpec};
+
+/// A file's contents bigger than this are refused rather than read:
+/// service files are a few lines, and going's memory is bounded.
+const MAX_FILE_SIZE: u64 = 64 * 1024;
+
+/// The two ways a service can be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `NAME.toml`
+    Toml,
+    /// `NAME`, the original going's `key=value` lines.
+    Going,
+}
+
+/// One thing wrong with a file, at a line (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(line: usize, message: impl Into<String>) -> Problem {
+        Problem {
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// A value as a file wrote it, before it is read as its key's type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Raw text of the going format, read as whatever type the key wants.
+    Text(String),
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<Value>),
+    /// A TOML value of a type no key takes (float, datetime, table, ...).
+    Other(&'static str),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Text(_) | Value::Str(_) => "string",
+            Value::Int(_) => "integer",
+            Value::Bool(_) => "boolean",
+            Value::List(_) => "array",
+            Value::Other(name) => name,
+        }
+    }
+}
+
+/// One `key = value` of a file, with its line. An `env` table arrives as
+/// one entry a variable, keyed `env.NAME`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub line: usize,
+    pub value: Value,
+}
+
+/// What a service's file says, as going acts on it.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No file defines the service (any more).
+    Missing,
+    /// The file exists but cannot be used; nothing may change because of it.
+    Broken {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+    Ok(ServiceSpec, Origin),
+}
+
+/// Where a definition came from: its file and the line of each key, kept
+/// apart from [`ServiceSpec`] so that moving a line restarts nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub key_lines: Vec<(String, usize)>,
+}
+
+impl Origin {
+    pub fn line_of(&self, key: &str) -> usize {
+        self.key_lines
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or(1, |&(_, line)| line)
+    }
+}
+
+/// `file:line: message`, the form of every configuration error.
+pub struct Located<'a>(pub &'a Path, pub &'a Problem);
+
+impl fmt::Display for Located<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}",
+            self.0.display(),
+            self.1.line,
+            self.1.message
+        )
+    }
+}
+
+/// The service a directory entry defines, if any: `web.toml` and `web` both
+/// define `web`; dotfiles, `web~`, `web.swp`, `web.dpkg-new` and every other
+/// name define nothing.
+pub fn classify(file_name: &str) -> Option<(&str, Format)> {
+    let (name, format) = match file_name.strip_suffix(".toml") {
+        Some(name) => (name, Format::Toml),
+        None => (file_name, Format::Going),
+    };
+    is_service_name(name).then_some((name, format))
+}
+
+pub fn is_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The names of every service the directory defines.
+pub fn service_names(dir: &Path) -> io::Result<BTreeSet<String>> {
+    let mut names = BTreeSet::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if let Some((name, _)) = entry.file_name().to_str().and_then(classify) {
+            names.insert(name.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// Reads the service `name` from `dir`, whichever format defines it.
+pub fn load(dir: &Path, name: &str) -> Loaded {
+    let toml_path = dir.join(format!("{name}.toml"));
+    let going_path = dir.join(name);
+    let toml_text = read_service_file(&toml_path);
+    let going_text = read_service_file(&going_path);
+    match (toml_text, going_text) {
+        (None, None) => Loaded::Missing,
+        (Some(_), Some(_)) => Loaded::Broken {
+            file: toml_path,
+            problems: vec![Problem::new(
+                1,
+                format!("duplicate service {name}: both {name} and {name}.toml exist"),
+            )],
+        },
+        (Some(text), None) => finish(name, Format::Toml, toml_path, text),
+        (None, Some(text)) => finish(name, Format::Going, going_path, text),
+    }
+}
+
+fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Loaded {
+    let parsed = text
+        .map_err(|err| {
+            vec![Problem::new(
+                1,
+                format!("cannot read: {}", describe_io(&err)),
+            )]
+        })
+        .and_then(|text| {
+            let entries = read_entries(format, &text)?;
+            let spec = spec::build(name, &entries)?;
+            let key_lines = entries.into_iter().map(|e| (e.key, e.line)).collect();
+            Ok((spec, key_lines))
+        });
+    match parsed {
+        Ok((spec, key_lines)) => Loaded::Ok(spec, Origin { file, key_lines }),
+        Err(problems) => Loaded::Broken { file, problems },
+    }
+}
+
+/// `None` when there is no regular file (or link to one) at `path`.
+fn read_service_file(path: &Path) -> Option<io::Result<String>> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+        Err(err) => return Some(Err(err)),
+    };
+    if !meta.is_file() {
+        return None;
+    }
+    if meta.len() > MAX_FILE_SIZE {
+        return Some(Err(io::Error::other(format!(
+            "larger than {MAX_FILE_SIZE} bytes"
+        ))));
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => Some(
+            String::from_utf8(bytes).map_err(|_| io::Error::other("not valid UTF-8".to_string())),
+        ),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+        Err(err) => Some(Err(err)),
+    }
+}
+
+/// An I/O error without std's `(os error N)` suffix.
+pub fn describe_io(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// Parses a service file's text; every problem found, in line order.
+#[cfg(test)]
+pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
+    spec::build(name, &read_entries(format, text)?)
+}
+
+fn read_entries(format: Format, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+    match format {
+        Format::Toml => toml_format::entries(text),
+        Format::Going => going_format::entries(text),
+    }
+}

@@ -1,0 +1,612 @@
+//! The definition of a service ([`ServiceSpec`]) and how file entries of
+//! either format become one. Plain data with `Eq`: a reload restarts a
+//! service exactly when its definition is no longer equal.
+
+use super::{Entry, Problem, Value, values};
+use crate::signals;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A user or group as written: resolved when the service starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Id {
+    Name(String),
+    Number(u32),
+}
+
+/// Where a service's stdout or stderr goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    Inherit,
+    Null,
+    /// Opened append-only by going, before chroot.
+    File(PathBuf),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSpec {
+    pub name: String,
+    /// Program and arguments, after splitting or wrapping in `/bin/sh -c`.
+    pub argv: Vec<String>,
+    /// Variables from the file, in file order; added to the fresh environment.
+    pub env: Vec<(String, String)>,
+    pub user: Option<Id>,
+    pub group: Option<Id>,
+    pub dir: PathBuf,
+    pub chroot: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub nice: Option<i32>,
+    pub stdout: Output,
+    pub stderr: Output,
+    pub restart: Restart,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub enabled: bool,
+}
+
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ServiceSpec {
+    /// A definition with every default, running `argv`.
+    pub fn new(name: &str, argv: Vec<String>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            argv,
+            env: Vec::new(),
+            user: None,
+            group: None,
+            dir: PathBuf::from("/"),
+            chroot: None,
+            umask: None,
+            nice: None,
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            restart: Restart::Always,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
+            enabled: true,
+        }
+    }
+}
+
+enum Command {
+    Line(String),
+    Words(Vec<String>),
+}
+
+/// Builds a definition from a file's entries, or says everything wrong
+/// with them, in line order.
+pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>> {
+    let mut spec = ServiceSpec::new(name, Vec::new());
+    let mut problems = Vec::new();
+    let mut command = None;
+    let mut shell = false;
+    let mut seen: Vec<&str> = Vec::new();
+    for entry in entries {
+        let key = entry.key.as_str();
+        if seen.contains(&key) {
+            problems.push(Problem::new(entry.line, format!("duplicate key {key:?}")));
+            continue;
+        }
+        seen.push(key);
+        if let Err(message) = apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
+            problems.push(Problem::new(entry.line, message));
+        }
+    }
+    let cmd_line = entries
+        .iter()
+        .find(|e| e.key == "cmd")
+        .map_or(1, |e| e.line);
+    match (command, shell) {
+        (Some(Command::Line(line)), true) => spec.argv = vec!["/bin/sh".into(), "-c".into(), line],
+        (Some(Command::Words(_)), true) => problems.push(Problem::new(
+            cmd_line,
+            "cmd: with shell = true, cmd must be a string",
+        )),
+        (Some(Command::Line(line)), false) => match values::split_command(&line) {
+            Ok(words) if words.is_empty() => {
+                problems.push(Problem::new(cmd_line, "cmd: empty command"))
+            }
+            Ok(words) => spec.argv = words,
+            Err(why) => problems.push(Problem::new(cmd_line, format!("cmd: {why}"))),
+        },
+        (Some(Command::Words(words)), false) => spec.argv = words,
+        (None, _) => {
+            if !problems.iter().any(|p| p.message.starts_with("cmd:")) {
+                problems.push(Problem::new(1, "missing cmd: every service needs one"));
+            }
+        }
+    }
+    problems.sort_by_key(|p| p.line);
+    if problems.is_empty() {
+        Ok(spec)
+    } else {
+        Err(problems)
+    }
+}
+
+fn apply(
+    spec: &mut ServiceSpec,
+    command: &mut Option<Command>,
+    shell: &mut bool,
+    key: &str,
+    value: &Value,
+) -> Result<(), String> {
+    let prefixed = |why: String| format!("{key}: {why}");
+    match key {
+        "cmd" => {
+            *command = Some(match value {
+                Value::Text(line) | Value::Str(line) => {
+                    if line.trim().is_empty() {
+                        return Err(prefixed("empty command".into()));
+                    }
+                    Command::Line(line.clone())
+                }
+                Value::List(items) => {
+                    let words = items.iter().map(string).collect::<Result<Vec<_>, _>>();
+                    let words = words.map_err(|why| prefixed(format!("{why} in the array")))?;
+                    if words.first().is_none_or(|program| program.is_empty()) {
+                        return Err(prefixed("empty command".into()));
+                    }
+                    Command::Words(words)
+                }
+                other => return Err(prefixed(expected("a string or an array of strings", other))),
+            })
+        }
+        "shell" => *shell = boolean(value).map_err(prefixed)?,
+        "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
+        "user" => spec.user = Some(id(value).map_err(prefixed)?),
+        "group" => spec.group = Some(id(value).map_err(prefixed)?),
+        "dir" => spec.dir = absolute_path(value).map_err(prefixed)?,
+        "chroot" => spec.chroot = Some(absolute_path(value).map_err(prefixed)?),
+        "umask" => {
+            spec.umask = Some(match value {
+                Value::Int(n) if (0..=0o777).contains(n) => *n as u32,
+                Value::Int(n) => {
+                    return Err(prefixed(format!("{n:#o} is not a umask (0 to 0o777)")));
+                }
+                Value::Text(text) | Value::Str(text) => values::umask(text).map_err(prefixed)?,
+                other => return Err(prefixed(expected("an octal string like \"022\"", other))),
+            })
+        }
+        "nice" => {
+            let n = integer(value).map_err(prefixed)?;
+            if !(-20..=19).contains(&n) {
+                return Err(prefixed(format!("{n} is out of range -20..19")));
+            }
+            spec.nice = Some(n as i32);
+        }
+        "stdout" => spec.stdout = output(value).map_err(prefixed)?,
+        "stderr" => spec.stderr = output(value).map_err(prefixed)?,
+        "restart" => {
+            spec.restart = match string(value).map_err(prefixed)?.as_str() {
+                "always" => Restart::Always,
+                "on-failure" => Restart::OnFailure,
+                "never" => Restart::Never,
+                other => {
+                    return Err(prefixed(format!(
+                        "{other:?} is not one of \"always\", \"on-failure\", \"never\""
+                    )));
+                }
+            }
+        }
+        "stop-signal" => {
+            spec.stop_signal = match value {
+                Value::Int(n) if (1..=64).contains(n) => *n as i32,
+                Value::Int(n) => return Err(prefixed(format!("{n} is not a signal number"))),
+                _ => {
+                    let name = string(value).map_err(prefixed)?;
+                    signals::by_name(&name)
+                        .ok_or_else(|| prefixed(format!("unknown signal {name:?}")))?
+                }
+            }
+        }
+        "stop-timeout" => {
+            spec.stop_timeout = match value {
+                Value::Int(n) if *n >= 0 => Duration::from_secs(*n as u64),
+                Value::Int(n) => return Err(prefixed(format!("{n} is negative"))),
+                Value::Text(text) | Value::Str(text) => values::duration(text).map_err(prefixed)?,
+                other => return Err(prefixed(expected("a duration like \"10s\"", other))),
+            }
+        }
+        "env" => {
+            return Err(match value {
+                Value::Text(_) => "env: write one variable a line, as env.NAME=value".into(),
+                other => prefixed(expected("a table of variables", other)),
+            });
+        }
+        _ => match key.strip_prefix("env.") {
+            Some(var) => {
+                if var.is_empty() || var.contains(['=', '\0']) {
+                    return Err(format!("env: bad variable name {var:?}"));
+                }
+                let text = match value {
+                    Value::Int(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => string(value).map_err(prefixed)?,
+                };
+                if text.contains('\0') {
+                    return Err(prefixed("value contains a NUL byte".into()));
+                }
+                spec.env.push((var.to_string(), text));
+            }
+            None => return Err(format!("unknown key {key:?}")),
+        },
+    }
+    Ok(())
+}
+
+fn expected(what: &str, found: &Value) -> String {
+    format!("expected {what}, found {}", found.type_name())
+}
+
+fn string(value: &Value) -> Result<String, String> {
+    match value {
+        Value::Text(text) | Value::Str(text) => Ok(text.clone()),
+        other => Err(expected("a string", other)),
+    }
+}
+
+fn boolean(value: &Value) -> Result<bool, String> {
+    match value {
+        Value::Bool(b) => Ok(*b),
+        Value::Text(text) => match text.as_str() {
+            "true" | "yes" => Ok(true),
+            "false" | "no" => Ok(false),
+            _ => Err(format!("expected true or false, found {text:?}")),
+        },
+        other => Err(expected("true or false", other)),
+    }
+}
+
+fn integer(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Int(n) => Ok(*n),
+        Value::Text(text) => text
+            .parse()
+            .map_err(|_| format!("expected an integer, found {text:?}")),
+        other => Err(expected("an integer", other)),
+    }
+}
+
+fn id(value: &Value) -> Result<Id, String> {
+    match value {
+        Value::Int(n) => u32::try_from(*n)
+            .ok()
+            .filter(|&n| n != u32::MAX)
+            .map(Id::Number)
+            .ok_or_else(|| format!("{n} is not a valid id")),
+        Value::Text(text) | Value::Str(text) if !text.is_empty() => Ok(Id::Name(text.clone())),
+        Value::Text(_) | Value::Str(_) => Err("empty name".into()),
+        other => Err(expected("a name or a number", other)),
+    }
+}
+
+fn absolute_path(value: &Value) -> Result<PathBuf, String> {
+    let text = string(value)?;
+    if !text.starts_with('/') || text.contains('\0') {
+        return Err(format!("{text:?} is not an absolute path"));
+    }
+    Ok(PathBuf::from(text))
+}
+
+fn output(value: &Value) -> Result<Output, String> {
+    let text = string(value)?;
+    match text.as_str() {
+        "inherit" => Ok(Output::Inherit),
+        "null" => Ok(Output::Null),
+        "syslog" => Err("\"syslog\" is not supported by this version of going".into()),
+        path if path.starts_with('/') && !path.contains('\0') => {
+            Ok(Output::File(PathBuf::from(path)))
+        }
+        other => Err(format!(
+            "{other:?} is not \"inherit\", \"null\" or an absolute path"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Format, parse};
+    use super::*;
+
+    fn toml(text: &str) -> Result<ServiceSpec, Vec<Problem>> {
+        parse("web", Format::Toml, text)
+    }
+
+    fn going(text: &str) -> Result<ServiceSpec, Vec<Problem>> {
+        parse("web", Format::Going, text)
+    }
+
+    fn problems(result: Result<ServiceSpec, Vec<Problem>>) -> Vec<(usize, String)> {
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.line, p.message))
+            .collect()
+    }
+
+    fn one(line: usize, message: &str) -> Vec<(usize, String)> {
+        vec![(line, message.to_string())]
+    }
+
+    #[test]
+    fn the_legacy_one_liner_works_verbatim() {
+        let spec = going("cmd=/usr/bin/salt-minion\n");
+        assert_eq!(
+            spec,
+            Ok(ServiceSpec::new("web", vec!["/usr/bin/salt-minion".into()]))
+        );
+    }
+
+    #[test]
+    fn every_key_in_toml() {
+        let text = r#"
+cmd = "/bin/server --port 80 'a b'"
+user = "www-data"
+group = 33
+dir = "/srv"
+chroot = "/jail"
+umask = "027"
+nice = 5
+stdout = "/var/log/web.log"
+stderr = "null"
+restart = "on-failure"
+stop-signal = "INT"
+stop-timeout = "2.5s"
+enabled = false
+[env]
+PORT = 80
+MODE = "prod"
+"#;
+        let spec = toml(text).unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec.argv, ["/bin/server", "--port", "80", "a b"]);
+        assert_eq!(spec.user, Some(Id::Name("www-data".into())));
+        assert_eq!(spec.group, Some(Id::Number(33)));
+        assert_eq!(spec.dir, PathBuf::from("/srv"));
+        assert_eq!(spec.chroot, Some(PathBuf::from("/jail")));
+        assert_eq!(spec.umask, Some(0o27));
+        assert_eq!(spec.nice, Some(5));
+        assert_eq!(spec.stdout, Output::File("/var/log/web.log".into()));
+        assert_eq!(spec.stderr, Output::Null);
+        assert_eq!(spec.restart, Restart::OnFailure);
+        assert_eq!(spec.stop_signal, libc::SIGINT);
+        assert_eq!(spec.stop_timeout, Duration::from_millis(2500));
+        assert!(!spec.enabled);
+        assert_eq!(
+            spec.env,
+            [("PORT".into(), "80".into()), ("MODE".into(), "prod".into())]
+        );
+    }
+
+    #[test]
+    fn every_key_in_the_going_format() {
+        let text = "cmd=/bin/server --port 80\nuser=www-data\ngroup=33\ndir=/srv\numask=027\n\
+                    nice=-5\nstdout=/var/log/web.log\nrestart=never\nstop-signal=SIGQUIT\n\
+                    stop-timeout=2\nenabled=no\nshell=false\nenv.A=x y\n";
+        let spec = going(text).unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec.argv, ["/bin/server", "--port", "80"]);
+        assert_eq!(spec.group, Some(Id::Name("33".into())));
+        assert_eq!(spec.umask, Some(0o27));
+        assert_eq!(spec.nice, Some(-5));
+        assert_eq!(spec.restart, Restart::Never);
+        assert_eq!(spec.stop_signal, libc::SIGQUIT);
+        assert_eq!(spec.stop_timeout, Duration::from_secs(2));
+        assert!(!spec.enabled);
+        assert_eq!(spec.env, [("A".into(), "x y".into())]);
+    }
+
+    #[test]
+    fn shell_wraps_the_string() {
+        let spec = toml("cmd = \"echo $HOME | tr a b\"\nshell = true\n").map(|s| s.argv);
+        assert_eq!(
+            spec,
+            Ok(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "echo $HOME | tr a b".into()
+            ])
+        );
+        assert_eq!(
+            problems(toml("cmd = [\"a\"]\nshell = true\n")),
+            one(1, "cmd: with shell = true, cmd must be a string")
+        );
+    }
+
+    #[test]
+    fn defaults() {
+        let spec = toml("cmd = [\"/bin/true\"]").unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec, ServiceSpec::new("web", vec!["/bin/true".into()]));
+        assert_eq!(spec.stop_timeout, Duration::from_secs(10));
+        assert_eq!(spec.dir, PathBuf::from("/"));
+    }
+
+    #[test]
+    fn comments_and_layout_do_not_change_the_definition() {
+        let a = toml("cmd = \"/bin/sleep 1\"\nstop-timeout = 2\n");
+        let b = toml("# comment\n\nstop-timeout = \"2s\"\ncmd = [ \"/bin/sleep\", \"1\" ]\n");
+        assert!(a.is_ok());
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn every_error_message() {
+        assert_eq!(
+            problems(toml("")),
+            one(1, "missing cmd: every service needs one")
+        );
+        assert_eq!(
+            problems(going("# nothing\n")),
+            one(1, "missing cmd: every service needs one")
+        );
+        assert_eq!(problems(going("cmd=\n")), one(1, "cmd: empty command"));
+        assert_eq!(problems(toml("cmd = []")), one(1, "cmd: empty command"));
+        assert_eq!(
+            problems(toml("cmd = [1]")),
+            one(1, "cmd: expected a string, found integer in the array")
+        );
+        assert_eq!(
+            problems(toml("cmd = 5")),
+            one(
+                1,
+                "cmd: expected a string or an array of strings, found integer"
+            )
+        );
+        assert_eq!(
+            problems(going("cmd=echo 'x\n")),
+            one(1, "cmd: unterminated ' quote")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nfoo = 1\n")),
+            one(2, "unknown key \"foo\"")
+        );
+        assert_eq!(
+            problems(going("cmd=x\ncmd=y\n")),
+            one(2, "duplicate key \"cmd\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nshell = 1\n")),
+            one(2, "shell: expected true or false, found integer")
+        );
+        assert_eq!(
+            problems(going("cmd=x\nenabled=maybe\n")),
+            one(2, "enabled: expected true or false, found \"maybe\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nnice = 20\n")),
+            one(2, "nice: 20 is out of range -20..19")
+        );
+        assert_eq!(
+            problems(going("cmd=x\nnice=low\n")),
+            one(2, "nice: expected an integer, found \"low\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nnice = \"1\"\n")),
+            one(2, "nice: expected an integer, found string")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\numask = 0o1000\n")),
+            one(2, "umask: 0o1000 is not a umask (0 to 0o777)")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\numask = true\n")),
+            one(
+                2,
+                "umask: expected an octal string like \"022\", found boolean"
+            )
+        );
+        assert_eq!(
+            problems(going("cmd=x\numask=99\n")),
+            one(
+                2,
+                "umask: bad umask \"99\": expected octal digits like \"022\""
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nuser = -1\n")),
+            one(2, "user: -1 is not a valid id")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ngroup = \"\"\n")),
+            one(2, "group: empty name")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nuser = 1.5\n")),
+            one(2, "user: expected a name or a number, found float")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ndir = \"srv\"\n")),
+            one(2, "dir: \"srv\" is not an absolute path")
+        );
+        assert_eq!(
+            problems(going("cmd=x\nchroot=jail\n")),
+            one(2, "chroot: \"jail\" is not an absolute path")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstdout = \"log.txt\"\n")),
+            one(
+                2,
+                "stdout: \"log.txt\" is not \"inherit\", \"null\" or an absolute path"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstderr = \"syslog\"\n")),
+            one(
+                2,
+                "stderr: \"syslog\" is not supported by this version of going"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nrestart = \"sometimes\"\n")),
+            one(
+                2,
+                "restart: \"sometimes\" is not one of \"always\", \"on-failure\", \"never\""
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstop-signal = \"TERMINATE\"\n")),
+            one(2, "stop-signal: unknown signal \"TERMINATE\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstop-signal = 99\n")),
+            one(2, "stop-signal: 99 is not a signal number")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstop-timeout = \"10 parsecs\"\n")),
+            one(
+                2,
+                "stop-timeout: bad duration \"10 parsecs\": unit must be ms, s, m or h"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstop-timeout = -3\n")),
+            one(2, "stop-timeout: -3 is negative")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nstop-timeout = false\n")),
+            one(
+                2,
+                "stop-timeout: expected a duration like \"10s\", found boolean"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nenv = \"A=1\"\n")),
+            one(2, "env: expected a table of variables, found string")
+        );
+        assert_eq!(
+            problems(going("cmd=x\nenv=A=1\n")),
+            one(2, "env: write one variable a line, as env.NAME=value")
+        );
+        assert_eq!(
+            problems(going("cmd=x\nenv.=1\n")),
+            one(2, "env: bad variable name \"\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\n[env]\nA = [1]\n")),
+            one(3, "env.A: expected a string, found array")
+        );
+        assert_eq!(
+            problems(going("cmd=x\njunk\n")),
+            one(2, "expected key=value")
+        );
+    }
+
+    #[test]
+    fn all_problems_are_reported_in_line_order() {
+        let got = problems(toml("nice = 99\nfoo = 1\nstop-signal = \"NOPE\"\n"));
+        let lines: Vec<usize> = got.iter().map(|(line, _)| *line).collect();
+        assert_eq!(lines, [1, 1, 2, 3]);
+        assert!(
+            got.iter()
+                .any(|(_, m)| m == "missing cmd: every service needs one")
+        );
+    }
+}

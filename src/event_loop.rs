@@ -1,0 +1,413 @@
+//! The loop: owns every descriptor, blocks in `poll(2)` with the nearest
+//! deadline as timeout, turns readiness into events for the supervisor and
+//! carries out the actions it returns. The only place that waits.
+//!
+//! Descriptors polled: a signalfd (every catchable signal is blocked and
+//! read from it), the inotify descriptor of the service directory, and one
+//! exec-report pipe per service that has forked but not yet exec'd.
+
+use crate::config;
+use crate::service::{Action, Event, Exit};
+use crate::signals;
+use crate::spawn::{self, Context};
+use crate::supervisor::{Supervisor, Work};
+use crate::watch::DirWatch;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Signals that stay deliverable: a fault in going itself must kill it
+/// (and show up as a core) rather than loop forever.
+const SYNCHRONOUS: [Signal; 6] = [
+    Signal::SIGSEGV,
+    Signal::SIGBUS,
+    Signal::SIGFPE,
+    Signal::SIGILL,
+    Signal::SIGTRAP,
+    Signal::SIGSYS,
+];
+
+/// Every signal going reads from its signalfd.
+pub fn handled_signals() -> SigSet {
+    let mut set = SigSet::all();
+    for signal in SYNCHRONOUS {
+        set.remove(signal);
+    }
+    set
+}
+
+/// Blocks the handled signals; the first thing going does, so that no
+/// SIGTERM sent to a PID 1 can be lost in between.
+pub fn block_signals() {
+    let _ = handled_signals().thread_block();
+}
+
+/// A forked service whose exec has not been confirmed.
+struct PendingExec {
+    pid: i32,
+    /// Polled until it reports; `None` once read.
+    report: Option<OwnedFd>,
+    /// Why the exec failed, kept until the child is reaped.
+    failure: Option<String>,
+}
+
+pub struct EventLoop {
+    dir: PathBuf,
+    supervisor: Supervisor,
+    signals: SignalFd,
+    watch: DirWatch,
+    context: Context,
+    pending_execs: Vec<PendingExec>,
+    started: Instant,
+}
+
+impl EventLoop {
+    pub fn new(dir: &Path, context: Context) -> Result<EventLoop, String> {
+        let signals = SignalFd::with_flags(
+            &handled_signals(),
+            SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+        )
+        .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))?;
+        let watch =
+            DirWatch::new(dir).map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
+        Ok(EventLoop {
+            dir: dir.to_path_buf(),
+            supervisor: Supervisor::default(),
+            signals,
+            watch,
+            context,
+            pending_execs: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Runs until an orderly shutdown has finished.
+    pub fn run(&mut self) {
+        self.rescan(Instant::now());
+        let mut poll_fds: Vec<libc::pollfd> = Vec::new();
+        loop {
+            if self.supervisor.is_shutting_down() && self.supervisor.all_stopped() {
+                log::info!("all services stopped, exiting");
+                return;
+            }
+            poll_fds.clear();
+            for fd in [self.signals.as_raw_fd(), self.watch.fd().as_raw_fd()] {
+                poll_fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+            let mut polled_execs = Vec::new();
+            for pending in &self.pending_execs {
+                if let Some(report) = &pending.report {
+                    poll_fds.push(libc::pollfd {
+                        fd: report.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                    polled_execs.push(pending.pid);
+                }
+            }
+            let timeout = self.timeout_ms();
+            // SAFETY: poll_fds is a valid array of its length.
+            let ready = unsafe {
+                libc::poll(
+                    poll_fds.as_mut_ptr(),
+                    poll_fds.len() as libc::nfds_t,
+                    timeout,
+                )
+            };
+            if ready < 0 {
+                let errno = nix::errno::Errno::last();
+                if errno != nix::errno::Errno::EINTR {
+                    log::error!("poll: {}", errno.desc());
+                }
+                continue;
+            }
+            let readable = |index: usize| poll_fds.get(index).is_some_and(|p| p.revents != 0);
+            let signals_ready = readable(0);
+            let watch_ready = readable(1);
+            let execs_ready: Vec<i32> = polled_execs
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| readable(i + 2))
+                .map(|(_, &pid)| pid)
+                .collect();
+            if signals_ready {
+                self.read_signals();
+            }
+            for pid in execs_ready {
+                self.exec_reported(pid);
+            }
+            if watch_ready {
+                let changes = self.watch.read();
+                let now = Instant::now();
+                if changes.rescan {
+                    self.rescan(now);
+                } else {
+                    for name in &changes.names {
+                        self.reload(name, now);
+                    }
+                }
+            }
+            let now = Instant::now();
+            for name in self.supervisor.due(now) {
+                let work = self.supervisor.event(&name, Event::Deadline, now);
+                self.execute(work);
+            }
+        }
+    }
+
+    /// Milliseconds until the nearest deadline, rounded up so the loop
+    /// never wakes early and spins; -1 (forever) when nothing is pending.
+    fn timeout_ms(&self) -> i32 {
+        match self.supervisor.next_deadline() {
+            None => -1,
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                let ms = wait.as_micros().div_ceil(1000);
+                i32::try_from(ms).unwrap_or(i32::MAX)
+            }
+        }
+    }
+
+    fn read_signals(&mut self) {
+        let mut reap = false;
+        loop {
+            match self.signals.read_signal() {
+                Ok(Some(info)) => {
+                    let signal = info.ssi_signo as i32;
+                    match signal {
+                        libc::SIGCHLD => reap = true,
+                        libc::SIGHUP => {
+                            log::info!("SIGHUP, rescanning {}", self.dir.display());
+                            self.rescan(Instant::now());
+                        }
+                        libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => self.shutdown(signal),
+                        libc::SIGUSR1 => self.log_status(),
+                        _ => {}
+                    }
+                }
+                Ok(None) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => {
+                    log::error!("reading the signalfd: {}", errno.desc());
+                    break;
+                }
+            }
+        }
+        if reap {
+            self.reap();
+        }
+    }
+
+    fn shutdown(&mut self, signal: i32) {
+        let name = signals::name(signal);
+        if self.supervisor.is_shutting_down() {
+            log::warn!("SIG{name} again, killing what is left");
+            let work = self.supervisor.kill_all();
+            self.execute(work);
+            return;
+        }
+        let active = self
+            .supervisor
+            .services()
+            .iter()
+            .filter(|s| s.is_active())
+            .count();
+        log::info!("SIG{name}, stopping {active} services");
+        let work = self.supervisor.shutdown(Instant::now());
+        self.execute(work);
+    }
+
+    fn log_status(&self) {
+        let now = Instant::now();
+        log::info!(
+            "pid {}, up {}, {} services",
+            std::process::id(),
+            config::values::format_duration(now - self.started),
+            self.supervisor.services().len()
+        );
+        for service in self.supervisor.services() {
+            let pid = service
+                .pid
+                .map(|pid| format!(", pid {pid}"))
+                .unwrap_or_default();
+            let up = match (service.is_active(), service.started_at) {
+                (true, Some(at)) => format!(", up {}", config::values::format_duration(now - at)),
+                _ => String::new(),
+            };
+            log::info!(target: service.name(), "{}{pid}{up}, {} restarts", service.state.name(), service.restarts);
+        }
+    }
+
+    /// Collects every child that has ended: services and any orphan.
+    fn reap(&mut self) {
+        let now = Instant::now();
+        loop {
+            let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), Exit::Code(code)),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                    (pid.as_raw(), Exit::Signal(signal as i32))
+                }
+                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(errno) => {
+                    log::error!("waitpid: {}", errno.desc());
+                    break;
+                }
+            };
+            let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
+                continue;
+            };
+            let mut exec_error = None;
+            if let Some(index) = self.pending_execs.iter().position(|p| p.pid == pid) {
+                let pending = self.pending_execs.swap_remove(index);
+                exec_error = match (pending.failure, &pending.report) {
+                    (Some(failure), _) => Some(failure),
+                    (None, Some(report)) => self.read_report(&name, report),
+                    (None, None) => None,
+                };
+                if exec_error.is_none() {
+                    let work = self.supervisor.event(&name, Event::ExecOk, now);
+                    self.execute(work);
+                }
+            }
+            let work = self
+                .supervisor
+                .event(&name, Event::Exited { status, exec_error }, now);
+            self.execute(work);
+        }
+        // Orphans of a stopping group may have been among them.
+        let work = self.supervisor.awaiting_group();
+        self.execute(work);
+    }
+
+    /// The exec-report pipe of `pid` is readable: exec done, or failed.
+    fn exec_reported(&mut self, pid: i32) {
+        let Some(index) = self.pending_execs.iter().position(|p| p.pid == pid) else {
+            return;
+        };
+        let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
+            self.pending_execs.swap_remove(index);
+            return;
+        };
+        let Some(pending) = self.pending_execs.get_mut(index) else {
+            return;
+        };
+        let Some(report) = pending.report.take() else {
+            return;
+        };
+        match self.read_report(&name, &report) {
+            // The child is about to exit; the failure is logged with it.
+            Some(failure) => {
+                if let Some(pending) = self.pending_execs.get_mut(index) {
+                    pending.failure = Some(failure);
+                }
+            }
+            None => {
+                self.pending_execs.swap_remove(index);
+                let work = self.supervisor.event(&name, Event::ExecOk, Instant::now());
+                self.execute(work);
+            }
+        }
+    }
+
+    fn read_report(&self, name: &str, report: &OwnedFd) -> Option<String> {
+        let service = self
+            .supervisor
+            .services()
+            .iter()
+            .find(|s| s.name() == name)?;
+        spawn::read_report(report, &service.spec)
+    }
+
+    /// Carries out actions, feeding each outcome back as the next event.
+    fn execute(&mut self, work: Work) {
+        let mut queue: VecDeque<(String, Action)> = work.into();
+        while let Some((name, action)) = queue.pop_front() {
+            let now = Instant::now();
+            let outcome = match action {
+                Action::Spawn => Some(self.spawn(&name)),
+                Action::Signal { pid, signal } => {
+                    signal_group(pid, signal);
+                    None
+                }
+                Action::CheckGroup { pid } => (!group_alive(pid)).then_some(Event::GroupGone),
+            };
+            if let Some(event) = outcome {
+                queue.extend(self.supervisor.event(&name, event, now));
+            }
+        }
+    }
+
+    fn spawn(&mut self, name: &str) -> Event {
+        let Some(service) = self.supervisor.services().iter().find(|s| s.name() == name) else {
+            return Event::SpawnFailed("no such service".into());
+        };
+        match spawn::spawn(&service.spec, &self.context) {
+            Ok(child) => {
+                self.pending_execs.push(PendingExec {
+                    pid: child.pid,
+                    report: Some(child.exec_report),
+                    failure: None,
+                });
+                Event::Spawned(child.pid)
+            }
+            Err(reason) => Event::SpawnFailed(reason),
+        }
+    }
+
+    fn reload(&mut self, name: &str, now: Instant) {
+        let loaded = config::load(&self.dir, name);
+        let work = self.supervisor.reconcile(name, loaded, now);
+        self.execute(work);
+    }
+
+    /// Rereads every file, and forgets services whose file is gone.
+    fn rescan(&mut self, now: Instant) {
+        let on_disk = match config::service_names(&self.dir) {
+            Ok(names) => names,
+            Err(err) => {
+                log::warn!(
+                    "cannot read {}: {}; services keep running",
+                    self.dir.display(),
+                    config::describe_io(&err)
+                );
+                return;
+            }
+        };
+        let mut names: Vec<String> = self.supervisor.names().map(str::to_string).collect();
+        names.extend(on_disk);
+        names.sort();
+        names.dedup();
+        for name in names {
+            self.reload(&name, now);
+        }
+    }
+}
+
+/// Signals the process group led by `pid`, or `pid` alone if it has not
+/// made its group yet (between fork and setsid).
+fn signal_group(pid: i32, signal: i32) {
+    // SAFETY: kill has no memory effects.
+    let sent = unsafe { libc::kill(-pid, signal) };
+    if sent != 0 && nix::errno::Errno::last() == nix::errno::Errno::ESRCH {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// True while any process of the group led by `pid` exists.
+fn group_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    let found = unsafe { libc::kill(-pid, 0) };
+    found == 0 || nix::errno::Errno::last() != nix::errno::Errno::ESRCH
+}

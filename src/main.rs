@@ -1,0 +1,157 @@
+//! going: a process supervisor that can run as PID 1.
+//!
+//! `main` blocks signals before anything else, reads the command line and
+//! runs one mode. The supervisor itself is one thread and one loop
+//! (`event_loop.rs`) around a pure state machine (`service.rs`,
+//! `supervisor.rs`).
+//!
+//! `no_main`: going's own C `main` skips std's runtime set-up, which
+//! would install signal handlers and an alternate signal stack (memory that
+//! counts against going's 1 MB budget) before the signals are blocked.
+#![no_main]
+
+mod args;
+mod check;
+mod config;
+mod event_loop;
+mod log;
+mod service;
+mod signals;
+mod spawn;
+mod supervisor;
+mod watch;
+
+use args::Mode;
+use std::ffi::{CStr, OsString};
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[unsafe(no_mangle)]
+pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    event_loop::block_signals();
+    let args = (1..usize::try_from(argc).unwrap_or(0))
+        .filter_map(|i| {
+            // SAFETY: the C runtime passes argc valid, NUL-terminated strings.
+            let arg = unsafe { *argv.add(i) };
+            (!arg.is_null()).then(|| {
+                OsString::from(std::ffi::OsStr::from_bytes(
+                    unsafe { CStr::from_ptr(arg) }.to_bytes(),
+                ))
+            })
+        })
+        .collect();
+    match args::parse(args) {
+        Ok(Mode::Version) => {
+            println!("going {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Ok(Mode::Help) => {
+            print!("{}", args::USAGE);
+            0
+        }
+        Ok(Mode::Check { dir }) => check::run(&dir),
+        Ok(Mode::Supervise { dir, log }) => supervise(&dir, log),
+        Err(why) => {
+            let _ = write!(std::io::stderr(), "going: {why}\n{}", args::USAGE);
+            2
+        }
+    }
+}
+
+fn supervise(dir: &Path, log_target: Option<log::Target>) -> i32 {
+    log::init(log_target);
+    let context = match prepare() {
+        Ok(context) => context,
+        Err(why) => return fatal(&why),
+    };
+    let mut event_loop = match event_loop::EventLoop::new(dir, context) {
+        Ok(event_loop) => event_loop,
+        Err(why) => return fatal(&why),
+    };
+    ::log::info!(
+        "going {} started, pid {}, directory {}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        dir.display()
+    );
+    event_loop.run();
+    0
+}
+
+fn fatal(why: &str) -> i32 {
+    ::log::error!("{why}");
+    let _ = writeln!(std::io::stderr(), "going: {why}");
+    1
+}
+
+/// Process-wide set-up: subreaper, descriptors, limits, /dev/null.
+fn prepare() -> Result<spawn::Context, String> {
+    // SAFETY: plain system calls with valid arguments.
+    unsafe {
+        if libc::getpid() != 1 && libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
+            ::log::warn!(
+                "cannot become a child subreaper: {}",
+                nix::errno::Errno::last().desc()
+            );
+        }
+        // Whatever descriptors going inherited must not reach services.
+        if libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        ) != 0
+        {
+            mark_inherited_cloexec();
+        }
+    }
+    let mut nofile = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit on a local struct. Going itself may hold
+    // one pipe a starting service; the services get the original limit.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile);
+        let raised = libc::rlimit {
+            rlim_cur: nofile.rlim_max,
+            rlim_max: nofile.rlim_max,
+        };
+        libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+    }
+    // SAFETY: open of a constant C string; the descriptor is owned below.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!(
+            "cannot open /dev/null: {}",
+            nix::errno::Errno::last().desc()
+        ));
+    }
+    // SAFETY: fd was just opened.
+    let dev_null = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: geteuid cannot fail.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    Ok(spawn::Context {
+        dev_null,
+        nofile,
+        is_root,
+    })
+}
+
+/// Fallback for kernels without close_range: sets close-on-exec on every
+/// descriptor above 2 listed in /proc/self/fd.
+fn mark_inherited_cloexec() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; harmless if it is closed.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+}

@@ -1,0 +1,722 @@
+//! One service's life: its [`State`], the events that move it, and the
+//! actions each transition asks for. This file never calls the kernel; the
+//! event loop carries out the actions and reports what happened as the next
+//! event, so every transition is testable with nothing but `Instant`s.
+
+use crate::config::values::format_duration;
+use crate::config::{Restart, ServiceSpec};
+use crate::signals;
+use std::time::{Duration, Instant};
+
+/// A run shorter than this counts toward backoff; a longer one resets it.
+pub const SHORT_RUN: Duration = Duration::from_secs(5);
+/// The delay after the first short run; it doubles after each further one.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest a crash-looping service waits between starts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How often a stop rechecks a process group whose leader is gone.
+const GROUP_RECHECK_FIRST: Duration = Duration::from_millis(10);
+const GROUP_RECHECK_MAX: Duration = Duration::from_secs(1);
+
+/// The delay before the next start after `short_runs` short runs in a row.
+pub fn backoff_delay(short_runs: u32) -> Duration {
+    let doublings = short_runs.saturating_sub(1).min(16);
+    FIRST_BACKOFF
+        .saturating_mul(1 << doublings)
+        .min(MAX_BACKOFF)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not running and not meant to until told.
+    Stopped,
+    /// Forked; its exec has not been confirmed yet.
+    Starting,
+    Running,
+    /// Told to stop; waiting for its process group to empty.
+    Stopping,
+    /// Waiting out a restart delay after dying quickly.
+    Backoff,
+    /// Ended and, by its restart policy, not restarted.
+    Exited,
+    /// `enabled = false`.
+    Disabled,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Stopping => "stopping",
+            State::Backoff => "backoff",
+            State::Exited => "exited",
+            State::Disabled => "disabled",
+        }
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    fn describe(self) -> String {
+        match self {
+            Exit::Code(code) => format!("exited with status {code}"),
+            Exit::Signal(signal) => format!("killed by signal {}", signals::name(signal)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Start unless running; a disabled definition goes to `disabled`.
+    Start,
+    /// Stop and stay stopped.
+    Stop,
+    /// The loop forked the process.
+    Spawned(i32),
+    /// The loop could not even fork (user unknown, output unopenable, ...).
+    SpawnFailed(String),
+    /// The process's exec succeeded.
+    ExecOk,
+    /// The process was reaped; `exec_error` says why its exec failed, if it did.
+    Exited {
+        status: Exit,
+        exec_error: Option<String>,
+    },
+    /// No process of the stopped service's group is left.
+    GroupGone,
+    /// The service's deadline has come.
+    Deadline,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Fork and exec the current definition; answer `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// Send `signal` to the process group led by `pid`.
+    Signal { pid: i32, signal: i32 },
+    /// See whether the group led by `pid` is empty; answer `GroupGone` if so.
+    CheckGroup { pid: i32 },
+}
+
+/// What a stop leads to once the process group is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    Rest,
+    Restart,
+    /// The supervisor drops the service.
+    Remove,
+}
+
+#[derive(Debug)]
+pub struct Service {
+    pub spec: ServiceSpec,
+    pub state: State,
+    /// The process (and process group) while starting, running or stopping.
+    pub pid: Option<i32>,
+    pub started_at: Option<Instant>,
+    /// Automatic restarts since the definition was last (re)loaded.
+    pub restarts: u32,
+    pub last_exit: Option<Exit>,
+    /// When the next `Deadline` event is due.
+    pub deadline: Option<Instant>,
+    short_runs: u32,
+    after_stop: AfterStop,
+    /// A definition to switch to once the current process has stopped.
+    pending_spec: Option<ServiceSpec>,
+    kill_at: Option<Instant>,
+    leader_gone: bool,
+    group_recheck: Duration,
+}
+
+impl Service {
+    pub fn new(spec: ServiceSpec) -> Service {
+        Service {
+            spec,
+            state: State::Stopped,
+            pid: None,
+            started_at: None,
+            restarts: 0,
+            last_exit: None,
+            deadline: None,
+            short_runs: 0,
+            after_stop: AfterStop::Rest,
+            pending_spec: None,
+            kill_at: None,
+            leader_gone: false,
+            group_recheck: GROUP_RECHECK_FIRST,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// True when a stop that leads to removal has finished.
+    pub fn is_removable(&self) -> bool {
+        self.after_stop == AfterStop::Remove && !self.is_active()
+    }
+
+    /// True while a process of this service may exist.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.state,
+            State::Starting | State::Running | State::Stopping
+        )
+    }
+
+    /// True while a stop that ends in removal is under way.
+    pub fn is_being_removed(&self) -> bool {
+        self.after_stop == AfterStop::Remove
+    }
+
+    /// Cancels a removal under way: the service starts again once stopped.
+    pub fn keep(&mut self) {
+        self.after_stop = AfterStop::Restart;
+    }
+
+    pub fn leader_gone(&self) -> bool {
+        self.leader_gone
+    }
+
+    /// Switches to a new definition: at once if nothing runs, else after
+    /// an orderly stop.
+    pub fn replace(&mut self, spec: ServiceSpec, now: Instant) -> Vec<Action> {
+        self.restarts = 0;
+        self.short_runs = 0;
+        if self.is_active() {
+            self.pending_spec = Some(spec);
+            let mut actions = self.on(Event::Stop, now);
+            self.after_stop = AfterStop::Restart;
+            if !self.is_active() {
+                actions.extend(self.finish_stop(now));
+            }
+            actions
+        } else {
+            self.spec = spec;
+            self.after_stop = AfterStop::Rest;
+            self.on(Event::Start, now)
+        }
+    }
+
+    /// Stops the service for good; the supervisor drops it once
+    /// [`Service::is_removable`].
+    pub fn remove(&mut self, now: Instant) -> Vec<Action> {
+        let actions = self.on(Event::Stop, now);
+        self.after_stop = AfterStop::Remove;
+        self.pending_spec = None;
+        actions
+    }
+
+    pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        match (self.state, event) {
+            (State::Stopped | State::Backoff | State::Exited | State::Disabled, Event::Start) => {
+                self.deadline = None;
+                if self.spec.enabled {
+                    vec![Action::Spawn]
+                } else {
+                    self.enter(State::Disabled);
+                    vec![]
+                }
+            }
+            (_, Event::Start) => vec![],
+            (_, Event::Spawned(pid)) => {
+                self.pid = Some(pid);
+                self.started_at = Some(now);
+                self.leader_gone = false;
+                self.enter(State::Starting);
+                log::info!(target: &self.spec.name, "starting, pid {pid}");
+                vec![]
+            }
+            (_, Event::SpawnFailed(reason)) => {
+                self.pid = None;
+                self.after_failure(&format!("cannot start: {reason}"), true, now)
+            }
+            (State::Starting, Event::ExecOk) => {
+                self.enter(State::Running);
+                log::info!(target: &self.spec.name, "running, pid {}", self.pid.unwrap_or(0));
+                vec![]
+            }
+            (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
+                self.reaped(status);
+                let pid = self.pid.take().unwrap_or(0);
+                let ran = self.ran_for(now);
+                let (what, failed) = match (&exec_error, status) {
+                    (Some(why), _) => (format!("cannot start: {why}, pid {pid}"), true),
+                    (None, exit) => (
+                        format!(
+                            "{} after {}, pid {pid}",
+                            exit.describe(),
+                            format_duration(ran)
+                        ),
+                        exit != Exit::Code(0),
+                    ),
+                };
+                let short = exec_error.is_some() || ran < SHORT_RUN;
+                self.after_exit(&what, failed, short, now)
+            }
+            (State::Starting | State::Running, Event::Stop) => {
+                let pid = self.pid.unwrap_or(0);
+                let signal = self.spec.stop_signal;
+                log::info!(target: &self.spec.name, "stopping, pid {pid}, signal {}", signals::name(signal));
+                self.kill_at = Some(now + self.spec.stop_timeout);
+                self.deadline = self.kill_at;
+                self.leader_gone = false;
+                self.group_recheck = GROUP_RECHECK_FIRST;
+                self.after_stop = AfterStop::Rest;
+                self.enter(State::Stopping);
+                vec![
+                    Action::Signal { pid, signal },
+                    Action::Signal {
+                        pid,
+                        signal: libc::SIGCONT,
+                    },
+                ]
+            }
+            (State::Backoff | State::Exited | State::Disabled, Event::Stop) => {
+                self.deadline = None;
+                self.enter(State::Stopped);
+                vec![]
+            }
+            (State::Stopping, Event::Stop) => {
+                self.after_stop = AfterStop::Rest;
+                vec![]
+            }
+            (State::Stopping, Event::Exited { status, .. }) => {
+                self.reaped(status);
+                self.leader_gone = true;
+                let pid = self.pid.unwrap_or(0);
+                self.deadline = Some(self.next_group_check(now));
+                vec![Action::CheckGroup { pid }]
+            }
+            (State::Stopping, Event::GroupGone) if self.leader_gone => self.finish_stop(now),
+            (State::Stopping, Event::Deadline) => {
+                let mut actions = Vec::new();
+                let pid = self.pid.unwrap_or(0);
+                if self.kill_at.is_some_and(|at| now >= at) {
+                    self.kill_at = None;
+                    log::warn!(target: &self.spec.name, "stop timeout, pid {pid}, sending KILL to the process group");
+                    actions.push(Action::Signal {
+                        pid,
+                        signal: libc::SIGKILL,
+                    });
+                }
+                if self.leader_gone {
+                    actions.push(Action::CheckGroup { pid });
+                    self.group_recheck = (self.group_recheck * 2).min(GROUP_RECHECK_MAX);
+                }
+                self.deadline = if self.leader_gone {
+                    Some(self.next_group_check(now))
+                } else {
+                    self.kill_at
+                };
+                actions
+            }
+            (State::Backoff, Event::Deadline) => {
+                self.deadline = None;
+                vec![Action::Spawn]
+            }
+            (state, event) => {
+                log::debug!(target: &self.spec.name, "ignored {event:?} in state {}", state.name());
+                vec![]
+            }
+        }
+    }
+
+    fn enter(&mut self, state: State) {
+        self.state = state;
+    }
+
+    fn reaped(&mut self, status: Exit) {
+        self.last_exit = Some(status);
+    }
+
+    fn ran_for(&self, now: Instant) -> Duration {
+        self.started_at
+            .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+    }
+
+    fn next_group_check(&self, now: Instant) -> Instant {
+        let recheck = now + self.group_recheck;
+        self.kill_at.map_or(recheck, |kill_at| kill_at.min(recheck))
+    }
+
+    /// The leader died on its own: restart now, later, or not at all.
+    fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> Vec<Action> {
+        let restart = match self.spec.restart {
+            Restart::Always => true,
+            Restart::OnFailure => failed,
+            Restart::Never => false,
+        };
+        if !restart {
+            let policy = match self.spec.restart {
+                Restart::OnFailure => "on-failure",
+                _ => "never",
+            };
+            log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
+            self.enter(State::Exited);
+            return vec![];
+        }
+        self.restarts = self.restarts.saturating_add(1);
+        if !short {
+            self.short_runs = 0;
+            log::warn!(target: &self.spec.name, "{what}, restarting");
+            self.enter(State::Stopped);
+            return vec![Action::Spawn];
+        }
+        self.short_runs = self.short_runs.saturating_add(1);
+        let delay = backoff_delay(self.short_runs);
+        log::warn!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
+        self.deadline = Some(now + delay);
+        self.enter(State::Backoff);
+        vec![]
+    }
+
+    fn after_failure(&mut self, what: &str, short: bool, now: Instant) -> Vec<Action> {
+        if self.spec.restart == Restart::Never {
+            log::error!(target: &self.spec.name, "{what}, not restarted (restart = never)");
+            self.enter(State::Exited);
+            return vec![];
+        }
+        self.restarts = self.restarts.saturating_add(1);
+        self.short_runs = self.short_runs.saturating_add(u32::from(short));
+        let delay = backoff_delay(self.short_runs.max(1));
+        log::error!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
+        self.deadline = Some(now + delay);
+        self.enter(State::Backoff);
+        vec![]
+    }
+
+    fn finish_stop(&mut self, now: Instant) -> Vec<Action> {
+        let pid = self.pid.take();
+        self.deadline = None;
+        self.kill_at = None;
+        if let Some(pid) = pid {
+            let how = self.last_exit.map(Exit::describe).unwrap_or_default();
+            let ran = format_duration(self.ran_for(now));
+            log::info!(target: &self.spec.name, "stopped, pid {pid}, {how} after {ran}");
+        }
+        self.enter(State::Stopped);
+        match self.after_stop {
+            AfterStop::Restart => {
+                self.after_stop = AfterStop::Rest;
+                if let Some(spec) = self.pending_spec.take() {
+                    self.spec = spec;
+                }
+                self.on(Event::Start, now)
+            }
+            AfterStop::Rest | AfterStop::Remove => vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(argv: &[&str]) -> Service {
+        let mut spec = ServiceSpec::new("web", argv.iter().map(|s| s.to_string()).collect());
+        spec.stop_timeout = Duration::from_secs(2);
+        Service::new(spec)
+    }
+
+    fn exit(code: i32) -> Event {
+        Event::Exited {
+            status: Exit::Code(code),
+            exec_error: None,
+        }
+    }
+
+    /// Starts `s` at `now` with pid 100 and confirms the exec.
+    fn run(s: &mut Service, now: Instant) {
+        assert_eq!(s.on(Event::Start, now), vec![Action::Spawn]);
+        s.on(Event::Spawned(100), now);
+        assert_eq!(s.state, State::Starting);
+        s.on(Event::ExecOk, now);
+        assert_eq!(s.state, State::Running);
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_to_30s() {
+        let secs: Vec<f64> = (1..=12).map(|n| backoff_delay(n).as_secs_f64()).collect();
+        assert_eq!(
+            secs,
+            [
+                0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0, 30.0
+            ]
+        );
+        assert_eq!(backoff_delay(0), FIRST_BACKOFF);
+        assert_eq!(backoff_delay(u32::MAX), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_long_run_restarts_at_once() {
+        let t0 = Instant::now();
+        let mut s = service(&["/bin/sleep", "100"]);
+        run(&mut s, t0);
+        let actions = s.on(exit(0), t0 + Duration::from_secs(60));
+        assert_eq!(actions, vec![Action::Spawn]);
+        assert_eq!(s.restarts, 1);
+        assert_eq!(s.last_exit, Some(Exit::Code(0)));
+        assert_eq!(s.pid, None);
+    }
+
+    #[test]
+    fn short_runs_back_off_and_a_long_run_resets() {
+        let t0 = Instant::now();
+        let mut s = service(&["/bin/false"]);
+        let mut now = t0;
+        for expected_ms in [100, 200, 400, 800] {
+            run(&mut s, now);
+            now += Duration::from_millis(10);
+            assert_eq!(s.on(exit(1), now), vec![]);
+            assert_eq!(s.state, State::Backoff);
+            assert_eq!(s.deadline, Some(now + Duration::from_millis(expected_ms)));
+            now += Duration::from_millis(expected_ms);
+            assert_eq!(s.on(Event::Deadline, now), vec![Action::Spawn]);
+            s.state = State::Stopped; // as if the spawn were about to happen
+        }
+        run(&mut s, now);
+        assert_eq!(s.on(exit(1), now + SHORT_RUN), vec![Action::Spawn]);
+        run(&mut s, now);
+        s.on(exit(1), now + Duration::from_millis(1));
+        assert_eq!(
+            s.deadline,
+            Some(now + Duration::from_millis(1) + FIRST_BACKOFF)
+        );
+    }
+
+    #[test]
+    fn restart_policies() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_secs(60);
+        let mut s = service(&["x"]);
+        s.spec.restart = Restart::OnFailure;
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(0), later), vec![]);
+        assert_eq!(s.state, State::Exited);
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(3), later), vec![Action::Spawn]);
+        s.state = State::Stopped;
+        run(&mut s, t0);
+        let killed = Event::Exited {
+            status: Exit::Signal(9),
+            exec_error: None,
+        };
+        assert_eq!(s.on(killed, later), vec![Action::Spawn]);
+
+        s.spec.restart = Restart::Never;
+        s.state = State::Stopped;
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(3), later), vec![]);
+        assert_eq!(s.state, State::Exited);
+        assert_eq!(s.deadline, None);
+    }
+
+    #[test]
+    fn exec_failure_backs_off_even_under_on_failure() {
+        let t0 = Instant::now();
+        let mut s = service(&["/nonexistent"]);
+        s.spec.restart = Restart::OnFailure;
+        s.on(Event::Start, t0);
+        s.on(Event::Spawned(7), t0);
+        let failed = Event::Exited {
+            status: Exit::Code(127),
+            exec_error: Some("exec".into()),
+        };
+        assert_eq!(s.on(failed, t0 + SHORT_RUN * 2), vec![]);
+        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.deadline, Some(t0 + SHORT_RUN * 2 + FIRST_BACKOFF));
+    }
+
+    #[test]
+    fn spawn_failure_backs_off() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.on(Event::Start, t0);
+        assert_eq!(
+            s.on(Event::SpawnFailed("unknown user \"bob\"".into()), t0),
+            vec![]
+        );
+        assert_eq!(s.state, State::Backoff);
+        s.on(Event::Deadline, t0 + FIRST_BACKOFF);
+        s.on(Event::SpawnFailed("again".into()), t0 + FIRST_BACKOFF);
+        assert_eq!(s.deadline, Some(t0 + FIRST_BACKOFF * 3));
+    }
+
+    #[test]
+    fn stop_signals_then_kills_after_the_timeout() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        let actions = s.on(Event::Stop, t0);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Signal {
+                    pid: 100,
+                    signal: libc::SIGTERM
+                },
+                Action::Signal {
+                    pid: 100,
+                    signal: libc::SIGCONT
+                }
+            ]
+        );
+        assert_eq!(s.state, State::Stopping);
+        let kill_at = t0 + Duration::from_secs(2);
+        assert_eq!(s.deadline, Some(kill_at));
+        assert_eq!(
+            s.on(Event::Deadline, kill_at),
+            vec![Action::Signal {
+                pid: 100,
+                signal: libc::SIGKILL
+            }]
+        );
+        assert_eq!(s.deadline, None);
+        let killed = Event::Exited {
+            status: Exit::Signal(9),
+            exec_error: None,
+        };
+        assert_eq!(s.on(killed, kill_at), vec![Action::CheckGroup { pid: 100 }]);
+        assert_eq!(s.state, State::Stopping);
+        assert_eq!(s.on(Event::GroupGone, kill_at), vec![]);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.pid, None);
+    }
+
+    #[test]
+    fn a_stop_waits_for_the_whole_group() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.on(Event::Stop, t0);
+        s.on(exit(0), t0);
+        // The group outlives its leader: recheck soon, then less often.
+        assert_eq!(s.deadline, Some(t0 + GROUP_RECHECK_FIRST));
+        let t1 = t0 + GROUP_RECHECK_FIRST;
+        assert_eq!(
+            s.on(Event::Deadline, t1),
+            vec![Action::CheckGroup { pid: 100 }]
+        );
+        assert_eq!(s.deadline, Some(t1 + GROUP_RECHECK_FIRST * 2));
+        // The kill still comes at the stop timeout.
+        let kill_at = t0 + Duration::from_secs(2);
+        assert_eq!(
+            s.on(Event::Deadline, kill_at),
+            vec![
+                Action::Signal {
+                    pid: 100,
+                    signal: libc::SIGKILL
+                },
+                Action::CheckGroup { pid: 100 }
+            ]
+        );
+        assert_eq!(s.state, State::Stopping);
+        s.on(Event::GroupGone, kill_at);
+        assert_eq!(s.state, State::Stopped);
+    }
+
+    #[test]
+    fn stopping_before_exec_is_confirmed_still_signals() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.on(Event::Start, t0);
+        s.on(Event::Spawned(5), t0);
+        assert_eq!(
+            s.on(Event::Stop, t0).first(),
+            Some(&Action::Signal {
+                pid: 5,
+                signal: libc::SIGTERM
+            })
+        );
+    }
+
+    #[test]
+    fn stop_in_backoff_cancels_the_restart() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.on(exit(1), t0);
+        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.on(Event::Stop, t0), vec![]);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.deadline, None);
+        assert_eq!(s.on(Event::Deadline, t0 + MAX_BACKOFF), vec![]);
+    }
+
+    #[test]
+    fn replace_restarts_a_running_service_with_the_new_definition() {
+        let t0 = Instant::now();
+        let mut s = service(&["old"]);
+        run(&mut s, t0);
+        let new = ServiceSpec::new("web", vec!["new".into()]);
+        let actions = s.replace(new.clone(), t0);
+        assert_eq!(
+            actions.first(),
+            Some(&Action::Signal {
+                pid: 100,
+                signal: libc::SIGTERM
+            })
+        );
+        assert_eq!(s.spec.argv, ["old"]);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
+        assert_eq!(s.spec, new);
+        assert_eq!(s.restarts, 0);
+    }
+
+    #[test]
+    fn replace_starts_a_resting_service_and_resets_backoff() {
+        let t0 = Instant::now();
+        let mut s = service(&["old"]);
+        run(&mut s, t0);
+        s.on(exit(1), t0);
+        assert_eq!(s.state, State::Backoff);
+        let actions = s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
+        assert_eq!(actions, vec![Action::Spawn]);
+        assert_eq!(s.deadline, None);
+    }
+
+    #[test]
+    fn disabled_services_never_spawn() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.enabled = false;
+        assert_eq!(s.on(Event::Start, t0), vec![]);
+        assert_eq!(s.state, State::Disabled);
+        let mut enabled = s.spec.clone();
+        enabled.enabled = true;
+        assert_eq!(s.replace(enabled, t0), vec![Action::Spawn]);
+        run(&mut s, t0);
+        let mut disabled = s.spec.clone();
+        disabled.enabled = false;
+        s.replace(disabled, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state, State::Disabled);
+    }
+
+    #[test]
+    fn removal_ends_removable() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.remove(t0);
+        assert!(!s.is_removable());
+        s.on(exit(0), t0);
+        s.on(Event::GroupGone, t0);
+        assert!(s.is_removable());
+        let mut idle = service(&["x"]);
+        idle.on(Event::Stop, t0);
+        idle.remove(t0);
+        assert!(idle.is_removable());
+    }
+}

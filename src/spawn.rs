@@ -1,0 +1,561 @@
+//! The only place that forks and execs. Everything the child needs is
+//! prepared before the fork (names resolved, strings built, files opened),
+//! so the child only makes system calls. A failure in the child is written
+//! to a close-on-exec pipe as (step, errno); the event loop polls that
+//! pipe: end-of-file means the exec succeeded.
+
+use crate::config::{Id, Output, ServiceSpec, describe_io};
+use nix::errno::Errno;
+use nix::unistd::{Gid, Group, Uid, User};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What every spawn shares, set up once at start-up.
+pub struct Context {
+    /// Opened once, so a service's stdin never depends on a later open.
+    pub dev_null: OwnedFd,
+    /// The descriptor limit going was started with, given back to services.
+    pub nofile: libc::rlimit,
+    pub is_root: bool,
+}
+
+/// A forked service process.
+pub struct Child {
+    pub pid: i32,
+    /// Readable when the exec succeeded (end of file) or failed (a report).
+    pub exec_report: OwnedFd,
+}
+
+/// The steps of the child, in the order it takes them.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+enum Step {
+    Session = 1,
+    Stdio,
+    Limits,
+    Nice,
+    Umask,
+    Chroot,
+    Groups,
+    SetGid,
+    SetUid,
+    Chdir,
+    Exec,
+}
+
+const REPORT_LEN: usize = 8;
+
+/// Who the service runs as, resolved from its definition.
+struct Identity {
+    uid: Option<Uid>,
+    gid: Option<Gid>,
+    groups: Option<Vec<Gid>>,
+    home: String,
+    user: String,
+}
+
+fn resolve_user(id: &Id) -> Result<User, String> {
+    let found = match id {
+        Id::Name(name) => match User::from_name(name) {
+            Ok(Some(user)) => Ok(Some(user)),
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => match name.parse() {
+                Ok(uid) => User::from_uid(Uid::from_raw(uid)).map(|u| u.or(Some(anonymous(uid)))),
+                Err(_) => Ok(None),
+            },
+            other => other,
+        },
+        Id::Number(uid) => User::from_uid(Uid::from_raw(*uid)).map(|u| u.or(Some(anonymous(*uid)))),
+    };
+    match found {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(format!("unknown user {}", show_id(id))),
+        Err(errno) => Err(format!(
+            "cannot look up user {}: {}",
+            show_id(id),
+            errno.desc()
+        )),
+    }
+}
+
+/// A numeric uid with no passwd entry: runs with that uid, HOME=/.
+fn anonymous(uid: u32) -> User {
+    User {
+        name: uid.to_string(),
+        passwd: CString::default(),
+        uid: Uid::from_raw(uid),
+        gid: Gid::from_raw(uid),
+        gecos: CString::default(),
+        dir: "/".into(),
+        shell: "/bin/sh".into(),
+    }
+}
+
+pub fn resolve_group(id: &Id) -> Result<Gid, String> {
+    let found = match id {
+        Id::Name(name) => match Group::from_name(name) {
+            Ok(Some(group)) => Ok(Some(group.gid)),
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok(name.parse().ok().map(Gid::from_raw))
+            }
+            Ok(None) => Ok(None),
+            Err(errno) => Err(errno),
+        },
+        Id::Number(gid) => Ok(Some(Gid::from_raw(*gid))),
+    };
+    match found {
+        Ok(Some(gid)) => Ok(gid),
+        Ok(None) => Err(format!("unknown group {}", show_id(id))),
+        Err(errno) => Err(format!(
+            "cannot look up group {}: {}",
+            show_id(id),
+            errno.desc()
+        )),
+    }
+}
+
+/// Checks that a user exists, for `going check`.
+pub fn check_user(id: &Id) -> Result<(), String> {
+    resolve_user(id).map(|_| ())
+}
+
+fn show_id(id: &Id) -> String {
+    match id {
+        Id::Name(name) => format!("{name:?}"),
+        Id::Number(n) => n.to_string(),
+    }
+}
+
+fn identity(spec: &ServiceSpec, is_root: bool) -> Result<Identity, String> {
+    let group = spec.group.as_ref().map(resolve_group).transpose()?;
+    match &spec.user {
+        Some(id) => {
+            let user = resolve_user(id)?;
+            let gid = group.unwrap_or(user.gid);
+            let groups = if is_root {
+                let name = CString::new(user.name.clone()).map_err(|_| "bad user name")?;
+                match nix::unistd::getgrouplist(&name, gid) {
+                    Ok(groups) => Some(groups),
+                    Err(errno) => {
+                        return Err(format!(
+                            "cannot list groups of {:?}: {}",
+                            user.name,
+                            errno.desc()
+                        ));
+                    }
+                }
+            } else {
+                None
+            };
+            Ok(Identity {
+                uid: Some(user.uid),
+                gid: Some(gid),
+                groups,
+                home: user.dir.to_string_lossy().into_owned(),
+                user: user.name,
+            })
+        }
+        None => {
+            let me = User::from_uid(Uid::effective()).ok().flatten();
+            Ok(Identity {
+                uid: None,
+                gid: group,
+                groups: group.filter(|_| is_root).map(|gid| vec![gid]),
+                home: me
+                    .as_ref()
+                    .map_or_else(|| "/".into(), |u| u.dir.to_string_lossy().into_owned()),
+                user: me.map_or_else(|| Uid::effective().to_string(), |u| u.name),
+            })
+        }
+    }
+}
+
+fn c_string(text: &str, what: &str) -> Result<CString, String> {
+    CString::new(text).map_err(|_| format!("{what} contains a NUL byte"))
+}
+
+/// The fresh environment of a service.
+pub fn environment(spec: &ServiceSpec, home: &str, user: &str) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), home.into()),
+        ("USER".into(), user.into()),
+        ("GOING_SERVICE".into(), spec.name.clone()),
+    ];
+    for (key, value) in &spec.env {
+        match env.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value.clone(),
+            None => env.push((key.clone(), value.clone())),
+        }
+    }
+    env
+}
+
+/// Where to look for the program: as written if it has a slash, else in
+/// each directory of the service's PATH.
+pub fn candidates(program: &str, path: &str) -> Vec<String> {
+    if program.contains('/') {
+        return vec![program.to_string()];
+    }
+    path.split(':')
+        .map(|dir| if dir.is_empty() { "." } else { dir })
+        .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+        .collect()
+}
+
+fn open_output(output: &Output, dev_null: RawFd) -> Result<Option<OwnedFd>, String> {
+    match output {
+        Output::Inherit => Ok(None),
+        Output::Null => {
+            let fd = nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(dev_null) })
+                .map_err(|e| format!("dup /dev/null: {}", e.desc()))?;
+            set_cloexec(fd.as_raw_fd());
+            Ok(Some(fd))
+        }
+        Output::File(path) => {
+            let c_path = c_string(&path.to_string_lossy(), "path")?;
+            // O_NONBLOCK: opening a FIFO with no reader fails instead of
+            // blocking the loop; it is cleared again below.
+            let flags = libc::O_WRONLY
+                | libc::O_APPEND
+                | libc::O_CREAT
+                | libc::O_CLOEXEC
+                | libc::O_NOCTTY
+                | libc::O_NONBLOCK;
+            // SAFETY: a valid C string and flags.
+            let fd = unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) };
+            if fd < 0 {
+                let err = std::io::Error::last_os_error();
+                return Err(format!(
+                    "open {:?}: {}",
+                    path.display().to_string(),
+                    describe_io(&err)
+                ));
+            }
+            // SAFETY: fd was just opened and is owned by nothing else.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
+            unsafe {
+                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+                if flags >= 0 {
+                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                }
+            }
+            Ok(Some(fd))
+        }
+    }
+}
+
+fn set_cloexec(fd: RawFd) {
+    // SAFETY: F_SETFD on a descriptor the caller owns.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+}
+
+/// Forks and starts the service; the exec's outcome arrives on
+/// [`Child::exec_report`].
+pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
+    let who = identity(spec, context.is_root)?;
+    let env = environment(spec, &who.home, &who.user);
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let program = spec.argv.first().ok_or("empty command")?;
+    let candidates = candidates(program, path)
+        .iter()
+        .map(|c| c_string(c, "program"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| c_string(a, "cmd"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| c_string(&format!("{k}={v}"), "env"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    let dir = c_string(&spec.dir.to_string_lossy(), "dir")?;
+    let chroot = spec
+        .chroot
+        .as_ref()
+        .map(|p| c_string(&p.to_string_lossy(), "chroot"))
+        .transpose()?;
+    let dev_null = context.dev_null.as_raw_fd();
+    let stdout = open_output(&spec.stdout, dev_null)?;
+    let stderr = open_output(&spec.stderr, dev_null)?;
+    let groups: Option<Vec<libc::gid_t>> = who
+        .groups
+        .as_ref()
+        .map(|g| g.iter().map(|gid| gid.as_raw()).collect());
+
+    let mut pipe_fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", Errno::last().desc()));
+    }
+    let [read_end, write_end] = pipe_fds;
+    // SAFETY: both descriptors were just created and are owned here.
+    let (read_end, write_end) = unsafe {
+        (
+            OwnedFd::from_raw_fd(read_end),
+            OwnedFd::from_raw_fd(write_end),
+        )
+    };
+
+    let plan = ChildPlan {
+        report: write_end.as_raw_fd(),
+        stdin: dev_null,
+        stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
+        stderr: stderr.as_ref().map(AsRawFd::as_raw_fd),
+        nofile: context.nofile,
+        nice: spec.nice,
+        umask: spec.umask,
+        chroot: chroot.as_ref().map(|c| c.as_ptr()),
+        groups: groups.as_deref(),
+        gid: who.gid.map(Gid::as_raw),
+        uid: who.uid.map(Uid::as_raw),
+        is_root: context.is_root,
+        dir: dir.as_ptr(),
+        candidates: &candidates,
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+    };
+    // SAFETY: going is single-threaded, so the child may run any code; it
+    // only makes system calls on data prepared above and never returns.
+    match unsafe { libc::fork() } {
+        -1 => Err(format!("fork: {}", Errno::last().desc())),
+        0 => plan.run(),
+        pid => {
+            drop(write_end);
+            // SAFETY: F_SETFL on the read end we own.
+            unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            Ok(Child {
+                pid,
+                exec_report: read_end,
+            })
+        }
+    }
+}
+
+/// Everything the child does between fork and exec, as raw values.
+struct ChildPlan<'a> {
+    report: RawFd,
+    stdin: RawFd,
+    stdout: Option<RawFd>,
+    stderr: Option<RawFd>,
+    nofile: libc::rlimit,
+    nice: Option<i32>,
+    umask: Option<u32>,
+    chroot: Option<*const libc::c_char>,
+    groups: Option<&'a [libc::gid_t]>,
+    gid: Option<libc::gid_t>,
+    uid: Option<libc::uid_t>,
+    is_root: bool,
+    dir: *const libc::c_char,
+    candidates: &'a [CString],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+}
+
+impl ChildPlan<'_> {
+    /// Runs in the child; never returns.
+    fn run(&self) -> ! {
+        // SAFETY: plain system calls on values prepared before the fork.
+        unsafe {
+            if libc::setsid() < 0 {
+                self.fail(Step::Session);
+            }
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            for signal in 1..=libc::SIGRTMAX() {
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+            self.redirect(self.stdin, 0);
+            if let Some(fd) = self.stdout {
+                self.redirect(fd, 1);
+            }
+            if let Some(fd) = self.stderr {
+                self.redirect(fd, 2);
+            }
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &self.nofile) != 0 {
+                self.fail(Step::Limits);
+            }
+            if let Some(nice) = self.nice {
+                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
+                    self.fail(Step::Nice);
+                }
+            }
+            if let Some(mask) = self.umask {
+                libc::umask(mask as libc::mode_t);
+            }
+            if let Some(root) = self.chroot {
+                if libc::chroot(root) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                    self.fail(Step::Chroot);
+                }
+            }
+            if let Some(groups) = self.groups.filter(|_| self.is_root) {
+                if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                    self.fail(Step::Groups);
+                }
+            }
+            if let Some(gid) = self
+                .gid
+                .filter(|&gid| gid != libc::getegid() || self.is_root)
+            {
+                if libc::setgid(gid) != 0 {
+                    self.fail(Step::SetGid);
+                }
+            }
+            if let Some(uid) = self
+                .uid
+                .filter(|&uid| uid != libc::geteuid() || self.is_root)
+            {
+                if libc::setuid(uid) != 0 {
+                    self.fail(Step::SetUid);
+                }
+            }
+            if libc::chdir(self.dir) != 0 {
+                self.fail(Step::Chdir);
+            }
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // As execvp does: try every candidate, stop at an error other
+            // than "not there", and report EACCES over ENOENT.
+            let mut saw_eacces = false;
+            for candidate in self.candidates {
+                libc::execve(candidate.as_ptr(), self.argv, self.envp);
+                match *libc::__errno_location() {
+                    libc::EACCES => saw_eacces = true,
+                    libc::ENOENT | libc::ENOTDIR => {}
+                    _ => break,
+                }
+            }
+            if saw_eacces {
+                *libc::__errno_location() = libc::EACCES;
+            }
+            self.fail(Step::Exec)
+        }
+    }
+
+    /// Puts `fd` on `target`; a descriptor already in place keeps its
+    /// place but loses close-on-exec.
+    unsafe fn redirect(&self, fd: RawFd, target: RawFd) {
+        // SAFETY: dup2/fcntl on descriptors that exist in the child.
+        unsafe {
+            let done = if fd == target {
+                libc::fcntl(fd, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(fd, target)
+            };
+            if done < 0 {
+                self.fail(Step::Stdio);
+            }
+        }
+    }
+
+    fn fail(&self, step: Step) -> ! {
+        // SAFETY: errno read and a write of a stack buffer, then _exit.
+        unsafe {
+            let errno = *libc::__errno_location();
+            let mut report = [0u8; REPORT_LEN];
+            let (head, tail) = report.split_at_mut(4);
+            head.copy_from_slice(&(step as u32).to_ne_bytes());
+            tail.copy_from_slice(&errno.to_ne_bytes());
+            libc::write(self.report, report.as_ptr().cast(), REPORT_LEN);
+            libc::_exit(127)
+        }
+    }
+}
+
+/// What the child's report says about why it did not exec; `None` for an
+/// empty report (the exec succeeded).
+pub fn read_report(fd: &OwnedFd, spec: &ServiceSpec) -> Option<String> {
+    let mut report = [0u8; REPORT_LEN];
+    // SAFETY: read into a stack buffer of the given length.
+    let n = unsafe { libc::read(fd.as_raw_fd(), report.as_mut_ptr().cast(), REPORT_LEN) };
+    if n != REPORT_LEN as isize {
+        return None;
+    }
+    let (head, tail) = report.split_at(4);
+    let step = u32::from_ne_bytes(head.try_into().ok()?);
+    let errno = i32::from_ne_bytes(tail.try_into().ok()?);
+    Some(describe_failure(step, errno, spec))
+}
+
+fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
+    let why = Errno::from_raw(errno).desc();
+    let quoted = |path: &std::path::Path| format!("{:?}", path.display().to_string());
+    let what = match step {
+        s if s == Step::Session as u32 => "setsid".to_string(),
+        s if s == Step::Stdio as u32 => "redirect stdio".to_string(),
+        s if s == Step::Limits as u32 => "restore RLIMIT_NOFILE".to_string(),
+        s if s == Step::Nice as u32 => format!("nice {}", spec.nice.unwrap_or(0)),
+        s if s == Step::Umask as u32 => "umask".to_string(),
+        s if s == Step::Chroot as u32 => format!(
+            "chroot {}",
+            spec.chroot.as_deref().map(quoted).unwrap_or_default()
+        ),
+        s if s == Step::Groups as u32 => "setgroups".to_string(),
+        s if s == Step::SetGid as u32 => "setgid".to_string(),
+        s if s == Step::SetUid as u32 => "setuid".to_string(),
+        s if s == Step::Chdir as u32 => format!("chdir {}", quoted(&spec.dir)),
+        _ => format!("exec {:?}", spec.argv.first().map_or("", String::as_str)),
+    };
+    format!("{what}: {why}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_is_fresh_and_the_file_wins() {
+        let mut spec = ServiceSpec::new("web", vec!["x".into()]);
+        spec.env = vec![("PATH".into(), "/opt/bin".into()), ("A".into(), "1".into())];
+        let env = environment(&spec, "/home/u", "u");
+        assert_eq!(
+            env,
+            [
+                ("PATH".to_string(), "/opt/bin".to_string()),
+                ("HOME".into(), "/home/u".into()),
+                ("USER".into(), "u".into()),
+                ("GOING_SERVICE".into(), "web".into()),
+                ("A".into(), "1".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn programs_are_searched_in_path_unless_they_have_a_slash() {
+        assert_eq!(candidates("/bin/sh", "/a:/b"), ["/bin/sh"]);
+        assert_eq!(candidates("./run", "/a"), ["./run"]);
+        assert_eq!(
+            candidates("sleep", "/a:/b/::/c"),
+            ["/a/sleep", "/b/sleep", "./sleep", "/c/sleep"]
+        );
+    }
+
+    #[test]
+    fn failures_name_the_step_and_the_reason() {
+        let mut spec = ServiceSpec::new("web", vec!["nope".into()]);
+        spec.dir = "/srv".into();
+        assert_eq!(
+            describe_failure(Step::Exec as u32, libc::ENOENT, &spec),
+            "exec \"nope\": No such file or directory"
+        );
+        assert_eq!(
+            describe_failure(Step::Chdir as u32, libc::ENOENT, &spec),
+            "chdir \"/srv\": No such file or directory"
+        );
+        assert_eq!(
+            describe_failure(Step::SetUid as u32, libc::EPERM, &spec),
+            "setuid: Operation not permitted"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! Follows the service directory with inotify: which service names may
+//! have changed, or that everything must be rescanned (queue overflow, the
+//! directory replaced or back). Also watches the parent directory, so a
+//! deleted, renamed or re-linked DIR is noticed when it returns.
+
+use crate::config;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+
+/// What a batch of inotify events means for the services.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Services whose file may have been written, renamed or removed.
+    pub names: BTreeSet<String>,
+    /// Reread the whole directory.
+    pub rescan: bool,
+}
+
+pub struct DirWatch {
+    inotify: Inotify,
+    dir: PathBuf,
+    dir_watch: Option<WatchDescriptor>,
+    parent_watch: Option<WatchDescriptor>,
+    base_name: OsString,
+}
+
+const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_CLOSE_WRITE
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_CREATE)
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
+const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_MOVED_FROM)
+    .union(AddWatchFlags::IN_DELETE)
+    .union(AddWatchFlags::IN_ONLYDIR);
+
+impl DirWatch {
+    /// Watches `dir`; fails only when inotify itself cannot be had. A
+    /// missing `dir` is logged and waited for.
+    pub fn new(dir: &Path) -> nix::Result<DirWatch> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let parent_watch = match inotify.add_watch(parent, PARENT_EVENTS) {
+            Ok(wd) => Some(wd),
+            Err(errno) => {
+                log::warn!(
+                    "cannot watch {}: {}; {} is watched only while it exists",
+                    parent.display(),
+                    errno.desc(),
+                    dir.display()
+                );
+                None
+            }
+        };
+        let mut watch = DirWatch {
+            inotify,
+            dir: dir.to_path_buf(),
+            dir_watch: None,
+            parent_watch,
+            base_name: dir.file_name().map(OsString::from).unwrap_or_default(),
+        };
+        watch.rewatch_dir();
+        Ok(watch)
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.inotify.as_fd()
+    }
+
+    /// (Re)attaches the watch to whatever `dir` names now; true on success.
+    fn rewatch_dir(&mut self) -> bool {
+        match self.inotify.add_watch(&self.dir, DIR_EVENTS) {
+            Ok(wd) => {
+                if let Some(old) = self.dir_watch.replace(wd).filter(|old| *old != wd) {
+                    let _ = self.inotify.rm_watch(old);
+                }
+                true
+            }
+            Err(errno) => {
+                log::warn!(
+                    "cannot watch {}: {}; services keep running until it is back",
+                    self.dir.display(),
+                    errno.desc()
+                );
+                self.dir_watch = None;
+                false
+            }
+        }
+    }
+
+    /// Reads every pending event.
+    pub fn read(&mut self) -> Changes {
+        let mut changes = Changes::default();
+        loop {
+            match self.inotify.read_events() {
+                Ok(events) if events.is_empty() => break,
+                Ok(events) => {
+                    for event in events {
+                        self.interpret(&event, &mut changes);
+                    }
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+        changes
+    }
+
+    fn interpret(&mut self, event: &InotifyEvent, changes: &mut Changes) {
+        let mask = event.mask;
+        if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+            changes.rescan = true;
+            return;
+        }
+        if Some(event.wd) == self.parent_watch && self.parent_watch != self.dir_watch {
+            if event.name.as_deref() == Some(self.base_name.as_os_str()) {
+                // DIR created, renamed onto, re-linked or removed.
+                if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                    && self.rewatch_dir()
+                {
+                    log::info!("{} is back, rescanning", self.dir.display());
+                    changes.rescan = true;
+                }
+            }
+            return;
+        }
+        if Some(event.wd) != self.dir_watch {
+            return;
+        }
+        if mask.contains(AddWatchFlags::IN_DELETE_SELF) {
+            return; // IN_IGNORED follows
+        }
+        if mask.intersects(AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_IGNORED) {
+            // DIR was renamed away or removed; whatever DIR names now, if
+            // anything, is what going follows.
+            if mask.contains(AddWatchFlags::IN_MOVE_SELF) {
+                let _ = self.inotify.rm_watch(event.wd);
+            }
+            self.dir_watch = None;
+            if self.rewatch_dir() {
+                changes.rescan = true;
+            }
+            return;
+        }
+        if mask.contains(AddWatchFlags::IN_ISDIR) {
+            return;
+        }
+        let Some(file_name) = event.name.as_ref().and_then(|n| n.to_str()) else {
+            return;
+        };
+        let Some((name, _)) = config::classify(file_name) else {
+            return;
+        };
+        // A new regular file is still being written: its close will come.
+        // Symlinks and hard links are complete when they appear.
+        if mask == AddWatchFlags::IN_CREATE && !self.is_complete_on_creation(file_name) {
+            return;
+        }
+        changes.names.insert(name.to_string());
+    }
+
+    fn is_complete_on_creation(&self, file_name: &str) -> bool {
+        std::fs::symlink_metadata(self.dir.join(file_name)).is_ok_and(|meta| {
+            use std::os::unix::fs::MetadataExt;
+            meta.file_type().is_symlink() || (meta.is_file() && meta.nlink() > 1)
+        })
+    }
+}
