@@ -38,18 +38,18 @@ pub fn problems(dir: &Path) -> Vec<String> {
             }
             Loaded::Ok(spec, origin) => {
                 let mut found = Vec::new();
-                if let Some(user) = &spec.user {
-                    if let Err(why) = spawn::check_user(user) {
-                        found.push(Problem::new(origin.line_of("user"), format!("user: {why}")));
-                    }
+                if let Some(user) = &spec.user
+                    && let Err(why) = spawn::check_user(user)
+                {
+                    found.push(Problem::new(origin.line_of("user"), format!("user: {why}")));
                 }
-                if let Some(group) = &spec.group {
-                    if let Err(why) = spawn::resolve_group(group) {
-                        found.push(Problem::new(
-                            origin.line_of("group"),
-                            format!("group: {why}"),
-                        ));
-                    }
+                if let Some(group) = &spec.group
+                    && let Err(why) = spawn::resolve_group(group)
+                {
+                    found.push(Problem::new(
+                        origin.line_of("group"),
+                        format!("group: {why}"),
+                    ));
                 }
                 lines.extend(found.iter().map(|p| Located(&origin.file, p).to_string()));
             }

@@ -9,6 +9,19 @@
 //! would install signal handlers and an alternate signal stack (memory that
 //! counts against going's 1 MB budget) before the signals are blocked.
 #![no_main]
+// As PID 1 a panic takes the machine down: nothing outside tests may.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::unreachable
+    )
+)]
 
 mod args;
 mod check;
@@ -29,7 +42,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 #[unsafe(no_mangle)]
-pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     event_loop::block_signals();
     let args = (1..usize::try_from(argc).unwrap_or(0))
         .filter_map(|i| {

@@ -385,39 +385,37 @@ impl ChildPlan<'_> {
             if libc::setrlimit(libc::RLIMIT_NOFILE, &self.nofile) != 0 {
                 self.fail(Step::Limits);
             }
-            if let Some(nice) = self.nice {
-                if libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0 {
-                    self.fail(Step::Nice);
-                }
+            if let Some(nice) = self.nice
+                && libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0
+            {
+                self.fail(Step::Nice);
             }
             if let Some(mask) = self.umask {
                 libc::umask(mask as libc::mode_t);
             }
-            if let Some(root) = self.chroot {
-                if libc::chroot(root) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
-                    self.fail(Step::Chroot);
-                }
+            if let Some(root) = self.chroot
+                && (libc::chroot(root) != 0 || libc::chdir(c"/".as_ptr()) != 0)
+            {
+                self.fail(Step::Chroot);
             }
-            if let Some(groups) = self.groups.filter(|_| self.is_root) {
-                if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-                    self.fail(Step::Groups);
-                }
+            if let Some(groups) = self.groups.filter(|_| self.is_root)
+                && libc::setgroups(groups.len(), groups.as_ptr()) != 0
+            {
+                self.fail(Step::Groups);
             }
             if let Some(gid) = self
                 .gid
                 .filter(|&gid| gid != libc::getegid() || self.is_root)
+                && libc::setgid(gid) != 0
             {
-                if libc::setgid(gid) != 0 {
-                    self.fail(Step::SetGid);
-                }
+                self.fail(Step::SetGid);
             }
             if let Some(uid) = self
                 .uid
                 .filter(|&uid| uid != libc::geteuid() || self.is_root)
+                && libc::setuid(uid) != 0
             {
-                if libc::setuid(uid) != 0 {
-                    self.fail(Step::SetUid);
-                }
+                self.fail(Step::SetUid);
             }
             if libc::chdir(self.dir) != 0 {
                 self.fail(Step::Chdir);

@@ -80,6 +80,7 @@ pub struct Entry {
 
 /// What a service's file says, as going acts on it.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived, one at a time
 pub enum Loaded {
     /// No file defines the service (any more).
     Missing,

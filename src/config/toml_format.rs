@@ -14,17 +14,17 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
     for (key, value) in table.get_ref().iter() {
         let line = line_of(text, key.span().start);
         let key = key.get_ref().to_string();
-        if key == "env" {
-            if let Some(vars) = value.get_ref().as_table() {
-                for (var, var_value) in vars.iter() {
-                    entries.push(Entry {
-                        key: format!("env.{}", var.get_ref()),
-                        line: line_of(text, var.span().start),
-                        value: convert(var_value.get_ref()),
-                    });
-                }
-                continue;
+        if key == "env"
+            && let Some(vars) = value.get_ref().as_table()
+        {
+            for (var, var_value) in vars.iter() {
+                entries.push(Entry {
+                    key: format!("env.{}", var.get_ref()),
+                    line: line_of(text, var.span().start),
+                    value: convert(var_value.get_ref()),
+                });
             }
+            continue;
         }
         entries.push(Entry {
             key,

@@ -49,11 +49,11 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 /// A duration as log lines print it: `0.2s`, `12.8s`, `30s`, `5m`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
-    if millis >= 600_000 && millis % 60_000 == 0 {
+    if millis >= 600_000 && millis.is_multiple_of(60_000) {
         return format!("{}m", millis / 60_000);
     }
     let tenths = (millis + 50) / 100;
-    if tenths % 10 == 0 && millis >= 10_000 {
+    if tenths.is_multiple_of(10) && millis >= 10_000 {
         format!("{}s", tenths / 10)
     } else {
         format!("{}.{}s", tenths / 10, tenths % 10)
