@@ -8,7 +8,8 @@
 //! `no_main`: going's own C `main` skips std's runtime set-up, which
 //! would install signal handlers and an alternate signal stack (memory that
 //! counts against going's 1 MB budget) before the signals are blocked.
-#![no_main]
+#![cfg_attr(not(test), no_main)]
+#![cfg_attr(test, allow(dead_code))]
 // As PID 1 a panic takes the machine down: nothing outside tests may.
 #![cfg_attr(
     not(test),
@@ -34,24 +35,23 @@ mod spawn;
 mod supervisor;
 mod watch;
 
-use args::Mode;
-use std::ffi::{CStr, OsString};
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
+    use args::Mode;
+    use std::ffi::{CStr, OsStr, OsString};
+    use std::os::unix::ffi::OsStrExt;
     event_loop::block_signals();
     let args = (1..usize::try_from(argc).unwrap_or(0))
         .filter_map(|i| {
             // SAFETY: the C runtime passes argc valid, NUL-terminated strings.
             let arg = unsafe { *argv.add(i) };
             (!arg.is_null()).then(|| {
-                OsString::from(std::ffi::OsStr::from_bytes(
-                    unsafe { CStr::from_ptr(arg) }.to_bytes(),
-                ))
+                OsString::from(OsStr::from_bytes(unsafe { CStr::from_ptr(arg) }.to_bytes()))
             })
         })
         .collect();

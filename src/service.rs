@@ -237,7 +237,7 @@ impl Service {
             }
             (_, Event::SpawnFailed(reason)) => {
                 self.pid = None;
-                self.after_failure(&format!("cannot start: {reason}"), true, now)
+                self.after_failure(&format!("cannot start: {reason}"), now)
             }
             (State::Starting, Event::ExecOk) => {
                 self.enter(State::Running);
@@ -248,19 +248,15 @@ impl Service {
                 self.reaped(status);
                 let pid = self.pid.take().unwrap_or(0);
                 let ran = self.ran_for(now);
-                let (what, failed) = match (&exec_error, status) {
-                    (Some(why), _) => (format!("cannot start: {why}, pid {pid}"), true),
-                    (None, exit) => (
-                        format!(
-                            "{} after {}, pid {pid}",
-                            exit.describe(),
-                            format_duration(ran)
-                        ),
-                        exit != Exit::Code(0),
-                    ),
-                };
-                let short = exec_error.is_some() || ran < SHORT_RUN;
-                self.after_exit(&what, failed, short, now)
+                if let Some(why) = exec_error {
+                    return self.after_failure(&format!("cannot start: {why}, pid {pid}"), now);
+                }
+                let what = format!(
+                    "{} after {}, pid {pid}",
+                    status.describe(),
+                    format_duration(ran)
+                );
+                self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
             }
             (State::Starting | State::Running, Event::Stop) => {
                 let pid = self.pid.unwrap_or(0);
@@ -379,15 +375,16 @@ impl Service {
         vec![]
     }
 
-    fn after_failure(&mut self, what: &str, short: bool, now: Instant) -> Vec<Action> {
+    /// The service could not be started at all: always a short run.
+    fn after_failure(&mut self, what: &str, now: Instant) -> Vec<Action> {
         if self.spec.restart == Restart::Never {
             log::error!(target: &self.spec.name, "{what}, not restarted (restart = never)");
             self.enter(State::Exited);
             return vec![];
         }
         self.restarts = self.restarts.saturating_add(1);
-        self.short_runs = self.short_runs.saturating_add(u32::from(short));
-        let delay = backoff_delay(self.short_runs.max(1));
+        self.short_runs = self.short_runs.saturating_add(1);
+        let delay = backoff_delay(self.short_runs);
         log::error!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
         self.deadline = Some(now + delay);
         self.enter(State::Backoff);
