@@ -73,8 +73,7 @@ impl EventLoop {
             SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
         )
         .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))?;
-        let watch =
-            DirWatch::new(dir).map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
+        let watch = DirWatch::new(dir)?;
         Ok(EventLoop {
             dir: dir.to_path_buf(),
             supervisor: Supervisor::default(),

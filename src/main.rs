@@ -74,14 +74,11 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
 }
 
 fn supervise(dir: &Path, log_target: Option<log::Target>) -> i32 {
-    log::init(log_target);
-    let context = match prepare() {
-        Ok(context) => context,
-        Err(why) => return fatal(&why),
-    };
-    let mut event_loop = match event_loop::EventLoop::new(dir, context) {
+    let log_target = log::init(log_target);
+    let started = prepare().and_then(|context| event_loop::EventLoop::new(dir, context));
+    let mut event_loop = match started {
         Ok(event_loop) => event_loop,
-        Err(why) => return fatal(&why),
+        Err(why) => return fatal(&why, log_target),
     };
     ::log::info!(
         "going {} started, pid {}, directory {}",
@@ -93,9 +90,12 @@ fn supervise(dir: &Path, log_target: Option<log::Target>) -> i32 {
     0
 }
 
-fn fatal(why: &str) -> i32 {
+/// One line on stderr (and in syslog when that is where going logs).
+fn fatal(why: &str, log_target: log::Target) -> i32 {
     ::log::error!("{why}");
-    let _ = writeln!(std::io::stderr(), "going: {why}");
+    if log_target == log::Target::Syslog {
+        let _ = writeln!(std::io::stderr(), "going: {why}");
+    }
     1
 }
 

@@ -43,31 +43,23 @@ const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
     .union(AddWatchFlags::IN_ONLYDIR);
 
 impl DirWatch {
-    /// Watches `dir`; fails only when inotify itself cannot be had. A
-    /// missing `dir` is logged and waited for.
-    pub fn new(dir: &Path) -> nix::Result<DirWatch> {
-        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
+    /// Watches `dir`. A missing `dir` is logged and waited for; a missing
+    /// parent is an error, as nothing could bring `dir` back.
+    pub fn new(dir: &Path) -> Result<DirWatch, String> {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
         let parent = dir
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let parent_watch = match inotify.add_watch(parent, PARENT_EVENTS) {
-            Ok(wd) => Some(wd),
-            Err(errno) => {
-                log::warn!(
-                    "cannot watch {}: {}; {} is watched only while it exists",
-                    parent.display(),
-                    errno.desc(),
-                    dir.display()
-                );
-                None
-            }
-        };
+        let parent_watch = inotify
+            .add_watch(parent, PARENT_EVENTS)
+            .map_err(|errno| format!("cannot watch {}: {}", parent.display(), errno.desc()))?;
         let mut watch = DirWatch {
             inotify,
             dir: dir.to_path_buf(),
             dir_watch: None,
-            parent_watch,
+            parent_watch: Some(parent_watch),
             base_name: dir.file_name().map(OsString::from).unwrap_or_default(),
         };
         watch.rewatch_dir();
