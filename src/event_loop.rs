@@ -374,11 +374,13 @@ impl EventLoop {
     fn rescan(&mut self, now: Instant) {
         let on_disk = match config::service_names(&self.dir) {
             Ok(names) => names,
+            // The watch has said so already, once.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
+                let why = config::describe_io(&err);
                 log::warn!(
-                    "cannot read {}: {}; services keep running",
-                    self.dir.display(),
-                    config::describe_io(&err)
+                    "cannot read {}: {why}; services keep running",
+                    self.dir.display()
                 );
                 return;
             }

@@ -370,11 +370,7 @@ impl ChildPlan<'_> {
             if libc::setsid() < 0 {
                 self.fail(Step::Session);
             }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            for signal in 1..=libc::SIGRTMAX() {
-                libc::sigaction(signal, &action, std::ptr::null_mut());
-            }
+            reset_signal_dispositions();
             self.redirect(self.stdin, 0);
             if let Some(fd) = self.stdout {
                 self.redirect(fd, 1);
@@ -467,6 +463,42 @@ impl ChildPlan<'_> {
             tail.copy_from_slice(&errno.to_ne_bytes());
             libc::write(self.report, report.as_ptr().cast(), REPORT_LEN);
             libc::_exit(127)
+        }
+    }
+}
+
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout).
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets every signal to its default action. The raw system call, because
+/// libc refuses the signals it reserves (32 to 34), which an ignored
+/// disposition inherited from going's parent would otherwise keep.
+fn reset_signal_dispositions() {
+    let default = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: rt_sigaction reads one struct of the size passed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                &default as *const KernelSigaction,
+                std::ptr::null_mut::<KernelSigaction>(),
+                std::mem::size_of::<u64>(),
+            );
         }
     }
 }
