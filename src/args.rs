@@ -1,47 +1,97 @@
 //! The command line, parsed into what going is to do. Pure: no I/O.
 
+use crate::config::values;
 use crate::log::Target;
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub const DEFAULT_DIR: &str = "/etc/going.d";
+/// Below Docker's 10 s between SIGTERM and SIGKILL, leaving time for the
+/// services and the final sweep.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 pub const USAGE: &str = "\
-usage: going [-d DIR] [-l stderr|syslog]    supervise the services in DIR
-       going check [-d DIR]                 validate service files, exit 0 or 1
-       going -v                             print the version
-       going -h                             print this help
+usage: going [-d DIR] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION] [-- CMD [ARG...]]
+       going check [-d DIR]        validate service files, exit 0 or 1
+       going -v                    print the version
+       going -h                    print this help
 
-  -d DIR   the service directory (default /etc/going.d)
-  -l WHERE log to stderr or syslog (default: syslog if /dev/log answers)
+  -d DIR       the service directory (default /etc/going.d)
+  -l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
+  -- CMD ARG   run CMD as the main command; going exits with its status
+  -g           forward signals to the main command's process group
+  -e CODE      count exit status CODE of the main command as 0 (repeatable)
+  -t DURATION  grace period before SIGKILL at shutdown (default 5s)
 ";
+
+/// How going runs a main command given after `--`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct MainOptions {
+    pub argv: Vec<OsString>,
+    pub forward_to_group: bool,
+    pub success_codes: Vec<i32>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Supervise {
+    pub dir: PathBuf,
+    pub log: Option<Target>,
+    pub main: Option<MainOptions>,
+    pub grace: Duration,
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Mode {
-    Supervise { dir: PathBuf, log: Option<Target> },
+    Supervise(Supervise),
     Check { dir: PathBuf },
     Version,
     Help,
 }
 
-pub fn parse(args: Vec<OsString>) -> Result<Mode, String> {
+pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
+    // Everything after the first `--` is the main command, untouched.
+    let main_argv = match args.iter().position(|a| a == "--") {
+        Some(at) => {
+            let rest = args.split_off(at);
+            Some(rest.into_iter().skip(1).collect::<Vec<_>>())
+        }
+        None => None,
+    };
     let mut parser = lexopt::Parser::from_args(args);
     let mut dir = PathBuf::from(DEFAULT_DIR);
     let mut log = None;
     let mut check = false;
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    let mut forward_to_group = false;
+    let mut success_codes = Vec::new();
+    let mut grace = DEFAULT_GRACE;
+    let text = |e: lexopt::Error| e.to_string();
+    while let Some(arg) = parser.next().map_err(text)? {
         match arg {
-            Short('d') | Long("dir") => {
-                dir = PathBuf::from(parser.value().map_err(|e| e.to_string())?)
-            }
+            Short('d') | Long("dir") => dir = PathBuf::from(parser.value().map_err(text)?),
             Short('l') | Long("log") => {
-                let value = parser.value().map_err(|e| e.to_string())?;
+                let value = parser.value().map_err(text)?;
                 log = Some(match value.to_str() {
                     Some("stderr") => Target::Stderr,
                     Some("syslog") => Target::Syslog,
-                    _ => return Err(format!("-l takes stderr or syslog, not {:?}", value)),
+                    _ => return Err(format!("-l takes stderr or syslog, not {value:?}")),
                 });
+            }
+            Short('g') => forward_to_group = true,
+            Short('e') => {
+                let value = parser.value().map_err(text)?;
+                match value.to_str().and_then(|v| v.parse::<i32>().ok()) {
+                    Some(code) if (0..=255).contains(&code) => success_codes.push(code),
+                    _ => return Err(format!("-e takes an exit status 0..255, not {value:?}")),
+                }
+            }
+            Short('t') => {
+                let value = parser.value().map_err(text)?;
+                grace = value
+                    .to_str()
+                    .ok_or_else(|| "-t: not text".to_string())
+                    .and_then(|v| values::duration(v).map_err(|why| format!("-t: {why}")))?;
             }
             Short('v') | Long("version") => return Ok(Mode::Version),
             Short('h') | Long("help") => return Ok(Mode::Help),
@@ -50,12 +100,29 @@ pub fn parse(args: Vec<OsString>) -> Result<Mode, String> {
         }
     }
     if check {
-        if log.is_some() {
-            return Err("check takes no -l".into());
+        if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
+            return Err("check takes only -d".into());
         }
         return Ok(Mode::Check { dir });
     }
-    Ok(Mode::Supervise { dir, log })
+    let main = match main_argv {
+        Some(argv) if argv.is_empty() => return Err("-- needs a command after it".into()),
+        Some(argv) => Some(MainOptions {
+            argv,
+            forward_to_group,
+            success_codes,
+        }),
+        None if forward_to_group || !success_codes.is_empty() => {
+            return Err("-g and -e need a main command after --".into());
+        }
+        None => None,
+    };
+    Ok(Mode::Supervise(Supervise {
+        dir,
+        log,
+        main,
+        grace,
+    }))
 }
 
 #[cfg(test)]
@@ -66,28 +133,25 @@ mod tests {
         parse(words.iter().map(OsString::from).collect())
     }
 
+    fn supervise(dir: &str, log: Option<Target>) -> Mode {
+        Mode::Supervise(Supervise {
+            dir: dir.into(),
+            log,
+            main: None,
+            grace: DEFAULT_GRACE,
+        })
+    }
+
     #[test]
     fn modes() {
-        assert_eq!(
-            parse_words(&[]),
-            Ok(Mode::Supervise {
-                dir: DEFAULT_DIR.into(),
-                log: None
-            })
-        );
+        assert_eq!(parse_words(&[]), Ok(supervise(DEFAULT_DIR, None)));
         assert_eq!(
             parse_words(&["-d", "/x", "-l", "stderr"]),
-            Ok(Mode::Supervise {
-                dir: "/x".into(),
-                log: Some(Target::Stderr)
-            })
+            Ok(supervise("/x", Some(Target::Stderr)))
         );
         assert_eq!(
             parse_words(&["-d/x", "-lsyslog"]),
-            Ok(Mode::Supervise {
-                dir: "/x".into(),
-                log: Some(Target::Syslog)
-            })
+            Ok(supervise("/x", Some(Target::Syslog)))
         );
         assert_eq!(
             parse_words(&["check", "-d", "/x"]),
@@ -102,12 +166,51 @@ mod tests {
     }
 
     #[test]
+    fn main_commands_take_everything_after_the_double_dash() {
+        let got = parse_words(&[
+            "-g", "-e", "143", "-e", "1", "-t", "2s", "--", "java", "-d", "--", "x",
+        ]);
+        let expected = Supervise {
+            dir: DEFAULT_DIR.into(),
+            log: None,
+            main: Some(MainOptions {
+                argv: ["java", "-d", "--", "x"]
+                    .iter()
+                    .map(OsString::from)
+                    .collect(),
+                forward_to_group: true,
+                success_codes: vec![143, 1],
+            }),
+            grace: Duration::from_secs(2),
+        };
+        assert_eq!(got, Ok(Mode::Supervise(expected)));
+        let check_as_command = parse_words(&["--", "check"]);
+        assert!(matches!(
+            check_as_command,
+            Ok(Mode::Supervise(Supervise { main: Some(_), .. }))
+        ));
+    }
+
+    #[test]
     fn usage_errors() {
-        assert!(parse_words(&["-x"]).is_err());
-        assert!(parse_words(&["-d"]).is_err());
-        assert!(parse_words(&["-l", "file"]).is_err());
-        assert!(parse_words(&["status"]).is_err());
-        assert!(parse_words(&["check", "check"]).is_err());
-        assert!(parse_words(&["check", "-l", "stderr"]).is_err());
+        for words in [
+            &["-x"][..],
+            &["-d"],
+            &["-l", "file"],
+            &["status"],
+            &["check", "check"],
+            &["check", "-l", "stderr"],
+            &["--"],
+            &["-g"],
+            &["-e", "3"],
+            &["-e", "300", "--", "x"],
+            &["-t", "soon", "--", "x"],
+            &["check", "--", "x"],
+        ] {
+            assert!(
+                parse_words(words).is_err(),
+                "{words:?} should be a usage error"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! exec-report pipe per service that has forked but not yet exec'd.
 
 use crate::config;
+use crate::main_command::{self, MainCommand};
 use crate::service::{Action, Event, Exit};
 use crate::signals;
 use crate::spawn::{self, Context};
@@ -19,7 +20,7 @@ use nix::unistd::Pid;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Signals that stay deliverable: a fault in going itself must kill it
 /// (and show up as a core) rather than loop forever.
@@ -56,6 +57,17 @@ struct PendingExec {
     failure: Option<String>,
 }
 
+/// The last step of a PID 1's shutdown: every process left in the
+/// namespace gets SIGTERM, then SIGKILL.
+struct Sweep {
+    kill_at: Option<Instant>,
+    give_up_at: Instant,
+}
+
+/// How long a PID 1 waits after the final SIGKILL before it exits anyway
+/// (a process in uninterruptible sleep must not keep the container up).
+const SWEEP_KILL_WAIT: Duration = Duration::from_secs(1);
+
 pub struct EventLoop {
     dir: PathBuf,
     supervisor: Supervisor,
@@ -64,16 +76,29 @@ pub struct EventLoop {
     context: Context,
     pending_execs: Vec<PendingExec>,
     started: Instant,
+    main: Option<MainCommand>,
+    main_report: Option<OwnedFd>,
+    /// `-t`: from SIGTERM to SIGKILL for the main command and the sweep.
+    grace: Duration,
+    is_pid1: bool,
+    sweep: Option<Sweep>,
+    /// False once waitpid has said there is no child left.
+    has_children: bool,
 }
 
 impl EventLoop {
-    pub fn new(dir: &Path, context: Context) -> Result<EventLoop, String> {
+    pub fn new(
+        dir: &Path,
+        context: Context,
+        main: Option<MainCommand>,
+        grace: Duration,
+    ) -> Result<EventLoop, String> {
         let signals = SignalFd::with_flags(
             &handled_signals(),
             SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
         )
         .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))?;
-        let watch = DirWatch::new(dir)?;
+        let watch = DirWatch::new(dir, main.is_some())?;
         Ok(EventLoop {
             dir: dir.to_path_buf(),
             supervisor: Supervisor::default(),
@@ -82,17 +107,25 @@ impl EventLoop {
             context,
             pending_execs: Vec::new(),
             started: Instant::now(),
+            main,
+            main_report: None,
+            grace,
+            is_pid1: std::process::id() == 1,
+            sweep: None,
+            has_children: true,
         })
     }
 
-    /// Runs until an orderly shutdown has finished.
-    pub fn run(&mut self) {
+    /// Runs until an orderly shutdown has finished; going's exit status.
+    pub fn run(&mut self) -> i32 {
+        if let Err(code) = self.start_main() {
+            return code;
+        }
         self.rescan(Instant::now());
         let mut poll_fds: Vec<libc::pollfd> = Vec::new();
         loop {
-            if self.supervisor.is_shutting_down() && self.supervisor.all_stopped() {
-                log::info!("all services stopped, exiting");
-                return;
+            if let Some(code) = self.finished() {
+                return code;
             }
             poll_fds.clear();
             for fd in [self.signals.as_raw_fd(), self.watch.fd().as_raw_fd()] {
@@ -160,13 +193,174 @@ impl EventLoop {
                 let work = self.supervisor.event(&name, Event::Deadline, now);
                 self.execute(work);
             }
+            self.main_and_sweep_deadlines(now);
+        }
+    }
+
+    /// Spawns the main command, if there is one; Err(exit status) when it
+    /// cannot even be forked.
+    fn start_main(&mut self) -> Result<(), i32> {
+        let Some(main) = &mut self.main else {
+            return Ok(());
+        };
+        match spawn::spawn_main(&main.argv, &self.context) {
+            Ok(child) => {
+                main.pid = Some(child.pid);
+                self.main_report = Some(child.exec_report);
+                log::info!(
+                    "main command {:?} started, pid {}",
+                    main.argv
+                        .first()
+                        .map(|a| a.to_string_lossy())
+                        .unwrap_or_default(),
+                    child.pid
+                );
+                Ok(())
+            }
+            Err(why) => {
+                report_main_failure(&why);
+                Err(1)
+            }
+        }
+    }
+
+    /// Going's exit status once everything has stopped, else `None`.
+    fn finished(&mut self) -> Option<i32> {
+        let services_done = self.supervisor.is_shutting_down() && self.supervisor.all_stopped();
+        let main_done = self.main.as_ref().is_none_or(|main| !main.is_running());
+        if !services_done || !main_done {
+            return None;
+        }
+        if self.is_pid1 && !self.sweep_done() {
+            return None;
+        }
+        log::info!("all services stopped, exiting");
+        Some(self.main.as_ref().map_or(0, MainCommand::exit_code))
+    }
+
+    /// A PID 1 ends only when the namespace is empty, or the sweep has
+    /// given up on what SIGKILL could not end.
+    fn sweep_done(&mut self) -> bool {
+        let now = Instant::now();
+        match &self.sweep {
+            None => {
+                // SAFETY: kill has no memory effects.
+                let sent = unsafe { libc::kill(-1, libc::SIGTERM) };
+                if sent != 0 {
+                    return true; // ESRCH: nothing else is left
+                }
+                log::info!(
+                    "sending TERM to every process left, KILL in {}",
+                    config::values::format_duration(self.grace)
+                );
+                self.sweep = Some(Sweep {
+                    kill_at: Some(now + self.grace),
+                    give_up_at: now + self.grace + SWEEP_KILL_WAIT,
+                });
+                self.has_children = true;
+                false
+            }
+            Some(sweep) => !self.has_children || now >= sweep.give_up_at,
+        }
+    }
+
+    fn main_and_sweep_deadlines(&mut self, now: Instant) {
+        if let Some(main) = &mut self.main
+            && main.is_running()
+            && main.kill_at.is_some_and(|at| now >= at)
+        {
+            main.kill_at = None;
+            if let Some(pid) = main.pid {
+                log::warn!(
+                    "main command did not exit within {}, pid {pid}, sending KILL",
+                    config::values::format_duration(self.grace)
+                );
+                signal_group(pid, libc::SIGKILL);
+            }
+        }
+        if let Some(sweep) = &mut self.sweep
+            && sweep.kill_at.is_some_and(|at| now >= at)
+        {
+            sweep.kill_at = None;
+            log::warn!(
+                "processes left after {}, sending KILL to all",
+                config::values::format_duration(self.grace)
+            );
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(-1, libc::SIGKILL) };
+        }
+    }
+
+    /// Passes a signal to the main command; true if it was running.
+    fn forward(&mut self, signal: i32) -> bool {
+        let Some(main) = &mut self.main else {
+            return false;
+        };
+        let Some(pid) = main.pid.filter(|_| main.is_running()) else {
+            return false;
+        };
+        if main.forward_to_group {
+            signal_group(pid, signal);
+        } else {
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(pid, signal) };
+        }
+        if (signal == libc::SIGTERM || signal == libc::SIGINT) && main.kill_at.is_none() {
+            main.kill_at = Some(Instant::now() + self.grace);
+        }
+        true
+    }
+
+    /// The main command was reaped: record how, then stop everything.
+    fn main_ended(&mut self, status: Exit) {
+        let report = self
+            .main_report
+            .take()
+            .and_then(|fd| spawn::read_raw_report(&fd));
+        let Some(main) = &mut self.main else { return };
+        main.status = Some(status);
+        let program = main
+            .argv
+            .first()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let pid = main.pid.unwrap_or(0);
+        if let Some((step, errno)) = report {
+            let why = spawn::describe_main_failure(step, errno, &program);
+            main.exec_error = Some((errno, why.clone()));
+            report_main_failure(&why);
+        } else {
+            let how = match status {
+                Exit::Code(code) => format!("exited with status {code}"),
+                Exit::Signal(signal) => format!("killed by signal {}", signals::name(signal)),
+            };
+            log::info!("main command {program:?} {how}, pid {pid}");
+        }
+        // SAFETY: isatty/tcsetpgrp/getpgrp; SIGTTOU is blocked in going.
+        unsafe {
+            if libc::isatty(0) == 1 {
+                libc::tcsetpgrp(0, libc::getpgrp());
+            }
+        }
+        if !self.supervisor.is_shutting_down() {
+            let work = self.supervisor.shutdown(Instant::now());
+            self.execute(work);
         }
     }
 
     /// Milliseconds until the nearest deadline, rounded up so the loop
     /// never wakes early and spins; -1 (forever) when nothing is pending.
     fn timeout_ms(&self) -> i32 {
-        match self.supervisor.next_deadline() {
+        let main = self.main.as_ref().and_then(|m| m.kill_at);
+        let sweep = self
+            .sweep
+            .as_ref()
+            .map(|s| s.kill_at.unwrap_or(s.give_up_at));
+        let nearest = [self.supervisor.next_deadline(), main, sweep]
+            .into_iter()
+            .flatten()
+            .min();
+        match nearest {
             None => -1,
             Some(at) => {
                 let wait = at.saturating_duration_since(Instant::now());
@@ -182,6 +376,12 @@ impl EventLoop {
             match self.signals.read_signal() {
                 Ok(Some(info)) => {
                     let signal = info.ssi_signo as i32;
+                    if signal != libc::SIGCHLD
+                        && main_command::forwards(signal)
+                        && self.forward(signal)
+                    {
+                        continue;
+                    }
                     match signal {
                         libc::SIGCHLD => reap = true,
                         libc::SIGHUP => {
@@ -255,7 +455,11 @@ impl EventLoop {
                 Ok(WaitStatus::Signaled(pid, signal, _)) => {
                     (pid.as_raw(), Exit::Signal(signal as i32))
                 }
-                Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => break,
+                Ok(WaitStatus::StillAlive) => break,
+                Err(nix::errno::Errno::ECHILD) => {
+                    self.has_children = false;
+                    break;
+                }
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(errno) => {
@@ -263,6 +467,10 @@ impl EventLoop {
                     break;
                 }
             };
+            if self.main.as_ref().is_some_and(|main| main.pid == Some(pid)) {
+                self.main_ended(status);
+                continue;
+            }
             let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
                 continue;
             };
@@ -392,6 +600,16 @@ impl EventLoop {
         for name in names {
             self.reload(&name, now);
         }
+    }
+}
+
+/// One line on stderr about the main command, and in syslog if going logs
+/// there: a container's user sees why it ended.
+fn report_main_failure(why: &str) {
+    use std::io::Write;
+    log::error!("{why}");
+    if !crate::log::to_stderr() {
+        let _ = writeln!(std::io::stderr(), "going: {why}");
     }
 }
 

@@ -6,6 +6,14 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static TO_STDERR: AtomicBool = AtomicBool::new(true);
+
+/// True when going's log lines go to stderr.
+pub fn to_stderr() -> bool {
+    TO_STDERR.load(Ordering::Relaxed)
+}
 
 const SYSLOG_SOCKET: &str = "/dev/log";
 const FACILITY_DAEMON: u8 = 3 << 3;
@@ -34,6 +42,7 @@ pub fn init(forced: Option<Target>) -> Target {
         (None, Some(_)) => Target::Syslog,
         (None, None) => Target::Stderr,
     };
+    TO_STDERR.store(target == Target::Stderr, Ordering::Relaxed);
     let logger = Logger {
         syslog: (target == Target::Syslog).then(|| Mutex::new(socket)),
         pid: std::process::id(),

@@ -29,6 +29,7 @@ mod check;
 mod config;
 mod event_loop;
 mod log;
+mod main_command;
 mod service;
 mod signals;
 mod spawn;
@@ -37,7 +38,6 @@ mod watch;
 
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::Path;
 
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
@@ -65,7 +65,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
             0
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
-        Ok(Mode::Supervise { dir, log }) => supervise(&dir, log),
+        Ok(Mode::Supervise(options)) => supervise(options),
         Err(why) => {
             let _ = write!(std::io::stderr(), "going: {why}\n{}", args::USAGE);
             2
@@ -73,9 +73,14 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
     }
 }
 
-fn supervise(dir: &Path, log_target: Option<log::Target>) -> i32 {
-    let log_target = log::init(log_target);
-    let started = prepare().and_then(|context| event_loop::EventLoop::new(dir, context));
+fn supervise(options: args::Supervise) -> i32 {
+    let log_target = log::init(options.log);
+    let main = options
+        .main
+        .map(|m| main_command::MainCommand::new(m.argv, m.forward_to_group, m.success_codes));
+    let dir = options.dir.as_path();
+    let started =
+        prepare().and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace));
     let mut event_loop = match started {
         Ok(event_loop) => event_loop,
         Err(why) => return fatal(&why, log_target),
@@ -86,8 +91,7 @@ fn supervise(dir: &Path, log_target: Option<log::Target>) -> i32 {
         std::process::id(),
         dir.display()
     );
-    event_loop.run();
-    0
+    event_loop.run()
 }
 
 /// One line on stderr (and in syslog when that is where going logs).

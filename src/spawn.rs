@@ -293,23 +293,11 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         .as_ref()
         .map(|g| g.iter().map(|gid| gid.as_raw()).collect());
 
-    let mut pipe_fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", Errno::last().desc()));
-    }
-    let [read_end, write_end] = pipe_fds;
-    // SAFETY: both descriptors were just created and are owned here.
-    let (read_end, write_end) = unsafe {
-        (
-            OwnedFd::from_raw_fd(read_end),
-            OwnedFd::from_raw_fd(write_end),
-        )
-    };
-
+    let (read_end, write_end) = report_pipe()?;
     let plan = ChildPlan {
+        session: Session::New,
         report: write_end.as_raw_fd(),
-        stdin: dev_null,
+        stdin: Some(dev_null),
         stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
         stderr: stderr.as_ref().map(AsRawFd::as_raw_fd),
         nofile: context.nofile,
@@ -320,20 +308,49 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         gid: who.gid.map(Gid::as_raw),
         uid: who.uid.map(Uid::as_raw),
         is_root: context.is_root,
-        dir: dir.as_ptr(),
+        dir: Some(dir.as_ptr()),
         candidates: &candidates,
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
     };
+    fork(&plan, read_end, write_end)
+}
+
+fn report_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    let mut pipe_fds = [0 as RawFd; 2];
+    // SAFETY: pipe2 writes two descriptors into the array.
+    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe: {}", Errno::last().desc()));
+    }
+    let [read_end, write_end] = pipe_fds;
+    // SAFETY: both descriptors were just created and are owned here.
+    Ok(unsafe {
+        (
+            OwnedFd::from_raw_fd(read_end),
+            OwnedFd::from_raw_fd(write_end),
+        )
+    })
+}
+
+fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<Child, String> {
     // SAFETY: going is single-threaded, so the child may run any code; it
-    // only makes system calls on data prepared above and never returns.
+    // only makes system calls on data prepared before and never returns.
     match unsafe { libc::fork() } {
         -1 => Err(format!("fork: {}", Errno::last().desc())),
         0 => plan.run(),
         pid => {
             drop(write_end);
-            // SAFETY: F_SETFL on the read end we own.
-            unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            // SAFETY: F_SETFL on the read end we own; setpgid/tcsetpgrp
+            // repeat the child's own calls so that neither order races.
+            unsafe {
+                libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+                if let Session::ForegroundGroup { tty } = plan.session {
+                    libc::setpgid(pid, pid);
+                    if tty {
+                        libc::tcsetpgrp(0, pid);
+                    }
+                }
+            }
             Ok(Child {
                 pid,
                 exec_report: read_end,
@@ -342,10 +359,79 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     }
 }
 
+/// Starts the main command: going's own environment, stdio and working
+/// directory, its own process group in the foreground of the terminal.
+pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Child, String> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = |s: &std::ffi::OsStr| {
+        CString::new(s.as_bytes()).map_err(|_| "the command contains a NUL byte".to_string())
+    };
+    let argv = argv
+        .iter()
+        .map(|a| bytes(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let program = argv
+        .first()
+        .ok_or("empty command")?
+        .to_string_lossy()
+        .into_owned();
+    let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
+    let candidates = candidates(&program, &path)
+        .iter()
+        .map(|c| c_string(c, "program"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let envp = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut pair = k.as_bytes().to_vec();
+            pair.push(b'=');
+            pair.extend_from_slice(v.as_bytes());
+            CString::new(pair).map_err(|_| "the environment contains a NUL byte".to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    argv_ptrs.push(std::ptr::null());
+    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
+    envp_ptrs.push(std::ptr::null());
+    // SAFETY: isatty has no memory effects.
+    let tty = unsafe { libc::isatty(0) } == 1;
+    let (read_end, write_end) = report_pipe()?;
+    let plan = ChildPlan {
+        session: Session::ForegroundGroup { tty },
+        report: write_end.as_raw_fd(),
+        stdin: None,
+        stdout: None,
+        stderr: None,
+        nofile: context.nofile,
+        nice: None,
+        umask: None,
+        chroot: None,
+        groups: None,
+        gid: None,
+        uid: None,
+        is_root: false,
+        dir: None,
+        candidates: &candidates,
+        argv: argv_ptrs.as_ptr(),
+        envp: envp_ptrs.as_ptr(),
+    };
+    fork(&plan, read_end, write_end)
+}
+
 /// Everything the child does between fork and exec, as raw values.
+/// How the child detaches from going.
+#[derive(Clone, Copy)]
+enum Session {
+    /// A service: a new session and process group of its own.
+    New,
+    /// The main command: its own process group in going's session, given
+    /// the terminal's foreground when stdin is one.
+    ForegroundGroup { tty: bool },
+}
+
 struct ChildPlan<'a> {
+    session: Session,
     report: RawFd,
-    stdin: RawFd,
+    stdin: Option<RawFd>,
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
     nofile: libc::rlimit,
@@ -356,7 +442,7 @@ struct ChildPlan<'a> {
     gid: Option<libc::gid_t>,
     uid: Option<libc::uid_t>,
     is_root: bool,
-    dir: *const libc::c_char,
+    dir: Option<*const libc::c_char>,
     candidates: &'a [CString],
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
@@ -367,11 +453,20 @@ impl ChildPlan<'_> {
     fn run(&self) -> ! {
         // SAFETY: plain system calls on values prepared before the fork.
         unsafe {
-            if libc::setsid() < 0 {
+            let detached = match self.session {
+                Session::New => libc::setsid() >= 0,
+                Session::ForegroundGroup { tty } => {
+                    // SIGTTOU is still blocked here, so this cannot stop us.
+                    libc::setpgid(0, 0) == 0 && (!tty || libc::tcsetpgrp(0, libc::getpid()) == 0)
+                }
+            };
+            if !detached {
                 self.fail(Step::Session);
             }
             reset_signal_dispositions();
-            self.redirect(self.stdin, 0);
+            if let Some(fd) = self.stdin {
+                self.redirect(fd, 0);
+            }
             if let Some(fd) = self.stdout {
                 self.redirect(fd, 1);
             }
@@ -413,7 +508,9 @@ impl ChildPlan<'_> {
             {
                 self.fail(Step::SetUid);
             }
-            if libc::chdir(self.dir) != 0 {
+            if let Some(dir) = self.dir
+                && libc::chdir(dir) != 0
+            {
                 self.fail(Step::Chdir);
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
@@ -506,6 +603,12 @@ fn reset_signal_dispositions() {
 /// What the child's report says about why it did not exec; `None` for an
 /// empty report (the exec succeeded).
 pub fn read_report(fd: &OwnedFd, spec: &ServiceSpec) -> Option<String> {
+    let (step, errno) = read_raw_report(fd)?;
+    Some(describe_failure(step, errno, spec))
+}
+
+/// The (step, errno) a child reported, if it reported.
+pub fn read_raw_report(fd: &OwnedFd) -> Option<(u32, i32)> {
     let mut report = [0u8; REPORT_LEN];
     // SAFETY: read into a stack buffer of the given length.
     let n = unsafe { libc::read(fd.as_raw_fd(), report.as_mut_ptr().cast(), REPORT_LEN) };
@@ -513,9 +616,20 @@ pub fn read_report(fd: &OwnedFd, spec: &ServiceSpec) -> Option<String> {
         return None;
     }
     let (head, tail) = report.split_at(4);
-    let step = u32::from_ne_bytes(head.try_into().ok()?);
-    let errno = i32::from_ne_bytes(tail.try_into().ok()?);
-    Some(describe_failure(step, errno, spec))
+    Some((
+        u32::from_ne_bytes(head.try_into().ok()?),
+        i32::from_ne_bytes(tail.try_into().ok()?),
+    ))
+}
+
+/// Why the main command did not run: `"nope": No such file or directory`.
+pub fn describe_main_failure(step: u32, errno: i32, program: &str) -> String {
+    let why = Errno::from_raw(errno).desc();
+    if step == Step::Exec as u32 {
+        format!("cannot run {program:?}: {why}")
+    } else {
+        format!("cannot start {program:?}: {why}")
+    }
 }
 
 fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {

@@ -25,6 +25,8 @@ pub struct DirWatch {
     dir_watch: Option<WatchDescriptor>,
     parent_watch: Option<WatchDescriptor>,
     base_name: OsString,
+    /// With a main command, a missing DIR is normal: say so only at info.
+    missing_is_normal: bool,
 }
 
 const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_CLOSE_WRITE
@@ -45,7 +47,7 @@ const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
 impl DirWatch {
     /// Watches `dir`. A missing `dir` is logged and waited for; a missing
     /// parent is an error, as nothing could bring `dir` back.
-    pub fn new(dir: &Path) -> Result<DirWatch, String> {
+    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
         let parent = dir
@@ -61,6 +63,7 @@ impl DirWatch {
             dir_watch: None,
             parent_watch: Some(parent_watch),
             base_name: dir.file_name().map(OsString::from).unwrap_or_default(),
+            missing_is_normal,
         };
         watch.rewatch_dir();
         Ok(watch)
@@ -80,7 +83,13 @@ impl DirWatch {
                 true
             }
             Err(errno) => {
-                log::warn!(
+                let level = if self.missing_is_normal && errno == nix::errno::Errno::ENOENT {
+                    log::Level::Info
+                } else {
+                    log::Level::Warn
+                };
+                log::log!(
+                    level,
                     "cannot watch {}: {}; services keep running until it is back",
                     self.dir.display(),
                     errno.desc()
