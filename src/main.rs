@@ -79,8 +79,8 @@ fn supervise(options: args::Supervise) -> i32 {
         .main
         .map(|m| main_command::MainCommand::new(m.argv, m.forward_to_group, m.success_codes));
     let dir = options.dir.as_path();
-    let started =
-        prepare().and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace));
+    let started = prepare(main.is_some())
+        .and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace));
     let mut event_loop = match started {
         Ok(event_loop) => event_loop,
         Err(why) => return fatal(&why, log_target),
@@ -104,7 +104,7 @@ fn fatal(why: &str, log_target: log::Target) -> i32 {
 }
 
 /// Process-wide set-up: subreaper, descriptors, limits, /dev/null.
-fn prepare() -> Result<spawn::Context, String> {
+fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
     // SAFETY: plain system calls with valid arguments.
     unsafe {
         if libc::getpid() != 1 && libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
@@ -113,15 +113,15 @@ fn prepare() -> Result<spawn::Context, String> {
                 nix::errno::Errno::last().desc()
             );
         }
-        // Whatever descriptors going inherited must not reach services.
-        if libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        ) != 0
-        {
-            mark_inherited_cloexec();
+    }
+    // Descriptors going inherited never reach a service; a main command
+    // gets them, as under tini (socket activation), so they stay open and
+    // each service's child closes them.
+    let inherited = inheritable_fds();
+    if !keep_inherited {
+        for &fd in &inherited {
+            // SAFETY: F_SETFD on a descriptor that exists.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
     let mut nofile = libc::rlimit {
@@ -154,21 +154,31 @@ fn prepare() -> Result<spawn::Context, String> {
         dev_null,
         nofile,
         is_root,
+        inherited: if keep_inherited {
+            inherited
+        } else {
+            Vec::new()
+        },
     })
 }
 
-/// Fallback for kernels without close_range: sets close-on-exec on every
-/// descriptor above 2 listed in /proc/self/fd.
-fn mark_inherited_cloexec() {
+/// Descriptors above 2 that an exec would pass on: open and without
+/// close-on-exec.
+fn inheritable_fds() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+        return Vec::new();
     };
-    let fds: Vec<i32> = entries
+    let listed: Vec<i32> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd > 2)
         .collect();
-    for fd in fds {
-        // SAFETY: F_SETFD on a descriptor number; harmless if it is closed.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    // The directory's own descriptor is closed by now and fails F_GETFD.
+    listed
+        .into_iter()
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        .filter(|&fd| {
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            flags >= 0 && flags & libc::FD_CLOEXEC == 0
+        })
+        .collect()
 }

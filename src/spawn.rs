@@ -19,6 +19,9 @@ pub struct Context {
     /// The descriptor limit going was started with, given back to services.
     pub nofile: libc::rlimit,
     pub is_root: bool,
+    /// Descriptors going inherited and keeps for the main command; every
+    /// service's child closes them.
+    pub inherited: Vec<RawFd>,
 }
 
 /// A forked service process.
@@ -296,6 +299,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let (read_end, write_end) = report_pipe()?;
     let plan = ChildPlan {
         session: Session::New,
+        close: &context.inherited,
         report: write_end.as_raw_fd(),
         stdin: Some(dev_null),
         stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
@@ -397,6 +401,7 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
     let (read_end, write_end) = report_pipe()?;
     let plan = ChildPlan {
         session: Session::ForegroundGroup { tty },
+        close: &[],
         report: write_end.as_raw_fd(),
         stdin: None,
         stdout: None,
@@ -430,6 +435,7 @@ enum Session {
 
 struct ChildPlan<'a> {
     session: Session,
+    close: &'a [RawFd],
     report: RawFd,
     stdin: Option<RawFd>,
     stdout: Option<RawFd>,
@@ -464,6 +470,9 @@ impl ChildPlan<'_> {
                 self.fail(Step::Session);
             }
             reset_signal_dispositions();
+            for &fd in self.close {
+                libc::close(fd);
+            }
             if let Some(fd) = self.stdin {
                 self.redirect(fd, 0);
             }
