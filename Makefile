@@ -1,0 +1,123 @@
+# going: build, run, test, bench, install.  GNU make.
+#
+#   make                 static release binary, copied to ./going
+#   make run             the example services in a temp dir, reloaded live; Ctrl-C ends it
+#   make test            cargo build + cargo test, clippy, rustfmt, man page lint
+#   make bench           memory of going at 1, 100, 1000 services -> BENCH.md
+#   make install         PREFIX=/usr/local DESTDIR= ; uses ./going if already built
+#   make uninstall       removes exactly what install put there
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CARGO   ?= cargo
+INSTALL ?= install
+
+MUSL := x86_64-unknown-linux-musl
+GNU  := x86_64-unknown-linux-gnu
+
+BINDIR := $(DESTDIR)$(PREFIX)/sbin
+MAN8   := $(DESTDIR)$(PREFIX)/share/man/man8
+MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
+
+.PHONY: all run test bench install uninstall clean
+
+# Static musl release build, else a static glibc build; the result is
+# copied (then renamed, so a running ./going is never overwritten in place)
+# to ./going.
+define build
+	@if command -v rustup >/dev/null 2>&1; then \
+	    rustup target add $(MUSL) >/dev/null 2>&1 || true; \
+	fi
+	@if $(CARGO) build --release --target $(MUSL); then \
+	    cp target/$(MUSL)/release/going .going.tmp && \
+	    echo "make: built static musl binary ./going"; \
+	else \
+	    echo "make: the musl build failed; falling back to a static glibc build" >&2; \
+	    RUSTFLAGS='-C target-feature=+crt-static' \
+	        $(CARGO) build --release --target $(GNU) && \
+	    cp target/$(GNU)/release/going .going.tmp && \
+	    echo "make: built static glibc binary ./going (fallback)"; \
+	fi
+	@mv -f .going.tmp going
+endef
+
+all:
+	$(build)
+
+# Only when ./going does not exist yet (so `sudo make install` after `make`
+# does not rebuild as root).
+going:
+	$(build)
+
+# The example services in a fresh copy; a background subshell changes the
+# copy while going runs (a new hello.toml after ~4 s, steady.toml's env after
+# ~8 s), then removes the copy once going has exited.
+run: all
+	@d=$$(mktemp -d "$${TMPDIR:-/tmp}/going-run.XXXXXX") || exit 1; \
+	cp going.d.example/* "$$d"/ || { rm -rf "$$d"; exit 1; }; \
+	me=$$$$; \
+	echo "make run: services in $$d; hello.toml appears in ~4 s, steady.toml changes in ~8 s; Ctrl-C stops going" >&2; \
+	( trap '' INT; \
+	  sleep 4; kill -0 $$me 2>/dev/null && { \
+	    echo "make run: writing $$d/hello.toml" >&2; \
+	    printf '%s\n' '# added by make run while going was running' \
+	        'cmd = ["/bin/echo", "hello: a new file, a new service"]' \
+	        'restart = "on-failure"' > "$$d/hello.toml"; }; \
+	  sleep 4; kill -0 $$me 2>/dev/null && { \
+	    echo "make run: changing GREETING in $$d/steady.toml" >&2; \
+	    sed 's/^GREETING = .*/GREETING = "changed by make run"/' "$$d/steady.toml" > "$$d/.steady.toml.new" && \
+	    mv -f "$$d/.steady.toml.new" "$$d/steady.toml"; }; \
+	  while kill -0 $$me 2>/dev/null; do sleep 1; done; \
+	  rm -rf "$$d" ) & \
+	exec ./going -l stderr -d "$$d"
+
+# Lints skip with a message when their tool is missing, except under CI
+# (CI set in the environment), where a missing tool is an error.
+define missing
+	if [ -n "$$CI" ]; then echo "make test: $(1) is missing" >&2; exit 1; \
+	else echo "make test: $(1) not installed, SKIPPING this check" >&2; fi
+endef
+
+test:
+	$(CARGO) build
+	$(CARGO) test --no-fail-fast
+	@if $(CARGO) clippy --version >/dev/null 2>&1; then \
+	    echo "$(CARGO) clippy --all-targets -- -D warnings"; \
+	    $(CARGO) clippy --all-targets -- -D warnings; \
+	else $(call missing,cargo clippy); fi
+	@if $(CARGO) fmt --version >/dev/null 2>&1; then \
+	    echo "$(CARGO) fmt --check"; \
+	    $(CARGO) fmt --check; \
+	else $(call missing,cargo fmt); fi
+	@if command -v mandoc >/dev/null 2>&1; then \
+	    echo "mandoc -T lint -W warning man/*.[58]"; \
+	    out=$$(mandoc -T lint -W warning man/*.[58] 2>&1); st=$$?; \
+	    if [ -n "$$out" ] || [ $$st -ne 0 ]; then \
+	        printf '%s\n' "$$out"; echo "make test: mandoc lint failed" >&2; exit 1; fi; \
+	else $(call missing,mandoc); fi
+	@if command -v groff >/dev/null 2>&1; then \
+	    for p in man/*.[58]; do \
+	        echo "groff -man -ww -z $$p"; \
+	        out=$$(groff -man -ww -z "$$p" 2>&1); st=$$?; \
+	        if [ -n "$$out" ] || [ $$st -ne 0 ]; then \
+	            printf '%s\n' "$$out"; echo "make test: groff lint of $$p failed" >&2; exit 1; fi; \
+	    done; \
+	else $(call missing,groff); fi
+	@echo "make test: all checks passed"
+
+bench: all
+	scripts/bench.sh
+
+install: going
+	$(INSTALL) -d -m 755 $(BINDIR) $(MAN8) $(MAN5)
+	$(INSTALL) -m 755 going $(BINDIR)/going
+	$(INSTALL) -m 644 man/going.8 $(MAN8)/going.8
+	$(INSTALL) -m 644 man/going.d.5 $(MAN5)/going.d.5
+
+uninstall:
+	rm -f $(BINDIR)/going $(MAN8)/going.8 $(MAN5)/going.d.5
+
+clean:
+	$(CARGO) clean
+	rm -f going .going.tmp
