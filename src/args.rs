@@ -13,13 +13,16 @@ pub const DEFAULT_DIR: &str = "/etc/going.d";
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 pub const USAGE: &str = "\
-usage: going [-d DIR] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION] [-- CMD [ARG...]]
-       going check [-d DIR]        validate service files, exit 0 or 1
+usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION] [-- CMD [ARG...]]
+       going check [-d DIR]                          validate service files, exit 0 or 1
+       going status [-s SOCKET|-d DIR] [--json] [NAME|GROUP...]
+       going start|stop|restart [-s SOCKET|-d DIR] NAME|GROUP...
+       going reload [-s SOCKET|-d DIR]
        going -v                    print the version
        going -h                    print this help
 
   -d DIR       the service directory (default /etc/going.d)
-  -l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
+  -s SOCKET    the control socket (default: derived from DIR)-l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
   -- CMD ARG   run CMD as the main command; going exits with its status
   -g           forward signals to the main command's process group
   -e CODE      count exit status CODE of the main command as 0 (repeatable)
@@ -37,6 +40,7 @@ pub struct MainOptions {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Supervise {
     pub dir: PathBuf,
+    pub socket: Option<PathBuf>,
     pub log: Option<Target>,
     pub main: Option<MainOptions>,
     pub grace: Duration,
@@ -45,7 +49,15 @@ pub struct Supervise {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Mode {
     Supervise(Supervise),
-    Check { dir: PathBuf },
+    Check {
+        dir: PathBuf,
+    },
+    /// A request to a running going over its control socket.
+    Control {
+        dir: PathBuf,
+        socket: Option<PathBuf>,
+        words: Vec<String>,
+    },
     Version,
     Help,
 }
@@ -63,6 +75,9 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     let mut dir = PathBuf::from(DEFAULT_DIR);
     let mut log = None;
     let mut check = false;
+    let mut socket = None;
+    let mut control: Vec<String> = Vec::new();
+    let mut json = false;
     let mut forward_to_group = false;
     let mut success_codes = Vec::new();
     let mut grace = DEFAULT_GRACE;
@@ -70,6 +85,10 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     while let Some(arg) = parser.next().map_err(text)? {
         match arg {
             Short('d') | Long("dir") => dir = PathBuf::from(parser.value().map_err(text)?),
+            Short('s') | Long("socket") => {
+                socket = Some(PathBuf::from(parser.value().map_err(text)?))
+            }
+            Long("json") if control.first().is_some_and(|verb| verb == "status") => json = true,
             Short('l') | Long("log") => {
                 let value = parser.value().map_err(text)?;
                 log = Some(match value.to_str() {
@@ -95,9 +114,33 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             }
             Short('v') | Long("version") => return Ok(Mode::Version),
             Short('h') | Long("help") => return Ok(Mode::Help),
-            Value(word) if word == "check" && !check => check = true,
+            Value(word) if word == "check" && !check && control.is_empty() => check = true,
+            Value(word) if !check => {
+                let word = word
+                    .into_string()
+                    .map_err(|w| format!("{w:?} is not UTF-8"))?;
+                let is_verb =
+                    ["status", "start", "stop", "restart", "reload"].contains(&word.as_str());
+                if control.is_empty() && !is_verb {
+                    return Err(format!("unknown command {word:?}"));
+                }
+                control.push(word);
+            }
             other => return Err(other.unexpected().to_string()),
         }
+    }
+    if !control.is_empty() {
+        if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
+            return Err("control commands take only -s, -d and names".into());
+        }
+        if json {
+            control.insert(1, "--json".into());
+        }
+        return Ok(Mode::Control {
+            dir,
+            socket,
+            words: control,
+        });
     }
     if check {
         if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
@@ -119,6 +162,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     };
     Ok(Mode::Supervise(Supervise {
         dir,
+        socket,
         log,
         main,
         grace,
@@ -136,6 +180,7 @@ mod tests {
     fn supervise(dir: &str, log: Option<Target>) -> Mode {
         Mode::Supervise(Supervise {
             dir: dir.into(),
+            socket: None,
             log,
             main: None,
             grace: DEFAULT_GRACE,
@@ -172,6 +217,7 @@ mod tests {
         ]);
         let expected = Supervise {
             dir: DEFAULT_DIR.into(),
+            socket: None,
             log: None,
             main: Some(MainOptions {
                 argv: ["java", "-d", "--", "x"]
@@ -192,12 +238,50 @@ mod tests {
     }
 
     #[test]
+    fn control_commands() {
+        let words = |list: &[&str]| list.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_words(&["status", "--json", "-d", "/x", "web"]),
+            Ok(Mode::Control {
+                dir: "/x".into(),
+                socket: None,
+                words: words(&["status", "--json", "web"])
+            })
+        );
+        assert_eq!(
+            parse_words(&["-s", "/s", "stop", "web", "db"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: Some("/s".into()),
+                words: words(&["stop", "web", "db"])
+            })
+        );
+        assert_eq!(
+            parse_words(&["reload"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: None,
+                words: words(&["reload"])
+            })
+        );
+        assert!(matches!(
+            parse_words(&["-s", "/s", "-d", "/x"]),
+            Ok(Mode::Supervise(Supervise {
+                socket: Some(_),
+                ..
+            }))
+        ));
+    }
+
+    #[test]
     fn usage_errors() {
         for words in [
             &["-x"][..],
             &["-d"],
             &["-l", "file"],
-            &["status"],
+            &["dance"],
+            &["status", "-l", "stderr"],
+            &["--json"],
             &["check", "check"],
             &["check", "-l", "stderr"],
             &["--"],

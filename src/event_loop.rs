@@ -7,10 +7,13 @@
 //! exec-report pipe per service that has forked but not yet exec'd.
 
 use crate::config;
+use crate::control::{Reply, Request, Server, Slot};
 use crate::main_command::{self, MainCommand};
-use crate::service::{Action, Event, Exit};
+use crate::service::{Action, Event, Exit, State};
 use crate::signals;
 use crate::spawn::{self, Context};
+use crate::status;
+use crate::supervisor::Command;
 use crate::supervisor::{Supervisor, Work};
 use crate::watch::DirWatch;
 use nix::sys::signal::{SigSet, Signal};
@@ -21,6 +24,16 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// What a polled descriptor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Signals,
+    Watch,
+    /// The exec report of the child with this pid.
+    Exec(i32),
+    Control(Slot),
+}
 
 /// Signals that stay deliverable: a fault in going itself must kill it
 /// (and show up as a core) rather than loop forever.
@@ -84,6 +97,7 @@ pub struct EventLoop {
     sweep: Option<Sweep>,
     /// False once waitpid has said there is no child left.
     has_children: bool,
+    server: Option<Server>,
 }
 
 impl EventLoop {
@@ -92,6 +106,7 @@ impl EventLoop {
         context: Context,
         main: Option<MainCommand>,
         grace: Duration,
+        server: Option<Server>,
     ) -> Result<EventLoop, String> {
         let signals = SignalFd::with_flags(
             &handled_signals(),
@@ -113,6 +128,7 @@ impl EventLoop {
             is_pid1: std::process::id() == 1,
             sweep: None,
             has_children: true,
+            server,
         })
     }
 
@@ -123,29 +139,12 @@ impl EventLoop {
         }
         self.rescan(Instant::now());
         let mut poll_fds: Vec<libc::pollfd> = Vec::new();
+        let mut sources: Vec<Source> = Vec::new();
         loop {
             if let Some(code) = self.finished() {
                 return code;
             }
-            poll_fds.clear();
-            for fd in [self.signals.as_raw_fd(), self.watch.fd().as_raw_fd()] {
-                poll_fds.push(libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                });
-            }
-            let mut polled_execs = Vec::new();
-            for pending in &self.pending_execs {
-                if let Some(report) = &pending.report {
-                    poll_fds.push(libc::pollfd {
-                        fd: report.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    });
-                    polled_execs.push(pending.pid);
-                }
-            }
+            self.poll_set(&mut poll_fds, &mut sources);
             let timeout = self.timeout_ms();
             // SAFETY: poll_fds is a valid array of its length.
             let ready = unsafe {
@@ -162,30 +161,22 @@ impl EventLoop {
                 }
                 continue;
             }
-            let readable = |index: usize| poll_fds.get(index).is_some_and(|p| p.revents != 0);
-            let signals_ready = readable(0);
-            let watch_ready = readable(1);
-            let execs_ready: Vec<i32> = polled_execs
+            let ready: Vec<Source> = sources
                 .iter()
-                .enumerate()
-                .filter(|&(i, _)| readable(i + 2))
-                .map(|(_, &pid)| pid)
+                .zip(&poll_fds)
+                .filter(|(_, fd)| fd.revents != 0)
+                .map(|(source, _)| *source)
                 .collect();
-            if signals_ready {
+            // Signals first: a reaped child is never mistaken for a live one.
+            if ready.contains(&Source::Signals) {
                 self.read_signals();
             }
-            for pid in execs_ready {
-                self.exec_reported(pid);
-            }
-            if watch_ready {
-                let changes = self.watch.read();
-                let now = Instant::now();
-                if changes.rescan {
-                    self.rescan(now);
-                } else {
-                    for name in &changes.names {
-                        self.reload(name, now);
-                    }
+            for source in ready {
+                match source {
+                    Source::Signals => {}
+                    Source::Watch => self.directory_changed(),
+                    Source::Exec(pid) => self.exec_reported(pid),
+                    Source::Control(slot) => self.control_ready(slot),
                 }
             }
             let now = Instant::now();
@@ -194,6 +185,130 @@ impl EventLoop {
                 self.execute(work);
             }
             self.main_and_sweep_deadlines(now);
+            if let Some(server) = &mut self.server {
+                server.expire(now);
+            }
+        }
+    }
+
+    /// The descriptors to poll, and what each one is.
+    fn poll_set(&self, fds: &mut Vec<libc::pollfd>, sources: &mut Vec<Source>) {
+        fds.clear();
+        sources.clear();
+        let watched = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        fds.push(watched(self.signals.as_raw_fd()));
+        sources.push(Source::Signals);
+        fds.push(watched(self.watch.fd().as_raw_fd()));
+        sources.push(Source::Watch);
+        for pending in &self.pending_execs {
+            if let Some(report) = &pending.report {
+                fds.push(watched(report.as_raw_fd()));
+                sources.push(Source::Exec(pending.pid));
+            }
+        }
+        if let Some(server) = &self.server {
+            let mut slots = Vec::new();
+            server.poll_fds(Instant::now(), fds, &mut slots);
+            sources.extend(slots.into_iter().map(Source::Control));
+        }
+    }
+
+    fn directory_changed(&mut self) {
+        let changes = self.watch.read();
+        let now = Instant::now();
+        if changes.rescan {
+            self.rescan(now);
+        } else {
+            for name in &changes.names {
+                self.reload(name, now);
+            }
+        }
+    }
+
+    /// A control connection (or the listener) is ready.
+    fn control_ready(&mut self, slot: Slot) {
+        let now = Instant::now();
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        let index = match slot {
+            Slot::Listener => {
+                server.accept(now);
+                return;
+            }
+            Slot::Client(index) => index,
+        };
+        server.write(index);
+        let Some(request) = server.read(index) else {
+            return;
+        };
+        let reply = match request {
+            Ok(request) => self.answer(request),
+            Err(why) => Reply::error(&why),
+        };
+        if let Some(server) = &mut self.server {
+            server.answer(index, reply);
+        }
+    }
+
+    fn answer(&mut self, request: Request) -> Reply {
+        let now = Instant::now();
+        match request {
+            Request::Status { json, names } => {
+                let selected = if names.is_empty() {
+                    Ok(self
+                        .supervisor
+                        .names()
+                        .map(str::to_string)
+                        .collect::<Vec<_>>())
+                } else {
+                    self.supervisor.select(&names)
+                };
+                let selected = match selected {
+                    Ok(selected) => selected,
+                    Err(why) => return Reply::error(&why),
+                };
+                let rows: Vec<status::Row<'_>> = self
+                    .supervisor
+                    .services()
+                    .filter(|s| selected.iter().any(|n| n == s.name()))
+                    .map(|service| status::Row {
+                        service,
+                        stats: service.pid.and_then(status::proc_stats),
+                    })
+                    .collect();
+                let host = status::Host::read(now.saturating_duration_since(self.started));
+                let text = if json {
+                    status::json(&host, &rows, now, std::time::SystemTime::now())
+                } else {
+                    status::text(&host, &rows, now)
+                };
+                let all_running = rows.iter().all(|r| r.service.state == State::Running);
+                let code = i32::from(!names.is_empty() && !all_running);
+                Reply { code, text }
+            }
+            Request::Start(names) => self.command(Command::Start, &names, now),
+            Request::Stop(names) => self.command(Command::Stop, &names, now),
+            Request::Restart(names) => self.command(Command::Restart, &names, now),
+            Request::Reload => {
+                log::info!("reload requested, rescanning {}", self.dir.display());
+                self.rescan(now);
+                Reply::ok(String::new())
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command, names: &[String], now: Instant) -> Reply {
+        match self.supervisor.command(command, names, now) {
+            Ok(work) => {
+                self.execute(work);
+                Reply::ok(String::new())
+            }
+            Err(why) => Reply::error(&why),
         }
     }
 
@@ -356,7 +471,8 @@ impl EventLoop {
             .sweep
             .as_ref()
             .map(|s| s.kill_at.unwrap_or(s.give_up_at));
-        let nearest = [self.supervisor.next_deadline(), main, sweep]
+        let control = self.server.as_ref().and_then(Server::next_deadline);
+        let nearest = [self.supervisor.next_deadline(), main, sweep, control]
             .into_iter()
             .flatten()
             .min();
@@ -414,12 +530,7 @@ impl EventLoop {
             self.execute(work);
             return;
         }
-        let active = self
-            .supervisor
-            .services()
-            .iter()
-            .filter(|s| s.is_active())
-            .count();
+        let active = self.supervisor.services().filter(|s| s.is_active()).count();
         log::info!("SIG{name}, stopping {active} services");
         let work = self.supervisor.shutdown(Instant::now());
         self.execute(work);
@@ -431,7 +542,7 @@ impl EventLoop {
             "pid {}, up {}, {} services",
             std::process::id(),
             config::values::format_duration(now - self.started),
-            self.supervisor.services().len()
+            self.supervisor.services().count()
         );
         for service in self.supervisor.services() {
             let pid = service
@@ -528,11 +639,7 @@ impl EventLoop {
     }
 
     fn read_report(&self, name: &str, report: &OwnedFd) -> Option<String> {
-        let service = self
-            .supervisor
-            .services()
-            .iter()
-            .find(|s| s.name() == name)?;
+        let service = self.supervisor.services().find(|s| s.name() == name)?;
         spawn::read_report(report, &service.spec)
     }
 
@@ -556,7 +663,7 @@ impl EventLoop {
     }
 
     fn spawn(&mut self, name: &str) -> Event {
-        let Some(service) = self.supervisor.services().iter().find(|s| s.name() == name) else {
+        let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
             return Event::SpawnFailed("no such service".into());
         };
         match spawn::spawn(&service.spec, &self.context) {

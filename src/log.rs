@@ -136,7 +136,7 @@ pub fn utc_time() -> String {
     format_utc(now)
 }
 
-fn format_utc(unix_seconds: u64) -> String {
+pub fn format_utc(unix_seconds: u64) -> String {
     let days = (unix_seconds / 86_400) as i64;
     let seconds_of_day = unix_seconds % 86_400;
     let (year, month, day) = civil_from_days(days);

@@ -27,12 +27,14 @@
 mod args;
 mod check;
 mod config;
+mod control;
 mod event_loop;
 mod log;
 mod main_command;
 mod service;
 mod signals;
 mod spawn;
+mod status;
 mod supervisor;
 mod watch;
 
@@ -65,6 +67,12 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
             0
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
+        Ok(Mode::Control { dir, socket, words }) => {
+            // SAFETY: geteuid cannot fail.
+            let euid = unsafe { libc::geteuid() };
+            let socket = socket.unwrap_or_else(|| control::default_socket(&dir, euid));
+            control::run_client(&socket, &words)
+        }
         Ok(Mode::Supervise(options)) => supervise(options),
         Err(why) => {
             let _ = write!(std::io::stderr(), "going: {why}\n{}", args::USAGE);
@@ -79,8 +87,21 @@ fn supervise(options: args::Supervise) -> i32 {
         .main
         .map(|m| main_command::MainCommand::new(m.argv, m.forward_to_group, m.success_codes));
     let dir = options.dir.as_path();
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let socket = options
+        .socket
+        .unwrap_or_else(|| control::default_socket(dir, euid));
+    let server = match control::Server::bind(&socket, dir) {
+        Ok(server) => Some(server),
+        Err(control::BindError::Busy(why)) => return fatal(&why, log_target),
+        Err(control::BindError::Other(why)) => {
+            ::log::error!("{why}; running without a control socket");
+            None
+        }
+    };
     let started = prepare(main.is_some())
-        .and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace));
+        .and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace, server));
     let mut event_loop = match started {
         Ok(event_loop) => event_loop,
         Err(why) => return fatal(&why, log_target),

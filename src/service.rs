@@ -6,6 +6,7 @@
 use crate::config::values::format_duration;
 use crate::config::{Restart, ServiceSpec};
 use crate::signals;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// A run shorter than this counts toward backoff; a longer one resets it.
@@ -17,6 +18,9 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a stop rechecks a process group whose leader is gone.
 const GROUP_RECHECK_FIRST: Duration = Duration::from_millis(10);
 const GROUP_RECHECK_MAX: Duration = Duration::from_secs(1);
+/// A service restarted this many times within [`FLAP_WINDOW`] is flapping.
+pub const FLAP_RESTARTS: usize = 5;
+pub const FLAP_WINDOW: Duration = Duration::from_secs(60);
 
 /// The delay before the next start after `short_runs` short runs in a row.
 pub fn backoff_delay(short_runs: u32) -> Duration {
@@ -127,10 +131,16 @@ pub struct Service {
     pub last_exit: Option<Exit>,
     /// When the next `Deadline` event is due.
     pub deadline: Option<Instant>,
+    /// When the last process ended.
+    pub exited_at: Option<Instant>,
+    /// `going stop`: stays stopped, across reloads, until `going start`.
+    pub admin_down: bool,
+    /// The last few automatic restarts, for flapping.
+    recent_restarts: VecDeque<Instant>,
     short_runs: u32,
     after_stop: AfterStop,
     /// A definition to switch to once the current process has stopped.
-    pending_spec: Option<ServiceSpec>,
+    pending_spec: Option<Box<ServiceSpec>>,
     kill_at: Option<Instant>,
     leader_gone: bool,
     group_recheck: Duration,
@@ -146,6 +156,9 @@ impl Service {
             restarts: 0,
             last_exit: None,
             deadline: None,
+            exited_at: None,
+            admin_down: false,
+            recent_restarts: VecDeque::new(),
             short_runs: 0,
             after_stop: AfterStop::Rest,
             pending_spec: None,
@@ -157,6 +170,60 @@ impl Service {
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// The file's name: `web` for `web` and for `web@3`.
+    pub fn base_name(&self) -> &str {
+        base_name(&self.spec.name)
+    }
+
+    /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`].
+    pub fn is_flapping(&self, now: Instant) -> bool {
+        self.recent_restarts.len() >= FLAP_RESTARTS
+            && self
+                .recent_restarts
+                .front()
+                .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
+    }
+
+    fn count_restart(&mut self, now: Instant) {
+        self.restarts = self.restarts.saturating_add(1);
+        if self.recent_restarts.len() >= FLAP_RESTARTS {
+            self.recent_restarts.pop_front();
+        }
+        self.recent_restarts.push_back(now);
+    }
+
+    /// `going stop`: an administrative down.
+    pub fn admin_stop(&mut self, now: Instant) -> Vec<Action> {
+        self.admin_down = true;
+        let actions = self.on(Event::Stop, now);
+        if self.after_stop == AfterStop::Restart {
+            self.after_stop = AfterStop::Rest;
+        }
+        actions
+    }
+
+    /// `going start`: ends an administrative down and starts now, even
+    /// from backoff.
+    pub fn admin_start(&mut self, now: Instant) -> Vec<Action> {
+        self.admin_down = false;
+        self.on(Event::Start, now)
+    }
+
+    /// `going restart`: stops (if running) and starts again.
+    pub fn admin_restart(&mut self, now: Instant) -> Vec<Action> {
+        self.admin_down = false;
+        if self.is_active() {
+            let mut actions = self.on(Event::Stop, now);
+            self.after_stop = AfterStop::Restart;
+            if !self.is_active() {
+                actions.extend(self.finish_stop(now));
+            }
+            actions
+        } else {
+            self.on(Event::Start, now)
+        }
     }
 
     /// True when a stop that leads to removal has finished.
@@ -192,7 +259,7 @@ impl Service {
         self.restarts = 0;
         self.short_runs = 0;
         if self.is_active() {
-            self.pending_spec = Some(spec);
+            self.pending_spec = Some(Box::new(spec));
             let mut actions = self.on(Event::Stop, now);
             self.after_stop = AfterStop::Restart;
             if !self.is_active() {
@@ -218,6 +285,9 @@ impl Service {
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
         match (self.state, event) {
             (State::Stopped | State::Backoff | State::Exited | State::Disabled, Event::Start) => {
+                if self.admin_down {
+                    return vec![];
+                }
                 self.deadline = None;
                 if self.spec.enabled {
                     vec![Action::Spawn]
@@ -245,7 +315,7 @@ impl Service {
                 vec![]
             }
             (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
-                self.reaped(status);
+                self.reaped(status, now);
                 let pid = self.pid.take().unwrap_or(0);
                 let ran = self.ran_for(now);
                 if let Some(why) = exec_error {
@@ -286,7 +356,7 @@ impl Service {
                 vec![]
             }
             (State::Stopping, Event::Exited { status, .. }) => {
-                self.reaped(status);
+                self.reaped(status, now);
                 self.leader_gone = true;
                 let pid = self.pid.unwrap_or(0);
                 self.deadline = Some(self.next_group_check(now));
@@ -330,8 +400,9 @@ impl Service {
         self.state = state;
     }
 
-    fn reaped(&mut self, status: Exit) {
+    fn reaped(&mut self, status: Exit, now: Instant) {
         self.last_exit = Some(status);
+        self.exited_at = Some(now);
     }
 
     fn ran_for(&self, now: Instant) -> Duration {
@@ -360,7 +431,7 @@ impl Service {
             self.enter(State::Exited);
             return vec![];
         }
-        self.restarts = self.restarts.saturating_add(1);
+        self.count_restart(now);
         if !short {
             self.short_runs = 0;
             log::warn!(target: &self.spec.name, "{what}, restarting");
@@ -382,7 +453,7 @@ impl Service {
             self.enter(State::Exited);
             return vec![];
         }
-        self.restarts = self.restarts.saturating_add(1);
+        self.count_restart(now);
         self.short_runs = self.short_runs.saturating_add(1);
         let delay = backoff_delay(self.short_runs);
         log::error!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
@@ -405,13 +476,18 @@ impl Service {
             AfterStop::Restart => {
                 self.after_stop = AfterStop::Rest;
                 if let Some(spec) = self.pending_spec.take() {
-                    self.spec = spec;
+                    self.spec = *spec;
                 }
                 self.on(Event::Start, now)
             }
             AfterStop::Rest | AfterStop::Remove => vec![],
         }
     }
+}
+
+/// The file's name of a service or instance name: `web@3` -> `web`.
+pub fn base_name(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(base, _)| base)
 }
 
 #[cfg(test)]
@@ -699,6 +775,58 @@ mod tests {
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state, State::Disabled);
+    }
+
+    #[test]
+    fn admin_down_holds_until_start() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.admin_stop(t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.on(Event::Start, t0), vec![]);
+        let changed = ServiceSpec::new("web", vec!["y".into()]);
+        assert_eq!(s.replace(changed, t0), vec![]);
+        assert_eq!(s.spec.argv, ["y"]);
+        assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
+        assert!(!s.admin_down);
+    }
+
+    #[test]
+    fn admin_restart_stops_then_starts() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        assert_eq!(
+            s.admin_restart(t0).first(),
+            Some(&Action::Signal {
+                pid: 100,
+                signal: libc::SIGTERM
+            })
+        );
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
+        let mut resting = service(&["x"]);
+        assert_eq!(resting.admin_restart(t0), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn five_restarts_in_a_minute_is_flapping() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        let mut now = t0;
+        for _ in 0..FLAP_RESTARTS {
+            run(&mut s, now);
+            now += SHORT_RUN;
+            s.on(exit(1), now);
+            s.state = State::Stopped;
+        }
+        assert!(s.is_flapping(now));
+        assert!(!s.is_flapping(t0 + FLAP_WINDOW * 2));
+        assert_eq!(base_name("web@3"), "web");
+        assert_eq!(s.base_name(), "web");
     }
 
     #[test]

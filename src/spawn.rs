@@ -186,6 +186,9 @@ pub fn environment(spec: &ServiceSpec, home: &str, user: &str) -> Vec<(String, S
         ("USER".into(), user.into()),
         ("GOING_SERVICE".into(), spec.name.clone()),
     ];
+    if let Some((_, instance)) = spec.name.split_once('@') {
+        env.push(("GOING_INSTANCE".into(), instance.into()));
+    }
     for (key, value) in &spec.env {
         match env.iter_mut().find(|(k, _)| k == key) {
             Some(slot) => slot.1 = value.clone(),

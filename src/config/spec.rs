@@ -49,7 +49,14 @@ pub struct ServiceSpec {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub enabled: bool,
+    /// Names usable wherever a service name is, in the control commands.
+    pub groups: Vec<String>,
+    /// `instances = N`: run `NAME@0` .. `NAME@N-1`; `None` runs one `NAME`.
+    pub instances: Option<u32>,
 }
+
+/// The most copies one file may ask for.
+pub const MAX_INSTANCES: u32 = 1000;
 
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -72,6 +79,8 @@ impl ServiceSpec {
             stop_signal: libc::SIGTERM,
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             enabled: true,
+            groups: Vec::new(),
+            instances: None,
         }
     }
 }
@@ -215,6 +224,31 @@ fn apply(
                 Value::Text(text) | Value::Str(text) => values::duration(text).map_err(prefixed)?,
                 other => return Err(prefixed(expected("a duration like \"10s\"", other))),
             }
+        }
+        "groups" => {
+            let names = match value {
+                Value::Text(text) => text.split_whitespace().map(String::from).collect(),
+                Value::Str(name) => vec![name.clone()],
+                Value::List(items) => items
+                    .iter()
+                    .map(string)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|why| prefixed(format!("{why} in the array")))?,
+                other => return Err(prefixed(expected("a name or an array of names", other))),
+            };
+            if let Some(bad) = names.iter().find(|n| !super::is_service_name(n)) {
+                return Err(prefixed(format!(
+                    "{bad:?} is not a name of letters, digits, - and _"
+                )));
+            }
+            spec.groups = names;
+        }
+        "instances" => {
+            let n = integer(value).map_err(prefixed)?;
+            if !(1..=i64::from(MAX_INSTANCES)).contains(&n) {
+                return Err(prefixed(format!("{n} is out of range 1..{MAX_INSTANCES}")));
+            }
+            spec.instances = Some(n as u32);
         }
         "env" => {
             return Err(match value {
@@ -597,6 +631,46 @@ MODE = "prod"
             problems(going("cmd=x\njunk\n")),
             one(2, "expected key=value")
         );
+    }
+
+    #[test]
+    fn groups_and_instances() {
+        let spec = toml("cmd = \"x\"\ngroups = [\"web\", \"edge\"]\ninstances = 3\n");
+        let spec = spec.unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec.groups, ["web", "edge"]);
+        assert_eq!(spec.instances, Some(3));
+        let spec = going("cmd=x\ngroups=web edge\ninstances=2\n");
+        let spec = spec.unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec.groups, ["web", "edge"]);
+        assert_eq!(spec.instances, Some(2));
+        let one = toml("cmd = \"x\"\ngroups = \"web\"\n").map(|s| s.groups);
+        assert_eq!(one, Ok(vec!["web".to_string()]));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ninstances = 0\n")),
+            one_problem(2, "instances: 0 is out of range 1..1000")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ninstances = \"2\"\n")),
+            one_problem(2, "instances: expected an integer, found string")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ngroups = [\"a b\"]\n")),
+            one_problem(
+                2,
+                "groups: \"a b\" is not a name of letters, digits, - and _"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ngroups = 1\n")),
+            one_problem(
+                2,
+                "groups: expected a name or an array of names, found integer"
+            )
+        );
+    }
+
+    fn one_problem(line: usize, message: &str) -> Vec<(usize, String)> {
+        one(line, message)
     }
 
     #[test]

@@ -1,0 +1,389 @@
+//! What `going status` shows: one row a service, with CPU time and RSS
+//! read from /proc, a summary line about going and the host, as text for
+//! people or JSON for programs.
+
+use crate::config::values::format_duration;
+use crate::service::{Exit, Service, State};
+use crate::signals;
+use std::fmt::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+/// What /proc says about one process.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProcStats {
+    pub cpu: Duration,
+    pub rss_kb: u64,
+}
+
+/// CPU time (user + system) and RSS of `pid`, from /proc/PID/stat.
+pub fn proc_stats(pid: i32) -> Option<ProcStats> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text, clock_ticks(), page_kb())
+}
+
+fn clock_ticks() -> u64 {
+    // SAFETY: sysconf has no memory effects.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .unwrap_or(100)
+        .max(1)
+}
+
+fn page_kb() -> u64 {
+    // SAFETY: as above.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096) / 1024
+}
+
+/// Fields after the command name, which may itself hold spaces and `)`.
+fn parse_stat(text: &str, ticks: u64, page_kb: u64) -> Option<ProcStats> {
+    let after = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // after ')' field 0 is state (field 3 of stat); utime is 14, stime 15, rss 24.
+    let number = |stat_field: usize| -> Option<u64> { fields.get(stat_field - 3)?.parse().ok() };
+    let ticks_used = number(14)?.saturating_add(number(15)?);
+    Some(ProcStats {
+        cpu: Duration::from_millis(ticks_used.saturating_mul(1000) / ticks),
+        rss_kb: number(24)?.saturating_mul(page_kb),
+    })
+}
+
+/// The summary line's facts.
+#[derive(Debug, Default)]
+pub struct Host {
+    pub going_pid: u32,
+    pub going_up: Duration,
+    pub going_rss_kb: u64,
+    /// The three load averages as /proc/loadavg writes them.
+    pub load: [String; 3],
+    pub mem_total_kb: u64,
+    pub mem_available_kb: u64,
+}
+
+impl Host {
+    pub fn read(going_up: Duration) -> Host {
+        let mut host = Host {
+            going_pid: std::process::id(),
+            going_up,
+            ..Host::default()
+        };
+        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
+            host.going_rss_kb = kb_field(&status, "VmRSS:").unwrap_or(0);
+        }
+        if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+            for (slot, word) in host.load.iter_mut().zip(load.split_whitespace()) {
+                // Digits and a dot only: it goes into JSON unquoted.
+                if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                    *slot = word.to_string();
+                }
+            }
+        }
+        if let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") {
+            host.mem_total_kb = kb_field(&meminfo, "MemTotal:").unwrap_or(0);
+            host.mem_available_kb = kb_field(&meminfo, "MemAvailable:").unwrap_or(0);
+        }
+        host
+    }
+}
+
+fn kb_field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(key)?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// One service as shown.
+pub struct Row<'a> {
+    pub service: &'a Service,
+    pub stats: Option<ProcStats>,
+}
+
+fn last_exit(exit: Option<Exit>) -> String {
+    match exit {
+        None => "-".into(),
+        Some(Exit::Code(code)) => format!("exit {code}"),
+        Some(Exit::Signal(signal)) => format!("signal {}", signals::name(signal)),
+    }
+}
+
+fn uptime(service: &Service, now: Instant) -> Option<Duration> {
+    let running = matches!(
+        service.state,
+        State::Starting | State::Running | State::Stopping
+    );
+    running
+        .then(|| {
+            service
+                .started_at
+                .map(|at| now.saturating_duration_since(at))
+        })
+        .flatten()
+}
+
+/// Kilobytes as gigabytes with one decimal: `23.4G`. Integer arithmetic
+/// only: float formatting would cost going tens of kB of code.
+fn gigabytes(kb: u64) -> String {
+    let tenths = (kb * 10 + 512 * 1024) / (1024 * 1024);
+    format!("{}.{}G", tenths / 10, tenths % 10)
+}
+
+/// A duration in seconds with `decimals` (1 to 3) decimals: `1.50`.
+fn seconds(duration: Duration, decimals: u32) -> String {
+    let scale = 10u128.pow(decimals);
+    let units = duration.as_millis() * scale / 1000;
+    format!(
+        "{}.{:0width$}",
+        units / scale,
+        units % scale,
+        width = decimals as usize
+    )
+}
+
+fn load_or_zero(load: &str) -> &str {
+    if load.is_empty() { "0" } else { load }
+}
+
+/// The table for people.
+pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
+    let mut out = format!(
+        "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}\n",
+        host.going_pid,
+        format_duration(host.going_up),
+        host.going_rss_kb,
+        load_or_zero(&host.load[0]),
+        load_or_zero(&host.load[1]),
+        load_or_zero(&host.load[2]),
+        gigabytes(host.mem_available_kb),
+        gigabytes(host.mem_total_kb),
+    );
+    let header = [
+        "NAME",
+        "STATE",
+        "PID",
+        "UPTIME",
+        "RESTARTS",
+        "LAST-EXIT",
+        "CPU",
+        "RSS",
+    ];
+    let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    for row in rows {
+        let s = row.service;
+        let state = s.state.name().to_string();
+        let mut cells = vec![
+            s.name().to_string(),
+            state,
+            s.pid.map_or("-".into(), |pid| pid.to_string()),
+            uptime(s, now).map_or("-".into(), format_duration),
+            s.restarts.to_string(),
+            last_exit(s.last_exit),
+            row.stats
+                .map_or("-".into(), |st| format!("{}s", seconds(st.cpu, 2))),
+            row.stats
+                .map_or("-".into(), |st| format!("{} kB", st.rss_kb)),
+        ];
+        let notes: Vec<&str> = [(s.admin_down, "down"), (s.is_flapping(now), "flapping")]
+            .into_iter()
+            .filter_map(|(on, note)| on.then_some(note))
+            .collect();
+        if !notes.is_empty() {
+            cells.push(notes.join(","));
+        }
+        table.push(cells);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|column| {
+            table
+                .iter()
+                .filter_map(|r| r.get(column))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in &table {
+        let mut line = String::new();
+        for (column, cell) in row.iter().enumerate() {
+            let width = widths.get(column).copied().unwrap_or(0);
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// A JSON string literal.
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Wall-clock time of a past `Instant`, as `2026-11-21T19:37:00Z`.
+fn wall(at: Instant, now: Instant, wall_now: SystemTime) -> String {
+    let then = wall_now
+        .checked_sub(now.saturating_duration_since(at))
+        .unwrap_or(wall_now);
+    let seconds = then
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    quoted(&crate::log::format_utc(seconds))
+}
+
+/// One document for programs.
+pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
+    let mut out = format!(
+        "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{},{},{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
+        host.going_pid,
+        seconds(host.going_up, 3),
+        host.going_rss_kb,
+        load_or_zero(&host.load[0]),
+        load_or_zero(&host.load[1]),
+        load_or_zero(&host.load[2]),
+        host.mem_total_kb,
+        host.mem_available_kb
+    );
+    for (index, row) in rows.iter().enumerate() {
+        let s = row.service;
+        let null = || "null".to_string();
+        let instance = s
+            .name()
+            .split_once('@')
+            .map_or_else(null, |(_, i)| i.to_string());
+        let groups: Vec<String> = s.spec.groups.iter().map(|g| quoted(g)).collect();
+        let exit = match s.last_exit {
+            None => null(),
+            Some(Exit::Code(code)) => format!("{{\"code\":{code}}}"),
+            Some(Exit::Signal(signal)) => {
+                format!("{{\"signal\":{}}}", quoted(&signals::name(signal)))
+            }
+        };
+        let _ = write!(
+            out,
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{}}}",
+            if index == 0 { "" } else { "," },
+            quoted(s.name()),
+            quoted(s.base_name()),
+            groups.join(","),
+            quoted(s.state.name()),
+            s.pid.map_or_else(null, |pid| pid.to_string()),
+            uptime(s, now).map_or_else(null, |up| seconds(up, 3)),
+            s.restarts,
+            s.exited_at.map_or_else(null, |at| wall(at, now, wall_now)),
+            s.started_at.map_or_else(null, |at| wall(at, now, wall_now)),
+            row.stats.map_or_else(null, |st| seconds(st.cpu, 2)),
+            row.stats.map_or_else(null, |st| st.rss_kb.to_string()),
+            s.is_flapping(now),
+            s.admin_down,
+        );
+    }
+    out.push_str("]}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceSpec;
+
+    #[test]
+    fn stat_lines_with_odd_names_parse() {
+        let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 12345 1000000 300 18446744073709551615";
+        let stats = parse_stat(line, 100, 4);
+        assert_eq!(
+            stats,
+            Some(ProcStats {
+                cpu: Duration::from_secs(3),
+                rss_kb: 1200
+            })
+        );
+        assert_eq!(parse_stat("garbage", 100, 4), None);
+    }
+
+    fn row_service(name: &str) -> Service {
+        let mut service = Service::new(ServiceSpec::new(name, vec!["x".into()]));
+        service.state = State::Running;
+        service.pid = Some(42);
+        service.started_at = Some(Instant::now());
+        service.last_exit = Some(Exit::Signal(9));
+        service
+    }
+
+    #[test]
+    fn text_rows_align_and_say_what_happened() {
+        let web = row_service("web");
+        let db = row_service("database@1");
+        let rows = [
+            Row {
+                service: &web,
+                stats: None,
+            },
+            Row {
+                service: &db,
+                stats: Some(ProcStats {
+                    cpu: Duration::from_millis(1500),
+                    rss_kb: 2048,
+                }),
+            },
+        ];
+        let out = text(&Host::default(), &rows, Instant::now());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines
+                .get(1)
+                .is_some_and(|l| l.starts_with("NAME        STATE    PID  UPTIME"))
+        );
+        assert!(
+            lines.get(2).is_some_and(
+                |l| l.starts_with("web         running  42") && l.contains("signal KILL")
+            )
+        );
+        assert!(
+            lines
+                .get(3)
+                .is_some_and(|l| l.contains("1.50s") && l.ends_with("2048 kB"))
+        );
+    }
+
+    #[test]
+    fn numbers_print_without_floats() {
+        assert_eq!(seconds(Duration::from_millis(1500), 2), "1.50");
+        assert_eq!(seconds(Duration::from_millis(12_345), 3), "12.345");
+        assert_eq!(seconds(Duration::from_millis(5), 2), "0.00");
+        assert_eq!(gigabytes(24_684_092), "23.5G");
+        assert_eq!(gigabytes(0), "0.0G");
+    }
+
+    #[test]
+    fn json_is_one_document() {
+        let web = row_service("web@0");
+        let out = json(
+            &Host::default(),
+            &[Row {
+                service: &web,
+                stats: None,
+            }],
+            Instant::now(),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(out.starts_with("{\"going\":{\"pid\":0,"));
+        assert!(out.contains("\"name\":\"web@0\",\"service\":\"web\",\"instance\":0,"));
+        assert!(out.contains("\"last_exit\":{\"signal\":\"KILL\"}"));
+        assert!(out.contains("\"start_time\":\"1970-01-01T00:00:00Z\""));
+        assert_eq!(quoted("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
+    }
+}
