@@ -167,8 +167,12 @@ pub enum Slot {
 
 impl Server {
     /// Binds `path`, replacing a stale socket; a live one is an error.
-    pub fn bind(path: &Path, dir: &Path) -> Result<Server, BindError> {
-        private_parent(path).map_err(BindError::Other)?;
+    /// `default_path`: the path was derived, not given with `-s`, and its
+    /// directory under /tmp must be private.
+    pub fn bind(path: &Path, dir: &Path, default_path: bool) -> Result<Server, BindError> {
+        if default_path {
+            private_parent(path).map_err(BindError::Other)?;
+        }
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
@@ -439,10 +443,12 @@ pub fn run_client(socket: &Path, words: &[String]) -> i32 {
     let answer = String::from_utf8_lossy(&answer);
     let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
     let code: i32 = code.trim().parse().unwrap_or(1);
-    if code == 0 {
-        print!("{text}");
-    } else {
+    // Errors are `going: ...` lines; a status table is output even when
+    // not every named service runs.
+    if code != 0 && text.starts_with("going: ") {
         eprint!("{text}");
+    } else {
+        print!("{text}");
     }
     code
 }

@@ -89,10 +89,11 @@ fn supervise(options: args::Supervise) -> i32 {
     let dir = options.dir.as_path();
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };
+    let default_path = options.socket.is_none();
     let socket = options
         .socket
         .unwrap_or_else(|| control::default_socket(dir, euid));
-    let server = match control::Server::bind(&socket, dir) {
+    let server = match control::Server::bind(&socket, dir, default_path) {
         Ok(server) => Some(server),
         Err(control::BindError::Busy(why)) => return fatal(&why, log_target),
         Err(control::BindError::Other(why)) => {

@@ -100,7 +100,10 @@ fn going_cmd(t: &TempDir, pid1: bool, flags: &[&str], main: &[&str]) -> Command 
     } else {
         Command::new(BIN)
     };
-    c.args(["-l", "stderr", "-d"])
+    // A socket beside the service directory: nothing is left in /run.
+    c.arg("-s")
+        .arg(format!("{}.sock", dir.display()))
+        .args(["-l", "stderr", "-d"])
         .arg(&dir)
         .args(flags)
         .arg("--")

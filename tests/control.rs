@@ -2,7 +2,9 @@
 //! instances, peer credentials, many and hung clients, socket ownership.
 //!
 //! Every test but `default_socket_path_is_derived_from_dir` gives going
-//! `-s TMP/ctl.sock`, so that tests running in parallel never share a socket.
+//! `-s PATH` with PATH in the test's own directory (TMP/run/ctl.sock, the
+//! directory mode 0700; for the test with user nobody a 0755 directory under
+//! /run), so that tests running in parallel never share a socket.
 
 mod common;
 use common::*;
@@ -501,7 +503,6 @@ fn exit_service(code: i32, extra: &str) -> String {
 
 /// The services of the status tests, and their pids.
 struct Scenario {
-    t: TempDir,
     g: Going,
     sock: String,
     /// `a`: runs undisturbed.
@@ -509,6 +510,8 @@ struct Scenario {
     /// `k`: killed with SIGKILL twice; its third pid.
     k: i32,
     test_start: f64,
+    /// Last: fields drop in order, the directory after going.
+    _t: TempDir,
 }
 
 /// a: running; f: /bin/false (backoff); d: enabled = false (disabled);
@@ -543,7 +546,7 @@ fn scenario(tag: &str) -> Scenario {
     });
     wait_row(&g, &sock, "e", "exited", |r| r.state == "exited");
     Scenario {
-        t,
+        _t: t,
         g,
         sock,
         a,
@@ -591,6 +594,33 @@ fn status_text_matches_proc() {
     g.check(
         a.rest.len() >= 2 && !a.flapping,
         &format!("a: CPU and RSS columns, not flapping{ctx}"),
+    );
+    // CPU is a time (e.g. 0.00s), RSS is about /proc/PID/status VmRSS.
+    g.check(
+        a.rest[0].starts_with(|c: char| c.is_ascii_digit()),
+        &format!("a: CPU column {:?} is a time{ctx}", a.rest[0]),
+    );
+    let rss = vm_rss_kb(sc.a);
+    let shown: Option<u64> = a.rest[1]
+        .trim_end_matches("kB")
+        .trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .ok();
+    g.check(
+        shown.is_some_and(|r| r.abs_diff(rss) <= (rss / 4).max(256)),
+        &format!("a: RSS {:?} is about VmRSS {rss} kB{ctx}", a.rest[1]),
+    );
+    // The summary's rss is going's own VmRSS.
+    let own = vm_rss_kb(g.pid);
+    let shown: Option<u64> = st
+        .summary
+        .split(" rss ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
+    g.check(
+        shown.is_some_and(|r| r.abs_diff(own) <= (own / 4).max(512)),
+        &format!("summary rss is going's VmRSS {own} kB{ctx}"),
     );
 
     let k = st.row("k");
@@ -645,7 +675,6 @@ fn status_text_matches_proc() {
         names.len() == 2 && names.contains(&"a") && names.contains(&"k"),
         &format!("status a k prints rows a and k, got {names:?}\n{}", st.raw),
     );
-    drop(sc.t);
 }
 
 #[test]
@@ -745,7 +774,6 @@ fn status_json_matches_proc() {
         o.code == 0 && j.rows.len() == 1 && j.rows[0].name == "k",
         &format!("status --json k: only k, exit 0\n{o}"),
     );
-    drop(sc.t);
 }
 
 #[test]
@@ -1525,7 +1553,13 @@ fn default_socket_path_is_derived_from_dir() {
         fnv1a64(dir.as_os_str().as_encoded_bytes())
     );
     let _rm = RmOnDrop(path.clone());
-    let g = Going::start(&t);
+    let g = Going::start_with(
+        &t,
+        Opts {
+            default_socket: true,
+            ..Opts::default()
+        },
+    );
     g.wait_started();
     let a = g.pid_from_file(&pa);
     g.wait(secs(5), &format!("socket {path}"), || is_socket(&path));

@@ -474,6 +474,9 @@ pub struct Opts {
     /// Signals going starts with ignored (SIG_IGN, set with the raw system
     /// call so that libc-reserved ones work too).
     pub ignore: Vec<i32>,
+    /// Let going derive its control socket path (in /run) instead of
+    /// passing `-s` with one in the test's directory.
+    pub default_socket: bool,
 }
 
 /// One running going. Drop stops it and everything it started.
@@ -518,28 +521,29 @@ impl Going {
         let log = fs::File::create(&log_path).expect("create log file");
         let out = fs::File::create(t.join("going.stdout")).expect("create stdout file");
         let dir_s = dir.display().to_string();
+        // A socket in the test's own directory: nothing is left in /run.
+        let sock_s = t.join("going.sock").display().to_string();
+        let sock_args: Vec<&str> = if o.default_socket {
+            vec![]
+        } else {
+            vec!["-s", &sock_s]
+        };
         let mut cmd = if o.pid1 {
             let mut c = Command::new("unshare");
-            c.args([
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                BIN,
-                "-l",
-                "stderr",
-                "-d",
-                &dir_s,
-            ]);
+            c.args(["--pid", "--fork", "--mount-proc", BIN]);
+            c.args(&sock_args).args(["-l", "stderr", "-d", &dir_s]);
             c
         } else if !o.pre.is_empty() || !o.exec_prefix.is_empty() {
             let mut c = Command::new("/bin/sh");
             c.arg("-c")
                 .arg(format!("{} exec {} \"$0\" \"$@\"", o.pre, o.exec_prefix))
-                .args([BIN, "-l", "stderr", "-d", &dir_s]);
+                .arg(BIN)
+                .args(&sock_args)
+                .args(["-l", "stderr", "-d", &dir_s]);
             c
         } else {
             let mut c = Command::new(BIN);
-            c.args(["-l", "stderr", "-d", &dir_s]);
+            c.args(&sock_args).args(["-l", "stderr", "-d", &dir_s]);
             c
         };
         // A marker that must never reach a service's environment.
