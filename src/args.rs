@@ -22,7 +22,8 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION
        going -h                    print this help
 
   -d DIR       the service directory (default /etc/going.d)
-  -s SOCKET    the control socket (default: derived from DIR)-l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
+  -s SOCKET    the control socket (default: derived from DIR)
+  -l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
   -- CMD ARG   run CMD as the main command; going exits with its status
   -g           forward signals to the main command's process group
   -e CODE      count exit status CODE of the main command as 0 (repeatable)

@@ -348,6 +348,9 @@ impl Server {
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
+        if !client.answered {
+            return; // still reading its request, which may come in pieces
+        }
         while client.written < client.output.len() {
             let rest = client.output.get(client.written..).unwrap_or_default();
             match client.stream.write(rest) {

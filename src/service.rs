@@ -177,13 +177,15 @@ impl Service {
         base_name(&self.spec.name)
     }
 
-    /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`].
+    /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`], or as
+    /// many short runs in a row (a crash loop slowed down by backoff).
     pub fn is_flapping(&self, now: Instant) -> bool {
-        self.recent_restarts.len() >= FLAP_RESTARTS
-            && self
-                .recent_restarts
-                .front()
-                .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
+        self.short_runs as usize >= FLAP_RESTARTS
+            || self.recent_restarts.len() >= FLAP_RESTARTS
+                && self
+                    .recent_restarts
+                    .front()
+                    .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
     }
 
     fn count_restart(&mut self, now: Instant) {
@@ -208,6 +210,11 @@ impl Service {
     /// from backoff.
     pub fn admin_start(&mut self, now: Instant) -> Vec<Action> {
         self.admin_down = false;
+        if self.state == State::Stopping && self.after_stop == AfterStop::Rest {
+            // Start again once the stop under way has finished.
+            self.after_stop = AfterStop::Restart;
+            return vec![];
+        }
         self.on(Event::Start, now)
     }
 
@@ -472,12 +479,14 @@ impl Service {
             log::info!(target: &self.spec.name, "stopped, pid {pid}, {how} after {ran}");
         }
         self.enter(State::Stopped);
+        // A new definition waiting for this stop applies even if the
+        // restart was called off (`going stop` meanwhile).
+        if let Some(spec) = self.pending_spec.take() {
+            self.spec = *spec;
+        }
         match self.after_stop {
             AfterStop::Restart => {
                 self.after_stop = AfterStop::Rest;
-                if let Some(spec) = self.pending_spec.take() {
-                    self.spec = *spec;
-                }
                 self.on(Event::Start, now)
             }
             AfterStop::Rest | AfterStop::Remove => vec![],
@@ -795,6 +804,30 @@ mod tests {
     }
 
     #[test]
+    fn start_during_a_stop_starts_once_stopped() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.admin_stop(t0);
+        assert_eq!(s.admin_start(t0), vec![]);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn a_stop_during_a_definition_change_still_takes_the_new_definition() {
+        let t0 = Instant::now();
+        let mut s = service(&["old"]);
+        run(&mut s, t0);
+        s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
+        s.admin_stop(t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.spec.argv, ["new"]);
+        assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
+    }
+
+    #[test]
     fn admin_restart_stops_then_starts() {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
@@ -825,6 +858,16 @@ mod tests {
         }
         assert!(s.is_flapping(now));
         assert!(!s.is_flapping(t0 + FLAP_WINDOW * 2));
+        // Short runs in a row flap however slow the backoff has made them.
+        let mut slow = service(&["x"]);
+        let mut now = t0;
+        for _ in 0..FLAP_RESTARTS {
+            run(&mut slow, now);
+            slow.on(exit(1), now + Duration::from_millis(1));
+            slow.state = State::Stopped;
+            now += MAX_BACKOFF;
+        }
+        assert!(slow.is_flapping(now));
         assert_eq!(base_name("web@3"), "web");
         assert_eq!(s.base_name(), "web");
     }
