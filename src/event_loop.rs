@@ -582,12 +582,17 @@ impl EventLoop {
                 self.main_ended(status);
                 continue;
             }
+            // Whoever it was, its exec report (if any) is done with.
+            let pending = self
+                .pending_execs
+                .iter()
+                .position(|p| p.pid == pid)
+                .map(|index| self.pending_execs.swap_remove(index));
             let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
                 continue;
             };
             let mut exec_error = None;
-            if let Some(index) = self.pending_execs.iter().position(|p| p.pid == pid) {
-                let pending = self.pending_execs.swap_remove(index);
+            if let Some(pending) = pending {
                 exec_error = match (pending.failure, &pending.report) {
                     (Some(failure), _) => Some(failure),
                     (None, Some(report)) => self.read_report(&name, report),
