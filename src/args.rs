@@ -23,7 +23,8 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION
 
   -d DIR       the service directory (default /etc/going.d)
   -s SOCKET    the control socket (default: derived from DIR)
-  -l WHERE     log to stderr or syslog (default: syslog if /dev/log answers)
+  -l WHERE     log to stderr, syslog, or syslog:/PATH (a socket other than
+               /dev/log); default: syslog if /dev/log answers
   -- CMD ARG   run CMD as the main command; going exits with its status
   -g           forward signals to the main command's process group
   -e CODE      count exit status CODE of the main command as 0 (repeatable)
@@ -42,6 +43,8 @@ pub struct MainOptions {
 pub struct Supervise {
     pub dir: PathBuf,
     pub socket: Option<PathBuf>,
+    /// `-l syslog:PATH`: a syslog socket other than /dev/log.
+    pub syslog_socket: Option<PathBuf>,
     pub log: Option<Target>,
     pub main: Option<MainOptions>,
     pub grace: Duration,
@@ -79,6 +82,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     let mut socket = None;
     let mut control: Vec<String> = Vec::new();
     let mut json = false;
+    let mut syslog_socket = None;
     let mut forward_to_group = false;
     let mut success_codes = Vec::new();
     let mut grace = DEFAULT_GRACE;
@@ -95,7 +99,15 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                 log = Some(match value.to_str() {
                     Some("stderr") => Target::Stderr,
                     Some("syslog") => Target::Syslog,
-                    _ => return Err(format!("-l takes stderr or syslog, not {value:?}")),
+                    Some(text) if text.starts_with("syslog:/") => {
+                        syslog_socket = text.strip_prefix("syslog:").map(PathBuf::from);
+                        Target::Syslog
+                    }
+                    _ => {
+                        return Err(format!(
+                            "-l takes stderr, syslog or syslog:/PATH, not {value:?}"
+                        ));
+                    }
                 });
             }
             Short('g') => forward_to_group = true,
@@ -164,6 +176,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     Ok(Mode::Supervise(Supervise {
         dir,
         socket,
+        syslog_socket,
         log,
         main,
         grace,
@@ -182,6 +195,7 @@ mod tests {
         Mode::Supervise(Supervise {
             dir: dir.into(),
             socket: None,
+            syslog_socket: None,
             log,
             main: None,
             grace: DEFAULT_GRACE,
@@ -219,6 +233,7 @@ mod tests {
         let expected = Supervise {
             dir: DEFAULT_DIR.into(),
             socket: None,
+            syslog_socket: None,
             log: None,
             main: Some(MainOptions {
                 argv: ["java", "-d", "--", "x"]

@@ -9,6 +9,7 @@
 use crate::config;
 use crate::control::{Reply, Request, Server, Slot};
 use crate::main_command::{self, MainCommand};
+use crate::output::OutputPipe;
 use crate::service::{Action, Event, Exit, State};
 use crate::signals;
 use crate::spawn::{self, Context};
@@ -33,6 +34,8 @@ enum Source {
     /// The exec report of the child with this pid.
     Exec(i32),
     Control(Slot),
+    /// A service's output pipe, by index.
+    Output(usize),
 }
 
 /// Signals that stay deliverable: a fault in going itself must kill it
@@ -98,6 +101,10 @@ pub struct EventLoop {
     /// False once waitpid has said there is no child left.
     has_children: bool,
     server: Option<Server>,
+    /// Pipes of `stdout`/`stderr = "syslog"`, read until end of file.
+    outputs: Vec<OutputPipe>,
+    /// The status of a critical service that ended going.
+    critical_exit: Option<i32>,
 }
 
 impl EventLoop {
@@ -129,6 +136,8 @@ impl EventLoop {
             sweep: None,
             has_children: true,
             server,
+            outputs: Vec::new(),
+            critical_exit: None,
         })
     }
 
@@ -177,8 +186,14 @@ impl EventLoop {
                     Source::Watch => self.directory_changed(),
                     Source::Exec(pid) => self.exec_reported(pid),
                     Source::Control(slot) => self.control_ready(slot),
+                    Source::Output(index) => {
+                        if let Some(pipe) = self.outputs.get_mut(index) {
+                            pipe.drain();
+                        }
+                    }
                 }
             }
+            self.outputs.retain(|pipe| !pipe.closed);
             let now = Instant::now();
             for name in self.supervisor.due(now) {
                 let work = self.supervisor.event(&name, Event::Deadline, now);
@@ -209,6 +224,10 @@ impl EventLoop {
                 fds.push(watched(report.as_raw_fd()));
                 sources.push(Source::Exec(pending.pid));
             }
+        }
+        for (index, pipe) in self.outputs.iter().enumerate() {
+            fds.push(watched(pipe.fd()));
+            sources.push(Source::Output(index));
         }
         if let Some(server) = &self.server {
             let mut slots = Vec::new();
@@ -349,8 +368,13 @@ impl EventLoop {
         if self.is_pid1 && !self.sweep_done() {
             return None;
         }
+        // The last words of the services, before going goes.
+        for pipe in &mut self.outputs {
+            pipe.drain();
+        }
         log::info!("all services stopped, exiting");
-        Some(self.main.as_ref().map_or(0, MainCommand::exit_code))
+        let main_code = self.main.as_ref().map_or(0, MainCommand::exit_code);
+        Some(self.critical_exit.unwrap_or(main_code))
     }
 
     /// A PID 1 ends only when the namespace is empty, or the sweep has
@@ -403,6 +427,21 @@ impl EventLoop {
             );
             // SAFETY: kill has no memory effects.
             unsafe { libc::kill(-1, libc::SIGKILL) };
+        }
+    }
+
+    /// A critical service ended for good: everything stops, and going
+    /// exits with its status (the first one, if several fail).
+    fn critical_failure(&mut self, name: &str, code: i32) {
+        if self.critical_exit.is_some() {
+            return;
+        }
+        self.critical_exit = Some(code);
+        log::error!("critical service {name} ended with status {code}, stopping everything");
+        self.forward(libc::SIGTERM);
+        if !self.supervisor.is_shutting_down() {
+            let work = self.supervisor.shutdown(Instant::now());
+            self.execute(work);
         }
     }
 
@@ -660,6 +699,10 @@ impl EventLoop {
                     None
                 }
                 Action::CheckGroup { pid } => (!group_alive(pid)).then_some(Event::GroupGone),
+                Action::Critical { code } => {
+                    self.critical_failure(&name, code);
+                    None
+                }
             };
             if let Some(event) = outcome {
                 queue.extend(self.supervisor.event(&name, event, now));
@@ -673,6 +716,13 @@ impl EventLoop {
         };
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
+                let pipes = [(child.stdout_pipe, false), (child.stderr_pipe, true)];
+                for (fd, stderr) in pipes {
+                    if let Some(fd) = fd {
+                        self.outputs
+                            .push(OutputPipe::new(name, child.pid, stderr, fd));
+                    }
+                }
                 self.pending_execs.push(PendingExec {
                     pid: child.pid,
                     report: Some(child.exec_report),

@@ -16,6 +16,15 @@ pub fn to_stderr() -> bool {
 }
 
 const SYSLOG_SOCKET: &str = "/dev/log";
+
+/// The syslog socket: /dev/log, or the path of `-l syslog:PATH`.
+static SOCKET_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn socket_path() -> &'static std::path::Path {
+    SOCKET_PATH
+        .get()
+        .map_or(std::path::Path::new(SYSLOG_SOCKET), |p| p.as_path())
+}
 const FACILITY_DAEMON: u8 = 3 << 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +41,10 @@ struct Logger {
 
 /// Installs the logger. With no `forced` target, syslog is used when
 /// /dev/log accepts a connection now, stderr otherwise.
-pub fn init(forced: Option<Target>) -> Target {
+pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Target {
+    if let Some(path) = socket {
+        let _ = SOCKET_PATH.set(path);
+    }
     let socket = match forced {
         Some(Target::Stderr) => None,
         _ => connect(),
@@ -55,7 +67,7 @@ pub fn init(forced: Option<Target>) -> Target {
 
 fn connect() -> Option<UnixDatagram> {
     let socket = UnixDatagram::unbound().ok()?;
-    socket.connect(SYSLOG_SOCKET).ok()?;
+    socket.connect(socket_path()).ok()?;
     // A stalled syslog daemon must never block the loop.
     socket.set_nonblocking(true).ok()?;
     Some(socket)

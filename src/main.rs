@@ -31,6 +31,7 @@ mod control;
 mod event_loop;
 mod log;
 mod main_command;
+mod output;
 mod service;
 mod signals;
 mod spawn;
@@ -82,7 +83,7 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
 }
 
 fn supervise(options: args::Supervise) -> i32 {
-    let log_target = log::init(options.log);
+    let log_target = log::init(options.log, options.syslog_socket.clone());
     let main = options
         .main
         .map(|m| main_command::MainCommand::new(m.argv, m.forward_to_group, m.success_codes));

@@ -69,6 +69,14 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// As a shell reports it: the exit status, or 128+N for signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Code(code) => code,
+            Exit::Signal(signal) => 128 + signal,
+        }
+    }
+
     fn describe(self) -> String {
         match self {
             Exit::Code(code) => format!("exited with status {code}"),
@@ -108,7 +116,14 @@ pub enum Action {
     Signal { pid: i32, signal: i32 },
     /// See whether the group led by `pid` is empty; answer `GroupGone` if so.
     CheckGroup { pid: i32 },
+    /// A critical service has ended for good: going stops everything and
+    /// exits with `code`.
+    Critical { code: i32 },
 }
+
+/// A critical service that has had this many short runs in a row (the one
+/// that would wait the full [`MAX_BACKOFF`]) has failed for good.
+pub const CRITICAL_SHORT_RUNS: u32 = 10;
 
 /// What a stop leads to once the process group is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -436,7 +451,7 @@ impl Service {
             };
             log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
             self.enter(State::Exited);
-            return vec![];
+            return self.critical_end();
         }
         self.count_restart(now);
         if !short {
@@ -446,6 +461,11 @@ impl Service {
             return vec![Action::Spawn];
         }
         self.short_runs = self.short_runs.saturating_add(1);
+        if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
+            log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
+            self.enter(State::Exited);
+            return self.critical_end();
+        }
         let delay = backoff_delay(self.short_runs);
         log::warn!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
         self.deadline = Some(now + delay);
@@ -458,15 +478,31 @@ impl Service {
         if self.spec.restart == Restart::Never {
             log::error!(target: &self.spec.name, "{what}, not restarted (restart = never)");
             self.enter(State::Exited);
-            return vec![];
+            return self.critical_end();
         }
         self.count_restart(now);
         self.short_runs = self.short_runs.saturating_add(1);
+        if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
+            log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
+            self.enter(State::Exited);
+            return self.critical_end();
+        }
         let delay = backoff_delay(self.short_runs);
         log::error!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
         self.deadline = Some(now + delay);
         self.enter(State::Backoff);
         vec![]
+    }
+
+    /// The end of a critical service is going's end: its last status, or 1
+    /// when it never ran.
+    fn critical_end(&self) -> Vec<Action> {
+        if !self.spec.critical {
+            return vec![];
+        }
+        vec![Action::Critical {
+            code: self.last_exit.map_or(1, Exit::code),
+        }]
     }
 
     fn finish_stop(&mut self, now: Instant) -> Vec<Action> {
@@ -870,6 +906,55 @@ mod tests {
         assert!(slow.is_flapping(now));
         assert_eq!(base_name("web@3"), "web");
         assert_eq!(s.base_name(), "web");
+    }
+
+    #[test]
+    fn a_critical_service_that_ends_for_good_ends_going() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.critical = true;
+        s.spec.restart = Restart::Never;
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(7), t0), vec![Action::Critical { code: 7 }]);
+        let mut killed = service(&["x"]);
+        killed.spec.critical = true;
+        killed.spec.restart = Restart::OnFailure;
+        run(&mut killed, t0);
+        assert_eq!(killed.on(exit(0), t0), vec![Action::Critical { code: 0 }]);
+        let mut never_ran = service(&["x"]);
+        never_ran.spec.critical = true;
+        never_ran.spec.restart = Restart::Never;
+        never_ran.on(Event::Start, t0);
+        assert_eq!(
+            never_ran.on(Event::SpawnFailed("x".into()), t0),
+            vec![Action::Critical { code: 1 }]
+        );
+    }
+
+    #[test]
+    fn a_critical_crash_loop_ends_going_at_the_backoff_limit() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.critical = true;
+        let mut now = t0;
+        for _ in 1..CRITICAL_SHORT_RUNS {
+            run(&mut s, now);
+            assert_eq!(s.on(exit(2), now), vec![]);
+            assert_eq!(s.state, State::Backoff);
+            s.state = State::Stopped;
+            now += MAX_BACKOFF;
+        }
+        run(&mut s, now);
+        assert_eq!(s.on(exit(2), now), vec![Action::Critical { code: 2 }]);
+        assert_eq!(s.state, State::Exited);
+        let killed = Event::Exited {
+            status: Exit::Signal(9),
+            exec_error: None,
+        };
+        let mut plain = service(&["x"]);
+        run(&mut plain, t0);
+        assert_eq!(plain.on(killed, t0), vec![]);
+        assert_eq!(Exit::Signal(9).code(), 137);
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct Context {
 /// A forked service process.
 pub struct Child {
     pub pid: i32,
+    /// Read ends of `stdout`/`stderr = "syslog"` pipes.
+    pub stdout_pipe: Option<OwnedFd>,
+    pub stderr_pipe: Option<OwnedFd>,
     /// Readable when the exec succeeded (end of file) or failed (a report).
     pub exec_report: OwnedFd,
 }
@@ -210,9 +213,25 @@ pub fn candidates(program: &str, path: &str) -> Vec<String> {
         .collect()
 }
 
-fn open_output(output: &Output, dev_null: RawFd) -> Result<Option<OwnedFd>, String> {
+/// The descriptor a service's output goes to, and for `"syslog"` the read
+/// end of its pipe, which going keeps.
+type Opened = (Option<OwnedFd>, Option<OwnedFd>);
+
+fn open_output(output: &Output, dev_null: RawFd) -> Result<Opened, String> {
     match output {
-        Output::Inherit => Ok(None),
+        Output::Syslog => {
+            let (read_end, write_end) = report_pipe()?;
+            // SAFETY: F_SETFL on the read end we own.
+            unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+            Ok((Some(write_end), Some(read_end)))
+        }
+        other => Ok((open_output_file(other, dev_null)?, None)),
+    }
+}
+
+fn open_output_file(output: &Output, dev_null: RawFd) -> Result<Option<OwnedFd>, String> {
+    match output {
+        Output::Inherit | Output::Syslog => Ok(None),
         Output::Null => {
             let fd = nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(dev_null) })
                 .map_err(|e| format!("dup /dev/null: {}", e.desc()))?;
@@ -292,8 +311,8 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         .map(|p| c_string(&p.to_string_lossy(), "chroot"))
         .transpose()?;
     let dev_null = context.dev_null.as_raw_fd();
-    let stdout = open_output(&spec.stdout, dev_null)?;
-    let stderr = open_output(&spec.stderr, dev_null)?;
+    let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
+    let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
     let groups: Option<Vec<libc::gid_t>> = who
         .groups
         .as_ref()
@@ -320,7 +339,12 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
     };
-    fork(&plan, read_end, write_end)
+    let mut child = fork(&plan, read_end, write_end)?;
+    // The write ends were the child's to keep; ours close here.
+    drop((stdout, stderr));
+    child.stdout_pipe = stdout_pipe;
+    child.stderr_pipe = stderr_pipe;
+    Ok(child)
 }
 
 fn report_pipe() -> Result<(OwnedFd, OwnedFd), String> {
@@ -360,6 +384,8 @@ fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<C
             }
             Ok(Child {
                 pid,
+                stdout_pipe: None,
+                stderr_pipe: None,
                 exec_report: read_end,
             })
         }

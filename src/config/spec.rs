@@ -21,6 +21,8 @@ pub enum Output {
     Null,
     /// Opened append-only by going, before chroot.
     File(PathBuf),
+    /// A pipe that going reads, logging each line.
+    Syslog,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct ServiceSpec {
     pub groups: Vec<String>,
     /// `instances = N`: run `NAME@0` .. `NAME@N-1`; `None` runs one `NAME`.
     pub instances: Option<u32>,
+    /// When it ends for good, going stops everything and exits with its status.
+    pub critical: bool,
 }
 
 /// The most copies one file may ask for.
@@ -81,6 +85,7 @@ impl ServiceSpec {
             enabled: true,
             groups: Vec::new(),
             instances: None,
+            critical: false,
         }
     }
 }
@@ -171,6 +176,7 @@ fn apply(
         }
         "shell" => *shell = boolean(value).map_err(prefixed)?,
         "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
+        "critical" => spec.critical = boolean(value).map_err(prefixed)?,
         "user" => spec.user = Some(id(value).map_err(prefixed)?),
         "group" => spec.group = Some(id(value).map_err(prefixed)?),
         "dir" => spec.dir = absolute_path(value).map_err(prefixed)?,
@@ -336,7 +342,7 @@ fn output(value: &Value) -> Result<Output, String> {
     match text.as_str() {
         "inherit" => Ok(Output::Inherit),
         "null" => Ok(Output::Null),
-        "syslog" => Err("\"syslog\" is not supported by this version of going".into()),
+        "syslog" => Ok(Output::Syslog),
         path if path.starts_with('/') && !path.contains('\0') => {
             Ok(Output::File(PathBuf::from(path)))
         }
@@ -572,11 +578,8 @@ MODE = "prod"
             )
         );
         assert_eq!(
-            problems(toml("cmd = \"x\"\nstderr = \"syslog\"\n")),
-            one(
-                2,
-                "stderr: \"syslog\" is not supported by this version of going"
-            )
+            toml("cmd = \"x\"\nstderr = \"syslog\"\n").map(|s| s.stderr),
+            Ok(Output::Syslog)
         );
         assert_eq!(
             problems(toml("cmd = \"x\"\nrestart = \"sometimes\"\n")),
@@ -630,6 +633,19 @@ MODE = "prod"
         assert_eq!(
             problems(going("cmd=x\njunk\n")),
             one(2, "expected key=value")
+        );
+    }
+
+    #[test]
+    fn critical_is_a_boolean() {
+        assert_eq!(
+            toml("cmd = \"x\"\ncritical = true\n").map(|s| s.critical),
+            Ok(true)
+        );
+        assert_eq!(going("cmd=x\ncritical=yes\n").map(|s| s.critical), Ok(true));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\ncritical = 1\n")),
+            one(2, "critical: expected true or false, found integer")
         );
     }
 

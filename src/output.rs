@@ -1,0 +1,161 @@
+//! Service output read through pipes (`stdout`/`stderr = "syslog"`): cut
+//! into lines with a bounded buffer and logged under the service's name
+//! and pid. A line longer than the buffer is logged in pieces; memory
+//! never grows with what a service writes.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// The longest line logged in one piece.
+pub const LINE_MAX: usize = 1024;
+
+/// Bytes in, whole lines out. Pure.
+#[derive(Default)]
+pub struct LineBuffer {
+    partial: Vec<u8>,
+}
+
+impl LineBuffer {
+    /// Calls `line` for every complete line (without its newline) and
+    /// every `LINE_MAX` piece of an overlong one.
+    pub fn push(&mut self, mut bytes: &[u8], line: &mut impl FnMut(&[u8])) {
+        while !bytes.is_empty() {
+            let room = LINE_MAX - self.partial.len();
+            let window = bytes.get(..room.min(bytes.len())).unwrap_or_default();
+            match window.iter().position(|&b| b == b'\n') {
+                Some(end) => {
+                    self.partial
+                        .extend_from_slice(window.get(..end).unwrap_or_default());
+                    line(&self.partial);
+                    self.partial.clear();
+                    bytes = bytes.get(end + 1..).unwrap_or_default();
+                }
+                None => {
+                    self.partial.extend_from_slice(window);
+                    bytes = bytes.get(window.len()..).unwrap_or_default();
+                    if self.partial.len() >= LINE_MAX {
+                        line(&self.partial);
+                        self.partial.clear();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The unterminated rest, at end of file.
+    pub fn finish(&mut self, line: &mut impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            line(&self.partial);
+            self.partial = Vec::new();
+        }
+    }
+}
+
+/// One pipe of one process of a service.
+pub struct OutputPipe {
+    name: String,
+    pid: i32,
+    stderr: bool,
+    fd: OwnedFd,
+    lines: LineBuffer,
+    pub closed: bool,
+}
+
+impl OutputPipe {
+    pub fn new(name: &str, pid: i32, stderr: bool, fd: OwnedFd) -> OutputPipe {
+        OutputPipe {
+            name: name.to_string(),
+            pid,
+            stderr,
+            fd,
+            lines: LineBuffer::default(),
+            closed: false,
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Reads and logs whatever is there; at end of file, marks it closed.
+    pub fn drain(&mut self) {
+        let mut buffer = [0u8; 4096];
+        let (name, pid, stderr) = (self.name.as_str(), self.pid, self.stderr);
+        let mut emit = |line: &[u8]| log_line(name, pid, stderr, line);
+        loop {
+            // SAFETY: read into a stack buffer of its length.
+            let n = unsafe {
+                libc::read(
+                    self.fd.as_raw_fd(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                )
+            };
+            match n {
+                0 => {
+                    self.lines.finish(&mut emit);
+                    self.closed = true;
+                    return;
+                }
+                n if n > 0 => self
+                    .lines
+                    .push(buffer.get(..n as usize).unwrap_or_default(), &mut emit),
+                _ => match nix::errno::Errno::last() {
+                    nix::errno::Errno::EINTR => continue,
+                    nix::errno::Errno::EAGAIN => return,
+                    _ => {
+                        self.lines.finish(&mut emit);
+                        self.closed = true;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn log_line(name: &str, pid: i32, stderr: bool, line: &[u8]) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let text = String::from_utf8_lossy(line);
+    let level = if stderr {
+        log::Level::Warn
+    } else {
+        log::Level::Info
+    };
+    log::log!(target: name, level, "pid {pid}: {text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut buffer = LineBuffer::default();
+        let mut out = Vec::new();
+        for chunk in chunks {
+            buffer.push(chunk, &mut |l: &[u8]| out.push(l.to_vec()));
+        }
+        buffer.finish(&mut |l: &[u8]| out.push(l.to_vec()));
+        out
+    }
+
+    #[test]
+    fn lines_are_cut_at_newlines_across_reads() {
+        assert_eq!(
+            lines(&[b"a\nb", b"c\n", b"\nd"]),
+            [b"a".to_vec(), b"bc".to_vec(), b"".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn overlong_lines_come_in_pieces_and_memory_stays_bounded() {
+        let long = vec![b'x'; LINE_MAX * 3 + 10];
+        let mut buffer = LineBuffer::default();
+        let mut sizes = Vec::new();
+        for chunk in long.chunks(700) {
+            buffer.push(chunk, &mut |l: &[u8]| sizes.push(l.len()));
+            assert!(buffer.partial.capacity() <= LINE_MAX * 2);
+        }
+        buffer.push(b"\n", &mut |l: &[u8]| sizes.push(l.len()));
+        assert_eq!(sizes, [LINE_MAX, LINE_MAX, LINE_MAX, 10]);
+    }
+}
