@@ -10,7 +10,7 @@ use crate::config;
 use crate::control::{Reply, Request, Server, Slot};
 use crate::main_command::{self, MainCommand};
 use crate::output::OutputPipe;
-use crate::service::{Action, Event, Exit, State};
+use crate::service::{Action, Event, Exit, Hook, State};
 use crate::signals;
 use crate::spawn::{self, Context};
 use crate::status;
@@ -105,6 +105,19 @@ pub struct EventLoop {
     outputs: Vec<OutputPipe>,
     /// The status of a critical service that ended going.
     critical_exit: Option<i32>,
+    /// Hooks running: `before`, `stop`, `on-exit`, health checks.
+    jobs: Vec<Job>,
+}
+
+/// A hook process of a service, a child of the loop like the service.
+struct Job {
+    pid: i32,
+    service: String,
+    hook: Hook,
+    /// When it is killed if still running.
+    deadline: Instant,
+    killed: bool,
+    report: OwnedFd,
 }
 
 impl EventLoop {
@@ -138,6 +151,7 @@ impl EventLoop {
             server,
             outputs: Vec::new(),
             critical_exit: None,
+            jobs: Vec::new(),
         })
     }
 
@@ -200,6 +214,7 @@ impl EventLoop {
                 self.execute(work);
             }
             self.main_and_sweep_deadlines(now);
+            self.job_deadlines(now);
             if let Some(server) = &mut self.server {
                 server.expire(now);
             }
@@ -360,7 +375,9 @@ impl EventLoop {
 
     /// Going's exit status once everything has stopped, else `None`.
     fn finished(&mut self) -> Option<i32> {
-        let services_done = self.supervisor.is_shutting_down() && self.supervisor.all_stopped();
+        let services_done = self.supervisor.is_shutting_down()
+            && self.supervisor.all_stopped()
+            && self.jobs.is_empty();
         let main_done = self.main.as_ref().is_none_or(|main| !main.is_running());
         if !services_done || !main_done {
             return None;
@@ -511,7 +528,13 @@ impl EventLoop {
             .as_ref()
             .map(|s| s.kill_at.unwrap_or(s.give_up_at));
         let control = self.server.as_ref().and_then(Server::next_deadline);
-        let nearest = [self.supervisor.next_deadline(), main, sweep, control]
+        let jobs = self
+            .jobs
+            .iter()
+            .filter(|j| !j.killed)
+            .map(|j| j.deadline)
+            .min();
+        let nearest = [self.supervisor.next_deadline(), main, sweep, control, jobs]
             .into_iter()
             .flatten()
             .min();
@@ -621,6 +644,10 @@ impl EventLoop {
                 self.main_ended(status);
                 continue;
             }
+            if let Some(index) = self.jobs.iter().position(|j| j.pid == pid) {
+                self.job_ended(index, status);
+                continue;
+            }
             // Whoever it was, its exec report (if any) is done with.
             let pending = self
                 .pending_execs
@@ -703,11 +730,125 @@ impl EventLoop {
                     self.critical_failure(&name, code);
                     None
                 }
+                Action::RunHook { hook, env } => self.run_hook(&name, hook, env),
+                Action::CancelHook { hook } => {
+                    for job in self
+                        .jobs
+                        .iter()
+                        .filter(|j| j.service == name && j.hook == hook)
+                    {
+                        signal_group(job.pid, libc::SIGKILL);
+                    }
+                    None
+                }
             };
             if let Some(event) = outcome {
                 queue.extend(self.supervisor.event(&name, event, now));
             }
         }
+    }
+
+    /// Starts a hook of `name` as a job of the loop; an event only when it
+    /// could not even be started.
+    fn run_hook(&mut self, name: &str, hook: Hook, env: Vec<(String, String)>) -> Option<Event> {
+        let failed = Some(Event::HookDone {
+            hook,
+            status: Exit::Code(127),
+        });
+        let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
+            return failed;
+        };
+        let spec = &service.spec;
+        let (argv, timeout) = match hook {
+            Hook::Before => (spec.before.clone(), spec.hook_timeout),
+            Hook::Stop => (spec.stop_command.clone(), spec.stop_timeout),
+            Hook::OnExit => (spec.on_exit.clone(), spec.hook_timeout),
+            Hook::Health => (
+                spec.health_check.as_ref().map(|h| h.argv.clone()),
+                spec.health_check
+                    .as_ref()
+                    .map_or(spec.hook_timeout, |h| h.timeout),
+            ),
+        };
+        let Some(argv) = argv else { return failed };
+        // A hook runs as its service does: same user, directory, output.
+        let mut hook_spec = spec.clone();
+        hook_spec.argv = argv;
+        hook_spec.env.extend(env);
+        match spawn::spawn(&hook_spec, &self.context) {
+            Ok(child) => {
+                self.watch_output(name, child.pid, child.stdout_pipe, child.stderr_pipe);
+                self.jobs.push(Job {
+                    pid: child.pid,
+                    service: name.to_string(),
+                    hook,
+                    deadline: Instant::now() + timeout,
+                    killed: false,
+                    report: child.exec_report,
+                });
+                None
+            }
+            Err(why) => {
+                log::warn!(target: name, "cannot run {} hook: {why}", hook.name());
+                failed
+            }
+        }
+    }
+
+    /// Registers the `"syslog"` output pipes of a child.
+    fn watch_output(
+        &mut self,
+        name: &str,
+        pid: i32,
+        stdout: Option<OwnedFd>,
+        stderr: Option<OwnedFd>,
+    ) {
+        for (fd, is_stderr) in [(stdout, false), (stderr, true)] {
+            if let Some(fd) = fd {
+                self.outputs.push(OutputPipe::new(name, pid, is_stderr, fd));
+            }
+        }
+    }
+
+    /// Kills hooks that have run past their timeout.
+    fn job_deadlines(&mut self, now: Instant) {
+        for job in self
+            .jobs
+            .iter_mut()
+            .filter(|j| !j.killed && j.deadline <= now)
+        {
+            log::warn!(target: &job.service, "{} hook timed out, pid {}, killing it", job.hook.name(), job.pid);
+            signal_group(job.pid, libc::SIGKILL);
+            job.killed = true;
+        }
+    }
+
+    /// A reaped hook: tell its service how it ended.
+    fn job_ended(&mut self, index: usize, status: Exit) {
+        if index >= self.jobs.len() {
+            return;
+        }
+        let job = self.jobs.swap_remove(index);
+        if let Some((step, errno)) = spawn::read_raw_report(&job.report) {
+            let program = self
+                .supervisor
+                .services()
+                .find(|s| s.name() == job.service)
+                .map(|s| s.spec.clone());
+            let why = program
+                .map(|spec| spawn::describe_failure(step, errno, &spec))
+                .unwrap_or_default();
+            log::warn!(target: &job.service, "cannot run {} hook: {why}", job.hook.name());
+        }
+        let work = self.supervisor.event(
+            &job.service,
+            Event::HookDone {
+                hook: job.hook,
+                status,
+            },
+            Instant::now(),
+        );
+        self.execute(work);
     }
 
     fn spawn(&mut self, name: &str) -> Event {
@@ -716,13 +857,7 @@ impl EventLoop {
         };
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
-                let pipes = [(child.stdout_pipe, false), (child.stderr_pipe, true)];
-                for (fd, stderr) in pipes {
-                    if let Some(fd) = fd {
-                        self.outputs
-                            .push(OutputPipe::new(name, child.pid, stderr, fd));
-                    }
-                }
+                self.watch_output(name, child.pid, child.stdout_pipe, child.stderr_pipe);
                 self.pending_execs.push(PendingExec {
                     pid: child.pid,
                     report: Some(child.exec_report),

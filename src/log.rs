@@ -133,8 +133,11 @@ fn send(socket: &Mutex<Option<UnixDatagram>>, line: &[u8]) -> bool {
     let Ok(mut socket) = socket.lock() else {
         return false;
     };
-    if socket.as_ref().is_some_and(|s| s.send(line).is_ok()) {
-        return true;
+    match socket.as_ref().map(|s| s.send(line)) {
+        Some(Ok(_)) => return true,
+        // syslogd is there but behind: the line goes to stderr; no reconnect.
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+        _ => {}
     }
     *socket = connect();
     socket.as_ref().is_some_and(|s| s.send(line).is_ok())

@@ -18,7 +18,17 @@ impl LineBuffer {
     /// Calls `line` for every complete line (without its newline) and
     /// every `LINE_MAX` piece of an overlong one.
     pub fn push(&mut self, mut bytes: &[u8], line: &mut impl FnMut(&[u8])) {
-        while !bytes.is_empty() {
+        while let Some(&first) = bytes.first() {
+            // A full piece waits for the next byte: a newline ends it as a
+            // line; anything else makes it a piece of a longer line.
+            if self.partial.len() >= LINE_MAX {
+                line(&self.partial);
+                self.partial.clear();
+                if first == b'\n' {
+                    bytes = bytes.get(1..).unwrap_or_default();
+                    continue;
+                }
+            }
             let room = LINE_MAX - self.partial.len();
             let window = bytes.get(..room.min(bytes.len())).unwrap_or_default();
             match window.iter().position(|&b| b == b'\n') {
@@ -32,10 +42,6 @@ impl LineBuffer {
                 None => {
                     self.partial.extend_from_slice(window);
                     bytes = bytes.get(window.len()..).unwrap_or_default();
-                    if self.partial.len() >= LINE_MAX {
-                        line(&self.partial);
-                        self.partial.clear();
-                    }
                 }
             }
         }
@@ -157,5 +163,26 @@ mod tests {
         }
         buffer.push(b"\n", &mut |l: &[u8]| sizes.push(l.len()));
         assert_eq!(sizes, [LINE_MAX, LINE_MAX, LINE_MAX, 10]);
+    }
+
+    #[test]
+    fn a_line_of_exactly_the_limit_is_one_record() {
+        let mut exact = vec![b'x'; LINE_MAX];
+        exact.push(b'\n');
+        assert_eq!(
+            lines(&[&exact, b"after\n"])
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [LINE_MAX, 5]
+        );
+        let (head, tail) = exact.split_at(LINE_MAX);
+        assert_eq!(
+            lines(&[head, tail, b"y"])
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            [LINE_MAX, 1]
+        );
     }
 }

@@ -104,6 +104,8 @@ pub enum Event {
     },
     /// No process of the stopped service's group is left.
     GroupGone,
+    /// A hook ended.
+    HookDone { hook: Hook, status: Exit },
     /// The service's deadline has come.
     Deadline,
 }
@@ -119,6 +121,38 @@ pub enum Action {
     /// A critical service has ended for good: going stops everything and
     /// exits with `code`.
     Critical { code: i32 },
+    /// Run one of the service's hooks with these variables added to its
+    /// environment; answer `HookDone` when it ends.
+    RunHook {
+        hook: Hook,
+        env: Vec<(String, String)>,
+    },
+    /// Kill a hook still running (a `before` whose start was called off).
+    CancelHook { hook: Hook },
+}
+
+/// The commands a service runs besides itself, each a child of the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// Must exit 0 before each start.
+    Before,
+    /// Run instead of sending the stop signal.
+    Stop,
+    /// Run after every exit.
+    OnExit,
+    /// Run every `interval` while the service runs.
+    Health,
+}
+
+impl Hook {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Before => "before",
+            Hook::Stop => "stop",
+            Hook::OnExit => "on-exit",
+            Hook::Health => "health-check",
+        }
+    }
 }
 
 /// A critical service that has had this many short runs in a row (the one
@@ -130,6 +164,8 @@ pub const CRITICAL_SHORT_RUNS: u32 = 10;
 pub enum AfterStop {
     Rest,
     Restart,
+    /// Restart, after the backoff its short runs call for.
+    RestartAfterBackoff,
     /// The supervisor drops the service.
     Remove,
 }
@@ -152,6 +188,11 @@ pub struct Service {
     pub admin_down: bool,
     /// The last few automatic restarts, for flapping.
     recent_restarts: VecDeque<Instant>,
+    /// A `before` hook is running: the service is starting but has no pid.
+    before_running: bool,
+    health_running: bool,
+    /// Failed health checks in a row.
+    health_failures: u32,
     short_runs: u32,
     after_stop: AfterStop,
     /// A definition to switch to once the current process has stopped.
@@ -174,6 +215,9 @@ impl Service {
             exited_at: None,
             admin_down: false,
             recent_restarts: VecDeque::new(),
+            before_running: false,
+            health_running: false,
+            health_failures: 0,
             short_runs: 0,
             after_stop: AfterStop::Rest,
             pending_spec: None,
@@ -225,7 +269,7 @@ impl Service {
     /// from backoff.
     pub fn admin_start(&mut self, now: Instant) -> Vec<Action> {
         self.admin_down = false;
-        if self.state == State::Stopping && self.after_stop == AfterStop::Rest {
+        if self.state == State::Stopping && self.after_stop != AfterStop::Remove {
             // Start again once the stop under way has finished.
             self.after_stop = AfterStop::Restart;
             return vec![];
@@ -312,7 +356,7 @@ impl Service {
                 }
                 self.deadline = None;
                 if self.spec.enabled {
-                    vec![Action::Spawn]
+                    self.begin_start()
                 } else {
                     self.enter(State::Disabled);
                     vec![]
@@ -334,32 +378,104 @@ impl Service {
             (State::Starting, Event::ExecOk) => {
                 self.enter(State::Running);
                 log::info!(target: &self.spec.name, "running, pid {}", self.pid.unwrap_or(0));
+                self.health_failures = 0;
+                self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
                 vec![]
+            }
+            (
+                State::Starting,
+                Event::HookDone {
+                    hook: Hook::Before,
+                    status,
+                },
+            ) if self.before_running => {
+                self.before_running = false;
+                if status == Exit::Code(0) {
+                    return vec![Action::Spawn];
+                }
+                self.last_exit = Some(status);
+                self.after_failure(
+                    &format!("cannot start: before hook {}", status.describe()),
+                    now,
+                )
+            }
+            (State::Starting, Event::Stop) if self.before_running => {
+                self.before_running = false;
+                self.enter(State::Stopped);
+                vec![Action::CancelHook { hook: Hook::Before }]
             }
             (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
                 self.reaped(status, now);
+                self.deadline = None;
                 let pid = self.pid.take().unwrap_or(0);
                 let ran = self.ran_for(now);
+                let mut actions = self.on_exit_hook(pid, status);
                 if let Some(why) = exec_error {
-                    return self.after_failure(&format!("cannot start: {why}, pid {pid}"), now);
+                    actions.extend(
+                        self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
+                    );
+                    return actions;
                 }
                 let what = format!(
                     "{} after {}, pid {pid}",
                     status.describe(),
                     format_duration(ran)
                 );
-                self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
+                actions.extend(self.after_exit(
+                    &what,
+                    status != Exit::Code(0),
+                    ran < SHORT_RUN,
+                    now,
+                ));
+                actions
+            }
+            (State::Running, Event::Deadline) if !self.health_running => {
+                self.deadline = None;
+                self.health_running = true;
+                vec![Action::RunHook {
+                    hook: Hook::Health,
+                    env: Vec::new(),
+                }]
+            }
+            (
+                _,
+                Event::HookDone {
+                    hook: Hook::Health,
+                    status,
+                },
+            ) => {
+                self.health_running = false;
+                self.health_checked(status, now)
+            }
+            (_, Event::HookDone { hook, status }) => {
+                if status != Exit::Code(0) {
+                    log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
+                }
+                vec![]
             }
             (State::Starting | State::Running, Event::Stop) => {
                 let pid = self.pid.unwrap_or(0);
                 let signal = self.spec.stop_signal;
-                log::info!(target: &self.spec.name, "stopping, pid {pid}, signal {}", signals::name(signal));
+                let by_hook = self.spec.stop_command.is_some();
+                let how = if by_hook {
+                    "stop hook".to_string()
+                } else {
+                    format!("signal {}", signals::name(signal))
+                };
+                log::info!(target: &self.spec.name, "stopping, pid {pid}, {how}");
                 self.kill_at = Some(now + self.spec.stop_timeout);
                 self.deadline = self.kill_at;
                 self.leader_gone = false;
                 self.group_recheck = GROUP_RECHECK_FIRST;
                 self.after_stop = AfterStop::Rest;
                 self.enter(State::Stopping);
+                if by_hook {
+                    let env = vec![("GOING_PID".to_string(), pid.to_string())];
+                    return vec![Action::RunHook {
+                        hook: Hook::Stop,
+                        env,
+                    }];
+                }
                 vec![
                     Action::Signal { pid, signal },
                     Action::Signal {
@@ -382,7 +498,9 @@ impl Service {
                 self.leader_gone = true;
                 let pid = self.pid.unwrap_or(0);
                 self.deadline = Some(self.next_group_check(now));
-                vec![Action::CheckGroup { pid }]
+                let mut actions = self.on_exit_hook(pid, status);
+                actions.push(Action::CheckGroup { pid });
+                actions
             }
             (State::Stopping, Event::GroupGone) if self.leader_gone => self.finish_stop(now),
             (State::Stopping, Event::Deadline) => {
@@ -409,7 +527,7 @@ impl Service {
             }
             (State::Backoff, Event::Deadline) => {
                 self.deadline = None;
-                vec![Action::Spawn]
+                self.begin_start()
             }
             (state, event) => {
                 log::debug!(target: &self.spec.name, "ignored {event:?} in state {}", state.name());
@@ -458,7 +576,7 @@ impl Service {
             self.short_runs = 0;
             log::warn!(target: &self.spec.name, "{what}, restarting");
             self.enter(State::Stopped);
-            return vec![Action::Spawn];
+            return self.begin_start();
         }
         self.short_runs = self.short_runs.saturating_add(1);
         if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
@@ -494,6 +612,74 @@ impl Service {
         vec![]
     }
 
+    /// Spawns the service, or first its `before` hook.
+    fn begin_start(&mut self) -> Vec<Action> {
+        if self.spec.before.is_none() {
+            return vec![Action::Spawn];
+        }
+        self.before_running = true;
+        self.pid = None;
+        self.enter(State::Starting);
+        vec![Action::RunHook {
+            hook: Hook::Before,
+            env: Vec::new(),
+        }]
+    }
+
+    /// The `on-exit` hook, told how the process ended.
+    fn on_exit_hook(&self, pid: i32, status: Exit) -> Vec<Action> {
+        if self.spec.on_exit.is_none() {
+            return vec![];
+        }
+        let how = match status {
+            Exit::Code(code) => ("GOING_EXIT_CODE", code.to_string()),
+            Exit::Signal(signal) => ("GOING_EXIT_SIGNAL", signals::name(signal)),
+        };
+        let env = vec![
+            ("GOING_PID".to_string(), pid.to_string()),
+            (how.0.to_string(), how.1),
+            ("GOING_RESTARTS".to_string(), self.restarts.to_string()),
+        ];
+        vec![Action::RunHook {
+            hook: Hook::OnExit,
+            env,
+        }]
+    }
+
+    /// A health check ended: count a failure, restart after `retries` of
+    /// them in a row, and schedule the next check.
+    fn health_checked(&mut self, status: Exit, now: Instant) -> Vec<Action> {
+        let Some(check) = self.spec.health_check.clone() else {
+            return vec![];
+        };
+        if self.state != State::Running {
+            return vec![];
+        }
+        self.deadline = Some(now + check.interval);
+        if status == Exit::Code(0) {
+            self.health_failures = 0;
+            return vec![];
+        }
+        self.health_failures += 1;
+        let pid = self.pid.unwrap_or(0);
+        if self.health_failures < check.retries {
+            log::warn!(target: &self.spec.name, "health check {}, {} of {}, pid {pid}", status.describe(), self.health_failures, check.retries);
+            return vec![];
+        }
+        log::warn!(target: &self.spec.name, "health check {}, {} times in a row, pid {pid}, restarting", status.describe(), self.health_failures);
+        self.health_failures = 0;
+        self.count_restart(now);
+        // Restarted like a crash: after a short run, with the backoff.
+        if self.ran_for(now) < SHORT_RUN {
+            self.short_runs = self.short_runs.saturating_add(1);
+        } else {
+            self.short_runs = 0;
+        }
+        let actions = self.on(Event::Stop, now);
+        self.after_stop = AfterStop::RestartAfterBackoff;
+        actions
+    }
+
     /// The end of a critical service is going's end: its last status, or 1
     /// when it never ran.
     fn critical_end(&self) -> Vec<Action> {
@@ -524,6 +710,18 @@ impl Service {
             AfterStop::Restart => {
                 self.after_stop = AfterStop::Rest;
                 self.on(Event::Start, now)
+            }
+            AfterStop::RestartAfterBackoff if self.short_runs == 0 => {
+                self.after_stop = AfterStop::Rest;
+                self.on(Event::Start, now)
+            }
+            AfterStop::RestartAfterBackoff => {
+                self.after_stop = AfterStop::Rest;
+                let delay = backoff_delay(self.short_runs);
+                log::warn!(target: &self.spec.name, "restart in {}", format_duration(delay));
+                self.deadline = Some(now + delay);
+                self.enter(State::Backoff);
+                vec![]
             }
             AfterStop::Rest | AfterStop::Remove => vec![],
         }
@@ -955,6 +1153,137 @@ mod tests {
         run(&mut plain, t0);
         assert_eq!(plain.on(killed, t0), vec![]);
         assert_eq!(Exit::Signal(9).code(), 137);
+    }
+
+    fn with_hooks() -> Service {
+        let mut s = service(&["x"]);
+        s.spec.before = Some(vec!["/bin/prepare".into()]);
+        s.spec.on_exit = Some(vec!["/bin/notify".into()]);
+        s.spec.stop_command = Some(vec!["/bin/ask-to-stop".into()]);
+        s
+    }
+
+    #[test]
+    fn before_runs_first_and_must_succeed() {
+        let t0 = Instant::now();
+        let mut s = with_hooks();
+        assert_eq!(
+            s.on(Event::Start, t0),
+            vec![Action::RunHook {
+                hook: Hook::Before,
+                env: vec![]
+            }]
+        );
+        assert_eq!(s.state, State::Starting);
+        let ok = Event::HookDone {
+            hook: Hook::Before,
+            status: Exit::Code(0),
+        };
+        assert_eq!(s.on(ok, t0), vec![Action::Spawn]);
+        let mut failing = with_hooks();
+        failing.on(Event::Start, t0);
+        let failed = Event::HookDone {
+            hook: Hook::Before,
+            status: Exit::Code(3),
+        };
+        assert_eq!(failing.on(failed, t0), vec![]);
+        assert_eq!(failing.state, State::Backoff);
+        assert_eq!(failing.deadline, Some(t0 + FIRST_BACKOFF));
+        let mut stopped = with_hooks();
+        stopped.on(Event::Start, t0);
+        assert_eq!(
+            stopped.on(Event::Stop, t0),
+            vec![Action::CancelHook { hook: Hook::Before }]
+        );
+        assert_eq!(stopped.state, State::Stopped);
+    }
+
+    #[test]
+    fn the_stop_hook_replaces_the_signal_and_on_exit_hears_every_exit() {
+        let t0 = Instant::now();
+        let mut s = with_hooks();
+        s.on(Event::Start, t0);
+        s.on(
+            Event::HookDone {
+                hook: Hook::Before,
+                status: Exit::Code(0),
+            },
+            t0,
+        );
+        s.on(Event::Spawned(100), t0);
+        s.on(Event::ExecOk, t0);
+        let env = vec![("GOING_PID".to_string(), "100".to_string())];
+        assert_eq!(
+            s.on(Event::Stop, t0),
+            vec![Action::RunHook {
+                hook: Hook::Stop,
+                env
+            }]
+        );
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
+        let killed = Event::Exited {
+            status: Exit::Signal(15),
+            exec_error: None,
+        };
+        let actions = s.on(killed, t0);
+        let expected_env = vec![
+            ("GOING_PID".to_string(), "100".to_string()),
+            ("GOING_EXIT_SIGNAL".to_string(), "TERM".to_string()),
+            ("GOING_RESTARTS".to_string(), "0".to_string()),
+        ];
+        assert_eq!(
+            actions.first(),
+            Some(&Action::RunHook {
+                hook: Hook::OnExit,
+                env: expected_env
+            })
+        );
+    }
+
+    #[test]
+    fn failing_health_checks_restart_with_backoff() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.health_check = Some(crate::config::HealthCheck {
+            argv: vec!["/bin/check".into()],
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            retries: 2,
+        });
+        run(&mut s, t0);
+        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(1)));
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(
+            s.on(Event::Deadline, t1),
+            vec![Action::RunHook {
+                hook: Hook::Health,
+                env: vec![]
+            }]
+        );
+        let failed = Event::HookDone {
+            hook: Hook::Health,
+            status: Exit::Code(1),
+        };
+        assert_eq!(s.on(failed.clone(), t1), vec![]);
+        assert_eq!(s.deadline, Some(t1 + Duration::from_secs(1)));
+        s.on(Event::Deadline, t1 + Duration::from_secs(1));
+        let actions = s.on(failed, t1 + Duration::from_secs(1));
+        assert_eq!(
+            actions.first(),
+            Some(&Action::Signal {
+                pid: 100,
+                signal: libc::SIGTERM
+            })
+        );
+        s.on(exit(0), t1);
+        assert_eq!(s.on(Event::GroupGone, t1), vec![]);
+        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.restarts, 1);
+        let passed = Event::HookDone {
+            hook: Hook::Health,
+            status: Exit::Code(0),
+        };
+        assert_eq!(s.on(passed, t1), vec![]);
     }
 
     #[test]

@@ -670,7 +670,7 @@ pub fn describe_main_failure(step: u32, errno: i32, program: &str) -> String {
     }
 }
 
-fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
+pub fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
     let why = Errno::from_raw(errno).desc();
     let quoted = |path: &std::path::Path| format!("{:?}", path.display().to_string());
     let what = match step {

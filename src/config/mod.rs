@@ -13,6 +13,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+pub use spec::HealthCheck;
 pub use spec::{Id, Output, Restart, ServiceSpec};
 
 /// A file's contents bigger than this are refused rather than read:

@@ -57,7 +57,28 @@ pub struct ServiceSpec {
     pub instances: Option<u32>,
     /// When it ends for good, going stops everything and exits with its status.
     pub critical: bool,
+    /// `before`: must exit 0 before each start.
+    pub before: Option<Vec<String>>,
+    /// `stop`: run instead of sending the stop signal.
+    pub stop_command: Option<Vec<String>>,
+    /// `on-exit`: run after every exit of the service.
+    pub on_exit: Option<Vec<String>>,
+    /// How long `before` and `on-exit` may run before they are killed.
+    pub hook_timeout: Duration,
+    pub health_check: Option<HealthCheck>,
 }
+
+/// `health-check = { cmd, interval, timeout, retries }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub argv: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Failures in a row that restart the service.
+    pub retries: u32,
+}
+
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The most copies one file may ask for.
 pub const MAX_INSTANCES: u32 = 1000;
@@ -86,6 +107,11 @@ impl ServiceSpec {
             groups: Vec::new(),
             instances: None,
             critical: false,
+            before: None,
+            stop_command: None,
+            on_exit: None,
+            hook_timeout: DEFAULT_HOOK_TIMEOUT,
+            health_check: None,
         }
     }
 }
@@ -138,6 +164,17 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
             }
         }
     }
+    if spec
+        .health_check
+        .as_ref()
+        .is_some_and(|h| h.argv.is_empty())
+    {
+        let line = entries
+            .iter()
+            .find(|e| e.key.starts_with("health-check."))
+            .map_or(1, |e| e.line);
+        problems.push(Problem::new(line, "health-check: missing cmd"));
+    }
     problems.sort_by_key(|p| p.line);
     if problems.is_empty() {
         Ok(spec)
@@ -177,6 +214,28 @@ fn apply(
         "shell" => *shell = boolean(value).map_err(prefixed)?,
         "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
         "critical" => spec.critical = boolean(value).map_err(prefixed)?,
+        "before" => spec.before = Some(command_words(value).map_err(prefixed)?),
+        "stop" => spec.stop_command = Some(command_words(value).map_err(prefixed)?),
+        "on-exit" => spec.on_exit = Some(command_words(value).map_err(prefixed)?),
+        "hook-timeout" => spec.hook_timeout = duration(value).map_err(prefixed)?,
+        "health-check.cmd" => health(spec).argv = command_words(value).map_err(prefixed)?,
+        "health-check.interval" => health(spec).interval = duration(value).map_err(prefixed)?,
+        "health-check.timeout" => health(spec).timeout = duration(value).map_err(prefixed)?,
+        "health-check.retries" => {
+            let n = integer(value).map_err(prefixed)?;
+            health(spec).retries = u32::try_from(n)
+                .ok()
+                .filter(|&n| n >= 1)
+                .ok_or_else(|| prefixed(format!("{n} is not a count of 1 or more")))?;
+        }
+        "health-check" => {
+            return Err(prefixed(match value {
+                Value::Text(_) => {
+                    "write health-check.cmd=..., health-check.interval=... a line".into()
+                }
+                other => expected("a table { cmd, interval, timeout, retries }", other),
+            }));
+        }
         "user" => spec.user = Some(id(value).map_err(prefixed)?),
         "group" => spec.group = Some(id(value).map_err(prefixed)?),
         "dir" => spec.dir = absolute_path(value).map_err(prefixed)?,
@@ -223,14 +282,7 @@ fn apply(
                 }
             }
         }
-        "stop-timeout" => {
-            spec.stop_timeout = match value {
-                Value::Int(n) if *n >= 0 => Duration::from_secs(*n as u64),
-                Value::Int(n) => return Err(prefixed(format!("{n} is negative"))),
-                Value::Text(text) | Value::Str(text) => values::duration(text).map_err(prefixed)?,
-                other => return Err(prefixed(expected("a duration like \"10s\"", other))),
-            }
-        }
+        "stop-timeout" => spec.stop_timeout = duration(value).map_err(prefixed)?,
         "groups" => {
             let names = match value {
                 Value::Text(text) => text.split_whitespace().map(String::from).collect(),
@@ -281,6 +333,42 @@ fn apply(
         },
     }
     Ok(())
+}
+
+/// A hook's command: an array as is, a string split as `cmd` is (a hook
+/// that needs a shell says `sh -c '...'`).
+fn command_words(value: &Value) -> Result<Vec<String>, String> {
+    let words = match value {
+        Value::Text(line) | Value::Str(line) => values::split_command(line)?,
+        Value::List(items) => items
+            .iter()
+            .map(string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| format!("{why} in the array"))?,
+        other => return Err(expected("a string or an array of strings", other)),
+    };
+    if words.first().is_none_or(|program| program.is_empty()) {
+        return Err("empty command".into());
+    }
+    Ok(words)
+}
+
+fn duration(value: &Value) -> Result<Duration, String> {
+    match value {
+        Value::Int(n) if *n >= 0 => Ok(Duration::from_secs(*n as u64)),
+        Value::Int(n) => Err(format!("{n} is negative")),
+        Value::Text(text) | Value::Str(text) => values::duration(text),
+        other => Err(expected("a duration like \"10s\"", other)),
+    }
+}
+
+fn health(spec: &mut ServiceSpec) -> &mut HealthCheck {
+    spec.health_check.get_or_insert_with(|| HealthCheck {
+        argv: Vec::new(),
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(10),
+        retries: 3,
+    })
 }
 
 fn expected(what: &str, found: &Value) -> String {
@@ -633,6 +721,66 @@ MODE = "prod"
         assert_eq!(
             problems(going("cmd=x\njunk\n")),
             one(2, "expected key=value")
+        );
+    }
+
+    #[test]
+    fn hooks_and_health_checks() {
+        let text = "cmd = \"x\"\nbefore = \"/bin/mkdir -p /run/x\"\nstop = [\"/bin/kill\", \"-USR2\", \"1\"]\non-exit = \"/bin/notify 'it ended'\"\nhook-timeout = \"5s\"\nhealth-check = { cmd = \"/bin/check\", interval = \"2s\", timeout = 1, retries = 2 }\n";
+        let spec = toml(text).unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(
+            spec.before,
+            Some(vec!["/bin/mkdir".into(), "-p".into(), "/run/x".into()])
+        );
+        assert_eq!(
+            spec.stop_command,
+            Some(vec!["/bin/kill".into(), "-USR2".into(), "1".into()])
+        );
+        assert_eq!(
+            spec.on_exit,
+            Some(vec!["/bin/notify".into(), "it ended".into()])
+        );
+        assert_eq!(spec.hook_timeout, Duration::from_secs(5));
+        let expected = HealthCheck {
+            argv: vec!["/bin/check".into()],
+            interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(1),
+            retries: 2,
+        };
+        assert_eq!(spec.health_check, Some(expected.clone()));
+        let legacy = going(
+            "cmd=x\nhealth-check.cmd=/bin/check\nhealth-check.interval=2s\nhealth-check.timeout=1\nhealth-check.retries=2\n",
+        );
+        assert_eq!(legacy.map(|s| s.health_check), Ok(Some(expected)));
+        let table = toml("cmd = \"x\"\n[health-check]\ncmd = \"/bin/check\"\n")
+            .map(|s| s.health_check.map(|h| (h.interval, h.retries)));
+        assert_eq!(table, Ok(Some((Duration::from_secs(30), 3))));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nhealth-check = { interval = 1 }\n")),
+            one(2, "health-check: missing cmd")
+        );
+        assert_eq!(
+            problems(toml(
+                "cmd = \"x\"\nhealth-check = { cmd = \"c\", retries = 0 }\n"
+            )),
+            one(2, "health-check.retries: 0 is not a count of 1 or more")
+        );
+        assert_eq!(
+            problems(toml(
+                "cmd = \"x\"\nhealth-check = { cmd = \"c\", every = 1 }\n"
+            )),
+            one(2, "unknown key \"health-check.every\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nbefore = []\n")),
+            one(2, "before: empty command")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nhealth-check = \"c\"\n")),
+            one(
+                2,
+                "health-check: expected a table { cmd, interval, timeout, retries }, found string"
+            )
         );
     }
 

@@ -14,12 +14,14 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
     for (key, value) in table.get_ref().iter() {
         let line = line_of(text, key.span().start);
         let key = key.get_ref().to_string();
-        if key == "env"
+        // Tables of keys (`[env]`, `health-check = { ... }`) become one
+        // `TABLE.KEY` entry a key, as the going format writes them.
+        if (key == "env" || key == "health-check")
             && let Some(vars) = value.get_ref().as_table()
         {
             for (var, var_value) in vars.iter() {
                 entries.push(Entry {
-                    key: format!("env.{}", var.get_ref()),
+                    key: format!("{key}.{}", var.get_ref()),
                     line: line_of(text, var.span().start),
                     value: convert(var_value.get_ref()),
                 });
