@@ -731,6 +731,7 @@ impl EventLoop {
                     None
                 }
                 Action::RunHook { hook, env } => self.run_hook(&name, hook, env),
+                Action::ReadPidFile => Some(Event::PidFile(self.read_pid_file(&name))),
                 Action::CancelHook { hook } => {
                     for job in self
                         .jobs
@@ -810,6 +811,21 @@ impl EventLoop {
         }
     }
 
+    /// The live process a service's pid file names, if it does yet.
+    fn read_pid_file(&self, name: &str) -> Option<i32> {
+        let service = self.supervisor.services().find(|s| s.name() == name)?;
+        let path = service.spec.pid_file.as_ref()?;
+        let mut text = String::new();
+        let file = std::fs::File::open(path).ok()?;
+        // A pid is a few digits; a huge file is not a pid file.
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, 64), &mut text).ok()?;
+        let pid: i32 = text.trim().parse().ok().filter(|&pid| pid > 1)?;
+        // SAFETY: signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || nix::errno::Errno::last() == nix::errno::Errno::EPERM;
+        alive.then_some(pid)
+    }
+
     /// Kills hooks that have run past their timeout.
     fn job_deadlines(&mut self, now: Instant) {
         for job in self
@@ -855,6 +871,10 @@ impl EventLoop {
         let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
             return Event::SpawnFailed("no such service".into());
         };
+        // A pid file left from an earlier run must not name a stranger.
+        if let Some(path) = &service.spec.pid_file {
+            let _ = std::fs::remove_file(path);
+        }
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
                 self.watch_output(name, child.pid, child.stdout_pipe, child.stderr_pipe);

@@ -106,6 +106,8 @@ pub enum Event {
     GroupGone,
     /// A hook ended.
     HookDone { hook: Hook, status: Exit },
+    /// The pid file names this live process (`None`: not yet).
+    PidFile(Option<i32>),
     /// The service's deadline has come.
     Deadline,
 }
@@ -129,7 +131,12 @@ pub enum Action {
     },
     /// Kill a hook still running (a `before` whose start was called off).
     CancelHook { hook: Hook },
+    /// Read the service's pid file; answer `PidFile`.
+    ReadPidFile,
 }
+
+/// How often a service waiting for its pid file looks again.
+const PID_FILE_RECHECK: Duration = Duration::from_millis(50);
 
 /// The commands a service runs besides itself, each a child of the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -193,6 +200,10 @@ pub struct Service {
     health_running: bool,
     /// Failed health checks in a row.
     health_failures: u32,
+    /// Waiting for the pid file of a daemonized command, until then.
+    pid_file_until: Option<Instant>,
+    /// The process is a daemon found through the pid file.
+    following_daemon: bool,
     short_runs: u32,
     after_stop: AfterStop,
     /// A definition to switch to once the current process has stopped.
@@ -218,6 +229,8 @@ impl Service {
             before_running: false,
             health_running: false,
             health_failures: 0,
+            pid_file_until: None,
+            following_daemon: false,
             short_runs: 0,
             after_stop: AfterStop::Rest,
             pending_spec: None,
@@ -364,6 +377,7 @@ impl Service {
             }
             (_, Event::Start) => vec![],
             (_, Event::Spawned(pid)) => {
+                self.following_daemon = false;
                 self.pid = Some(pid);
                 self.started_at = Some(now);
                 self.leader_gone = false;
@@ -403,6 +417,64 @@ impl Service {
                 self.before_running = false;
                 self.enter(State::Stopped);
                 vec![Action::CancelHook { hook: Hook::Before }]
+            }
+            (State::Starting | State::Running, Event::Exited { status, exec_error })
+                if status == Exit::Code(0)
+                    && exec_error.is_none()
+                    && !self.following_daemon
+                    && self.spec.pid_file.is_some() =>
+            {
+                // The command daemonized: the service is whoever the pid file names.
+                let pid = self.pid.take().unwrap_or(0);
+                let file = self
+                    .spec
+                    .pid_file
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
+                self.enter(State::Starting);
+                self.pid_file_until = Some(now + self.spec.start_timeout);
+                self.deadline = Some(now + PID_FILE_RECHECK);
+                vec![Action::ReadPidFile]
+            }
+            (State::Starting, Event::PidFile(found)) if self.pid_file_until.is_some() => {
+                let Some(pid) = found else { return vec![] };
+                self.pid_file_until = None;
+                self.following_daemon = true;
+                self.pid = Some(pid);
+                self.enter(State::Running);
+                log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
+                self.health_failures = 0;
+                self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+                vec![]
+            }
+            (State::Starting, Event::Deadline) if self.pid_file_until.is_some() => {
+                if self.pid_file_until.is_some_and(|until| now >= until) {
+                    self.pid_file_until = None;
+                    self.deadline = None;
+                    let file = self
+                        .spec
+                        .pid_file
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    let waited = format_duration(self.spec.start_timeout);
+                    return self.after_failure(
+                        &format!("cannot start: {file} named no live process within {waited}"),
+                        now,
+                    );
+                }
+                self.deadline = Some(now + PID_FILE_RECHECK);
+                vec![Action::ReadPidFile]
+            }
+            (State::Starting, Event::Stop)
+                if self.pid_file_until.is_some() && self.pid.is_none() =>
+            {
+                self.pid_file_until = None;
+                self.deadline = None;
+                self.enter(State::Stopped);
+                vec![]
             }
             (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
                 self.reaped(status, now);
@@ -1284,6 +1356,42 @@ mod tests {
             status: Exit::Code(0),
         };
         assert_eq!(s.on(passed, t1), vec![]);
+    }
+
+    #[test]
+    fn a_daemon_is_followed_through_its_pid_file() {
+        let t0 = Instant::now();
+        let mut s = service(&["/usr/sbin/daemon"]);
+        s.spec.pid_file = Some("/run/d.pid".into());
+        s.spec.start_timeout = Duration::from_secs(1);
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(0), t0), vec![Action::ReadPidFile]);
+        assert_eq!(s.state, State::Starting);
+        assert_eq!(s.pid, None);
+        assert_eq!(s.on(Event::PidFile(None), t0), vec![]);
+        let t1 = t0 + PID_FILE_RECHECK;
+        assert_eq!(s.on(Event::Deadline, t1), vec![Action::ReadPidFile]);
+        assert_eq!(s.on(Event::PidFile(Some(4242)), t1), vec![]);
+        assert_eq!((s.state, s.pid), (State::Running, Some(4242)));
+        // The daemon's own exit is a crash like any other, even with status 0.
+        assert_eq!(s.on(exit(0), t1 + SHORT_RUN), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn a_pid_file_that_never_names_a_process_times_out_into_backoff() {
+        let t0 = Instant::now();
+        let mut s = service(&["/usr/sbin/daemon"]);
+        s.spec.pid_file = Some("/run/d.pid".into());
+        s.spec.start_timeout = Duration::from_secs(1);
+        run(&mut s, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::Deadline, t0 + Duration::from_secs(1)), vec![]);
+        assert_eq!(s.state, State::Backoff);
+        let mut failing = service(&["/usr/sbin/daemon"]);
+        failing.spec.pid_file = Some("/run/d.pid".into());
+        run(&mut failing, t0);
+        failing.on(exit(1), t0);
+        assert_eq!(failing.state, State::Backoff);
     }
 
     #[test]

@@ -66,7 +66,13 @@ pub struct ServiceSpec {
     /// How long `before` and `on-exit` may run before they are killed.
     pub hook_timeout: Duration,
     pub health_check: Option<HealthCheck>,
+    /// `pid-file`: the command daemonizes; the pid written here is the service.
+    pub pid_file: Option<PathBuf>,
+    /// How long a start may take: for now, the pid file to appear.
+    pub start_timeout: Duration,
 }
+
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `health-check = { cmd, interval, timeout, retries }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +118,8 @@ impl ServiceSpec {
             on_exit: None,
             hook_timeout: DEFAULT_HOOK_TIMEOUT,
             health_check: None,
+            pid_file: None,
+            start_timeout: DEFAULT_START_TIMEOUT,
         }
     }
 }
@@ -218,6 +226,8 @@ fn apply(
         "stop" => spec.stop_command = Some(command_words(value).map_err(prefixed)?),
         "on-exit" => spec.on_exit = Some(command_words(value).map_err(prefixed)?),
         "hook-timeout" => spec.hook_timeout = duration(value).map_err(prefixed)?,
+        "pid-file" => spec.pid_file = Some(absolute_path(value).map_err(prefixed)?),
+        "start-timeout" => spec.start_timeout = duration(value).map_err(prefixed)?,
         "health-check.cmd" => health(spec).argv = command_words(value).map_err(prefixed)?,
         "health-check.interval" => health(spec).interval = duration(value).map_err(prefixed)?,
         "health-check.timeout" => health(spec).timeout = duration(value).map_err(prefixed)?,
@@ -781,6 +791,19 @@ MODE = "prod"
                 2,
                 "health-check: expected a table { cmd, interval, timeout, retries }, found string"
             )
+        );
+    }
+
+    #[test]
+    fn pid_files() {
+        let spec =
+            toml("cmd = \"/usr/sbin/daemon\"\npid-file = \"/run/d.pid\"\nstart-timeout = \"5s\"\n");
+        let spec = spec.unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
+        assert_eq!(spec.pid_file, Some(PathBuf::from("/run/d.pid")));
+        assert_eq!(spec.start_timeout, Duration::from_secs(5));
+        assert_eq!(
+            problems(going("cmd=x\npid-file=d.pid\n")),
+            one(2, "pid-file: \"d.pid\" is not an absolute path")
         );
     }
 
