@@ -7,8 +7,10 @@
 //! exec-report pipe per service that has forked but not yet exec'd.
 
 use crate::config;
+use crate::config::Readiness;
 use crate::control::{Reply, Request, Server, Slot};
 use crate::main_command::{self, MainCommand};
+use crate::notify::NotifySocket;
 use crate::output::OutputPipe;
 use crate::service::{Action, Event, Exit, Hook, State};
 use crate::signals;
@@ -36,6 +38,17 @@ enum Source {
     Control(Slot),
     /// A service's output pipe, by index.
     Output(usize),
+    /// A `ready-fd` pipe, by index.
+    ReadyPipe(usize),
+    Notify,
+}
+
+/// The read end of a service's `ready-fd`.
+struct ReadyPipe {
+    service: String,
+    pid: i32,
+    fd: OwnedFd,
+    done: bool,
 }
 
 /// Signals that stay deliverable: a fault in going itself must kill it
@@ -107,6 +120,8 @@ pub struct EventLoop {
     critical_exit: Option<i32>,
     /// Hooks running: `before`, `stop`, `on-exit`, health checks.
     jobs: Vec<Job>,
+    ready_pipes: Vec<ReadyPipe>,
+    notify: Option<NotifySocket>,
 }
 
 /// A hook process of a service, a child of the loop like the service.
@@ -123,7 +138,7 @@ struct Job {
 impl EventLoop {
     pub fn new(
         dir: &Path,
-        context: Context,
+        mut context: Context,
         main: Option<MainCommand>,
         grace: Duration,
         server: Option<Server>,
@@ -134,6 +149,14 @@ impl EventLoop {
         )
         .map_err(|errno| format!("cannot create a signalfd: {}", errno.desc()))?;
         let watch = DirWatch::new(dir, main.is_some())?;
+        let notify = match NotifySocket::bind() {
+            Ok(socket) => Some(socket),
+            Err(why) => {
+                log::warn!("{why}; notify = true services cannot say they are ready");
+                None
+            }
+        };
+        context.notify_socket = notify.as_ref().map(|n| n.address.clone());
         Ok(EventLoop {
             dir: dir.to_path_buf(),
             supervisor: Supervisor::default(),
@@ -152,6 +175,8 @@ impl EventLoop {
             outputs: Vec::new(),
             critical_exit: None,
             jobs: Vec::new(),
+            ready_pipes: Vec::new(),
+            notify,
         })
     }
 
@@ -205,9 +230,12 @@ impl EventLoop {
                             pipe.drain();
                         }
                     }
+                    Source::ReadyPipe(index) => self.ready_pipe_readable(index),
+                    Source::Notify => self.notified(),
                 }
             }
             self.outputs.retain(|pipe| !pipe.closed);
+            self.ready_pipes.retain(|pipe| !pipe.done);
             let now = Instant::now();
             for name in self.supervisor.due(now) {
                 let work = self.supervisor.event(&name, Event::Deadline, now);
@@ -243,6 +271,14 @@ impl EventLoop {
         for (index, pipe) in self.outputs.iter().enumerate() {
             fds.push(watched(pipe.fd()));
             sources.push(Source::Output(index));
+        }
+        for (index, pipe) in self.ready_pipes.iter().enumerate() {
+            fds.push(watched(pipe.fd.as_raw_fd()));
+            sources.push(Source::ReadyPipe(index));
+        }
+        if let Some(notify) = &self.notify {
+            fds.push(watched(notify.fd()));
+            sources.push(Source::Notify);
         }
         if let Some(server) = &self.server {
             let mut slots = Vec::new();
@@ -770,6 +806,10 @@ impl EventLoop {
                     .as_ref()
                     .map_or(spec.hook_timeout, |h| h.timeout),
             ),
+            Hook::Ready => match &spec.readiness {
+                Some(Readiness::Command { argv, .. }) => (Some(argv.clone()), spec.hook_timeout),
+                _ => (None, spec.hook_timeout),
+            },
         };
         let Some(argv) = argv else { return failed };
         // A hook runs as its service does: same user, directory, output.
@@ -826,6 +866,62 @@ impl EventLoop {
         alive.then_some(pid)
     }
 
+    /// A `ready-fd` pipe has data or is closed: a newline means ready.
+    fn ready_pipe_readable(&mut self, index: usize) {
+        let Some(pipe) = self.ready_pipes.get_mut(index) else {
+            return;
+        };
+        let mut buffer = [0u8; 64];
+        // SAFETY: read into a stack buffer of its length.
+        let n = unsafe {
+            libc::read(
+                pipe.fd.as_raw_fd(),
+                buffer.as_mut_ptr().cast(),
+                buffer.len(),
+            )
+        };
+        if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EAGAIN {
+            return;
+        }
+        pipe.done = true;
+        let says_ready = buffer
+            .get(..n.max(0) as usize)
+            .is_some_and(|b| b.contains(&b'\n'));
+        let (service, pid) = (pipe.service.clone(), pipe.pid);
+        if says_ready {
+            self.ready(&service, pid);
+        }
+    }
+
+    /// Datagrams on the NOTIFY_SOCKET: `READY=1` from a service's process
+    /// or one of its process group.
+    fn notified(&mut self) {
+        let Some(notify) = &self.notify else { return };
+        for sender in notify.ready_senders() {
+            // SAFETY: getpgid has no memory effects.
+            let group = unsafe { libc::getpgid(sender) };
+            let service = self
+                .supervisor
+                .services()
+                .find(|s| s.pid.is_some_and(|pid| pid == sender || pid == group))
+                .map(|s| (s.name().to_string(), s.pid.unwrap_or(0)));
+            if let Some((name, pid)) = service {
+                self.ready(&name, pid);
+            }
+        }
+    }
+
+    fn ready(&mut self, name: &str, pid: i32) {
+        let still_that_process = self
+            .supervisor
+            .services()
+            .any(|s| s.name() == name && s.pid == Some(pid));
+        if still_that_process {
+            let work = self.supervisor.event(name, Event::Ready, Instant::now());
+            self.execute(work);
+        }
+    }
+
     /// Kills hooks that have run past their timeout.
     fn job_deadlines(&mut self, now: Instant) {
         for job in self
@@ -878,6 +974,15 @@ impl EventLoop {
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
                 self.watch_output(name, child.pid, child.stdout_pipe, child.stderr_pipe);
+                if let Some(fd) = child.ready_pipe {
+                    let service = name.to_string();
+                    self.ready_pipes.push(ReadyPipe {
+                        service,
+                        pid: child.pid,
+                        fd,
+                        done: false,
+                    });
+                }
                 self.pending_execs.push(PendingExec {
                     pid: child.pid,
                     report: Some(child.exec_report),

@@ -31,6 +31,7 @@ mod control;
 mod event_loop;
 mod log;
 mod main_command;
+mod notify;
 mod output;
 mod service;
 mod signals;
@@ -182,6 +183,7 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
         } else {
             Vec::new()
         },
+        notify_socket: None,
     })
 }
 

@@ -4,7 +4,7 @@
 //! event, so every transition is testable with nothing but `Instant`s.
 
 use crate::config::values::format_duration;
-use crate::config::{Restart, ServiceSpec};
+use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::signals;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -108,6 +108,8 @@ pub enum Event {
     HookDone { hook: Hook, status: Exit },
     /// The pid file names this live process (`None`: not yet).
     PidFile(Option<i32>),
+    /// The service said it is ready (ready-fd or NOTIFY_SOCKET).
+    Ready,
     /// The service's deadline has come.
     Deadline,
 }
@@ -149,6 +151,8 @@ pub enum Hook {
     OnExit,
     /// Run every `interval` while the service runs.
     Health,
+    /// Run every `ready-interval` until the service is ready.
+    Ready,
 }
 
 impl Hook {
@@ -158,6 +162,7 @@ impl Hook {
             Hook::Stop => "stop",
             Hook::OnExit => "on-exit",
             Hook::Health => "health-check",
+            Hook::Ready => "ready",
         }
     }
 }
@@ -204,6 +209,12 @@ pub struct Service {
     pid_file_until: Option<Instant>,
     /// The process is a daemon found through the pid file.
     following_daemon: bool,
+    /// Running and ready to serve (at once, for a service that does not
+    /// say when it is).
+    pub ready: bool,
+    /// A service that says when it is ready must have by then.
+    ready_until: Option<Instant>,
+    ready_check_running: bool,
     short_runs: u32,
     after_stop: AfterStop,
     /// A definition to switch to once the current process has stopped.
@@ -231,6 +242,9 @@ impl Service {
             health_failures: 0,
             pid_file_until: None,
             following_daemon: false,
+            ready: false,
+            ready_until: None,
+            ready_check_running: false,
             short_runs: 0,
             after_stop: AfterStop::Rest,
             pending_spec: None,
@@ -392,8 +406,48 @@ impl Service {
             (State::Starting, Event::ExecOk) => {
                 self.enter(State::Running);
                 log::info!(target: &self.spec.name, "running, pid {}", self.pid.unwrap_or(0));
-                self.health_failures = 0;
-                self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+                self.entered_running(now);
+                vec![]
+            }
+            (State::Running, Event::Ready) if !self.ready => {
+                self.become_ready(now);
+                vec![]
+            }
+            (
+                State::Running,
+                Event::HookDone {
+                    hook: Hook::Ready,
+                    status,
+                },
+            ) => {
+                self.ready_check_running = false;
+                if self.ready {
+                    return vec![];
+                }
+                if status == Exit::Code(0) {
+                    self.become_ready(now);
+                    return vec![];
+                }
+                self.deadline = self.next_ready_check(now);
+                vec![]
+            }
+            (State::Running, Event::Deadline) if !self.ready => {
+                if self.ready_until.is_some_and(|until| now >= until) {
+                    let waited = format_duration(self.spec.start_timeout);
+                    let pid = self.pid.unwrap_or(0);
+                    log::warn!(target: &self.spec.name, "not ready within {waited}, pid {pid}, restarting");
+                    return self.restart_after_backoff(now);
+                }
+                self.deadline = self.ready_until;
+                if matches!(self.spec.readiness, Some(Readiness::Command { .. }))
+                    && !self.ready_check_running
+                {
+                    self.ready_check_running = true;
+                    return vec![Action::RunHook {
+                        hook: Hook::Ready,
+                        env: Vec::new(),
+                    }];
+                }
                 vec![]
             }
             (
@@ -445,8 +499,7 @@ impl Service {
                 self.pid = Some(pid);
                 self.enter(State::Running);
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
-                self.health_failures = 0;
-                self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+                self.entered_running(now);
                 vec![]
             }
             (State::Starting, Event::Deadline) if self.pid_file_until.is_some() => {
@@ -615,6 +668,37 @@ impl Service {
     fn reaped(&mut self, status: Exit, now: Instant) {
         self.last_exit = Some(status);
         self.exited_at = Some(now);
+        self.ready = false;
+        self.ready_until = None;
+    }
+
+    /// The process runs: ready at once, or waiting to say so.
+    fn entered_running(&mut self, now: Instant) {
+        self.health_failures = 0;
+        if self.spec.readiness.is_none() {
+            self.ready = true;
+            self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+            return;
+        }
+        self.ready = false;
+        self.ready_until = Some(now + self.spec.start_timeout);
+        self.deadline = self.next_ready_check(now);
+    }
+
+    /// The next ready command, or else the readiness deadline.
+    fn next_ready_check(&self, now: Instant) -> Option<Instant> {
+        let check = match &self.spec.readiness {
+            Some(Readiness::Command { interval, .. }) => Some(now + *interval),
+            _ => None,
+        };
+        [check, self.ready_until].into_iter().flatten().min()
+    }
+
+    fn become_ready(&mut self, now: Instant) {
+        self.ready = true;
+        self.ready_until = None;
+        log::info!(target: &self.spec.name, "ready, pid {}", self.pid.unwrap_or(0));
+        self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
     }
 
     fn ran_for(&self, now: Instant) -> Duration {
@@ -740,6 +824,12 @@ impl Service {
         }
         log::warn!(target: &self.spec.name, "health check {}, {} times in a row, pid {pid}, restarting", status.describe(), self.health_failures);
         self.health_failures = 0;
+        self.restart_after_backoff(now)
+    }
+
+    /// Stops the service and starts it again, after the backoff its run
+    /// calls for: a failed health check or readiness counts as a crash.
+    fn restart_after_backoff(&mut self, now: Instant) -> Vec<Action> {
         self.count_restart(now);
         // Restarted like a crash: after a short run, with the backoff.
         if self.ran_for(now) < SHORT_RUN {

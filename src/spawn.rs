@@ -4,7 +4,7 @@
 //! to a close-on-exec pipe as (step, errno); the event loop polls that
 //! pipe: end-of-file means the exec succeeded.
 
-use crate::config::{Id, Output, ServiceSpec, describe_io};
+use crate::config::{Id, Output, Readiness, ServiceSpec, describe_io};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
@@ -22,6 +22,8 @@ pub struct Context {
     /// Descriptors going inherited and keeps for the main command; every
     /// service's child closes them.
     pub inherited: Vec<RawFd>,
+    /// `NOTIFY_SOCKET` for services with `notify = true`.
+    pub notify_socket: Option<String>,
 }
 
 /// A forked service process.
@@ -30,6 +32,8 @@ pub struct Child {
     /// Read ends of `stdout`/`stderr = "syslog"` pipes.
     pub stdout_pipe: Option<OwnedFd>,
     pub stderr_pipe: Option<OwnedFd>,
+    /// Read end of the `ready-fd` pipe.
+    pub ready_pipe: Option<OwnedFd>,
     /// Readable when the exec succeeded (end of file) or failed (a report).
     pub exec_report: OwnedFd,
 }
@@ -281,7 +285,12 @@ fn set_cloexec(fd: RawFd) {
 /// [`Child::exec_report`].
 pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let who = identity(spec, context.is_root)?;
-    let env = environment(spec, &who.home, &who.user);
+    let mut env = environment(spec, &who.home, &who.user);
+    if spec.readiness == Some(Readiness::Notify)
+        && let Some(socket) = &context.notify_socket
+    {
+        env.push(("NOTIFY_SOCKET".into(), socket.clone()));
+    }
     let path = env
         .iter()
         .find(|(k, _)| k == "PATH")
@@ -313,6 +322,13 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let dev_null = context.dev_null.as_raw_fd();
     let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
+    let (ready_write, ready_read) = match spec.readiness {
+        Some(Readiness::Fd(target)) => {
+            let (child_end, going_end) = open_output(&Output::Syslog, dev_null)?;
+            (child_end.zip(Some(target)), going_end)
+        }
+        _ => (None, None),
+    };
     let groups: Option<Vec<libc::gid_t>> = who
         .groups
         .as_ref()
@@ -326,6 +342,9 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         stdin: Some(dev_null),
         stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
         stderr: stderr.as_ref().map(AsRawFd::as_raw_fd),
+        ready_fd: ready_write
+            .as_ref()
+            .map(|(fd, target)| (fd.as_raw_fd(), *target)),
         nofile: context.nofile,
         nice: spec.nice,
         umask: spec.umask,
@@ -341,9 +360,10 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     };
     let mut child = fork(&plan, read_end, write_end)?;
     // The write ends were the child's to keep; ours close here.
-    drop((stdout, stderr));
+    drop((stdout, stderr, ready_write));
     child.stdout_pipe = stdout_pipe;
     child.stderr_pipe = stderr_pipe;
+    child.ready_pipe = ready_read;
     Ok(child)
 }
 
@@ -386,6 +406,7 @@ fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<C
                 pid,
                 stdout_pipe: None,
                 stderr_pipe: None,
+                ready_pipe: None,
                 exec_report: read_end,
             })
         }
@@ -435,6 +456,7 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
         stdin: None,
         stdout: None,
         stderr: None,
+        ready_fd: None,
         nofile: context.nofile,
         nice: None,
         umask: None,
@@ -469,6 +491,8 @@ struct ChildPlan<'a> {
     stdin: Option<RawFd>,
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
+    /// `ready-fd`: this descriptor goes to that number.
+    ready_fd: Option<(RawFd, i32)>,
     nofile: libc::rlimit,
     nice: Option<i32>,
     umask: Option<u32>,
@@ -510,6 +534,9 @@ impl ChildPlan<'_> {
             }
             if let Some(fd) = self.stderr {
                 self.redirect(fd, 2);
+            }
+            if let Some((fd, target)) = self.ready_fd {
+                self.redirect(fd, target);
             }
             if libc::setrlimit(libc::RLIMIT_NOFILE, &self.nofile) != 0 {
                 self.fail(Step::Limits);

@@ -184,10 +184,17 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
             row.stats
                 .map_or("-".into(), |st| format!("{} kB", st.rss_kb)),
         ];
-        let notes: Vec<&str> = [(s.admin_down, "down"), (s.is_flapping(now), "flapping")]
-            .into_iter()
-            .filter_map(|(on, note)| on.then_some(note))
-            .collect();
+        // A service that says when it is ready: started, or ready too.
+        let says_ready = s.spec.readiness.is_some() && s.state == State::Running;
+        let notes: Vec<&str> = [
+            (says_ready && s.ready, "ready"),
+            (says_ready && !s.ready, "not-ready"),
+            (s.admin_down, "down"),
+            (s.is_flapping(now), "flapping"),
+        ]
+        .into_iter()
+        .filter_map(|(on, note)| on.then_some(note))
+        .collect();
         if !notes.is_empty() {
             cells.push(notes.join(","));
         }
@@ -273,7 +280,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         };
         let _ = write!(
             out,
-            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{}}}",
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{}}}",
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
@@ -288,6 +295,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             row.stats.map_or_else(null, |st| st.rss_kb.to_string()),
             s.is_flapping(now),
             s.admin_down,
+            s.ready && s.state == State::Running,
         );
     }
     out.push_str("]}\n");

@@ -68,8 +68,24 @@ pub struct ServiceSpec {
     pub health_check: Option<HealthCheck>,
     /// `pid-file`: the command daemonizes; the pid written here is the service.
     pub pid_file: Option<PathBuf>,
-    /// How long a start may take: for now, the pid file to appear.
+    /// How long a start may take: the pid file to appear, readiness.
     pub start_timeout: Duration,
+    /// How the service says it is ready, if it does.
+    pub readiness: Option<Readiness>,
+}
+
+/// How a service says it is ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// s6: it writes a newline to this descriptor.
+    Fd(i32),
+    /// systemd: it sends `READY=1` to `$NOTIFY_SOCKET`.
+    Notify,
+    /// A command that exits 0 once it is, run every `interval`.
+    Command {
+        argv: Vec<String>,
+        interval: Duration,
+    },
 }
 
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -120,6 +136,7 @@ impl ServiceSpec {
             health_check: None,
             pid_file: None,
             start_timeout: DEFAULT_START_TIMEOUT,
+            readiness: None,
         }
     }
 }
@@ -171,6 +188,13 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
                 problems.push(Problem::new(1, "missing cmd: every service needs one"));
             }
         }
+    }
+    if matches!(&spec.readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty()) {
+        let line = entries
+            .iter()
+            .find(|e| e.key == "ready-interval")
+            .map_or(1, |e| e.line);
+        problems.push(Problem::new(line, "ready-interval: needs a ready command"));
     }
     if spec
         .health_check
@@ -228,6 +252,24 @@ fn apply(
         "hook-timeout" => spec.hook_timeout = duration(value).map_err(prefixed)?,
         "pid-file" => spec.pid_file = Some(absolute_path(value).map_err(prefixed)?),
         "start-timeout" => spec.start_timeout = duration(value).map_err(prefixed)?,
+        "ready-fd" => {
+            let fd = integer(value).map_err(prefixed)?;
+            if !(3..=255).contains(&fd) {
+                return Err(prefixed(format!("{fd} is not a descriptor from 3 to 255")));
+            }
+            set_readiness(spec, Readiness::Fd(fd as i32)).map_err(prefixed)?;
+        }
+        "notify" => {
+            if boolean(value).map_err(prefixed)? {
+                set_readiness(spec, Readiness::Notify).map_err(prefixed)?;
+            }
+        }
+        "ready" => {
+            let argv = command_words(value).map_err(prefixed)?;
+            let interval = Duration::from_secs(1);
+            set_readiness(spec, Readiness::Command { argv, interval }).map_err(prefixed)?;
+        }
+        "ready-interval" => spec_ready_interval(spec, duration(value).map_err(prefixed)?),
         "health-check.cmd" => health(spec).argv = command_words(value).map_err(prefixed)?,
         "health-check.interval" => health(spec).interval = duration(value).map_err(prefixed)?,
         "health-check.timeout" => health(spec).timeout = duration(value).map_err(prefixed)?,
@@ -369,6 +411,39 @@ fn duration(value: &Value) -> Result<Duration, String> {
         Value::Int(n) => Err(format!("{n} is negative")),
         Value::Text(text) | Value::Str(text) => values::duration(text),
         other => Err(expected("a duration like \"10s\"", other)),
+    }
+}
+
+fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), String> {
+    spec.readiness = match (spec.readiness.take(), readiness) {
+        (None, new) => Some(new),
+        // `ready-interval` came first: it left its interval and no command.
+        (Some(Readiness::Command { argv, interval }), Readiness::Command { argv: new, .. })
+            if argv.is_empty() =>
+        {
+            Some(Readiness::Command {
+                argv: new,
+                interval,
+            })
+        }
+        (old, _) => {
+            spec.readiness = old;
+            return Err("only one of ready-fd, notify and ready".into());
+        }
+    };
+    Ok(())
+}
+
+/// `ready-interval` may come before or after `ready`.
+fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
+    match &mut spec.readiness {
+        Some(Readiness::Command { interval, .. }) => *interval = every,
+        _ => {
+            spec.readiness = Some(Readiness::Command {
+                argv: Vec::new(),
+                interval: every,
+            })
+        }
     }
 }
 
@@ -804,6 +879,44 @@ MODE = "prod"
         assert_eq!(
             problems(going("cmd=x\npid-file=d.pid\n")),
             one(2, "pid-file: \"d.pid\" is not an absolute path")
+        );
+    }
+
+    #[test]
+    fn readiness_one_way_at_a_time() {
+        assert_eq!(
+            toml("cmd = \"x\"\nready-fd = 3\n").map(|s| s.readiness),
+            Ok(Some(Readiness::Fd(3)))
+        );
+        assert_eq!(
+            going("cmd=x\nnotify=true\n").map(|s| s.readiness),
+            Ok(Some(Readiness::Notify))
+        );
+        let polled = Readiness::Command {
+            argv: vec!["/bin/check".into()],
+            interval: Duration::from_millis(200),
+        };
+        assert_eq!(
+            toml("cmd = \"x\"\nready-interval = \"200ms\"\nready = \"/bin/check\"\n")
+                .map(|s| s.readiness),
+            Ok(Some(polled.clone()))
+        );
+        assert_eq!(
+            toml("cmd = \"x\"\nready = \"/bin/check\"\nready-interval = \"200ms\"\n")
+                .map(|s| s.readiness),
+            Ok(Some(polled))
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nready-fd = 1\n")),
+            one(2, "ready-fd: 1 is not a descriptor from 3 to 255")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nready-fd = 3\nnotify = true\n")),
+            one(3, "notify: only one of ready-fd, notify and ready")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nready-interval = 1\n")),
+            one(2, "ready-interval: needs a ready command")
         );
     }
 
