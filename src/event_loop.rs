@@ -132,7 +132,11 @@ struct Job {
     /// When it is killed if still running.
     deadline: Instant,
     killed: bool,
+    /// Killed because its service moved on: its end is not reported.
+    cancelled: bool,
     report: OwnedFd,
+    /// What it runs, for messages about it.
+    spec: crate::config::ServiceSpec,
 }
 
 impl EventLoop {
@@ -626,6 +630,10 @@ impl EventLoop {
             log::warn!("SIG{name} again, killing what is left");
             let work = self.supervisor.kill_all();
             self.execute(work);
+            for job in &mut self.jobs {
+                signal_group(job.pid, libc::SIGKILL);
+                job.killed = true;
+            }
             return;
         }
         let active = self.supervisor.services().filter(|s| s.is_active()).count();
@@ -771,10 +779,12 @@ impl EventLoop {
                 Action::CancelHook { hook } => {
                     for job in self
                         .jobs
-                        .iter()
+                        .iter_mut()
                         .filter(|j| j.service == name && j.hook == hook)
                     {
+                        // Killed, and its end no longer news for the service.
                         signal_group(job.pid, libc::SIGKILL);
+                        job.cancelled = true;
                     }
                     None
                 }
@@ -825,7 +835,9 @@ impl EventLoop {
                     hook,
                     deadline: Instant::now() + timeout,
                     killed: false,
+                    cancelled: false,
                     report: child.exec_report,
+                    spec: hook_spec,
                 });
                 None
             }
@@ -942,15 +954,11 @@ impl EventLoop {
         }
         let job = self.jobs.swap_remove(index);
         if let Some((step, errno)) = spawn::read_raw_report(&job.report) {
-            let program = self
-                .supervisor
-                .services()
-                .find(|s| s.name() == job.service)
-                .map(|s| s.spec.clone());
-            let why = program
-                .map(|spec| spawn::describe_failure(step, errno, &spec))
-                .unwrap_or_default();
+            let why = spawn::describe_failure(step, errno, &job.spec);
             log::warn!(target: &job.service, "cannot run {} hook: {why}", job.hook.name());
+        }
+        if job.cancelled {
+            return;
         }
         let work = self.supervisor.event(
             &job.service,

@@ -28,6 +28,7 @@ mod args;
 mod check;
 mod config;
 mod control;
+mod deps;
 mod event_loop;
 mod log;
 mod main_command;

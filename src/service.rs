@@ -214,6 +214,11 @@ pub struct Service {
     pub ready: bool,
     /// A service that says when it is ready must have by then.
     ready_until: Option<Instant>,
+    /// Why it may not start now (its dependencies), kept current by the
+    /// supervisor; `None` when it may.
+    pub blocked: Option<String>,
+    /// A start was held back by `blocked`; it happens once that clears.
+    pub waiting: bool,
     ready_check_running: bool,
     short_runs: u32,
     after_stop: AfterStop,
@@ -244,6 +249,8 @@ impl Service {
             following_daemon: false,
             ready: false,
             ready_until: None,
+            blocked: None,
+            waiting: false,
             ready_check_running: false,
             short_runs: 0,
             after_stop: AfterStop::Rest,
@@ -285,6 +292,7 @@ impl Service {
     /// `going stop`: an administrative down.
     pub fn admin_stop(&mut self, now: Instant) -> Vec<Action> {
         self.admin_down = true;
+        self.waiting = false;
         let actions = self.on(Event::Stop, now);
         if self.after_stop == AfterStop::Restart {
             self.after_stop = AfterStop::Rest;
@@ -530,11 +538,12 @@ impl Service {
                 vec![]
             }
             (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
+                let mut actions = self.cancel_checks();
                 self.reaped(status, now);
                 self.deadline = None;
                 let pid = self.pid.take().unwrap_or(0);
                 let ran = self.ran_for(now);
-                let mut actions = self.on_exit_hook(pid, status);
+                actions.extend(self.on_exit_hook(pid, status));
                 if let Some(why) = exec_error {
                     actions.extend(
                         self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
@@ -573,12 +582,28 @@ impl Service {
                 self.health_checked(status, now)
             }
             (_, Event::HookDone { hook, status }) => {
-                if status != Exit::Code(0) {
-                    log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
+                if status == Exit::Code(0) {
+                    return vec![];
                 }
-                vec![]
+                log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
+                // A stop hook that failed still has to stop the service.
+                match (hook, self.state, self.pid) {
+                    (Hook::Stop, State::Stopping, Some(pid)) if !self.leader_gone => {
+                        let signal = self.spec.stop_signal;
+                        vec![
+                            Action::Signal { pid, signal },
+                            Action::Signal {
+                                pid,
+                                signal: libc::SIGCONT,
+                            },
+                        ]
+                    }
+                    _ => vec![],
+                }
             }
-            (State::Starting | State::Running, Event::Stop) => {
+            (State::Starting | State::Running, Event::Stop)
+                if !self.health_running && !self.ready_check_running =>
+            {
                 let pid = self.pid.unwrap_or(0);
                 let signal = self.spec.stop_signal;
                 let by_hook = self.spec.stop_command.is_some();
@@ -608,6 +633,12 @@ impl Service {
                         signal: libc::SIGCONT,
                     },
                 ]
+            }
+            (State::Starting | State::Running, Event::Stop) => {
+                // Checks of a process being stopped are over.
+                let mut actions = self.cancel_checks();
+                actions.extend(self.on(Event::Stop, now));
+                actions
             }
             (State::Backoff | State::Exited | State::Disabled, Event::Stop) => {
                 self.deadline = None;
@@ -653,6 +684,11 @@ impl Service {
             (State::Backoff, Event::Deadline) => {
                 self.deadline = None;
                 self.begin_start()
+            }
+            (_, Event::Deadline) => {
+                // A deadline nothing here wants any more: never wake for it again.
+                self.deadline = None;
+                vec![]
             }
             (state, event) => {
                 log::debug!(target: &self.spec.name, "ignored {event:?} in state {}", state.name());
@@ -768,8 +804,27 @@ impl Service {
         vec![]
     }
 
-    /// Spawns the service, or first its `before` hook.
+    /// Starts a start that its dependencies held back, if they now allow it.
+    pub fn release(&mut self, now: Instant) -> Vec<Action> {
+        if !self.waiting || self.blocked.is_some() || self.is_active() {
+            return vec![];
+        }
+        self.waiting = false;
+        self.on(Event::Start, now)
+    }
+
+    /// Spawns the service, or first its `before` hook; or, while its
+    /// dependencies are not met, waits for them.
     fn begin_start(&mut self) -> Vec<Action> {
+        if let Some(reason) = &self.blocked {
+            if !self.waiting {
+                log::info!(target: &self.spec.name, "waiting: {reason}");
+            }
+            self.waiting = true;
+            self.deadline = None;
+            self.enter(State::Stopped);
+            return vec![];
+        }
         if self.spec.before.is_none() {
             return vec![Action::Spawn];
         }
@@ -827,10 +882,24 @@ impl Service {
         self.restart_after_backoff(now)
     }
 
+    /// Health and readiness checks still running for this process.
+    fn cancel_checks(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if std::mem::take(&mut self.health_running) {
+            actions.push(Action::CancelHook { hook: Hook::Health });
+        }
+        if std::mem::take(&mut self.ready_check_running) {
+            actions.push(Action::CancelHook { hook: Hook::Ready });
+        }
+        actions
+    }
+
     /// Stops the service and starts it again, after the backoff its run
     /// calls for: a failed health check or readiness counts as a crash.
     fn restart_after_backoff(&mut self, now: Instant) -> Vec<Action> {
-        self.count_restart(now);
+        if self.spec.restart == Restart::Never {
+            return self.on(Event::Stop, now);
+        }
         // Restarted like a crash: after a short run, with the backoff.
         if self.ran_for(now) < SHORT_RUN {
             self.short_runs = self.short_runs.saturating_add(1);
@@ -875,10 +944,12 @@ impl Service {
             }
             AfterStop::RestartAfterBackoff if self.short_runs == 0 => {
                 self.after_stop = AfterStop::Rest;
+                self.count_restart(now);
                 self.on(Event::Start, now)
             }
             AfterStop::RestartAfterBackoff => {
                 self.after_stop = AfterStop::Rest;
+                self.count_restart(now);
                 let delay = backoff_delay(self.short_runs);
                 log::warn!(target: &self.spec.name, "restart in {}", format_duration(delay));
                 self.deadline = Some(now + delay);

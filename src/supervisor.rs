@@ -3,8 +3,10 @@
 //! drives an orderly shutdown. Like `service.rs` it decides and never calls
 //! the kernel: it returns the actions for the event loop to carry out.
 
-use crate::config::{Loaded, Located, ServiceSpec};
+use crate::config::{Loaded, Located, Restart, ServiceSpec};
 use crate::service::{Action, Event, Service, State};
+use crate::service::{Exit, Hook};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -17,6 +19,21 @@ pub struct Supervisor {
     #[allow(clippy::vec_box)] // measured: the unboxed table doubled into a 92 kB block
     services: Vec<Box<Service>>,
     shutting_down: bool,
+    /// Stops held back until no running service depends on them.
+    pending_stops: Vec<(String, PendingStop)>,
+}
+
+/// What a stop held back for dependents will be once they have stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PendingStop {
+    Shutdown,
+    /// `going stop`: an administrative down.
+    Admin,
+    /// Its file was removed.
+    Remove,
+    /// A dependent of a service being stopped: it starts again when its
+    /// dependencies are back.
+    Dependent,
 }
 
 impl Supervisor {
@@ -59,6 +76,7 @@ impl Supervisor {
                 if let Loaded::Broken { file, problems } = other {
                     report_broken(name, &file, &problems);
                 }
+                work.extend(self.refresh(now));
                 return work;
             }
         };
@@ -94,11 +112,20 @@ impl Supervisor {
             let loaded = Loaded::Ok(unit_spec, crate::config::Origin::default());
             work.extend(self.reconcile_unit(&unit, loaded, now));
         }
+        work.extend(self.refresh(now));
         work
     }
 
     /// Brings one service (or instance) in line with its definition.
     fn reconcile_unit(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
+        if let Loaded::Ok(spec, _) = &loaded
+            && let Ok(index) = self.index(name)
+            && let Some(service) = self.services.get_mut(index)
+        {
+            // Its dependencies as the new definition has them decide its start.
+            service.spec.depends_on = spec.depends_on.clone();
+        }
+        self.update_blocked();
         let found = self.index(name);
         let actions = match (found, loaded) {
             (Err(_), Loaded::Missing) => return Vec::new(),
@@ -110,7 +137,7 @@ impl Supervisor {
                     return Vec::new();
                 }
                 log::info!(target: name, "file removed, stopping");
-                service.remove(now)
+                return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
             }
             (_, Loaded::Broken { file, problems }) => {
                 report_broken(name, &file, &problems);
@@ -119,6 +146,7 @@ impl Supervisor {
             (Err(index), Loaded::Ok(spec, _)) => {
                 log::info!(target: name, "new service");
                 self.services.insert(index, Box::new(Service::new(spec)));
+                self.update_blocked();
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
                 };
@@ -187,6 +215,12 @@ impl Supervisor {
     ) -> Result<Work, String> {
         let names = self.select(words)?;
         let mut work = Vec::new();
+        if command == Command::Stop {
+            for name in &names {
+                log::info!(target: name, "stop requested");
+            }
+            return Ok(self.stop_in_order(&names, PendingStop::Admin, now));
+        }
         for name in &names {
             let Ok(index) = self.index(name) else {
                 continue;
@@ -207,7 +241,7 @@ impl Supervisor {
             log::info!(target: name, "{verb} requested");
             work.extend(tag(name, actions));
         }
-        self.sweep();
+        work.extend(self.refresh(now));
         Ok(work)
     }
 
@@ -222,13 +256,182 @@ impl Supervisor {
         let mut actions = service.on(event, now);
         if self.shutting_down {
             // Nothing starts again once going is on its way out.
-            actions.retain(|action| *action != Action::Spawn);
-            if matches!(service.state, State::Backoff) {
+            actions.retain(|action| {
+                !matches!(
+                    action,
+                    Action::Spawn
+                        | Action::RunHook {
+                            hook: Hook::Before,
+                            ..
+                        }
+                )
+            });
+            if matches!(service.state, State::Backoff | State::Starting) && service.pid.is_none() {
                 actions.extend(service.on(Event::Stop, now));
             }
         }
+        let mut work = tag(name, actions);
+        work.extend(self.refresh(now));
+        work
+    }
+
+    /// Stops `names`, each only once no running service depends on it;
+    /// the running services that do depend on them stop first.
+    fn stop_in_order(&mut self, names: &[String], kind: PendingStop, now: Instant) -> Work {
+        let mut closure: Vec<String> = names.to_vec();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            let bases: Vec<String> = closure
+                .iter()
+                .map(|n| crate::service::base_name(n).to_string())
+                .collect();
+            for service in &self.services {
+                let depends = service.spec.depends_on.iter().any(|d| bases.contains(d));
+                if depends && service.is_active() && !closure.iter().any(|c| c == service.name()) {
+                    closure.push(service.name().to_string());
+                    grew = true;
+                }
+            }
+        }
+        for name in closure {
+            let stop = if names.contains(&name) {
+                kind
+            } else {
+                PendingStop::Dependent
+            };
+            if stop == PendingStop::Admin
+                && let Ok(index) = self.index(&name)
+                && let Some(service) = self.services.get_mut(index)
+            {
+                // Down at once, so nothing restarts it while it waits.
+                service.admin_down = true;
+            }
+            self.pending_stops.retain(|(n, _)| *n != name);
+            self.pending_stops.push((name, stop));
+        }
+        self.refresh(now)
+    }
+
+    /// Sets each service's `blocked`: why its dependencies keep it from
+    /// starting now.
+    fn update_blocked(&mut self) {
+        let graph: BTreeMap<String, Vec<String>> = self
+            .services()
+            .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
+            .collect();
+        let broken = crate::deps::problems(&graph);
+        let reasons: Vec<Option<String>> = self
+            .services()
+            .map(|s| self.blocked_reason(s, &broken))
+            .collect();
+        for (service, reason) in self.services.iter_mut().zip(reasons) {
+            service.blocked = reason;
+        }
+    }
+
+    /// True when every running service that depends on `name` is itself
+    /// waiting to stop: a cycle, which nothing else would ever break.
+    fn held_only_by_pending(&self, name: &str) -> bool {
+        let base = crate::service::base_name(name);
+        self.services()
+            .filter(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
+            .all(|t| self.pending_stops.iter().any(|(n, _)| n == t.name()))
+    }
+
+    /// True while a running service depends on `name`'s file.
+    fn has_active_dependents(&self, name: &str) -> bool {
+        let base = crate::service::base_name(name);
+        self.services()
+            .any(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
+    }
+
+    /// Why `service` may not start now, if it may not.
+    fn blocked_reason(
+        &self,
+        service: &Service,
+        broken: &BTreeMap<String, String>,
+    ) -> Option<String> {
+        if service.spec.depends_on.is_empty() {
+            return None;
+        }
+        if let Some(problem) = broken.get(service.base_name()) {
+            return Some(problem.clone());
+        }
+        for dep in &service.spec.depends_on {
+            let units: Vec<&Service> = self
+                .services()
+                .filter(|u| u.base_name() == dep && !u.is_being_removed())
+                .collect();
+            if units.is_empty() {
+                return Some(format!("depends on {dep:?}, which no file defines"));
+            }
+            let met = |u: &&Service| {
+                (u.state == State::Running && u.ready)
+                    || (u.spec.restart == Restart::Never
+                        && u.state == State::Exited
+                        && u.last_exit == Some(Exit::Code(0)))
+            };
+            if !units.iter().all(met) {
+                return Some(format!("waiting for {dep}"));
+            }
+        }
+        None
+    }
+
+    /// After any change: which services may start, the stops that no
+    /// dependent holds back any more, and the starts they held back.
+    fn refresh(&mut self, now: Instant) -> Work {
+        let mut work = Vec::new();
+        let mut progress = true;
+        while progress {
+            progress = false;
+            let mut ready: Vec<(String, PendingStop)> = self
+                .pending_stops
+                .iter()
+                .filter(|(name, _)| !self.has_active_dependents(name))
+                .cloned()
+                .collect();
+            if ready.is_empty() {
+                // Services that only wait for each other stop together.
+                ready = self
+                    .pending_stops
+                    .iter()
+                    .filter(|(name, _)| self.held_only_by_pending(name))
+                    .cloned()
+                    .collect();
+            }
+            for (name, kind) in ready {
+                self.pending_stops.retain(|(n, _)| *n != name);
+                let Ok(index) = self.index(&name) else {
+                    continue;
+                };
+                let Some(service) = self.services.get_mut(index) else {
+                    continue;
+                };
+                let actions = match kind {
+                    PendingStop::Shutdown => service.on(Event::Stop, now),
+                    PendingStop::Admin => service.admin_stop(now),
+                    PendingStop::Remove => service.remove(now),
+                    PendingStop::Dependent => {
+                        let actions = service.on(Event::Stop, now);
+                        service.waiting = !service.admin_down;
+                        actions
+                    }
+                };
+                work.extend(tag(&name, actions));
+                progress = true;
+            }
+        }
+        self.update_blocked();
+        if !self.shutting_down {
+            for service in &mut self.services {
+                let actions = service.release(now);
+                work.extend(tag(service.name(), actions));
+            }
+        }
         self.sweep();
-        tag(name, actions)
+        work
     }
 
     /// The service whose process (group leader) is `pid`.
@@ -264,12 +467,8 @@ impl Supervisor {
     /// Stops every service; going exits once [`Supervisor::all_stopped`].
     pub fn shutdown(&mut self, now: Instant) -> Work {
         self.shutting_down = true;
-        let mut work = Vec::new();
-        for service in &mut self.services {
-            let actions = service.on(Event::Stop, now);
-            work.extend(tag(service.name(), actions));
-        }
-        work
+        let names: Vec<String> = self.names().map(str::to_string).collect();
+        self.stop_in_order(&names, PendingStop::Shutdown, now)
     }
 
     /// A second request to stop: kill what is still there.

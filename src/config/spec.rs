@@ -72,6 +72,8 @@ pub struct ServiceSpec {
     pub start_timeout: Duration,
     /// How the service says it is ready, if it does.
     pub readiness: Option<Readiness>,
+    /// Files (services) that must be running, and ready, before it starts.
+    pub depends_on: Vec<String>,
 }
 
 /// How a service says it is ready to serve.
@@ -137,6 +139,7 @@ impl ServiceSpec {
             pid_file: None,
             start_timeout: DEFAULT_START_TIMEOUT,
             readiness: None,
+            depends_on: Vec::new(),
         }
     }
 }
@@ -335,24 +338,14 @@ fn apply(
             }
         }
         "stop-timeout" => spec.stop_timeout = duration(value).map_err(prefixed)?,
-        "groups" => {
-            let names = match value {
-                Value::Text(text) => text.split_whitespace().map(String::from).collect(),
-                Value::Str(name) => vec![name.clone()],
-                Value::List(items) => items
-                    .iter()
-                    .map(string)
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|why| prefixed(format!("{why} in the array")))?,
-                other => return Err(prefixed(expected("a name or an array of names", other))),
-            };
-            if let Some(bad) = names.iter().find(|n| !super::is_service_name(n)) {
-                return Err(prefixed(format!(
-                    "{bad:?} is not a name of letters, digits, - and _"
-                )));
+        "depends-on" => {
+            let names = names(value).map_err(prefixed)?;
+            if names.contains(&spec.name) {
+                return Err(prefixed("a service cannot depend on itself".into()));
             }
-            spec.groups = names;
+            spec.depends_on = names;
         }
+        "groups" => spec.groups = names(value).map_err(prefixed)?,
         "instances" => {
             let n = integer(value).map_err(prefixed)?;
             if !(1..=i64::from(MAX_INSTANCES)).contains(&n) {
@@ -385,6 +378,24 @@ fn apply(
         },
     }
     Ok(())
+}
+
+/// Names: a string, a blank-separated list (going format) or an array.
+fn names(value: &Value) -> Result<Vec<String>, String> {
+    let names: Vec<String> = match value {
+        Value::Text(text) => text.split_whitespace().map(String::from).collect(),
+        Value::Str(name) => vec![name.clone()],
+        Value::List(items) => items
+            .iter()
+            .map(string)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| format!("{why} in the array"))?,
+        other => return Err(expected("a name or an array of names", other)),
+    };
+    match names.iter().find(|n| !super::is_service_name(n)) {
+        Some(bad) => Err(format!("{bad:?} is not a name of letters, digits, - and _")),
+        None => Ok(names),
+    }
 }
 
 /// A hook's command: an array as is, a string split as `cmd` is (a hook
