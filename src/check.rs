@@ -1,10 +1,11 @@
 //! `going check`: every problem of every service file, one
 //! `FILE:LINE: message` a line, including users and groups that do not
 //! exist on this machine (which the running supervisor only meets when it
-//! starts the service).
+//! starts the service) and `depends-on` cycles and dangling names.
 
-use crate::config::{self, Loaded, Located, Problem};
+use crate::config::{self, Loaded, Located, Origin, Problem, ServiceSpec};
 use crate::spawn;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -30,11 +31,14 @@ pub fn problems(dir: &Path) -> Vec<String> {
         }
     };
     let mut lines = Vec::new();
+    let mut parsed: BTreeMap<String, (ServiceSpec, Origin)> = BTreeMap::new();
     for name in names {
         match config::load(dir, &name) {
             Loaded::Missing => {}
             Loaded::Broken { file, problems } => {
                 lines.extend(problems.iter().map(|p| Located(&file, p).to_string()));
+                // Known, even if broken: depending on it is no dangling name.
+                parsed.insert(name, (ServiceSpec::new("", Vec::new()), Origin::default()));
             }
             Loaded::Ok(spec, origin) => {
                 let mut found = Vec::new();
@@ -52,7 +56,18 @@ pub fn problems(dir: &Path) -> Vec<String> {
                     ));
                 }
                 lines.extend(found.iter().map(|p| Located(&origin.file, p).to_string()));
+                parsed.insert(name, (spec, origin));
             }
+        }
+    }
+    let graph: BTreeMap<String, Vec<String>> = parsed
+        .iter()
+        .map(|(name, (spec, _))| (name.clone(), spec.depends_on.clone()))
+        .collect();
+    for (name, why) in crate::deps::problems(&graph) {
+        if let Some((_, origin)) = parsed.get(&name) {
+            let problem = Problem::new(origin.line_of("depends-on"), format!("depends-on: {why}"));
+            lines.push(Located(&origin.file, &problem).to_string());
         }
     }
     lines
