@@ -1027,9 +1027,12 @@ impl EventLoop {
         names.extend(on_disk);
         names.sort();
         names.dedup();
+        self.supervisor.begin_batch();
         for name in names {
             self.reload(&name, now);
         }
+        let work = self.supervisor.end_batch(now);
+        self.execute(work);
     }
 }
 

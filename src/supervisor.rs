@@ -21,6 +21,9 @@ pub struct Supervisor {
     shutting_down: bool,
     /// Stops held back until no running service depends on them.
     pending_stops: Vec<(String, PendingStop)>,
+    /// A rescan is loading files: new services wait until all are known,
+    /// so that a dependency later in name order is no "missing" one.
+    batch: bool,
 }
 
 /// What a stop held back for dependents will be once they have stopped.
@@ -146,6 +149,12 @@ impl Supervisor {
             (Err(index), Loaded::Ok(spec, _)) => {
                 log::info!(target: name, "new service");
                 self.services.insert(index, Box::new(Service::new(spec)));
+                if self.batch {
+                    if let Some(service) = self.services.get_mut(index) {
+                        service.waiting = true;
+                    }
+                    return Vec::new();
+                }
                 self.update_blocked();
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
@@ -275,6 +284,24 @@ impl Supervisor {
         work
     }
 
+    /// A rescan begins: files are loaded before anything new starts.
+    pub fn begin_batch(&mut self) {
+        self.batch = true;
+    }
+
+    /// A rescan has loaded every file: start what may start, and say once
+    /// why the rest waits.
+    pub fn end_batch(&mut self, now: Instant) -> Work {
+        self.batch = false;
+        self.update_blocked();
+        for service in &self.services {
+            if let (true, Some(reason)) = (service.waiting, &service.blocked) {
+                log::info!(target: service.name(), "waiting: {reason}");
+            }
+        }
+        self.refresh(now)
+    }
+
     /// Stops `names`, each only once no running service depends on it;
     /// the running services that do depend on them stop first.
     fn stop_in_order(&mut self, names: &[String], kind: PendingStop, now: Instant) -> Work {
@@ -326,6 +353,14 @@ impl Supervisor {
             .map(|s| self.blocked_reason(s, &broken))
             .collect();
         for (service, reason) in self.services.iter_mut().zip(reasons) {
+            if service.waiting
+                && !self.batch
+                && let Some(new) = reason
+                    .as_ref()
+                    .filter(|r| service.blocked.as_ref() != Some(r))
+            {
+                log::info!(target: service.name(), "waiting: {new}");
+            }
             service.blocked = reason;
         }
     }
@@ -366,11 +401,10 @@ impl Supervisor {
             if units.is_empty() {
                 return Some(format!("depends on {dep:?}, which no file defines"));
             }
-            let met = |u: &&Service| {
-                (u.state == State::Running && u.ready)
-                    || (u.spec.restart == Restart::Never
-                        && u.state == State::Exited
-                        && u.last_exit == Some(Exit::Code(0)))
+            // A one-shot must have done its job; anything else must run, ready.
+            let met = |u: &&Service| match u.spec.restart {
+                Restart::Never => u.state == State::Exited && u.last_exit == Some(Exit::Code(0)),
+                _ => u.state == State::Running && u.ready,
             };
             if !units.iter().all(met) {
                 return Some(format!("waiting for {dep}"));
@@ -424,7 +458,7 @@ impl Supervisor {
             }
         }
         self.update_blocked();
-        if !self.shutting_down {
+        if !self.shutting_down && !self.batch {
             for service in &mut self.services {
                 let actions = service.release(now);
                 work.extend(tag(service.name(), actions));
