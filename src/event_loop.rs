@@ -895,10 +895,13 @@ impl EventLoop {
         if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EAGAIN {
             return;
         }
-        pipe.done = true;
         let says_ready = buffer
             .get(..n.max(0) as usize)
             .is_some_and(|b| b.contains(&b'\n'));
+        if n > 0 && !says_ready {
+            return; // not a newline yet: keep listening
+        }
+        pipe.done = true;
         let (service, pid) = (pipe.service.clone(), pipe.pid);
         if says_ready {
             self.ready(&service, pid);

@@ -443,7 +443,12 @@ impl Service {
                 if self.ready_until.is_some_and(|until| now >= until) {
                     let waited = format_duration(self.spec.start_timeout);
                     let pid = self.pid.unwrap_or(0);
-                    log::warn!(target: &self.spec.name, "not ready within {waited}, pid {pid}, restarting");
+                    let then = if self.spec.restart == Restart::Never {
+                        "stopping"
+                    } else {
+                        "restarting"
+                    };
+                    log::warn!(target: &self.spec.name, "not ready within {waited}, pid {pid}, {then}");
                     return self.restart_after_backoff(now);
                 }
                 self.deadline = self.ready_until;

@@ -230,6 +230,8 @@ impl Supervisor {
             }
             return Ok(self.stop_in_order(&names, PendingStop::Admin, now));
         }
+        // A start calls off a stop still waiting for dependents.
+        self.pending_stops.retain(|(n, _)| !names.contains(n));
         for name in &names {
             let Ok(index) = self.index(name) else {
                 continue;
