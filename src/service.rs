@@ -316,15 +316,20 @@ impl Service {
     pub fn admin_restart(&mut self, now: Instant) -> Vec<Action> {
         self.admin_down = false;
         if self.is_active() {
-            let mut actions = self.on(Event::Stop, now);
-            self.after_stop = AfterStop::Restart;
-            if !self.is_active() {
-                actions.extend(self.finish_stop(now));
-            }
-            actions
+            self.stop_then_start(now)
         } else {
             self.on(Event::Start, now)
         }
+    }
+
+    /// Stops the running process and starts again once it is gone.
+    fn stop_then_start(&mut self, now: Instant) -> Vec<Action> {
+        let mut actions = self.on(Event::Stop, now);
+        self.after_stop = AfterStop::Restart;
+        if !self.is_active() {
+            actions.extend(self.finish_stop(now));
+        }
+        actions
     }
 
     /// True when a stop that leads to removal has finished.
@@ -361,12 +366,7 @@ impl Service {
         self.short_runs = 0;
         if self.is_active() {
             self.pending_spec = Some(Box::new(spec));
-            let mut actions = self.on(Event::Stop, now);
-            self.after_stop = AfterStop::Restart;
-            if !self.is_active() {
-                actions.extend(self.finish_stop(now));
-            }
-            actions
+            self.stop_then_start(now)
         } else {
             self.spec = spec;
             self.after_stop = AfterStop::Rest;

@@ -13,7 +13,6 @@ use std::io::{Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,25 +32,6 @@ const FORWARDED: [(i32, &str); 8] = [
 ];
 
 static N: AtomicUsize = AtomicUsize::new(0);
-
-/// Whether PID-namespace tests can run here (root, and unshare works).
-fn can_unshare() -> bool {
-    static OK: OnceLock<bool> = OnceLock::new();
-    let ok = *OK.get_or_init(|| {
-        is_root()
-            && Command::new("unshare")
-                .args(["--pid", "--fork", "--mount-proc", "/bin/true"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false)
-    });
-    if !ok {
-        eprintln!("SKIPPED: PID namespace tests need root and a working unshare --pid");
-    }
-    ok
-}
 
 /// A test run twice: `NAME::pid1` (going as PID 1 of a new PID namespace)
 /// and `NAME::plain` (going as an ordinary process).

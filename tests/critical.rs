@@ -5,18 +5,6 @@ mod common;
 use common::*;
 use std::time::Instant;
 
-fn can_unshare() -> bool {
-    let ok = is_root()
-        && std::process::Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "/bin/true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIPPED: PID namespace tests need root and unshare");
-    }
-    ok
-}
-
 /// A critical one-shot that exits `code` after a moment, beside a service
 /// that must be stopped on the way out.
 fn write_services(t: &TempDir, code: i32) {

@@ -11,34 +11,11 @@ mod common;
 use common::*;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 // ---------------------------------------------------------------- helpers
-
-/// going with its control socket at TMP/run/ctl.sock (a private directory,
-/// as going wants under /tmp); returns once the socket accepts.
-fn start_ctl(t: &TempDir) -> (Going, String) {
-    let run = t.join("run");
-    fs::create_dir_all(&run).expect("mkdir run");
-    fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod run");
-    let sock = run.join("ctl.sock").display().to_string();
-    let g = Going::start_with(
-        t,
-        Opts {
-            // A later -s wins over the one Going::start_with passes.
-            pre: format!("set -- \"$@\" -s '{sock}';"),
-            ..Opts::default()
-        },
-    );
-    g.wait_started();
-    g.wait(secs(5), &format!("control socket {sock} accepting"), || {
-        std::os::unix::net::UnixStream::connect(&sock).is_ok()
-    });
-    (g, sock)
-}
 
 /// `going CMD -s SOCK ARGS...`: (exit code, stdout, stderr).
 fn ctl(sock: &str, cmd: &str, args: &[&str]) -> (i32, String, String) {

@@ -11,28 +11,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------- helpers
 
-/// going with its control socket at TMP/run/ctl.sock (a private directory,
-/// as going wants under /tmp); returns once the socket accepts.
-fn start_ctl(t: &TempDir) -> (Going, String) {
-    let run = t.join("run");
-    fs::create_dir_all(&run).expect("mkdir run");
-    fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod run");
-    let sock = run.join("ctl.sock").display().to_string();
-    let g = Going::start_with(
-        t,
-        Opts {
-            // A later -s wins over the one Going::start_with passes.
-            pre: format!("set -- \"$@\" -s '{sock}';"),
-            ..Opts::default()
-        },
-    );
-    g.wait_started();
-    g.wait(secs(5), &format!("control socket {sock} accepting"), || {
-        std::os::unix::net::UnixStream::connect(&sock).is_ok()
-    });
-    (g, sock)
-}
-
 /// `going CMD -s SOCK NAME`, which must exit 0.
 fn ctl_ok(g: &Going, sock: &str, cmd: &str, name: &str) {
     let o = run_going(&[cmd, "-s", sock, name]);

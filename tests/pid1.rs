@@ -6,22 +6,6 @@ use std::collections::HashSet;
 use std::fs;
 use std::time::Instant;
 
-fn can_unshare() -> bool {
-    if !is_root() {
-        eprintln!("SKIPPED: PID namespace tests need root");
-        return false;
-    }
-    let ok = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount-proc", "/bin/true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!("SKIPPED: unshare --pid --fork --mount-proc does not work here");
-    }
-    ok
-}
-
 #[test]
 fn pid1_starts_services() {
     if !can_unshare() {

@@ -5,18 +5,6 @@
 mod common;
 use common::*;
 
-fn can_unshare() -> bool {
-    let ok = is_root()
-        && std::process::Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "/bin/true"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!("SKIPPED: PID namespace tests need root and unshare");
-    }
-    ok
-}
-
 /// A classic double fork: the command starts a daemon in its own session
 /// that writes its pid, then exits 0.
 fn daemon_service(t: &TempDir) -> std::path::PathBuf {

@@ -934,3 +934,44 @@ pub fn busybox_chroot(root: &Path) -> Option<()> {
     }
     Some(())
 }
+
+/// Whether PID-namespace tests can run here (root, and unshare works);
+/// says SKIPPED once per call when not.
+pub fn can_unshare() -> bool {
+    static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *OK.get_or_init(|| {
+        is_root()
+            && Command::new("unshare")
+                .args(["--pid", "--fork", "--mount-proc", "/bin/true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    });
+    if !ok {
+        eprintln!("SKIPPED: PID namespace tests need root and a working unshare --pid");
+    }
+    ok
+}
+
+/// going with its control socket at TMP/run/ctl.sock; returns once the
+/// socket accepts.
+pub fn start_ctl(t: &TempDir) -> (Going, String) {
+    let run = t.join("run");
+    fs::create_dir_all(&run).expect("mkdir run");
+    fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod run");
+    let sock = run.join("ctl.sock").display().to_string();
+    let g = Going::start_with(
+        t,
+        Opts {
+            // A later -s wins over the one Going::start_with passes.
+            pre: format!("set -- \"$@\" -s '{sock}';"),
+            ..Opts::default()
+        },
+    );
+    g.wait_started();
+    g.wait(secs(5), &format!("control socket {sock} accepting"), || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    (g, sock)
+}
