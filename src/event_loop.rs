@@ -807,18 +807,21 @@ impl EventLoop {
         };
         let spec = &service.spec;
         let (argv, timeout) = match hook {
-            Hook::Before => (spec.before.clone(), spec.hook_timeout),
-            Hook::Stop => (spec.stop_command.clone(), spec.stop_timeout),
-            Hook::OnExit => (spec.on_exit.clone(), spec.hook_timeout),
+            Hook::Before => (spec.extras().before.clone(), spec.extras().hook_timeout),
+            Hook::Stop => (spec.extras().stop_command.clone(), spec.stop_timeout),
+            Hook::OnExit => (spec.extras().on_exit.clone(), spec.extras().hook_timeout),
             Hook::Health => (
-                spec.health_check.as_ref().map(|h| h.argv.clone()),
-                spec.health_check
+                spec.extras().health_check.as_ref().map(|h| h.argv.clone()),
+                spec.extras()
+                    .health_check
                     .as_ref()
-                    .map_or(spec.hook_timeout, |h| h.timeout),
+                    .map_or(spec.extras().hook_timeout, |h| h.timeout),
             ),
-            Hook::Ready => match &spec.readiness {
-                Some(Readiness::Command { argv, .. }) => (Some(argv.clone()), spec.hook_timeout),
-                _ => (None, spec.hook_timeout),
+            Hook::Ready => match &spec.extras().readiness {
+                Some(Readiness::Command { argv, .. }) => {
+                    (Some(argv.clone()), spec.extras().hook_timeout)
+                }
+                _ => (None, spec.extras().hook_timeout),
             },
         };
         let Some(argv) = argv else { return failed };
@@ -866,7 +869,7 @@ impl EventLoop {
     /// The live process a service's pid file names, if it does yet.
     fn read_pid_file(&self, name: &str) -> Option<i32> {
         let service = self.supervisor.services().find(|s| s.name() == name)?;
-        let path = service.spec.pid_file.as_ref()?;
+        let path = service.spec.extras().pid_file.as_ref()?;
         let mut text = String::new();
         let file = std::fs::File::open(path).ok()?;
         // A pid is a few digits; a huge file is not a pid file.
@@ -979,7 +982,7 @@ impl EventLoop {
             return Event::SpawnFailed("no such service".into());
         };
         // A pid file left from an earlier run must not name a stranger.
-        if let Some(path) = &service.spec.pid_file {
+        if let Some(path) = &service.spec.extras().pid_file {
             let _ = std::fs::remove_file(path);
         }
         match spawn::spawn(&service.spec, &self.context) {

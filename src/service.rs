@@ -441,7 +441,7 @@ impl Service {
             }
             (State::Running, Event::Deadline) if !self.ready => {
                 if self.ready_until.is_some_and(|until| now >= until) {
-                    let waited = format_duration(self.spec.start_timeout);
+                    let waited = format_duration(self.spec.extras().start_timeout);
                     let pid = self.pid.unwrap_or(0);
                     let then = if self.spec.restart == Restart::Never {
                         "stopping"
@@ -452,8 +452,10 @@ impl Service {
                     return self.restart_after_backoff(now);
                 }
                 self.deadline = self.ready_until;
-                if matches!(self.spec.readiness, Some(Readiness::Command { .. }))
-                    && !self.ready_check_running
+                if matches!(
+                    self.spec.extras().readiness,
+                    Some(Readiness::Command { .. })
+                ) && !self.ready_check_running
                 {
                     self.ready_check_running = true;
                     return vec![Action::RunHook {
@@ -489,19 +491,20 @@ impl Service {
                 if status == Exit::Code(0)
                     && exec_error.is_none()
                     && !self.following_daemon
-                    && self.spec.pid_file.is_some() =>
+                    && self.spec.extras().pid_file.is_some() =>
             {
                 // The command daemonized: the service is whoever the pid file names.
                 let pid = self.pid.take().unwrap_or(0);
                 let file = self
                     .spec
+                    .extras()
                     .pid_file
                     .as_deref()
                     .map(|p| p.display().to_string())
                     .unwrap_or_default();
                 log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
                 self.enter(State::Starting);
-                self.pid_file_until = Some(now + self.spec.start_timeout);
+                self.pid_file_until = Some(now + self.spec.extras().start_timeout);
                 self.deadline = Some(now + PID_FILE_RECHECK);
                 vec![Action::ReadPidFile]
             }
@@ -521,11 +524,12 @@ impl Service {
                     self.deadline = None;
                     let file = self
                         .spec
+                        .extras()
                         .pid_file
                         .as_deref()
                         .map(|p| p.display().to_string())
                         .unwrap_or_default();
-                    let waited = format_duration(self.spec.start_timeout);
+                    let waited = format_duration(self.spec.extras().start_timeout);
                     return self.after_failure(
                         &format!("cannot start: {file} named no live process within {waited}"),
                         now,
@@ -611,7 +615,7 @@ impl Service {
             {
                 let pid = self.pid.unwrap_or(0);
                 let signal = self.spec.stop_signal;
-                let by_hook = self.spec.stop_command.is_some();
+                let by_hook = self.spec.extras().stop_command.is_some();
                 let how = if by_hook {
                     "stop hook".to_string()
                 } else {
@@ -716,19 +720,24 @@ impl Service {
     /// The process runs: ready at once, or waiting to say so.
     fn entered_running(&mut self, now: Instant) {
         self.health_failures = 0;
-        if self.spec.readiness.is_none() {
+        if self.spec.extras().readiness.is_none() {
             self.ready = true;
-            self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+            self.deadline = self
+                .spec
+                .extras()
+                .health_check
+                .as_ref()
+                .map(|h| now + h.interval);
             return;
         }
         self.ready = false;
-        self.ready_until = Some(now + self.spec.start_timeout);
+        self.ready_until = Some(now + self.spec.extras().start_timeout);
         self.deadline = self.next_ready_check(now);
     }
 
     /// The next ready command, or else the readiness deadline.
     fn next_ready_check(&self, now: Instant) -> Option<Instant> {
-        let check = match &self.spec.readiness {
+        let check = match &self.spec.extras().readiness {
             Some(Readiness::Command { interval, .. }) => Some(now + *interval),
             _ => None,
         };
@@ -739,7 +748,12 @@ impl Service {
         self.ready = true;
         self.ready_until = None;
         log::info!(target: &self.spec.name, "ready, pid {}", self.pid.unwrap_or(0));
-        self.deadline = self.spec.health_check.as_ref().map(|h| now + h.interval);
+        self.deadline = self
+            .spec
+            .extras()
+            .health_check
+            .as_ref()
+            .map(|h| now + h.interval);
     }
 
     fn ran_for(&self, now: Instant) -> Duration {
@@ -830,7 +844,7 @@ impl Service {
             self.enter(State::Stopped);
             return vec![];
         }
-        if self.spec.before.is_none() {
+        if self.spec.extras().before.is_none() {
             return vec![Action::Spawn];
         }
         self.before_running = true;
@@ -844,7 +858,7 @@ impl Service {
 
     /// The `on-exit` hook, told how the process ended.
     fn on_exit_hook(&self, pid: i32, status: Exit) -> Vec<Action> {
-        if self.spec.on_exit.is_none() {
+        if self.spec.extras().on_exit.is_none() {
             return vec![];
         }
         let how = match status {
@@ -865,7 +879,7 @@ impl Service {
     /// A health check ended: count a failure, restart after `retries` of
     /// them in a row, and schedule the next check.
     fn health_checked(&mut self, status: Exit, now: Instant) -> Vec<Action> {
-        let Some(check) = self.spec.health_check.clone() else {
+        let Some(check) = self.spec.extras().health_check.clone() else {
             return vec![];
         };
         if self.state != State::Running {
@@ -1395,9 +1409,9 @@ mod tests {
 
     fn with_hooks() -> Service {
         let mut s = service(&["x"]);
-        s.spec.before = Some(vec!["/bin/prepare".into()]);
-        s.spec.on_exit = Some(vec!["/bin/notify".into()]);
-        s.spec.stop_command = Some(vec!["/bin/ask-to-stop".into()]);
+        s.spec.extras_mut().before = Some(vec!["/bin/prepare".into()]);
+        s.spec.extras_mut().on_exit = Some(vec!["/bin/notify".into()]);
+        s.spec.extras_mut().stop_command = Some(vec!["/bin/ask-to-stop".into()]);
         s
     }
 
@@ -1482,7 +1496,7 @@ mod tests {
     fn failing_health_checks_restart_with_backoff() {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
-        s.spec.health_check = Some(crate::config::HealthCheck {
+        s.spec.extras_mut().health_check = Some(crate::config::HealthCheck {
             argv: vec!["/bin/check".into()],
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
@@ -1528,8 +1542,8 @@ mod tests {
     fn a_daemon_is_followed_through_its_pid_file() {
         let t0 = Instant::now();
         let mut s = service(&["/usr/sbin/daemon"]);
-        s.spec.pid_file = Some("/run/d.pid".into());
-        s.spec.start_timeout = Duration::from_secs(1);
+        s.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        s.spec.extras_mut().start_timeout = Duration::from_secs(1);
         run(&mut s, t0);
         assert_eq!(s.on(exit(0), t0), vec![Action::ReadPidFile]);
         assert_eq!(s.state, State::Starting);
@@ -1547,14 +1561,14 @@ mod tests {
     fn a_pid_file_that_never_names_a_process_times_out_into_backoff() {
         let t0 = Instant::now();
         let mut s = service(&["/usr/sbin/daemon"]);
-        s.spec.pid_file = Some("/run/d.pid".into());
-        s.spec.start_timeout = Duration::from_secs(1);
+        s.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        s.spec.extras_mut().start_timeout = Duration::from_secs(1);
         run(&mut s, t0);
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::Deadline, t0 + Duration::from_secs(1)), vec![]);
         assert_eq!(s.state, State::Backoff);
         let mut failing = service(&["/usr/sbin/daemon"]);
-        failing.spec.pid_file = Some("/run/d.pid".into());
+        failing.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         run(&mut failing, t0);
         failing.on(exit(1), t0);
         assert_eq!(failing.state, State::Backoff);

@@ -286,7 +286,7 @@ fn set_cloexec(fd: RawFd) {
 pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let who = identity(spec, context.is_root)?;
     let mut env = environment(spec, &who.home, &who.user);
-    if spec.readiness == Some(Readiness::Notify)
+    if spec.extras().readiness == Some(Readiness::Notify)
         && let Some(socket) = &context.notify_socket
     {
         env.push(("NOTIFY_SOCKET".into(), socket.clone()));
@@ -322,7 +322,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let dev_null = context.dev_null.as_raw_fd();
     let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
-    let (ready_write, ready_read) = match spec.readiness {
+    let (ready_write, ready_read) = match spec.extras().readiness {
         Some(Readiness::Fd(target)) => {
             let (child_end, going_end) = open_output(&Output::Syslog, dev_null)?;
             (child_end.zip(Some(target)), going_end)

@@ -185,7 +185,7 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
                 .map_or("-".into(), |st| format!("{} kB", st.rss_kb)),
         ];
         // A service that says when it is ready: started, or ready too.
-        let says_ready = s.spec.readiness.is_some() && s.state == State::Running;
+        let says_ready = s.spec.extras().readiness.is_some() && s.state == State::Running;
         let notes: Vec<&str> = [
             (says_ready && s.ready, "ready"),
             (says_ready && !s.ready, "not-ready"),

@@ -57,21 +57,9 @@ pub struct ServiceSpec {
     pub instances: Option<u32>,
     /// When it ends for good, going stops everything and exits with its status.
     pub critical: bool,
-    /// `before`: must exit 0 before each start.
-    pub before: Option<Vec<String>>,
-    /// `stop`: run instead of sending the stop signal.
-    pub stop_command: Option<Vec<String>>,
-    /// `on-exit`: run after every exit of the service.
-    pub on_exit: Option<Vec<String>>,
-    /// How long `before` and `on-exit` may run before they are killed.
-    pub hook_timeout: Duration,
-    pub health_check: Option<HealthCheck>,
-    /// `pid-file`: the command daemonizes; the pid written here is the service.
-    pub pid_file: Option<PathBuf>,
-    /// How long a start may take: the pid file to appear, readiness.
-    pub start_timeout: Duration,
-    /// How the service says it is ready, if it does.
-    pub readiness: Option<Readiness>,
+    /// The keys few services use, boxed so that the others do not pay
+    /// for them (`None`: all defaults).
+    pub extras: Option<Box<Extras>>,
     /// Files (services) that must be running, and ready, before it starts.
     pub depends_on: Vec<String>,
 }
@@ -91,6 +79,49 @@ pub enum Readiness {
 }
 
 pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Hooks, health checks, readiness and daemon keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Extras {
+    /// `before`: must exit 0 before each start.
+    pub before: Option<Vec<String>>,
+    /// `stop`: run instead of sending the stop signal.
+    pub stop_command: Option<Vec<String>>,
+    /// `on-exit`: run after every exit of the service.
+    pub on_exit: Option<Vec<String>>,
+    /// How long `before` and `on-exit` may run before they are killed.
+    pub hook_timeout: Duration,
+    pub health_check: Option<HealthCheck>,
+    /// `pid-file`: the command daemonizes; the pid written here is the service.
+    pub pid_file: Option<PathBuf>,
+    /// How long a start may take: the pid file to appear, readiness.
+    pub start_timeout: Duration,
+    /// How the service says it is ready, if it does.
+    pub readiness: Option<Readiness>,
+}
+
+/// What a service without any of these keys has.
+static NO_EXTRAS: Extras = Extras {
+    before: None,
+    stop_command: None,
+    on_exit: None,
+    hook_timeout: DEFAULT_HOOK_TIMEOUT,
+    health_check: None,
+    pid_file: None,
+    start_timeout: DEFAULT_START_TIMEOUT,
+    readiness: None,
+};
+
+impl ServiceSpec {
+    pub fn extras(&self) -> &Extras {
+        self.extras.as_deref().unwrap_or(&NO_EXTRAS)
+    }
+
+    pub fn extras_mut(&mut self) -> &mut Extras {
+        self.extras
+            .get_or_insert_with(|| Box::new(NO_EXTRAS.clone()))
+    }
+}
 
 /// `health-check = { cmd, interval, timeout, retries }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -131,14 +162,7 @@ impl ServiceSpec {
             groups: Vec::new(),
             instances: None,
             critical: false,
-            before: None,
-            stop_command: None,
-            on_exit: None,
-            hook_timeout: DEFAULT_HOOK_TIMEOUT,
-            health_check: None,
-            pid_file: None,
-            start_timeout: DEFAULT_START_TIMEOUT,
-            readiness: None,
+            extras: None,
             depends_on: Vec::new(),
         }
     }
@@ -192,7 +216,8 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
             }
         }
     }
-    if matches!(&spec.readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty()) {
+    if matches!(&spec.extras().readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty())
+    {
         let line = entries
             .iter()
             .find(|e| e.key == "ready-interval")
@@ -200,6 +225,7 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
         problems.push(Problem::new(line, "ready-interval: needs a ready command"));
     }
     if spec
+        .extras()
         .health_check
         .as_ref()
         .is_some_and(|h| h.argv.is_empty())
@@ -249,12 +275,12 @@ fn apply(
         "shell" => *shell = boolean(value).map_err(prefixed)?,
         "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
         "critical" => spec.critical = boolean(value).map_err(prefixed)?,
-        "before" => spec.before = Some(command_words(value).map_err(prefixed)?),
-        "stop" => spec.stop_command = Some(command_words(value).map_err(prefixed)?),
-        "on-exit" => spec.on_exit = Some(command_words(value).map_err(prefixed)?),
-        "hook-timeout" => spec.hook_timeout = duration(value).map_err(prefixed)?,
-        "pid-file" => spec.pid_file = Some(absolute_path(value).map_err(prefixed)?),
-        "start-timeout" => spec.start_timeout = duration(value).map_err(prefixed)?,
+        "before" => spec.extras_mut().before = Some(command_words(value).map_err(prefixed)?),
+        "stop" => spec.extras_mut().stop_command = Some(command_words(value).map_err(prefixed)?),
+        "on-exit" => spec.extras_mut().on_exit = Some(command_words(value).map_err(prefixed)?),
+        "hook-timeout" => spec.extras_mut().hook_timeout = duration(value).map_err(prefixed)?,
+        "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value).map_err(prefixed)?),
+        "start-timeout" => spec.extras_mut().start_timeout = duration(value).map_err(prefixed)?,
         "ready-fd" => {
             let fd = integer(value).map_err(prefixed)?;
             if !(3..=255).contains(&fd) {
@@ -426,7 +452,7 @@ fn duration(value: &Value) -> Result<Duration, String> {
 }
 
 fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), String> {
-    spec.readiness = match (spec.readiness.take(), readiness) {
+    spec.extras_mut().readiness = match (spec.extras_mut().readiness.take(), readiness) {
         (None, new) => Some(new),
         // `ready-interval` came first: it left its interval and no command.
         (Some(Readiness::Command { argv, interval }), Readiness::Command { argv: new, .. })
@@ -438,7 +464,7 @@ fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), Str
             })
         }
         (old, _) => {
-            spec.readiness = old;
+            spec.extras_mut().readiness = old;
             return Err("only one of ready-fd, notify and ready".into());
         }
     };
@@ -447,10 +473,10 @@ fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), Str
 
 /// `ready-interval` may come before or after `ready`.
 fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
-    match &mut spec.readiness {
+    match &mut spec.extras_mut().readiness {
         Some(Readiness::Command { interval, .. }) => *interval = every,
         _ => {
-            spec.readiness = Some(Readiness::Command {
+            spec.extras_mut().readiness = Some(Readiness::Command {
                 argv: Vec::new(),
                 interval: every,
             })
@@ -459,12 +485,14 @@ fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
 }
 
 fn health(spec: &mut ServiceSpec) -> &mut HealthCheck {
-    spec.health_check.get_or_insert_with(|| HealthCheck {
-        argv: Vec::new(),
-        interval: Duration::from_secs(30),
-        timeout: Duration::from_secs(10),
-        retries: 3,
-    })
+    spec.extras_mut()
+        .health_check
+        .get_or_insert_with(|| HealthCheck {
+            argv: Vec::new(),
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(10),
+            retries: 3,
+        })
 }
 
 fn expected(what: &str, found: &Value) -> String {
@@ -825,31 +853,38 @@ MODE = "prod"
         let text = "cmd = \"x\"\nbefore = \"/bin/mkdir -p /run/x\"\nstop = [\"/bin/kill\", \"-USR2\", \"1\"]\non-exit = \"/bin/notify 'it ended'\"\nhook-timeout = \"5s\"\nhealth-check = { cmd = \"/bin/check\", interval = \"2s\", timeout = 1, retries = 2 }\n";
         let spec = toml(text).unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
         assert_eq!(
-            spec.before,
+            spec.extras().before,
             Some(vec!["/bin/mkdir".into(), "-p".into(), "/run/x".into()])
         );
         assert_eq!(
-            spec.stop_command,
+            spec.extras().stop_command,
             Some(vec!["/bin/kill".into(), "-USR2".into(), "1".into()])
         );
         assert_eq!(
-            spec.on_exit,
+            spec.extras().on_exit,
             Some(vec!["/bin/notify".into(), "it ended".into()])
         );
-        assert_eq!(spec.hook_timeout, Duration::from_secs(5));
+        assert_eq!(spec.extras().hook_timeout, Duration::from_secs(5));
         let expected = HealthCheck {
             argv: vec!["/bin/check".into()],
             interval: Duration::from_secs(2),
             timeout: Duration::from_secs(1),
             retries: 2,
         };
-        assert_eq!(spec.health_check, Some(expected.clone()));
+        assert_eq!(spec.extras().health_check, Some(expected.clone()));
         let legacy = going(
             "cmd=x\nhealth-check.cmd=/bin/check\nhealth-check.interval=2s\nhealth-check.timeout=1\nhealth-check.retries=2\n",
         );
-        assert_eq!(legacy.map(|s| s.health_check), Ok(Some(expected)));
-        let table = toml("cmd = \"x\"\n[health-check]\ncmd = \"/bin/check\"\n")
-            .map(|s| s.health_check.map(|h| (h.interval, h.retries)));
+        assert_eq!(
+            legacy.map(|s| s.extras().health_check.clone()),
+            Ok(Some(expected))
+        );
+        let table = toml("cmd = \"x\"\n[health-check]\ncmd = \"/bin/check\"\n").map(|s| {
+            s.extras()
+                .health_check
+                .clone()
+                .map(|h| (h.interval, h.retries))
+        });
         assert_eq!(table, Ok(Some((Duration::from_secs(30), 3))));
         assert_eq!(
             problems(toml("cmd = \"x\"\nhealth-check = { interval = 1 }\n")),
@@ -885,8 +920,8 @@ MODE = "prod"
         let spec =
             toml("cmd = \"/usr/sbin/daemon\"\npid-file = \"/run/d.pid\"\nstart-timeout = \"5s\"\n");
         let spec = spec.unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
-        assert_eq!(spec.pid_file, Some(PathBuf::from("/run/d.pid")));
-        assert_eq!(spec.start_timeout, Duration::from_secs(5));
+        assert_eq!(spec.extras().pid_file, Some(PathBuf::from("/run/d.pid")));
+        assert_eq!(spec.extras().start_timeout, Duration::from_secs(5));
         assert_eq!(
             problems(going("cmd=x\npid-file=d.pid\n")),
             one(2, "pid-file: \"d.pid\" is not an absolute path")
@@ -896,11 +931,11 @@ MODE = "prod"
     #[test]
     fn readiness_one_way_at_a_time() {
         assert_eq!(
-            toml("cmd = \"x\"\nready-fd = 3\n").map(|s| s.readiness),
+            toml("cmd = \"x\"\nready-fd = 3\n").map(|s| s.extras().readiness.clone()),
             Ok(Some(Readiness::Fd(3)))
         );
         assert_eq!(
-            going("cmd=x\nnotify=true\n").map(|s| s.readiness),
+            going("cmd=x\nnotify=true\n").map(|s| s.extras().readiness.clone()),
             Ok(Some(Readiness::Notify))
         );
         let polled = Readiness::Command {
@@ -909,12 +944,12 @@ MODE = "prod"
         };
         assert_eq!(
             toml("cmd = \"x\"\nready-interval = \"200ms\"\nready = \"/bin/check\"\n")
-                .map(|s| s.readiness),
+                .map(|s| s.extras().readiness.clone()),
             Ok(Some(polled.clone()))
         );
         assert_eq!(
             toml("cmd = \"x\"\nready = \"/bin/check\"\nready-interval = \"200ms\"\n")
-                .map(|s| s.readiness),
+                .map(|s| s.extras().readiness.clone()),
             Ok(Some(polled))
         );
         assert_eq!(
