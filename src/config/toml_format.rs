@@ -11,6 +11,7 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
         bytes: text.as_bytes(),
         at: 0,
         line: 1,
+        depth: 0,
     };
     let mut leaves: Vec<(Vec<String>, usize, Value)> = Vec::new();
     let mut tables: Vec<Vec<String>> = Vec::new();
@@ -35,7 +36,13 @@ struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     line: usize,
+    /// Arrays and inline tables open now: bounded, so that no file can
+    /// exhaust going's stack.
+    depth: usize,
 }
+
+/// Deeper nesting than any service file needs.
+const MAX_DEPTH: usize = 16;
 
 impl Reader<'_> {
     fn peek(&self) -> Option<u8> {
@@ -179,42 +186,13 @@ impl Reader<'_> {
         leaves: &mut Vec<(Vec<String>, usize, Value)>,
     ) -> Result<(), Failure> {
         if self.peek() == Some(b'{') {
-            self.bump();
-            self.blanks_and_newlines()?;
-            let mut keys: Vec<Vec<String>> = Vec::new();
-            if self.peek() == Some(b'}') {
-                self.bump();
-                return Ok(());
+            if self.depth >= MAX_DEPTH {
+                return self.fail("nested too deep");
             }
-            loop {
-                let key_line = self.line;
-                let key = self.key()?;
-                if keys.contains(&key) {
-                    return self.fail(format!("duplicate key {:?}", key.join(".")));
-                }
-                keys.push(key.clone());
-                self.blanks();
-                if self.peek() != Some(b'=') {
-                    return self.fail("expected = after the key");
-                }
-                self.bump();
-                self.blanks();
-                let mut inner = path.clone();
-                inner.extend(key);
-                self.value_into(inner, key_line, leaves)?;
-                self.blanks_and_newlines()?;
-                match self.bump() {
-                    Some(b',') => {
-                        self.blanks_and_newlines()?;
-                        if self.peek() == Some(b'}') {
-                            self.bump();
-                            return Ok(());
-                        }
-                    }
-                    Some(b'}') => return Ok(()),
-                    _ => return self.fail("expected , or } in the inline table"),
-                }
-            }
+            self.depth += 1;
+            let done = self.inline_table(path, leaves);
+            self.depth -= 1;
+            return done;
         }
         let value = self.value()?;
         let clash = leaves
@@ -225,6 +203,50 @@ impl Reader<'_> {
         }
         leaves.push((path, line, value));
         Ok(())
+    }
+
+    /// The body of `{ k = v, ... }`, the `{` not yet read.
+    fn inline_table(
+        &mut self,
+        path: Vec<String>,
+        leaves: &mut Vec<(Vec<String>, usize, Value)>,
+    ) -> Result<(), Failure> {
+        self.bump();
+        self.blanks_and_newlines()?;
+        let mut keys: Vec<Vec<String>> = Vec::new();
+        if self.peek() == Some(b'}') {
+            self.bump();
+            return Ok(());
+        }
+        loop {
+            let key_line = self.line;
+            let key = self.key()?;
+            if keys.contains(&key) {
+                return self.fail(format!("duplicate key {:?}", key.join(".")));
+            }
+            keys.push(key.clone());
+            self.blanks();
+            if self.peek() != Some(b'=') {
+                return self.fail("expected = after the key");
+            }
+            self.bump();
+            self.blanks();
+            let mut inner = path.clone();
+            inner.extend(key);
+            self.value_into(inner, key_line, leaves)?;
+            self.blanks_and_newlines()?;
+            match self.bump() {
+                Some(b',') => {
+                    self.blanks_and_newlines()?;
+                    if self.peek() == Some(b'}') {
+                        self.bump();
+                        return Ok(());
+                    }
+                }
+                Some(b'}') => return Ok(()),
+                _ => return self.fail("expected , or } in the inline table"),
+            }
+        }
     }
 
     /// A dotted key: `a`, `"a b".c`, `'x'`.
@@ -291,6 +313,16 @@ impl Reader<'_> {
     }
 
     fn array(&mut self) -> Result<Value, Failure> {
+        if self.depth >= MAX_DEPTH {
+            return self.fail("nested too deep");
+        }
+        self.depth += 1;
+        let array = self.array_items();
+        self.depth -= 1;
+        array
+    }
+
+    fn array_items(&mut self) -> Result<Value, Failure> {
         self.bump();
         let mut items = Vec::new();
         loop {
@@ -660,6 +692,16 @@ mod tests {
                 .first()
                 .is_some_and(|p| p.message.starts_with("TOML syntax: "))
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let deep = format!("a = {}{}\n", "[".repeat(60_000), "]".repeat(60_000));
+        assert_eq!(error_line(&deep), Some(1));
+        let tables = format!("a = {}1{}\n", "{ b = ".repeat(10_000), " }".repeat(10_000));
+        assert_eq!(error_line(&tables), Some(1));
+        assert_eq!(values("a = [[[1]]]\n").len(), 1);
+        assert_eq!(values("a = { b = { c = 1 } }\nd = { e = 2 }\n").len(), 2);
     }
 
     #[test]
