@@ -495,13 +495,7 @@ impl Service {
             {
                 // The command daemonized: the service is whoever the pid file names.
                 let pid = self.pid.take().unwrap_or(0);
-                let file = self
-                    .spec
-                    .extras()
-                    .pid_file
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default();
+                let file = self.pid_file_name();
                 log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
                 self.enter(State::Starting);
                 self.pid_file_until = Some(now + self.spec.extras().start_timeout);
@@ -522,13 +516,7 @@ impl Service {
                 if self.pid_file_until.is_some_and(|until| now >= until) {
                     self.pid_file_until = None;
                     self.deadline = None;
-                    let file = self
-                        .spec
-                        .extras()
-                        .pid_file
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
+                    let file = self.pid_file_name();
                     let waited = format_duration(self.spec.extras().start_timeout);
                     return self.after_failure(
                         &format!("cannot start: {file} named no live process within {waited}"),
@@ -830,6 +818,12 @@ impl Service {
         }
         self.waiting = false;
         self.on(Event::Start, now)
+    }
+
+    /// The pid file, as log lines name it.
+    fn pid_file_name(&self) -> String {
+        let file = self.spec.extras().pid_file.as_deref();
+        file.map(|p| p.display().to_string()).unwrap_or_default()
     }
 
     /// Spawns the service, or first its `before` hook; or, while its

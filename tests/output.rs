@@ -8,7 +8,6 @@
 
 mod common;
 use common::*;
-use std::collections::HashSet;
 use std::fs;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -207,21 +206,7 @@ impl Drop for SyslogGoing {
                 kill(self.pid, SIGKILL);
                 let _ = self.wait_exit(secs(5));
             }
-            let mut groups = HashSet::new();
-            for p in &procs {
-                if let Some(now) = stat(p.pid)
-                    && now.starttime == p.starttime
-                    && now.state != 'Z'
-                {
-                    if p.pgrp > 1 && p.pgrp != self.pid {
-                        groups.insert(p.pgrp);
-                    }
-                    kill(p.pid, SIGKILL);
-                }
-            }
-            for g in groups {
-                kill(-g, SIGKILL);
-            }
+            kill_survivors(&procs, self.pid);
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

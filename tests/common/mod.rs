@@ -831,21 +831,7 @@ impl Drop for Going {
                 kill(self.child.id() as i32, SIGKILL);
                 let _ = self.wait_exit(secs(5));
             }
-            let mut groups = HashSet::new();
-            for p in &procs {
-                if let Some(now) = stat(p.pid)
-                    && now.starttime == p.starttime
-                    && now.state != 'Z'
-                {
-                    if p.pgrp > 1 && p.pgrp != self.pid {
-                        groups.insert(p.pgrp);
-                    }
-                    kill(p.pid, SIGKILL);
-                }
-            }
-            for g in groups {
-                kill(-g, SIGKILL);
-            }
+            kill_survivors(&procs, self.pid);
         }
         if !self.pid1 {
             self.kill_logged_orphans();
@@ -974,4 +960,24 @@ pub fn start_ctl(t: &TempDir) -> (Going, String) {
         std::os::unix::net::UnixStream::connect(&sock).is_ok()
     });
     (g, sock)
+}
+
+/// SIGKILLs every process of `procs` still alive (the same process: same
+/// start time), and the process groups they led, except `going`'s own.
+pub fn kill_survivors(procs: &[Stat], going: i32) {
+    let mut groups = HashSet::new();
+    for p in procs {
+        if let Some(now) = stat(p.pid)
+            && now.starttime == p.starttime
+            && now.state != 'Z'
+        {
+            if p.pgrp > 1 && p.pgrp != going {
+                groups.insert(p.pgrp);
+            }
+            kill(p.pid, SIGKILL);
+        }
+    }
+    for g in groups {
+        kill(-g, SIGKILL);
+    }
 }
