@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// A run shorter than this counts toward backoff; a longer one resets it.
 pub const SHORT_RUN: Duration = Duration::from_secs(5);
 /// The delay after the first short run; it doubles after each further one.
-pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest a crash-looping service waits between starts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How often a stop rechecks a process group whose leader is gone.
@@ -167,8 +167,8 @@ impl Hook {
     }
 }
 
-/// A critical service that has had this many short runs in a row (the one
-/// that would wait the full [`MAX_BACKOFF`]) has failed for good.
+/// A critical service that has had this many short runs in a row (about
+/// 50 s of backoff in all) has failed for good.
 pub const CRITICAL_SHORT_RUNS: u32 = 10;
 
 /// What a stop leads to once the process group is gone.
@@ -1006,12 +1006,12 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_from_100ms_to_30s() {
+    fn backoff_doubles_from_50ms_to_30s() {
         let secs: Vec<f64> = (1..=12).map(|n| backoff_delay(n).as_secs_f64()).collect();
         assert_eq!(
             secs,
             [
-                0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0, 30.0
+                0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 30.0, 30.0
             ]
         );
         assert_eq!(backoff_delay(0), FIRST_BACKOFF);
@@ -1035,7 +1035,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["/bin/false"]);
         let mut now = t0;
-        for expected_ms in [100, 200, 400, 800] {
+        for expected_ms in [50, 100, 200, 400] {
             run(&mut s, now);
             now += Duration::from_millis(10);
             assert_eq!(s.on(exit(1), now), vec![]);

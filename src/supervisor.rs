@@ -802,7 +802,7 @@ mod tests {
             exec_error: None,
         };
         sup.event("web", exited, now);
-        let at = now + Duration::from_millis(100);
+        let at = now + Duration::from_millis(50);
         assert_eq!(sup.next_deadline(), Some(at));
         assert!(sup.due(now).is_empty());
         assert_eq!(sup.due(at), vec!["web".to_string()]);

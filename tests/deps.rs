@@ -928,8 +928,8 @@ fn not_ready_within_start_timeout_restarts_with_backoff() {
         .filter_map(|l| l.split(" slow: restart in ").nth(1))
         .collect();
     g.check(
-        delays.len() >= 2 && delays[0] == "0.1s" && delays[1] == "0.2s",
-        &format!("backoff delays {delays:?}, expected 0.1s then 0.2s"),
+        delays.len() >= 2 && delays[0] == "50ms" && delays[1] == "0.1s",
+        &format!("backoff delays {delays:?}, expected 50ms then 0.1s"),
     );
     let starts = wait_stamps(&g, &t.join("slow.start"), 2);
     let terms = wait_stamps(&g, &t.join("slow.term"), 1);
@@ -941,9 +941,9 @@ fn not_ready_within_start_timeout_restarts_with_backoff() {
         ),
     );
     g.check(
-        starts[1] - terms[0] >= 0.085,
+        starts[1] - terms[0] >= 0.040,
         &format!(
-            "restarted {:.2}s after the stop, the backoff is 0.1s",
+            "restarted {:.2}s after the stop, the backoff is 50ms",
             starts[1] - terms[0]
         ),
     );

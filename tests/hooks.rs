@@ -258,17 +258,17 @@ fn before_failing_backs_off() {
     let pat =
         |d: &str| format!("a: cannot start: before hook exited with status 3, restart in {d}");
     g.wait_log(&pat("0.8s"), secs(10));
-    let positions: Vec<usize> = ["0.1s", "0.2s", "0.4s", "0.8s"]
+    let positions: Vec<usize> = ["50ms", "0.1s", "0.2s", "0.4s"]
         .iter()
         .map(|d| log_pos(&g, &pat(d)).unwrap_or_else(|| g.fail(&format!("no line {:?}", pat(d)))))
         .collect();
     g.check(
         positions.windows(2).all(|w| w[0] < w[1]),
-        "backoff lines 0.1s, 0.2s, 0.4s, 0.8s in this order",
+        "backoff lines 50ms, 0.1s, 0.2s, 0.4s in this order",
     );
     let ts = nanos(&wait_lines(&g, &times, 4, secs(2)));
     let gaps: Vec<u128> = ts.windows(2).map(|w| w[1] - w[0]).collect();
-    for (i, want_ms) in [100u128, 200, 400].iter().enumerate() {
+    for (i, want_ms) in [50u128, 100, 200].iter().enumerate() {
         g.check(
             gaps[i] >= want_ms * 1_000_000 * 9 / 10,
             &format!(
@@ -327,7 +327,7 @@ fn before_timeout_is_killed() {
         secs(5),
     );
     g.wait_log(
-        "a: cannot start: before hook killed by signal KILL, restart in 0.1s",
+        "a: cannot start: before hook killed by signal KILL, restart in 50ms",
         secs(5),
     );
     g.wait_gone(hook, secs(2));
@@ -343,7 +343,7 @@ fn before_timeout_is_killed() {
     );
     // The backoff goes on: the hook runs again, and times out again.
     g.wait_log(
-        "a: cannot start: before hook killed by signal KILL, restart in 0.2s",
+        "a: cannot start: before hook killed by signal KILL, restart in 0.1s",
         secs(5),
     );
     let all = wait_lines(&g, &hooks, 2, secs(5));
@@ -753,8 +753,8 @@ fn health_check_restart() {
         secs(2),
     );
     g.check(
-        log_pos(&g, "h: restart in 0.1s") > log_pos(&g, &restart),
-        "restarted after the backoff of a short run (restart in 0.1s)",
+        log_pos(&g, "h: restart in 50ms") > log_pos(&g, &restart),
+        "restarted after the backoff of a short run (restart in 50ms)",
     );
     g.check(!alive(p1), "the old process is gone");
     fs::remove_file(&flag).unwrap();

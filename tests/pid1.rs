@@ -55,7 +55,7 @@ fn pid1_restarts_after_exit() {
     // And the crash-loop backoff works as PID 1 too.
     kill(a2, SIGKILL);
     g.new_pid_from_file(&pidf, a2);
-    g.wait_log(", restart in 0.2s", secs(2));
+    g.wait_log(", restart in 0.1s", secs(2));
 }
 
 #[test]

@@ -72,11 +72,11 @@ fn a_pid_file_that_never_appears_is_a_timeout_and_a_backoff() {
     );
     let g = Going::start(&t);
     g.wait_log(
-        "named no live process within 0.3s, restart in 0.1s",
+        "named no live process within 0.3s, restart in 50ms",
         secs(5),
     );
     g.wait_log(
-        "named no live process within 0.3s, restart in 0.2s",
+        "named no live process within 0.3s, restart in 0.1s",
         secs(5),
     );
     g.check(alive(g.pid), "going carries on");

@@ -49,6 +49,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 /// A duration as log lines print it: `0.2s`, `12.8s`, `30s`, `5m`.
 pub fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
+    if millis < 100 {
+        return format!("{millis}ms");
+    }
     if millis >= 600_000 && millis.is_multiple_of(60_000) {
         return format!("{}m", millis / 60_000);
     }
@@ -186,6 +189,7 @@ mod tests {
     #[test]
     fn durations_print_short() {
         assert_eq!(format_duration(Duration::from_millis(100)), "0.1s");
+        assert_eq!(format_duration(Duration::from_millis(50)), "50ms");
         assert_eq!(format_duration(Duration::from_millis(200)), "0.2s");
         assert_eq!(format_duration(Duration::from_millis(12_800)), "12.8s");
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
