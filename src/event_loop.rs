@@ -296,10 +296,15 @@ impl EventLoop {
         let now = Instant::now();
         if changes.rescan {
             self.rescan(now);
-        } else {
+        } else if !changes.names.is_empty() {
+            // One batch for all the files of one read: thousands of new
+            // files cost one pass over the services, not one each.
+            self.supervisor.begin_batch(false);
             for name in &changes.names {
                 self.reload(name, now);
             }
+            let work = self.supervisor.end_batch(now);
+            self.execute(work);
         }
     }
 
@@ -1016,6 +1021,7 @@ impl EventLoop {
 
     /// Rereads every file, and forgets services whose file is gone.
     fn rescan(&mut self, now: Instant) {
+        self.watch.rewatch_if_lost();
         let on_disk = match config::service_names(&self.dir) {
             Ok(names) => names,
             // The watch has said so already, once.
@@ -1033,7 +1039,7 @@ impl EventLoop {
         names.extend(on_disk);
         names.sort();
         names.dedup();
-        self.supervisor.begin_batch();
+        self.supervisor.begin_batch(true);
         for name in names {
             self.reload(&name, now);
         }

@@ -164,6 +164,9 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
     let going_text = read_service_file(&going_path);
     match (toml_text, going_text) {
         (None, None) => Loaded::Missing,
+        // An error (an unreadable directory fails both) is what to report.
+        (Some(Err(err)), _) => finish(name, Format::Toml, toml_path, Err(err)),
+        (_, Some(Err(err))) => finish(name, Format::Going, going_path, Err(err)),
         (Some(_), Some(_)) => Loaded::Broken {
             file: toml_path,
             problems: vec![Problem::new(
