@@ -417,3 +417,29 @@ fn copy_with_libraries(bin: &Path, root: &Path, to: &str) {
         }
     }
 }
+
+/// Every descriptor going opens itself is close-on-exec, so none can leak
+/// into a service, a hook, or the going an upgrade execs.
+#[test]
+fn all_of_goings_own_descriptors_are_close_on_exec() {
+    let t = TempDir::new("cloexec");
+    t.write_svc(
+        "talk.toml",
+        "cmd = \"while :; do echo hi; sleep 1; done\"\nshell = true\nstdout = \"syslog\"\nstderr = \"syslog\"\n",
+    );
+    t.write_svc("n.toml", &sleep_service(7231, "ready = \"notify\""));
+    let g = Going::start(&t);
+    g.wait_running("talk");
+    // A control client that stays connected while the descriptors are read.
+    let _client = std::os::unix::net::UnixStream::connect(t.join("going.sock")).expect("connect");
+    std::thread::sleep(ms(200));
+    let fds = fds(g.pid);
+    g.check(fds.len() >= 8, &format!("going's descriptors: {fds:?}"));
+    for (fd, target) in fds.into_iter().filter(|(fd, _)| *fd > 2) {
+        let flags = fd_flags(g.pid, fd).unwrap_or(0);
+        g.check(
+            flags & 0o2000000 != 0,
+            &format!("fd {fd} ({target}) is not close-on-exec: flags {flags:o}"),
+        );
+    }
+}
