@@ -27,6 +27,8 @@ pub struct Supervisor {
     /// In a batch that is not a full rescan: why each waiting service
     /// waited before it, so that its end logs only the reasons that changed.
     reasons_before: Option<Vec<(String, String)>>,
+    /// Services whose file the batch found removed, stopped at its end.
+    batch_removals: Vec<String>,
     /// Processes an earlier going left running, each taken over by its
     /// service when that service is first defined.
     adoptions: Vec<Adoption>,
@@ -192,6 +194,11 @@ impl Supervisor {
                     return Vec::new();
                 }
                 log::info!(target: name, "file removed, stopping");
+                if self.batch {
+                    // Stopped together when the batch ends.
+                    self.batch_removals.push(name.to_string());
+                    return Vec::new();
+                }
                 return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
             }
             (_, Loaded::Broken { file, problems }) => {
@@ -387,30 +394,49 @@ impl Supervisor {
                 }
             }
         }
-        self.refresh(now)
+        let removed = std::mem::take(&mut self.batch_removals);
+        if removed.is_empty() {
+            return self.refresh(now);
+        }
+        self.stop_in_order(&removed, PendingStop::Remove, now)
     }
 
     /// Stops `names`, each only once no running service depends on it;
     /// the running services that do depend on them stop first.
     fn stop_in_order(&mut self, names: &[String], kind: PendingStop, now: Instant) -> Work {
+        // Sets, not lists: thousands of files removed at once must not
+        // cost names x services, nor names x stops.
+        let asked: BTreeSet<String> = names.iter().cloned().collect();
         let mut closure: Vec<String> = names.to_vec();
+        let mut in_closure = asked.clone();
         let mut grew = true;
         while grew {
             grew = false;
-            let bases: Vec<String> = closure
+            let bases: BTreeSet<&str> = closure
                 .iter()
-                .map(|n| crate::service::base_name(n).to_string())
+                .map(|n| crate::service::base_name(n))
                 .collect();
+            let mut added = Vec::new();
             for service in &self.services {
-                let depends = service.spec.depends_on.iter().any(|d| bases.contains(d));
-                if depends && service.is_active() && !closure.iter().any(|c| c == service.name()) {
-                    closure.push(service.name().to_string());
+                let depends = service
+                    .spec
+                    .depends_on
+                    .iter()
+                    .any(|d| bases.contains(d.as_str()));
+                if depends && service.is_active() && !in_closure.contains(service.name()) {
+                    added.push(service.name().to_string());
+                }
+            }
+            for name in added {
+                if in_closure.insert(name.clone()) {
+                    closure.push(name);
                     grew = true;
                 }
             }
         }
+        self.pending_stops.retain(|(n, _)| !in_closure.contains(n));
         for name in closure {
-            let stop = if names.contains(&name) {
+            let stop = if asked.contains(&name) {
                 kind
             } else {
                 PendingStop::Dependent
@@ -422,7 +448,6 @@ impl Supervisor {
                 // Down at once, so nothing restarts it while it waits.
                 service.admin_down = true;
             }
-            self.pending_stops.retain(|(n, _)| *n != name);
             self.pending_stops.push((name, stop));
         }
         self.refresh(now)
