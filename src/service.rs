@@ -121,8 +121,9 @@ pub enum Event {
     /// running: it is the service's process now.
     Adopted {
         pid: i32,
-        /// How long it has run.
-        age: Duration,
+        /// How long it has run, in milliseconds (no `Duration` here: the
+        /// debug log of ignored events would pull in its formatting).
+        age_ms: u64,
         restarts: u32,
     },
 }
@@ -414,7 +415,15 @@ impl Service {
                 }
             }
             (_, Event::Start) => vec![],
-            (State::Stopped, Event::Adopted { pid, age, restarts }) => {
+            (
+                State::Stopped,
+                Event::Adopted {
+                    pid,
+                    age_ms,
+                    restarts,
+                },
+            ) => {
+                let age = Duration::from_millis(age_ms);
                 self.pid = Some(pid);
                 self.started_at = Some(now.checked_sub(age).unwrap_or(now));
                 self.restarts = restarts;

@@ -664,7 +664,7 @@ fn adopt(service: &mut Service, adoption: Adoption, now: Instant) -> Vec<Action>
     let mut actions = service.on(
         Event::Adopted {
             pid: adoption.pid,
-            age: adoption.age,
+            age_ms: u64::try_from(adoption.age.as_millis()).unwrap_or(u64::MAX),
             restarts: adoption.restarts,
         },
         now,

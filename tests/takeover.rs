@@ -320,8 +320,8 @@ fn respawned_going_keeps_one_copy(init: &str) {
         }
     };
     let log = fs::File::create(t.join("init.log")).expect("log");
-    let mut child = std::process::Command::new("unshare")
-        .args(["--pid", "--fork", "--mount", "chroot"])
+    let child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount", "chroot"])
         .arg(&root)
         .args(&pid1)
         .stdin(std::process::Stdio::null())
@@ -330,6 +330,20 @@ fn respawned_going_keeps_one_copy(init: &str) {
         .spawn()
         .expect("spawn init");
     let host = child.id() as i32;
+    // However the test ends, the namespace ends: its init, and with it
+    // everything in it, is killed (unshare alone dying would not do).
+    struct Namespace(std::process::Child);
+    impl Drop for Namespace {
+        fn drop(&mut self) {
+            let host = self.0.id() as i32;
+            for p in descendants(host) {
+                kill(p, SIGKILL);
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _namespace = Namespace(child);
     let find = |argv: &[&str]| -> Vec<i32> {
         descendants(host)
             .into_iter()
@@ -344,7 +358,6 @@ fn respawned_going_keeps_one_copy(init: &str) {
         let deadline = std::time::Instant::now() + secs(10);
         while !f() {
             if std::time::Instant::now() > deadline {
-                let _ = kill(host, SIGKILL);
                 panic!("{init}: timed out waiting for {what}\n{}", report());
             }
             std::thread::sleep(ms(20));
@@ -371,17 +384,12 @@ fn respawned_going_keeps_one_copy(init: &str) {
         std::thread::sleep(ms(1500));
         let (a_now, b_now) = (find(&a_argv), find(&b_argv));
         if a_now != a || b_now != b {
-            let _ = kill(host, SIGKILL);
             panic!(
                 "{init}, round {round}: a {a:?} -> {a_now:?}, b {b:?} -> {b_now:?}\n{}",
                 report()
             );
         }
     }
-    // The namespace ends with its init.
-    let _ = kill(host, SIGKILL);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
