@@ -299,7 +299,11 @@ pub fn write(
         .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
         .open(&temp)
         .map_err(describe)?;
-    let mut out = std::io::BufWriter::with_capacity(4096, file);
+    let mut out = StackBuffer {
+        file,
+        buf: [0; 1024],
+        len: 0,
+    };
     let written = fill(&mut out).and_then(|()| out.flush());
     drop(out);
     if let Err(err) = written.and_then(|()| std::fs::rename(&temp, path)) {
@@ -307,6 +311,38 @@ pub fn write(
         return Err(describe(err));
     }
     Ok(())
+}
+
+/// Buffered writes through a buffer on the stack: a heap buffer the size
+/// of a page would be mapped and unmapped by musl's allocator on every
+/// write, and count against going's peak.
+struct StackBuffer {
+    file: std::fs::File,
+    buf: [u8; 1024],
+    len: usize,
+}
+
+impl Write for StackBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.len + bytes.len() > self.buf.len() {
+            self.flush()?;
+        }
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+                Ok(bytes.len())
+            }
+            None => self.file.write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let pending = self.buf.get(..self.len).unwrap_or_default();
+        self.file.write_all(pending)?;
+        self.len = 0;
+        Ok(())
+    }
 }
 
 /// A pidfd for a process going did not fork: readable once it has ended.
