@@ -64,7 +64,7 @@ struct Recorded {
     start_time: u64,
     /// The exec was confirmed when this was read.
     exec_done: bool,
-    cmdline: Vec<u8>,
+    cmdline: u64,
 }
 
 /// The read end of a service's `ready-fd`.
@@ -1239,7 +1239,7 @@ impl EventLoop {
                 .and_then(|at| known.get(at))
                 .filter(|r| r.exec_done || !exec_done);
             let (start_time, cmdline) = match cached {
-                Some(r) => (r.start_time, r.cmdline.clone()),
+                Some(r) => (r.start_time, r.cmdline),
                 None => {
                     let Some(start_time) = state::start_time(pid) else {
                         continue;
@@ -1247,15 +1247,13 @@ impl EventLoop {
                     // Before its exec is confirmed, /proc shows going's own
                     // command line: record the one it is about to have.
                     let cmdline = if exec_done {
-                        state::cmdline(pid).unwrap_or_default()
+                        state::fnv1a(&state::cmdline(pid).unwrap_or_default())
                     } else {
-                        s.spec
-                            .argv
-                            .iter()
-                            .flat_map(|a| [a.as_bytes(), b"\0"])
-                            .flatten()
-                            .copied()
-                            .collect()
+                        let argv = s.spec.argv.iter();
+                        argv.fold(state::Fnv::default(), |h, a| {
+                            h.feed(a.as_bytes()).feed(b"\0")
+                        })
+                        .0
                     };
                     (start_time, cmdline)
                 }

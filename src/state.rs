@@ -26,8 +26,8 @@ pub struct Record {
     /// The definition it was started from (see [`fingerprint`]).
     pub fingerprint: u64,
     pub restarts: u32,
-    /// /proc/PID/cmdline as it was when recorded.
-    pub cmdline: Vec<u8>,
+    /// FNV-1a of /proc/PID/cmdline as it was when recorded.
+    pub cmdline: u64,
 }
 
 /// An output pipe kept open across the exec of an upgrade.
@@ -80,16 +80,6 @@ impl Fnv {
     }
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 /// The lines of a state file, written as the loop walks its services
 /// (no copy of the whole state is built).
 pub fn write_header(out: &mut dyn Write, writer: i32) -> std::io::Result<()> {
@@ -106,20 +96,11 @@ pub fn write_down(out: &mut dyn Write, name: &str) -> std::io::Result<()> {
 
 impl Record {
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        write!(
+        writeln!(
             out,
-            "svc {} {} {} {:016x} {} ",
-            self.name, self.pid, self.start_time, self.fingerprint, self.restarts
-        )?;
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for &b in &self.cmdline {
-            let pair = [
-                DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
-                DIGITS.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
-            ];
-            out.write_all(&pair)?;
-        }
-        out.write_all(b"\n")
+            "svc {} {} {} {:016x} {} {:016x}",
+            self.name, self.pid, self.start_time, self.fingerprint, self.restarts, self.cmdline
+        )
     }
 }
 
@@ -175,7 +156,7 @@ impl Saved {
                             start_time: start.parse().ok()?,
                             fingerprint: u64::from_str_radix(fp, 16).ok()?,
                             restarts: restarts.parse().ok()?,
-                            cmdline: unhex(cmdline)?,
+                            cmdline: u64::from_str_radix(cmdline, 16).ok()?,
                         })
                     })();
                     saved.services.extend(record);
@@ -255,7 +236,7 @@ pub fn age(start_time: u64) -> Option<std::time::Duration> {
 /// of the session going gave it.
 pub fn still_running(record: &Record) -> bool {
     start_time(record.pid) == Some(record.start_time)
-        && (cmdline(record.pid).as_deref() == Some(record.cmdline.as_slice())
+        && (cmdline(record.pid).map(|c| fnv1a(&c)) == Some(record.cmdline)
             || session(record.pid) == Some(record.pid))
 }
 
@@ -383,7 +364,7 @@ mod tests {
                     start_time: 98765,
                     fingerprint: 0xdead_beef,
                     restarts: 3,
-                    cmdline: b"/bin/sleep\x001000\x00".to_vec(),
+                    cmdline: fnv1a(b"/bin/sleep\x001000\x00"),
                 },
                 Record {
                     name: "db".into(),
@@ -391,7 +372,7 @@ mod tests {
                     start_time: 1,
                     fingerprint: u64::MAX,
                     restarts: 0,
-                    cmdline: Vec::new(),
+                    cmdline: 0,
                 },
             ],
             down: vec!["cron".into()],
@@ -414,7 +395,7 @@ mod tests {
     #[test]
     fn junk_is_skipped_and_bad_headers_refused() {
         let text = format!(
-            "{}svc broken 12 x 0 0 00\nsvc odd 12 1 0 0 abc\nsvc init 1 1 0 0 00\nfuture line\n",
+            "{}svc broken 12 x 0 0 00\nsvc odd 12 1 0 0 xyz\nsvc init 1 1 0 0 00\nfuture line\n",
             sample().format()
         );
         assert_eq!(Saved::parse(&text), Some(sample()));
@@ -432,14 +413,14 @@ mod tests {
             start_time: start_time(pid).unwrap(),
             fingerprint: 0,
             restarts: 0,
-            cmdline: cmdline(pid).unwrap(),
+            cmdline: fnv1a(&cmdline(pid).unwrap()),
         };
         assert!(still_running(&record));
         assert!(age(record.start_time).is_some());
         record.start_time += 1;
         assert!(!still_running(&record));
         record.start_time -= 1;
-        record.cmdline.push(b'x');
+        record.cmdline ^= 1;
         // The test harness does not lead its own session.
         assert_eq!(session(pid) == Some(pid), still_running(&record));
     }

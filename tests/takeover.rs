@@ -160,10 +160,13 @@ fn a_stranger_with_a_recorded_pid_is_left_alone() {
         .spawn()
         .expect("spawn sleep");
     let pid = stranger.id() as i32;
-    let cmd: String = b"/bin/sleep\x007122\x00"
+    // FNV-1a of its command line, as going records it.
+    let cmd = b"/bin/sleep\x007122\x00"
         .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let cmd = format!("{cmd:016x}");
     fs::write(
         t.join("going.state"),
         format!("going-state 1 1\nsvc a {pid} 1 0 0 {cmd}\n"),
