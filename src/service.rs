@@ -433,12 +433,7 @@ impl Service {
                 // It was running before: ready, as far as going can tell.
                 self.health_failures = 0;
                 self.ready = true;
-                self.deadline = self
-                    .spec
-                    .extras()
-                    .health_check
-                    .as_ref()
-                    .map(|h| now + h.interval);
+                self.deadline = self.health_deadline(now);
                 vec![]
             }
             (_, Event::Adopted { .. }) => vec![],
@@ -749,17 +744,21 @@ impl Service {
         self.ready_until = None;
     }
 
+    /// When the first health check is due, if the service has one.
+    fn health_deadline(&self, now: Instant) -> Option<Instant> {
+        self.spec
+            .extras()
+            .health_check
+            .as_ref()
+            .map(|h| now + h.interval)
+    }
+
     /// The process runs: ready at once, or waiting to say so.
     fn entered_running(&mut self, now: Instant) {
         self.health_failures = 0;
         if self.spec.extras().readiness.is_none() {
             self.ready = true;
-            self.deadline = self
-                .spec
-                .extras()
-                .health_check
-                .as_ref()
-                .map(|h| now + h.interval);
+            self.deadline = self.health_deadline(now);
             return;
         }
         self.ready = false;
@@ -780,12 +779,7 @@ impl Service {
         self.ready = true;
         self.ready_until = None;
         log::info!(target: &self.spec.name, "ready, pid {}", self.pid.unwrap_or(0));
-        self.deadline = self
-            .spec
-            .extras()
-            .health_check
-            .as_ref()
-            .map(|h| now + h.interval);
+        self.deadline = self.health_deadline(now);
     }
 
     fn ran_for(&self, now: Instant) -> Duration {
