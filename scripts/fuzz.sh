@@ -6,7 +6,8 @@
 # Environment (the Makefile passes its variables of the same names):
 #   FUZZ_TARGETS   which targets, in order (default: all three)
 #   FUZZ_RUNS      inputs per target (default 10000000 unless FUZZ_TIME is set)
-#   FUZZ_TIME      seconds per target; with FUZZ_RUNS too, whichever comes first
+#   FUZZ_TIME      seconds per target (-max_total_time, by the system clock);
+#                  with FUZZ_RUNS too, whichever comes first
 #   FUZZ_MAX_LEN   the largest input libFuzzer makes (default 8192 bytes for
 #                  the service files, 4608 for control requests: past the
 #                  4096 limit, and the target is slow on long inputs)
