@@ -5,6 +5,9 @@
 //! Descriptors polled: a signalfd (every catchable signal is blocked and
 //! read from it), the inotify descriptor of the service directory, and one
 //! exec-report pipe per service that has forked but not yet exec'd.
+//!
+//! It also keeps the state file (`state.rs`) current, takes over what an
+//! earlier going left running, and execs a new going on SIGUSR2.
 
 use crate::config;
 use crate::config::Readiness;
@@ -15,9 +18,10 @@ use crate::output::OutputPipe;
 use crate::service::{Action, Event, Exit, Hook, State};
 use crate::signals;
 use crate::spawn::{self, Context};
+use crate::state;
 use crate::status;
 use crate::supervisor::Command;
-use crate::supervisor::{Supervisor, Work};
+use crate::supervisor::{Adoption, Supervisor, Work};
 use crate::watch::DirWatch;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -41,7 +45,21 @@ enum Source {
     /// A `ready-fd` pipe, by index.
     ReadyPipe(usize),
     Notify,
+    /// An adopted process that is not going's child, by index.
+    Adopted(usize),
 }
+
+/// A process taken over from an earlier going that is not going's child:
+/// its pidfd turns readable when it ends.
+struct AdoptedWatch {
+    pid: i32,
+    fd: OwnedFd,
+    done: bool,
+}
+
+/// How long after a start going records the state again: by then the
+/// command line is the one the service's own exec chain settled on.
+const RERECORD_AFTER: Duration = Duration::from_millis(250);
 
 /// The read end of a service's `ready-fd`.
 struct ReadyPipe {
@@ -122,6 +140,15 @@ pub struct EventLoop {
     jobs: Vec<Job>,
     ready_pipes: Vec<ReadyPipe>,
     notify: Option<NotifySocket>,
+    /// Where the services are recorded for the next going.
+    state_path: PathBuf,
+    /// Signature of the pids and states last recorded.
+    recorded: u64,
+    rerecord_at: Option<Instant>,
+    state_failed: bool,
+    adopted: Vec<AdoptedWatch>,
+    /// going's own arguments, for the exec of an upgrade.
+    argv: Vec<std::ffi::OsString>,
 }
 
 /// A hook process of a service, a child of the loop like the service.
@@ -146,6 +173,8 @@ impl EventLoop {
         main: Option<MainCommand>,
         grace: Duration,
         server: Option<Server>,
+        state_path: PathBuf,
+        argv: Vec<std::ffi::OsString>,
     ) -> Result<EventLoop, String> {
         let signals = SignalFd::with_flags(
             &handled_signals(),
@@ -181,21 +210,32 @@ impl EventLoop {
             jobs: Vec::new(),
             ready_pipes: Vec::new(),
             notify,
+            state_path,
+            recorded: 0,
+            rerecord_at: None,
+            state_failed: false,
+            adopted: Vec::new(),
+            argv,
         })
     }
 
     /// Runs until an orderly shutdown has finished; going's exit status.
     pub fn run(&mut self) -> i32 {
+        self.take_over();
         if let Err(code) = self.start_main() {
             return code;
         }
         self.rescan(Instant::now());
+        self.stop_unclaimed();
         let mut poll_fds: Vec<libc::pollfd> = Vec::new();
         let mut sources: Vec<Source> = Vec::new();
         loop {
             if let Some(code) = self.finished() {
+                // Nothing is left running for a next going to take over.
+                let _ = std::fs::remove_file(&self.state_path);
                 return code;
             }
+            self.record_state(Instant::now());
             self.poll_set(&mut poll_fds, &mut sources);
             let timeout = self.timeout_ms();
             // SAFETY: poll_fds is a valid array of its length.
@@ -236,8 +276,10 @@ impl EventLoop {
                     }
                     Source::ReadyPipe(index) => self.ready_pipe_readable(index),
                     Source::Notify => self.notified(),
+                    Source::Adopted(index) => self.adopted_ended(index),
                 }
             }
+            self.adopted.retain(|watch| !watch.done);
             self.outputs.retain(|pipe| !pipe.closed);
             self.ready_pipes.retain(|pipe| !pipe.done);
             let now = Instant::now();
@@ -283,6 +325,10 @@ impl EventLoop {
         if let Some(notify) = &self.notify {
             fds.push(watched(notify.fd()));
             sources.push(Source::Notify);
+        }
+        for (index, watch) in self.adopted.iter().enumerate() {
+            fds.push(watched(watch.fd.as_raw_fd()));
+            sources.push(Source::Adopted(index));
         }
         if let Some(server) = &self.server {
             let mut slots = Vec::new();
@@ -392,6 +438,9 @@ impl EventLoop {
         let Some(main) = &mut self.main else {
             return Ok(());
         };
+        if main.pid.is_some() {
+            return Ok(()); // taken over from the going before an upgrade
+        }
         match spawn::spawn_main(&main.argv, &self.context) {
             Ok(child) => {
                 main.pid = Some(child.pid);
@@ -544,6 +593,7 @@ impl EventLoop {
             let how = match status {
                 Exit::Code(code) => format!("exited with status {code}"),
                 Exit::Signal(signal) => format!("killed by signal {}", signals::name(signal)),
+                Exit::Unknown => "ended".to_string(),
             };
             log::info!("main command {program:?} {how}, pid {pid}");
         }
@@ -574,10 +624,17 @@ impl EventLoop {
             .filter(|j| !j.killed)
             .map(|j| j.deadline)
             .min();
-        let nearest = [self.supervisor.next_deadline(), main, sweep, control, jobs]
-            .into_iter()
-            .flatten()
-            .min();
+        let nearest = [
+            self.supervisor.next_deadline(),
+            main,
+            sweep,
+            control,
+            jobs,
+            self.rerecord_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match nearest {
             None => -1,
             Some(at) => {
@@ -608,6 +665,7 @@ impl EventLoop {
                         }
                         libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => self.shutdown(signal),
                         libc::SIGUSR1 => self.log_status(),
+                        libc::SIGUSR2 => self.upgrade(),
                         _ => {}
                     }
                 }
@@ -1042,6 +1100,274 @@ impl EventLoop {
     }
 }
 
+/// Taking over from an earlier going, recording for the next one, and the
+/// upgrade that makes going its own next one.
+impl EventLoop {
+    /// Adopts what the state file says an earlier going left running: each
+    /// process that is alive with its recorded start time and command line.
+    fn take_over(&mut self) {
+        let saved = match state::read(&self.state_path) {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return,
+            Err(why) => {
+                log::warn!("{why}");
+                return;
+            }
+        };
+        let me = std::process::id() as i32;
+        let mut adoptions = Vec::new();
+        for record in saved.services {
+            if !state::still_running(&record) {
+                continue;
+            }
+            // After an upgrade they are still going's children; after a
+            // crash they belong to init, and only a pidfd tells their end.
+            if state::parent(record.pid) != Some(me) {
+                let Some(fd) = state::pidfd(record.pid) else {
+                    let why = nix::errno::Errno::last().desc();
+                    log::warn!(target: &record.name, "cannot watch pid {}: {why}; starting anew", record.pid);
+                    continue;
+                };
+                self.adopted.push(AdoptedWatch {
+                    pid: record.pid,
+                    fd,
+                    done: false,
+                });
+            }
+            adoptions.push(Adoption {
+                age: state::age(record.start_time).unwrap_or_default(),
+                name: record.name,
+                pid: record.pid,
+                restarts: record.restarts,
+                fingerprint: record.fingerprint,
+            });
+        }
+        if let (Some(main), Some((pid, start))) = (&mut self.main, saved.main)
+            && state::start_time(pid) == Some(start)
+            && state::parent(pid) == Some(me)
+        {
+            log::info!("main command adopted, pid {pid}");
+            main.pid = Some(pid);
+        }
+        // The same pid: this going is the exec of an upgrade, and the
+        // pipes the state names are still open.
+        if saved.writer == me {
+            for pipe in saved.pipes {
+                if !adoptions.iter().any(|a| a.pid == pipe.pid) || !is_fifo(pipe.fd) {
+                    continue;
+                }
+                // SAFETY: fcntl on a descriptor that was just checked.
+                unsafe { libc::fcntl(pipe.fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+                self.context.inherited.retain(|&fd| fd != pipe.fd);
+                // SAFETY: the old going left this pipe open for its heir,
+                // and nothing else in this process owns it.
+                let fd = unsafe { std::os::fd::FromRawFd::from_raw_fd(pipe.fd) };
+                self.outputs
+                    .push(OutputPipe::new(&pipe.name, pipe.pid, pipe.stderr, fd));
+            }
+        }
+        self.supervisor.take_over(adoptions, saved.down);
+    }
+
+    /// Adopted processes no service took: their file is gone (stopped, as
+    /// a removed file stops its service) or does not parse (left alone).
+    fn stop_unclaimed(&mut self) {
+        for orphan in self.supervisor.unclaimed() {
+            self.adopted.retain(|watch| watch.pid != orphan.pid);
+            let base = crate::service::base_name(&orphan.name);
+            if matches!(config::load(&self.dir, base), config::Loaded::Broken { .. }) {
+                log::warn!(target: &orphan.name, "pid {} left running unsupervised: its file does not parse", orphan.pid);
+                continue;
+            }
+            log::info!(target: &orphan.name, "no longer defined, sending TERM to pid {}", orphan.pid);
+            signal_group(orphan.pid, libc::SIGTERM);
+        }
+    }
+
+    /// An adopted process that is not going's child has ended.
+    fn adopted_ended(&mut self, index: usize) {
+        let Some(watch) = self.adopted.get_mut(index) else {
+            return;
+        };
+        watch.done = true;
+        let pid = watch.pid;
+        let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
+            return;
+        };
+        let exited = Event::Exited {
+            status: Exit::Unknown,
+            exec_error: None,
+        };
+        let work = self.supervisor.event(&name, exited, Instant::now());
+        self.execute(work);
+        let work = self.supervisor.awaiting_group();
+        self.execute(work);
+    }
+
+    /// Writes what a next going needs to take over, service by service.
+    fn write_state(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        state::write_header(out, std::process::id() as i32)?;
+        if let Some(main) = self.main.as_ref().filter(|main| main.is_running())
+            && let Some(pid) = main.pid
+            && let Some(start) = state::start_time(pid)
+        {
+            state::write_main(out, pid, start)?;
+        }
+        for s in self.supervisor.services() {
+            if s.admin_down {
+                state::write_down(out, s.name())?;
+            }
+            if !matches!(s.state, State::Starting | State::Running | State::Stopping) {
+                continue;
+            }
+            let Some(pid) = s.pid else { continue };
+            let Some(start_time) = state::start_time(pid) else {
+                continue;
+            };
+            // Before its exec is confirmed, /proc shows going's own
+            // command line: record the one it is about to have.
+            let cmdline = if s.state == State::Starting {
+                s.spec
+                    .argv
+                    .iter()
+                    .flat_map(|a| [a.as_bytes(), b"\0"])
+                    .flatten()
+                    .copied()
+                    .collect()
+            } else {
+                state::cmdline(pid).unwrap_or_default()
+            };
+            let record = state::Record {
+                name: s.name().to_string(),
+                pid,
+                start_time,
+                fingerprint: s.fingerprint,
+                restarts: s.restarts,
+                cmdline,
+            };
+            record.write_to(out)?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the state file when a pid or state changed, and once more
+    /// a little later.
+    fn record_state(&mut self, now: Instant) {
+        let mut signature = state::Fnv::default();
+        for s in self.supervisor.services() {
+            signature = signature
+                .feed(s.name().as_bytes())
+                .feed(&s.pid.unwrap_or(0).to_le_bytes())
+                .feed(s.state.name().as_bytes())
+                .feed(&[u8::from(s.admin_down)]);
+        }
+        let main = self
+            .main
+            .as_ref()
+            .and_then(|m| m.pid.filter(|_| m.is_running()));
+        let signature = signature.feed(&main.unwrap_or(0).to_le_bytes()).0;
+        let due = self.rerecord_at.is_some_and(|at| at <= now);
+        if signature == self.recorded && !due {
+            return;
+        }
+        if due {
+            self.rerecord_at = None;
+        } else {
+            self.rerecord_at.get_or_insert(now + RERECORD_AFTER);
+        }
+        self.recorded = signature;
+        match state::write(&self.state_path, |out| self.write_state(out)) {
+            Ok(()) => self.state_failed = false,
+            Err(why) if !self.state_failed => {
+                log::warn!("{why}; a going restarted after a crash may start services twice");
+                self.state_failed = true;
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// SIGUSR2: execs going's binary (the new one, after a package upgrade)
+    /// with the same arguments. The services stay going's children; the
+    /// new going takes them over from the state file. A failed exec leaves
+    /// this going as it was.
+    fn upgrade(&mut self) {
+        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+        if self.supervisor.is_shutting_down() {
+            log::warn!("SIGUSR2 during shutdown, not upgrading");
+            return;
+        }
+        let exe = match std::fs::read_link("/proc/self/exe") {
+            Ok(exe) => exe.into_os_string().into_vec(),
+            Err(err) => {
+                log::error!(
+                    "cannot upgrade: /proc/self/exe: {}",
+                    config::describe_io(&err)
+                );
+                return;
+            }
+        };
+        // A replaced binary shows as "PATH (deleted)": the new one is at PATH.
+        let exe = exe
+            .strip_suffix(b" (deleted)")
+            .map_or(exe.clone(), <[u8]>::to_vec);
+        let shown = String::from_utf8_lossy(&exe).into_owned();
+        let mut pipes = Vec::new();
+        for pipe in &self.outputs {
+            let (name, pid, stderr) = pipe.owner();
+            // SAFETY: F_SETFD on a descriptor this loop owns.
+            if unsafe { libc::fcntl(pipe.fd(), libc::F_SETFD, 0) } == 0 {
+                pipes.push(state::Pipe {
+                    name: name.to_string(),
+                    pid,
+                    stderr,
+                    fd: pipe.fd(),
+                });
+            }
+        }
+        let written = state::write(&self.state_path, |out| {
+            self.write_state(out)?;
+            pipes.iter().try_for_each(|pipe| pipe.write_to(out))
+        });
+        let args: Option<Vec<std::ffi::CString>> = std::iter::once(exe)
+            .chain(self.argv.iter().map(|a| a.as_bytes().to_vec()))
+            .map(|a| std::ffi::CString::new(a).ok())
+            .collect();
+        let failure = match (args, written) {
+            (None, _) => "an argument holds a NUL byte".to_string(),
+            (_, Err(why)) => why,
+            (Some(args), Ok(())) => {
+                log::info!("SIGUSR2, executing {shown}");
+                let mut pointers: Vec<*const libc::c_char> =
+                    args.iter().map(|a| a.as_ptr()).collect();
+                pointers.push(std::ptr::null());
+                // SAFETY: NUL-terminated strings and a null-terminated array
+                // that outlive the call; execv returns only on failure.
+                if let Some(path) = args.first() {
+                    unsafe { libc::execv(path.as_ptr(), pointers.as_ptr()) };
+                }
+                format!(
+                    "cannot execute {shown}: {}",
+                    nix::errno::Errno::last().desc()
+                )
+            }
+        };
+        log::error!("upgrade failed: {failure}; going carries on");
+        for pipe in &self.outputs {
+            // SAFETY: F_SETFD on a descriptor this loop owns.
+            unsafe { libc::fcntl(pipe.fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+        self.recorded = 0; // the file names pipes that are closed again
+    }
+}
+
+fn is_fifo(fd: i32) -> bool {
+    // SAFETY: fstat into a zeroed struct; the result is checked.
+    unsafe {
+        let mut stat: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut stat) == 0 && stat.st_mode & libc::S_IFMT == libc::S_IFIFO
+    }
+}
+
 /// One line on stderr about the main command, and in syslog if going logs
 /// there: a container's user sees why it ended.
 fn report_main_failure(why: &str) {
@@ -1063,9 +1389,30 @@ fn signal_group(pid: i32, signal: i32) {
     }
 }
 
-/// True while any process of the group led by `pid` exists.
+/// True while any live process of the group led by `pid` exists.
 fn group_alive(pid: i32) -> bool {
     // SAFETY: signal 0 only checks for existence.
     let found = unsafe { libc::kill(-pid, 0) };
-    found == 0 || nix::errno::Errno::last() != nix::errno::Errno::ESRCH
+    if found != 0 {
+        return nix::errno::Errno::last() != nix::errno::Errno::ESRCH;
+    }
+    // kill counts zombies, and those of an adopted service are another
+    // parent's to reap (maybe never): only a live member keeps a stop going.
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .any(|p| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            let Some(after) = stat.rfind(')').and_then(|at| stat.get(at + 1..)) else {
+                return false;
+            };
+            let mut fields = after.split_ascii_whitespace();
+            let state = fields.next();
+            // Fields 3 (state) and 5 (process group).
+            state != Some("Z") && fields.nth(1).and_then(|g| g.parse().ok()) == Some(pid)
+        })
 }

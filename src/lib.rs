@@ -32,6 +32,7 @@ pub mod output;
 pub mod service;
 pub mod signals;
 pub mod spawn;
+pub mod state;
 pub mod status;
 pub mod supervisor;
 pub mod watch;
@@ -44,6 +45,8 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// (`event_loop::block_signals`).
 pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
     use args::Mode;
+    // Kept for the exec of an upgrade (SIGUSR2).
+    let argv = args.clone();
     match args::parse(args) {
         Ok(Mode::Version) => {
             println!("going {}", env!("CARGO_PKG_VERSION"));
@@ -60,7 +63,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             let socket = socket.unwrap_or_else(|| control::default_socket(&dir, euid));
             control::run_client(&socket, &words)
         }
-        Ok(Mode::Supervise(options)) => supervise(options),
+        Ok(Mode::Supervise(options)) => supervise(options, argv),
         Err(why) => {
             let _ = write!(std::io::stderr(), "going: {why}\n{}", args::USAGE);
             2
@@ -68,7 +71,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
     }
 }
 
-fn supervise(options: args::Supervise) -> i32 {
+fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
     let log_target = log::init(options.log, options.syslog_socket.clone());
     let main = options
         .main
@@ -88,8 +91,10 @@ fn supervise(options: args::Supervise) -> i32 {
             None
         }
     };
-    let started = prepare(main.is_some())
-        .and_then(|context| event_loop::EventLoop::new(dir, context, main, options.grace, server));
+    let started = prepare(main.is_some()).and_then(|context| {
+        let state_path = state::path_for(&socket);
+        event_loop::EventLoop::new(dir, context, main, options.grace, server, state_path, argv)
+    });
     let mut event_loop = match started {
         Ok(event_loop) => event_loop,
         Err(why) => return fatal(&why, log_target),

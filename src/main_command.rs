@@ -50,6 +50,7 @@ impl MainCommand {
             (Some((errno, _)), _) => exec_failure_code(*errno),
             (None, Some(Exit::Code(code))) => code,
             (None, Some(Exit::Signal(signal))) => 128 + signal,
+            (None, Some(Exit::Unknown)) => 1,
             (None, None) => 1,
         };
         if self.success_codes.contains(&code) {
@@ -73,7 +74,8 @@ pub fn exec_failure_code(errno: i32) -> i32 {
 /// are but SIGCHLD (going's own business) and SIGPIPE (raised by going's
 /// own writes, never sent to it).
 pub fn forwards(signal: i32) -> bool {
-    signal != libc::SIGCHLD && signal != libc::SIGPIPE
+    // SIGUSR2 is going's own: the upgrade.
+    signal != libc::SIGCHLD && signal != libc::SIGPIPE && signal != libc::SIGUSR2
 }
 
 #[cfg(test)]
@@ -116,14 +118,13 @@ mod tests {
     }
 
     #[test]
-    fn every_signal_but_chld_and_pipe_is_forwarded() {
+    fn every_signal_but_chld_pipe_and_usr2_is_forwarded() {
         for signal in [
             libc::SIGTERM,
             libc::SIGINT,
             libc::SIGHUP,
             libc::SIGQUIT,
             libc::SIGUSR1,
-            libc::SIGUSR2,
             libc::SIGWINCH,
             libc::SIGCONT,
             libc::SIGALRM,
@@ -132,5 +133,6 @@ mod tests {
         }
         assert!(!forwards(libc::SIGCHLD));
         assert!(!forwards(libc::SIGPIPE));
+        assert!(!forwards(libc::SIGUSR2));
     }
 }

@@ -82,6 +82,11 @@ impl OutputPipe {
         self.fd.as_raw_fd()
     }
 
+    /// The service, its process, and whether this is its stderr.
+    pub fn owner(&self) -> (&str, i32, bool) {
+        (&self.name, self.pid, self.stderr)
+    }
+
     /// Reads and logs whatever is there; at end of file, marks it closed.
     pub fn drain(&mut self) {
         let mut buffer = [0u8; 4096];

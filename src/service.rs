@@ -66,6 +66,9 @@ impl State {
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// An adopted process (not going's child) ended: only its parent
+    /// could learn how.
+    Unknown,
 }
 
 impl Exit {
@@ -74,6 +77,7 @@ impl Exit {
         match self {
             Exit::Code(code) => code,
             Exit::Signal(signal) => 128 + signal,
+            Exit::Unknown => 1,
         }
     }
 
@@ -81,6 +85,7 @@ impl Exit {
         match self {
             Exit::Code(code) => format!("exited with status {code}"),
             Exit::Signal(signal) => format!("killed by signal {}", signals::name(signal)),
+            Exit::Unknown => "ended (status unknown: adopted, not going's child)".to_string(),
         }
     }
 }
@@ -112,6 +117,15 @@ pub enum Event {
     Ready,
     /// The service's deadline has come.
     Deadline,
+    /// A process an earlier going started for this service is still
+    /// running: it is the service's process now.
+    Adopted {
+        pid: i32,
+        /// How long it has run, in milliseconds (no `Duration` here: the
+        /// debug log of ignored events would pull in its formatting).
+        age_ms: u64,
+        restarts: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +212,8 @@ pub struct Service {
     pub exited_at: Option<Instant>,
     /// `going stop`: stays stopped, across reloads, until `going start`.
     pub admin_down: bool,
+    /// Of the file it was defined by (`Origin::fingerprint`).
+    pub fingerprint: u64,
     /// The last few automatic restarts, for flapping.
     recent_restarts: VecDeque<Instant>,
     /// A `before` hook is running: the service is starting but has no pid.
@@ -241,6 +257,7 @@ impl Service {
             deadline: None,
             exited_at: None,
             admin_down: false,
+            fingerprint: 0,
             recent_restarts: VecDeque::new(),
             before_running: false,
             health_running: false,
@@ -398,6 +415,33 @@ impl Service {
                 }
             }
             (_, Event::Start) => vec![],
+            (
+                State::Stopped,
+                Event::Adopted {
+                    pid,
+                    age_ms,
+                    restarts,
+                },
+            ) => {
+                let age = Duration::from_millis(age_ms);
+                self.pid = Some(pid);
+                self.started_at = Some(now.checked_sub(age).unwrap_or(now));
+                self.restarts = restarts;
+                self.leader_gone = false;
+                self.enter(State::Running);
+                log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
+                // It was running before: ready, as far as going can tell.
+                self.health_failures = 0;
+                self.ready = true;
+                self.deadline = self
+                    .spec
+                    .extras()
+                    .health_check
+                    .as_ref()
+                    .map(|h| now + h.interval);
+                vec![]
+            }
+            (_, Event::Adopted { .. }) => vec![],
             (_, Event::Spawned(pid)) => {
                 self.following_daemon = false;
                 self.pid = Some(pid);
@@ -858,6 +902,7 @@ impl Service {
         let how = match status {
             Exit::Code(code) => ("GOING_EXIT_CODE", code.to_string()),
             Exit::Signal(signal) => ("GOING_EXIT_SIGNAL", signals::name(signal)),
+            Exit::Unknown => ("GOING_EXIT_UNKNOWN", "1".to_string()),
         };
         let env = vec![
             ("GOING_PID".to_string(), pid.to_string()),

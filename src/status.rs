@@ -105,6 +105,7 @@ fn last_exit(exit: Option<Exit>) -> String {
         None => "-".into(),
         Some(Exit::Code(code)) => format!("exit {code}"),
         Some(Exit::Signal(signal)) => format!("signal {}", signals::name(signal)),
+        Some(Exit::Unknown) => "unknown".into(),
     }
 }
 
@@ -277,6 +278,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             Some(Exit::Signal(signal)) => {
                 format!("{{\"signal\":{}}}", quoted(&signals::name(signal)))
             }
+            Some(Exit::Unknown) => "{\"unknown\":true}".to_string(),
         };
         let _ = write!(
             out,

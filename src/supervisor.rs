@@ -24,6 +24,22 @@ pub struct Supervisor {
     /// A rescan is loading files: new services wait until all are known,
     /// so that a dependency later in name order is no "missing" one.
     batch: bool,
+    /// Processes an earlier going left running, each taken over by its
+    /// service when that service is first defined.
+    adoptions: Vec<Adoption>,
+    /// Services an earlier going had stopped with `going stop`.
+    down: Vec<String>,
+}
+
+/// A live process an earlier going started, checked by the loop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adoption {
+    pub name: String,
+    pub pid: i32,
+    pub age: std::time::Duration,
+    pub restarts: u32,
+    /// Of the definition it was started from.
+    pub fingerprint: u64,
 }
 
 /// What a stop held back for dependents will be once they have stopped.
@@ -52,6 +68,19 @@ impl Supervisor {
         self.shutting_down
     }
 
+    /// What an earlier going left: taken over as the services are defined.
+    pub fn take_over(&mut self, adoptions: Vec<Adoption>, down: Vec<String>) {
+        self.adoptions = adoptions;
+        self.down = down;
+    }
+
+    /// Adoptions no service claimed (its file is gone, or does not parse);
+    /// the loop decides what becomes of them.
+    pub fn unclaimed(&mut self) -> Vec<Adoption> {
+        self.down.clear();
+        std::mem::take(&mut self.adoptions)
+    }
+
     fn index(&self, name: &str) -> Result<usize, usize> {
         self.services.binary_search_by(|s| s.name().cmp(name))
     }
@@ -65,8 +94,8 @@ impl Supervisor {
             .filter(|s| s.base_name() == name)
             .map(|s| s.name().to_string())
             .collect();
-        let spec = match loaded {
-            Loaded::Ok(spec, _) => spec,
+        let (spec, fingerprint) = match loaded {
+            Loaded::Ok(spec, origin) => (spec, origin.fingerprint),
             other => {
                 let mut work = Vec::new();
                 for unit in &existing {
@@ -112,7 +141,11 @@ impl Supervisor {
             work.extend(self.reconcile_unit(unit, Loaded::Missing, now));
         }
         for (unit, unit_spec) in units {
-            let loaded = Loaded::Ok(unit_spec, crate::config::Origin::default());
+            let origin = crate::config::Origin {
+                fingerprint,
+                ..crate::config::Origin::default()
+            };
+            let loaded = Loaded::Ok(unit_spec, origin);
             work.extend(self.reconcile_unit(&unit, loaded, now));
         }
         work.extend(self.refresh(now));
@@ -146,9 +179,22 @@ impl Supervisor {
                 report_broken(name, &file, &problems);
                 return Vec::new();
             }
-            (Err(index), Loaded::Ok(spec, _)) => {
+            (Err(index), Loaded::Ok(spec, origin)) => {
                 log::info!(target: name, "new service");
-                self.services.insert(index, Box::new(Service::new(spec)));
+                let mut service = Box::new(Service::new(spec));
+                service.fingerprint = origin.fingerprint;
+                if let Some(at) = self.down.iter().position(|d| d == name) {
+                    self.down.swap_remove(at);
+                    service.admin_down = true;
+                }
+                if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
+                    let adoption = self.adoptions.swap_remove(at);
+                    let actions = adopt(&mut service, adoption, now);
+                    self.services.insert(index, service);
+                    self.update_blocked();
+                    return tag(name, actions);
+                }
+                self.services.insert(index, service);
                 if self.batch {
                     if let Some(service) = self.services.get_mut(index) {
                         service.waiting = true;
@@ -164,10 +210,11 @@ impl Supervisor {
                 }
                 service.on(Event::Start, now)
             }
-            (Ok(index), Loaded::Ok(spec, _)) => {
+            (Ok(index), Loaded::Ok(spec, origin)) => {
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
                 };
+                service.fingerprint = origin.fingerprint;
                 if service.spec == spec && !service.is_removable() && !self.shutting_down {
                     if service.is_being_removed() {
                         log::info!(target: name, "file back, keeping it");
@@ -533,6 +580,27 @@ impl Supervisor {
     }
 }
 
+/// `service` takes over the process of an earlier going; a definition that
+/// changed meanwhile restarts it, one that is disabled stops it.
+fn adopt(service: &mut Service, adoption: Adoption, now: Instant) -> Vec<Action> {
+    let mut actions = service.on(
+        Event::Adopted {
+            pid: adoption.pid,
+            age_ms: u64::try_from(adoption.age.as_millis()).unwrap_or(u64::MAX),
+            restarts: adoption.restarts,
+        },
+        now,
+    );
+    if !service.spec.enabled || service.admin_down {
+        log::info!(target: service.name(), "not to run now, stopping pid {}", adoption.pid);
+        actions.extend(service.on(Event::Stop, now));
+    } else if adoption.fingerprint != service.fingerprint {
+        log::info!(target: service.name(), "definition changed while going was not running, restarting");
+        actions.extend(service.admin_restart(now));
+    }
+    actions
+}
+
 /// The administrative commands of the control socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -806,5 +874,59 @@ mod tests {
         assert_eq!(sup.next_deadline(), Some(at));
         assert!(sup.due(now).is_empty());
         assert_eq!(sup.due(at), vec!["web".to_string()]);
+    }
+    fn adoption(pid: i32, fingerprint: u64) -> Adoption {
+        Adoption {
+            name: "web".into(),
+            pid,
+            age: std::time::Duration::from_secs(60),
+            restarts: 4,
+            fingerprint,
+        }
+    }
+
+    #[test]
+    fn a_recorded_process_is_taken_over_not_started_again() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.take_over(vec![adoption(42, 0)], vec![]);
+        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        assert!(work.is_empty(), "{work:?}");
+        let web = sup.services().next().unwrap();
+        assert_eq!(
+            (web.state, web.pid, web.restarts),
+            (State::Running, Some(42), 4)
+        );
+        assert!(web.ready);
+        assert!(sup.unclaimed().is_empty());
+    }
+
+    #[test]
+    fn a_definition_changed_meanwhile_restarts_the_adopted_process() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.take_over(vec![adoption(42, 1)], vec![]);
+        let work = sup.reconcile("web", ok("/bin/sleep 2"), now);
+        assert!(work.contains(&(
+            "web".to_string(),
+            Action::Signal {
+                pid: 42,
+                signal: libc::SIGTERM
+            }
+        )));
+        assert_eq!(state(&sup), Some(State::Stopping));
+    }
+
+    #[test]
+    fn unclaimed_adoptions_and_remembered_stops() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        let mut other = adoption(7, 0);
+        other.name = "gone".into();
+        sup.take_over(vec![other.clone()], vec!["web".into()]);
+        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        assert!(work.is_empty(), "a stopped service was started: {work:?}");
+        assert!(sup.services().next().unwrap().admin_down);
+        assert_eq!(sup.unclaimed(), vec![other]);
     }
 }

@@ -20,13 +20,12 @@ const SIGALRM: i32 = 14;
 const SIGWINCH: i32 = 28;
 
 /// The signals a user expects going to pass on, with their names.
-const FORWARDED: [(i32, &str); 8] = [
+const FORWARDED: [(i32, &str); 7] = [
     (SIGTERM, "TERM"),
     (SIGINT, "INT"),
     (SIGHUP, "HUP"),
     (SIGQUIT, "QUIT"),
     (SIGUSR1, "USR1"),
-    (SIGUSR2, "USR2"),
     (SIGWINCH, "WINCH"),
     (SIGALRM, "ALRM"),
 ];
@@ -443,7 +442,7 @@ fn forward_group(pid1: bool, group: bool) {
     );
     // A background child of a non-interactive shell has INT and QUIT
     // ignored, and cannot trap them: the grandchild records the others.
-    let gnames = ["TERM", "HUP", "USR1", "USR2", "WINCH", "ALRM"];
+    let gnames = ["TERM", "HUP", "USR1", "WINCH", "ALRM"];
     let grand = format!(
         "{}; echo $$ > {}; {}",
         traps(&gnames, &grec),

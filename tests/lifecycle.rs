@@ -473,10 +473,6 @@ fn usr1_reports_states() {
     g.signal(SIGUSR1);
     g.wait_log(&format!(" a: running, pid {a}, up "), secs(3));
     g.wait_log(", 0 restarts", secs(1));
-    // USR2 is ignored: going survives, the service is untouched.
-    g.signal(SIGUSR2);
-    std::thread::sleep(ms(200));
-    g.check(alive(g.pid) && alive(a), "SIGUSR2 disturbed going");
 }
 
 fn ctxt_switches(pid: i32) -> u64 {
@@ -493,7 +489,8 @@ fn idle_going_does_not_wake_up() {
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let g = Going::start(&t);
     g.wait_running("a");
-    std::thread::sleep(ms(300));
+    // The one wake-up after a start: the state file, 250 ms later.
+    std::thread::sleep(ms(800));
     let before = ctxt_switches(g.pid);
     std::thread::sleep(ms(1500));
     let after = ctxt_switches(g.pid);
@@ -533,8 +530,8 @@ fn other_signals_are_ignored() {
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let g = Going::start(&t);
     let a = g.wait_running("a");
-    // ALRM PIPE USR2 TSTP TTIN TTOU XCPU XFSZ VTALRM PROF WINCH POLL PWR, RT 40
-    for sig in [14, 13, 12, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 40] {
+    // ALRM PIPE TSTP TTIN TTOU XCPU XFSZ VTALRM PROF WINCH POLL PWR, RT 40
+    for sig in [14, 13, 20, 21, 22, 24, 25, 26, 27, 28, 29, 30, 40] {
         g.signal(sig);
     }
     std::thread::sleep(ms(300));

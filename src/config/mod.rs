@@ -100,6 +100,9 @@ pub enum Loaded {
 pub struct Origin {
     pub file: PathBuf,
     pub key_lines: Vec<(String, usize)>,
+    /// FNV-1a of the file's text: what the state file records, so that a
+    /// file changed while no going ran is noticed by the next one.
+    pub fingerprint: u64,
 }
 
 impl Origin {
@@ -164,6 +167,17 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
     let going_text = read_service_file(&going_path);
     match (toml_text, going_text) {
         (None, None) => Loaded::Missing,
+        (Some(_), _) | (_, Some(_)) if let Some(why) = untrusted(dir, "directory") => {
+            let file = if toml_path.exists() {
+                toml_path
+            } else {
+                going_path
+            };
+            Loaded::Broken {
+                file,
+                problems: vec![Problem::new(1, why)],
+            }
+        }
         (Some(_), Some(_)) => Loaded::Broken {
             file: toml_path,
             problems: vec![Problem::new(
@@ -177,12 +191,16 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
 }
 
 fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Loaded {
+    let fingerprint = text
+        .as_ref()
+        .map_or(0, |text| crate::state::fnv1a(text.as_bytes()));
     let parsed = text
         .map_err(|err| {
-            vec![Problem::new(
-                1,
-                format!("cannot read: {}", describe_io(&err)),
-            )]
+            let message = match err.kind() {
+                io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
+                _ => format!("cannot read: {}", describe_io(&err)),
+            };
+            vec![Problem::new(1, message)]
         })
         .and_then(|text| {
             let entries = read_entries(format, &text)?;
@@ -191,7 +209,14 @@ fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -
             Ok((spec, key_lines))
         });
     match parsed {
-        Ok((spec, key_lines)) => Loaded::Ok(spec, Origin { file, key_lines }),
+        Ok((spec, key_lines)) => Loaded::Ok(
+            spec,
+            Origin {
+                file,
+                key_lines,
+                fingerprint,
+            },
+        ),
         Err(problems) => Loaded::Broken { file, problems },
     }
 }
@@ -206,6 +231,9 @@ fn read_service_file(path: &Path) -> Option<io::Result<String>> {
     if !meta.is_file() {
         return None;
     }
+    if let Some(why) = untrusted(path, "file") {
+        return Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)));
+    }
     if meta.len() > MAX_FILE_SIZE {
         return Some(Err(io::Error::other(format!(
             "larger than {MAX_FILE_SIZE} bytes"
@@ -218,6 +246,35 @@ fn read_service_file(path: &Path) -> Option<io::Result<String>> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => Some(Err(err)),
     }
+}
+
+/// Why going, running as root, must not read `path`: anyone who can write
+/// to a service file or its directory would run commands as root. `None`
+/// when going is not root, or `path` is root's alone.
+fn untrusted(path: &Path, what: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    let why = if meta.uid() != 0 {
+        format!("owned by uid {}", meta.uid())
+    } else if meta.mode() & 0o022 != 0 {
+        format!(
+            "writable by group or others (mode {:03o})",
+            meta.mode() & 0o777
+        )
+    } else {
+        return None;
+    };
+    let what = match what {
+        "file" => "refused:".to_string(),
+        _ => format!("refused: directory {} is", path.display()),
+    };
+    Some(format!(
+        "{what} {why}; going runs as root, so service files and their directory must be root's and writable only by root"
+    ))
 }
 
 /// An I/O error without std's `(os error N)` suffix.

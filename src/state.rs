@@ -1,0 +1,411 @@
+//! What going leaves in its runtime directory so that the next going on
+//! the same directory takes over instead of starting every service twice:
+//! the one init respawns after going died, or the one going itself execs on
+//! SIGUSR2.
+//!
+//! The state file sits beside the control socket (`going.sock` ->
+//! `going.state`) and is replaced whole (a temp file renamed over it), so
+//! a reader sees the old or the new state, never half of one. A process is
+//! taken over only when it is alive with the recorded start time and
+//! command line: a pid reused by a stranger is never mistaken for a
+//! service. Formatting and parsing are pure; the /proc readers are the
+//! only system calls besides the file's own.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const MAGIC: &str = "going-state 1";
+
+/// One service process as recorded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub name: String,
+    pub pid: i32,
+    /// Clock ticks after boot, /proc/PID/stat field 22.
+    pub start_time: u64,
+    /// The definition it was started from (see [`fingerprint`]).
+    pub fingerprint: u64,
+    pub restarts: u32,
+    /// /proc/PID/cmdline as it was when recorded.
+    pub cmdline: Vec<u8>,
+}
+
+/// An output pipe kept open across the exec of an upgrade.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pipe {
+    pub name: String,
+    pub pid: i32,
+    pub stderr: bool,
+    pub fd: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Saved {
+    /// The going that wrote it: the same pid as the reader's means an exec
+    /// (upgrade), whose pipes are still open.
+    pub writer: i32,
+    pub services: Vec<Record>,
+    /// Services stopped with `going stop`.
+    pub down: Vec<String>,
+    /// The main command of `going -- CMD`: pid and start time.
+    pub main: Option<(i32, u64)>,
+    pub pipes: Vec<Pipe>,
+}
+
+/// The state file that goes with a control socket path.
+pub fn path_for(socket: &Path) -> PathBuf {
+    socket.with_extension("state")
+}
+
+/// FNV-1a, 64 bits.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    Fnv::default().feed(bytes).0
+}
+
+/// FNV-1a, fed piece by piece.
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn feed(mut self, bytes: &[u8]) -> Fnv {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The lines of a state file, written as the loop walks its services
+/// (no copy of the whole state is built).
+pub fn write_header(out: &mut dyn Write, writer: i32) -> std::io::Result<()> {
+    writeln!(out, "{MAGIC} {writer}")
+}
+
+pub fn write_main(out: &mut dyn Write, pid: i32, start: u64) -> std::io::Result<()> {
+    writeln!(out, "main {pid} {start}")
+}
+
+pub fn write_down(out: &mut dyn Write, name: &str) -> std::io::Result<()> {
+    writeln!(out, "down {name}")
+}
+
+impl Record {
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        write!(
+            out,
+            "svc {} {} {} {:016x} {} ",
+            self.name, self.pid, self.start_time, self.fingerprint, self.restarts
+        )?;
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for &b in &self.cmdline {
+            let pair = [
+                DIGITS.get(usize::from(b >> 4)).copied().unwrap_or(b'0'),
+                DIGITS.get(usize::from(b & 15)).copied().unwrap_or(b'0'),
+            ];
+            out.write_all(&pair)?;
+        }
+        out.write_all(b"\n")
+    }
+}
+
+impl Pipe {
+    pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let stderr = u8::from(self.stderr);
+        writeln!(out, "pipe {} {} {stderr} {}", self.name, self.pid, self.fd)
+    }
+}
+
+impl Saved {
+    #[cfg(test)]
+    pub fn format(&self) -> String {
+        let mut out = Vec::new();
+        let _ = write_header(&mut out, self.writer);
+        if let Some((pid, start)) = self.main {
+            let _ = write_main(&mut out, pid, start);
+        }
+        for r in &self.services {
+            let _ = r.write_to(&mut out);
+        }
+        for name in &self.down {
+            let _ = write_down(&mut out, name);
+        }
+        for p in &self.pipes {
+            let _ = p.write_to(&mut out);
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Lines it does not understand are skipped: a newer going's state
+    /// loses only what this one cannot use.
+    pub fn parse(text: &str) -> Option<Saved> {
+        let mut lines = text.lines();
+        let writer = lines.next()?.strip_prefix(MAGIC)?.trim().parse().ok()?;
+        let mut saved = Saved {
+            writer,
+            ..Saved::default()
+        };
+        for line in lines {
+            let words: Vec<&str> = line.split(' ').collect();
+            match words.as_slice() {
+                ["main", pid, start] => {
+                    if let (Ok(pid), Ok(start)) = (pid.parse(), start.parse()) {
+                        saved.main = Some((pid, start));
+                    }
+                }
+                ["svc", name, pid, start, fp, restarts, cmdline] => {
+                    let record = (|| {
+                        Some(Record {
+                            name: (*name).to_string(),
+                            pid: pid.parse().ok().filter(|&p: &i32| p > 1)?,
+                            start_time: start.parse().ok()?,
+                            fingerprint: u64::from_str_radix(fp, 16).ok()?,
+                            restarts: restarts.parse().ok()?,
+                            cmdline: unhex(cmdline)?,
+                        })
+                    })();
+                    saved.services.extend(record);
+                }
+                ["down", name] => saved.down.push((*name).to_string()),
+                ["pipe", name, pid, stderr, fd] => {
+                    if let (Ok(pid), Ok(fd)) = (pid.parse(), fd.parse()) {
+                        saved.pipes.push(Pipe {
+                            name: (*name).to_string(),
+                            pid,
+                            stderr: *stderr == "1",
+                            fd,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        Some(saved)
+    }
+}
+
+/// Start time (field 22) of a live process; `None` once it is gone or a
+/// zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses.
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = after.split_ascii_whitespace().collect();
+    // fields[0] is field 3 (state); field 22 is fields[19].
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// The parent of a live process.
+pub fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
+/// How long ago a process started, from its start time.
+pub fn age(start_time: u64) -> Option<std::time::Duration> {
+    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
+    // "12345.67 ...": seconds with two decimals, read as hundredths.
+    let (whole, fraction) = uptime.split_ascii_whitespace().next()?.split_once('.')?;
+    let now: u64 = whole.parse::<u64>().ok()? * 100 + fraction.get(..2)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&t| t > 0)?;
+    let started = start_time.checked_mul(100)? / ticks;
+    Some(std::time::Duration::from_millis(
+        now.saturating_sub(started) * 10,
+    ))
+}
+
+/// True when `record` still describes a live process: same start time,
+/// same command line.
+pub fn still_running(record: &Record) -> bool {
+    start_time(record.pid) == Some(record.start_time)
+        && cmdline(record.pid).as_deref() == Some(record.cmdline.as_slice())
+}
+
+/// Reads the state file, if there is one that going may trust: a regular
+/// file owned by going's user and writable by no one else.
+pub fn read(path: &Path) -> Result<Option<Saved>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => {
+            return Err(format!(
+                "{}: {}",
+                path.display(),
+                crate::config::describe_io(&err)
+            ));
+        }
+    };
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if !meta.is_file() || meta.uid() != euid || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{}: not a regular file of uid {euid} writable only by it, ignored",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("{}: {}", path.display(), crate::config::describe_io(&err)))?;
+    Saved::parse(&text)
+        .map(Some)
+        .ok_or_else(|| format!("{}: not a going state file, ignored", path.display()))
+}
+
+/// Replaces the state file with what `fill` writes: a temp file beside it,
+/// renamed over it.
+pub fn write(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = path.with_extension("state.tmp");
+    let describe = |err: std::io::Error| {
+        format!(
+            "cannot write {}: {}",
+            path.display(),
+            crate::config::describe_io(&err)
+        )
+    };
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(&temp)
+        .map_err(describe)?;
+    let mut out = std::io::BufWriter::with_capacity(4096, file);
+    let written = fill(&mut out).and_then(|()| out.flush());
+    drop(out);
+    if let Err(err) = written.and_then(|()| std::fs::rename(&temp, path)) {
+        let _ = std::fs::remove_file(&temp);
+        return Err(describe(err));
+    }
+    Ok(())
+}
+
+/// A pidfd for a process going did not fork: readable once it has ended.
+pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags; the result is checked.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // pidfds are close-on-exec from birth.
+    // SAFETY: fd was just returned by the kernel and is owned here.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Saved {
+        Saved {
+            writer: 42,
+            services: vec![
+                Record {
+                    name: "web@1".into(),
+                    pid: 1234,
+                    start_time: 98765,
+                    fingerprint: 0xdead_beef,
+                    restarts: 3,
+                    cmdline: b"/bin/sleep\x001000\x00".to_vec(),
+                },
+                Record {
+                    name: "db".into(),
+                    pid: 77,
+                    start_time: 1,
+                    fingerprint: u64::MAX,
+                    restarts: 0,
+                    cmdline: Vec::new(),
+                },
+            ],
+            down: vec!["cron".into()],
+            main: Some((9, 10)),
+            pipes: vec![Pipe {
+                name: "web@1".into(),
+                pid: 1234,
+                stderr: true,
+                fd: 7,
+            }],
+        }
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let saved = sample();
+        assert_eq!(Saved::parse(&saved.format()), Some(saved));
+    }
+
+    #[test]
+    fn junk_is_skipped_and_bad_headers_refused() {
+        let text = format!(
+            "{}svc broken 12 x 0 0 00\nsvc odd 12 1 0 0 abc\nsvc init 1 1 0 0 00\nfuture line\n",
+            sample().format()
+        );
+        assert_eq!(Saved::parse(&text), Some(sample()));
+        assert_eq!(Saved::parse(""), None);
+        assert_eq!(Saved::parse("going-state 2 1\n"), None);
+        assert_eq!(Saved::parse("something else\n"), None);
+    }
+
+    #[test]
+    fn own_process_is_recognised_and_a_changed_one_is_not() {
+        let pid = std::process::id() as i32;
+        let mut record = Record {
+            name: "me".into(),
+            pid,
+            start_time: start_time(pid).unwrap(),
+            fingerprint: 0,
+            restarts: 0,
+            cmdline: cmdline(pid).unwrap(),
+        };
+        assert!(still_running(&record));
+        assert!(age(record.start_time).is_some());
+        record.start_time += 1;
+        assert!(!still_running(&record));
+        record.start_time -= 1;
+        record.cmdline.push(b'x');
+        assert!(!still_running(&record));
+    }
+
+    #[test]
+    fn state_file_is_replaced_whole_and_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("going-state-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("going.state");
+        assert_eq!(read(&path), Ok(None));
+        write(&path, |out| out.write_all(sample().format().as_bytes())).unwrap();
+        assert_eq!(read(&path), Ok(Some(sample())));
+        assert!(!dir.join("going.state.tmp").exists());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(read(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

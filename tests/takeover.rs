@@ -1,0 +1,453 @@
+//! going's own death and upgrade: a going started after another died on the
+//! same directory takes over the services still running (never a second
+//! copy), and SIGUSR2 execs a new going that keeps every child.
+
+mod common;
+use common::*;
+use std::fs;
+
+/// Processes (all of this machine's) running exactly `argv`.
+fn running_exactly(argv: &[&str]) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if alive(pid) && cmdline(pid) == argv {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn sleeping(n: u32) -> Vec<i32> {
+    running_exactly(&["/bin/sleep", &n.to_string()])
+}
+
+/// SIGKILL, then wait for the process to be gone (not reaped by us: going
+/// runs under the test harness, which reaps it in wait_exit).
+fn kill_going(g: &mut Going) {
+    g.signal(SIGKILL);
+    let died = g.wait_exit(secs(5)).is_some();
+    g.check(died, "going did not die of SIGKILL");
+}
+
+/// Waits until the state file names `pid`.
+fn wait_recorded(t: &TempDir, g: &Going, pid: i32) {
+    let path = t.join("going.state");
+    g.wait(secs(5), &format!("pid {pid} in {}", path.display()), || {
+        fs::read_to_string(&path)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split(' ').nth(2) == Some(&pid.to_string()))
+    });
+}
+
+#[test]
+fn a_going_killed_and_started_again_adopts_and_never_duplicates() {
+    let t = TempDir::new("adopt");
+    t.write_svc("a.toml", &sleep_service(7101, ""));
+    t.write_svc("b.toml", &sleep_service(7102, "instances = 2"));
+    let mut g1 = Going::start(&t);
+    let a = g1.wait_running("a");
+    let b0 = g1.wait_running("b@0");
+    let b1 = g1.wait_running("b@1");
+    wait_recorded(&t, &g1, b1);
+    wait_recorded(&t, &g1, a);
+    kill_going(&mut g1);
+    let g2 = Going::start(&t);
+    for (name, pid) in [("a", a), ("b@0", b0), ("b@1", b1)] {
+        g2.wait_log(
+            &format!(" {name}: adopted, pid {pid}, running for "),
+            secs(5),
+        );
+    }
+    g2.check(
+        sleeping(7101) == vec![a] && sleeping(7102).len() == 2,
+        &format!(
+            "one copy of each: a {:?}, b {:?}",
+            sleeping(7101),
+            sleeping(7102)
+        ),
+    );
+    // Status shows the adopted process, running.
+    let out = run_going(&["status", "-s", &t.s("going.sock"), "a"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    g2.check(
+        out.status.success() && text.contains("running") && text.contains(&a.to_string()),
+        &format!("status of the adopted a: {text}"),
+    );
+    // Not going's child, yet its death is seen (pidfd) and it is restarted.
+    kill(a, SIGKILL);
+    g2.wait_log(
+        " a: ended (status unknown: adopted, not going's child) after ",
+        secs(5),
+    );
+    let a2 = g2.wait_new_pid("a", a);
+    g2.check(
+        sleeping(7101) == vec![a2],
+        &format!("after the restart: {:?}", sleeping(7101)),
+    );
+    // An orderly stop stops the adopted ones too, and removes the state.
+    drop(g2);
+    g1.check(
+        sleeping(7102).is_empty() && !t.join("going.state").exists(),
+        &format!("after the stop: b {:?}", sleeping(7102)),
+    );
+}
+
+#[test]
+fn a_file_changed_or_removed_while_going_was_dead_takes_effect() {
+    let t = TempDir::new("adoptchg");
+    t.write_svc("a.toml", &sleep_service(7111, ""));
+    t.write_svc("b.toml", &sleep_service(7112, ""));
+    t.write_svc("c.toml", &sleep_service(7113, ""));
+    let mut g1 = Going::start(&t);
+    let a = g1.wait_running("a");
+    let b = g1.wait_running("b");
+    let c = g1.wait_running("c");
+    for pid in [a, b, c] {
+        wait_recorded(&t, &g1, pid);
+    }
+    kill_going(&mut g1);
+    t.write_svc("a.toml", &sleep_service(7114, ""));
+    t.remove_svc("b.toml");
+    let g2 = Going::start(&t);
+    g2.wait_log(
+        " a: definition changed while going was not running, restarting",
+        secs(5),
+    );
+    g2.wait_log(
+        &format!(" b: no longer defined, sending TERM to pid {b}"),
+        secs(5),
+    );
+    g2.wait_log(&format!(" c: adopted, pid {c}, "), secs(5));
+    g2.wait_gone(a, secs(5));
+    g2.wait_gone(b, secs(5));
+    let a2 = g2.wait_for(secs(5), "the new a", || sleeping(7114).first().copied());
+    g2.check(
+        alive(a2) && alive(c) && sleeping(7111).is_empty(),
+        "a runs its new definition and c is untouched",
+    );
+}
+
+#[test]
+fn a_stranger_with_a_recorded_pid_is_left_alone() {
+    let t = TempDir::new("adoptstranger");
+    t.write_svc("a.toml", &sleep_service(7121, ""));
+    // A live process the state file claims, with the wrong start time.
+    let mut stranger = std::process::Command::new("/bin/sleep")
+        .arg("7122")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = stranger.id() as i32;
+    let cmd: String = b"/bin/sleep\x007122\x00"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    fs::write(
+        t.join("going.state"),
+        format!("going-state 1 1\nsvc a {pid} 1 0 0 {cmd}\n"),
+    )
+    .expect("write state");
+    let g = Going::start(&t);
+    let a = g.wait_running("a");
+    g.check(
+        a != pid && alive(pid) && !g.log_has("adopted"),
+        "a stranger was adopted instead of starting a",
+    );
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}
+
+#[test]
+fn an_administrative_stop_outlives_going() {
+    let t = TempDir::new("adoptdown");
+    t.write_svc("a.toml", &sleep_service(7131, ""));
+    t.write_svc("b.toml", &sleep_service(7132, ""));
+    let mut g1 = Going::start(&t);
+    let a = g1.wait_running("a");
+    let b = g1.wait_running("b");
+    let out = run_going(&["stop", "-s", &t.s("going.sock"), "a"]);
+    g1.check(out.status.success(), "going stop a");
+    g1.wait_gone(a, secs(5));
+    wait_recorded(&t, &g1, b);
+    g1.wait(secs(5), "a recorded as down", || {
+        fs::read_to_string(t.join("going.state"))
+            .unwrap_or_default()
+            .contains("down a\n")
+    });
+    kill_going(&mut g1);
+    let g2 = Going::start(&t);
+    g2.wait_log(&format!(" b: adopted, pid {b}, "), secs(5));
+    g2.sync(&t);
+    std::thread::sleep(ms(300));
+    g2.check(
+        sleeping(7131).is_empty() && !g2.log_has(" a: starting"),
+        "a was started although it had been stopped with going stop",
+    );
+}
+
+#[test]
+fn sigusr2_execs_a_new_going_that_keeps_its_children() {
+    let t = TempDir::new("upgrade");
+    t.write_svc("a.toml", &sleep_service(7141, ""));
+    // Output through going, so the pipe must survive the exec.
+    t.write_svc(
+        "talk.toml",
+        "cmd = \"i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.1; done\"\nshell = true\nstdout = \"syslog\"\n",
+    );
+    let g = Going::start(&t);
+    let a = g.wait_running("a");
+    g.wait_log(": tick 3\n", secs(5));
+    let before = g.log_count("going 1.0.0 started");
+    g.signal(SIGUSR2);
+    g.wait_log("SIGUSR2, executing ", secs(5));
+    g.wait_log_count("going 1.0.0 started", before + 1, secs(5));
+    g.wait_log(&format!(" a: adopted, pid {a}, running for "), secs(5));
+    g.check(
+        alive(g.pid) && stat(a).map(|s| s.ppid) == Some(g.pid),
+        "after the exec, a is still going's child",
+    );
+    // The output pipe came across: the ticks go on being logged.
+    let ticks = g.log_count(": tick ");
+    g.wait_log_count(": tick ", ticks + 3, secs(5));
+    // Its child: the exit status is known again.
+    kill(a, SIGKILL);
+    g.wait_log(" a: killed by signal KILL after ", secs(5));
+    g.wait_new_pid("a", a);
+    let out = run_going(&["status", "-s", &t.s("going.sock")]);
+    g.check(out.status.success(), "status after the upgrade");
+}
+
+#[test]
+fn a_failed_upgrade_leaves_going_running() {
+    let t = TempDir::new("upgradefail");
+    t.write_svc("a.toml", &sleep_service(7151, ""));
+    let copy = t.join("going-copy");
+    let g = Going::start_with(
+        &t,
+        Opts {
+            pre: format!(
+                "cp \"$0\" '{}' && exec '{}' \"$@\";",
+                copy.display(),
+                copy.display()
+            ),
+            ..Opts::default()
+        },
+    );
+    let a = g.wait_running("a");
+    // The binary is gone: the exec must fail, and going carry on.
+    fs::remove_file(&copy).expect("remove the copy");
+    g.signal(SIGUSR2);
+    g.wait_log("upgrade failed: cannot execute ", secs(5));
+    let out = run_going(&["status", "-s", &t.s("going.sock"), "a"]);
+    g.check(
+        out.status.success() && alive(a) && alive(g.pid),
+        "going and a after a failed upgrade",
+    );
+    // A new binary at the same path: the upgrade goes through.
+    fs::copy(BIN, &copy).expect("copy going");
+    g.signal(SIGUSR2);
+    g.wait_log(&format!(" a: adopted, pid {a}, "), secs(5));
+    kill(a, SIGKILL);
+    g.wait_new_pid("a", a);
+}
+
+#[test]
+fn pid1_survives_an_upgrade() {
+    if !can_unshare() {
+        return;
+    }
+    let t = TempDir::new("upgradepid1");
+    t.write_svc("a.toml", &sleep_service(7161, ""));
+    let g = Going::start_pid1(&t);
+    g.wait_running("a");
+    let outer = g.wait_for(secs(5), "a in the namespace", || {
+        sleeping(7161).first().copied()
+    });
+    g.signal(SIGUSR2);
+    g.wait_log(" a: adopted, pid ", secs(5));
+    std::thread::sleep(ms(200));
+    g.check(
+        alive(g.pid) && alive(outer) && sleeping(7161) == vec![outer],
+        "the namespace and its service survived the upgrade of PID 1",
+    );
+}
+
+/// going under an init that respawns it: busybox init with `::respawn:`
+/// (and a shell loop, as sysvinit's `respawn` does it), PID 1 of a
+/// namespace, in a chroot. SIGKILL of going leaves exactly one copy.
+fn respawned_going_keeps_one_copy(init: &str) {
+    if !can_unshare() {
+        return;
+    }
+    let t = TempDir::new(&format!("respawn{init}"));
+    let root = t.join("root");
+    if busybox_chroot(&root).is_none() {
+        eprintln!("SKIPPED: /bin/busybox is not installed");
+        return;
+    }
+    for dir in ["etc/going.d", "proc", "run", "dev"] {
+        fs::create_dir_all(root.join(dir)).expect("mkdir");
+    }
+    copy_with_libraries(Path::new(BIN), &root, "bin/going");
+    fs::write(
+        root.join("etc/going.d/a.toml"),
+        "cmd = [\"/bin/busybox\", \"sleep\", \"7171\"]\n",
+    )
+    .expect("write a.toml");
+    fs::write(root.join("etc/going.d/b"), "cmd=/bin/busybox sleep 7172\n").expect("write b");
+    let going = "/bin/going -l stderr -s /run/going.sock -d /etc/going.d";
+    let mount = "/bin/busybox mount -t proc proc /proc";
+    let null = "/bin/busybox mknod -m 666 /dev/null c 1 3";
+    let pid1 = match init {
+        "busybox" => {
+            fs::write(
+                root.join("etc/inittab"),
+                format!("::sysinit:{mount}\n::sysinit:{null}\n::respawn:{going}\n"),
+            )
+            .expect("write inittab");
+            vec!["/bin/busybox", "init"]
+        }
+        _ => {
+            fs::write(
+                root.join("respawn.sh"),
+                format!("{mount}\n{null}\nwhile :; do {going}; /bin/busybox sleep 0.2; done\n"),
+            )
+            .expect("write respawn.sh");
+            vec!["/bin/busybox", "sh", "/respawn.sh"]
+        }
+    };
+    let log = fs::File::create(t.join("init.log")).expect("log");
+    let child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child", "--mount", "chroot"])
+        .arg(&root)
+        .args(&pid1)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("dup"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn init");
+    let host = child.id() as i32;
+    // However the test ends, the namespace ends: its init, and with it
+    // everything in it, is killed (unshare alone dying would not do).
+    struct Namespace(std::process::Child);
+    impl Drop for Namespace {
+        fn drop(&mut self) {
+            let host = self.0.id() as i32;
+            for p in descendants(host) {
+                kill(p, SIGKILL);
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _namespace = Namespace(child);
+    let find = |argv: &[&str]| -> Vec<i32> {
+        descendants(host)
+            .into_iter()
+            .filter(|&p| alive(p) && cmdline(p) == argv)
+            .collect()
+    };
+    let going_argv: Vec<&str> = going.split(' ').collect();
+    let a_argv = ["/bin/busybox", "sleep", "7171"];
+    let b_argv = ["/bin/busybox", "sleep", "7172"];
+    let report = || fs::read_to_string(t.join("init.log")).unwrap_or_default();
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + secs(10);
+        while !f() {
+            if std::time::Instant::now() > deadline {
+                panic!("{init}: timed out waiting for {what}\n{}", report());
+            }
+            std::thread::sleep(ms(20));
+        }
+    };
+    wait("going and both services", &|| {
+        find(&going_argv).len() == 1 && find(&a_argv).len() == 1 && find(&b_argv).len() == 1
+    });
+    let (a, b) = (find(&a_argv), find(&b_argv));
+    for round in 0..3 {
+        let old = find(&going_argv);
+        // Recorded before the kill.
+        wait("the state file", &|| {
+            fs::read_to_string(root.join("run/going.state"))
+                .is_ok_and(|s| s.lines().filter(|l| l.starts_with("svc ")).count() == 2)
+        });
+        for &p in &old {
+            kill(p, SIGKILL);
+        }
+        wait("a new going", &|| {
+            let now = find(&going_argv);
+            now.len() == 1 && now != old
+        });
+        std::thread::sleep(ms(1500));
+        let (a_now, b_now) = (find(&a_argv), find(&b_argv));
+        if a_now != a || b_now != b {
+            panic!(
+                "{init}, round {round}: a {a:?} -> {a_now:?}, b {b:?} -> {b_now:?}\n{}",
+                report()
+            );
+        }
+    }
+}
+
+#[test]
+fn busybox_init_respawning_going_keeps_one_copy() {
+    respawned_going_keeps_one_copy("busybox");
+}
+
+#[test]
+fn sysvinit_style_respawn_keeps_one_copy() {
+    respawned_going_keeps_one_copy("loop");
+}
+
+use std::path::Path;
+
+/// Copies a binary into a chroot with the libraries ldd names.
+fn copy_with_libraries(bin: &Path, root: &Path, to: &str) {
+    let dst = root.join(to);
+    fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
+    fs::copy(bin, &dst).expect("copy binary");
+    let out = std::process::Command::new("ldd")
+        .arg(bin)
+        .output()
+        .expect("ldd");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = match line.split_once("=>") {
+            Some((_, r)) => r.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            let lib = root.join(p.trim_start_matches('/'));
+            fs::create_dir_all(lib.parent().expect("parent")).expect("mkdir");
+            fs::copy(p, &lib).expect("copy library");
+        }
+    }
+}
+
+/// Every descriptor going opens itself is close-on-exec, so none can leak
+/// into a service, a hook, or the going an upgrade execs.
+#[test]
+fn all_of_goings_own_descriptors_are_close_on_exec() {
+    let t = TempDir::new("cloexec");
+    t.write_svc(
+        "talk.toml",
+        "cmd = \"while :; do echo hi; sleep 1; done\"\nshell = true\nstdout = \"syslog\"\nstderr = \"syslog\"\n",
+    );
+    t.write_svc("n.toml", &sleep_service(7231, "ready = \"notify\""));
+    let g = Going::start(&t);
+    g.wait_running("talk");
+    // A control client that stays connected while the descriptors are read.
+    let _client = std::os::unix::net::UnixStream::connect(t.join("going.sock")).expect("connect");
+    std::thread::sleep(ms(200));
+    let fds = fds(g.pid);
+    g.check(fds.len() >= 8, &format!("going's descriptors: {fds:?}"));
+    for (fd, target) in fds.into_iter().filter(|(fd, _)| *fd > 2) {
+        let flags = fd_flags(g.pid, fd).unwrap_or(0);
+        g.check(
+            flags & 0o2000000 != 0,
+            &format!("fd {fd} ({target}) is not close-on-exec: flags {flags:o}"),
+        );
+    }
+}
