@@ -379,7 +379,11 @@ class Going(Supervisor):
         super().__init__(work)
         self.dir = os.path.join(work, "going.d")
         os.makedirs(self.dir, exist_ok=True)
-        self.sock = os.path.join(work, "going.sock")
+        # The socket and the state file beside it go to a runtime dir, as
+        # /run/going.sock would: on tmpfs, and not in the parent of the
+        # service dir (which going watches, so that its own state writes
+        # would wake it up).
+        self.sock = os.path.join(RUNDIR, f"going-{time.monotonic_ns()}.sock")
 
     def command(self):
         return [GOING, "-l", "stderr", "-d", self.dir, "-s", self.sock]
@@ -1376,6 +1380,8 @@ def build_report(R, meta):
     w(f"- supervisor: `supervisord -n -c CONF`, one `[program:x]` file per service in an "
       f"`[include]` dir, {Supervisord.SETTINGS}; its main loop notices a dead child on its next "
       "1 s tick.")
+    w(f"- going: `going -l stderr -d DIR -s SOCK`, its log to a file, SOCK (and so its state file, "
+      f"rewritten when a service starts or stops) in {'a tmpfs directory, as /run is on most systems' if RUNDIR.startswith('/dev/shm') else 'the work directory'}.")
     w("- The driver and the helper only poll the stamp file to know when to go on; the figures "
       "come from the stamps alone, so the polling rate does not change them (it does add a "
       "little load on a 2-core machine, the same for every peer).")
@@ -1394,11 +1400,12 @@ def build_report(R, meta):
 # --- main ---------------------------------------------------------------------------
 
 WORK = None
+RUNDIR = None
 GOING = None
 
 
 def main():
-    global WORK, GOING
+    global WORK, RUNDIR, GOING
     t_begin = time.monotonic()
     GOING = os.path.abspath(os.environ.get("GOING", os.path.join(ROOT, "going")))
     out = os.path.join(ROOT, os.environ.get("OUT", "BENCH.md"))
@@ -1417,6 +1424,10 @@ def main():
     signal.signal(signal.SIGHUP, lambda *_: sys.exit(129))
     WORK = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"going-bench.{os.getpid()}")
     os.makedirs(WORK)
+    shm = "/dev/shm"
+    tmpfs = any(line.split()[1:3] == [shm, "tmpfs"] for line in read("/proc/mounts").splitlines())
+    RUNDIR = os.path.join(shm if tmpfs else WORK, f"going-bench-run.{os.getpid()}")
+    os.makedirs(RUNDIR)
     R = {}
     try:
         ensure_peers()
@@ -1447,6 +1458,7 @@ def main():
     finally:
         kill_all_descendants()
         shutil.rmtree(WORK, ignore_errors=True)
+        shutil.rmtree(RUNDIR, ignore_errors=True)
     elapsed = time.monotonic() - t_begin
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
