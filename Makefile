@@ -4,6 +4,11 @@
 #   make run             the example services in a temp dir, reloaded live; Ctrl-C ends it
 #   make test            cargo build + cargo test, clippy, rustfmt, man page lint
 #   make bench           going against runit, s6, supervisor, tini, dumb-init, catatonit -> BENCH.md (~20 min; QUICK=1 ~7 min)
+#   make fuzz            cargo-fuzz on the TOML, going-format and control-socket
+#                        parsers, one target after the other, 10 million inputs
+#                        each (FUZZ_RUNS=N, or FUZZ_TIME=SECONDS; FUZZ_TARGETS,
+#                        FUZZ_MAX_LEN, FUZZ_TIMEOUT, FUZZ_FLAGS); needs nightly,
+#                        installs cargo-fuzz; not part of make test
 #   make install         PREFIX=/usr/local DESTDIR= ; uses ./going if already built
 #   make uninstall       removes exactly what install put there
 #   make clean
@@ -20,7 +25,7 @@ BINDIR := $(DESTDIR)$(PREFIX)/sbin
 MAN8   := $(DESTDIR)$(PREFIX)/share/man/man8
 MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
 
-.PHONY: all run test bench install uninstall clean
+.PHONY: all run test bench fuzz install uninstall clean
 
 # Static musl release build, else a static glibc build; the result is
 # copied (then renamed, so a running ./going is never overwritten in place)
@@ -108,6 +113,19 @@ test:
 
 bench: all
 	scripts/bench.sh
+
+# Knobs of make fuzz (scripts/fuzz.sh says more); empty means its default.
+FUZZ_TARGETS ?=
+FUZZ_RUNS    ?=
+FUZZ_TIME    ?=
+FUZZ_MAX_LEN ?=
+FUZZ_TIMEOUT ?=
+FUZZ_FLAGS   ?=
+
+fuzz:
+	CARGO='$(CARGO)' FUZZ_TARGETS='$(FUZZ_TARGETS)' FUZZ_RUNS='$(FUZZ_RUNS)' \
+	FUZZ_TIME='$(FUZZ_TIME)' FUZZ_MAX_LEN='$(FUZZ_MAX_LEN)' \
+	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_FLAGS='$(FUZZ_FLAGS)' scripts/fuzz.sh
 
 install: going
 	$(INSTALL) -d -m 755 $(BINDIR) $(MAN8) $(MAN5)

@@ -63,6 +63,27 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
     }
 }
 
+/// What the bytes a client sent so far amount to (`closed`: it will send
+/// no more): the request on its first line, an error, or `None` while the
+/// line may still be coming. Closed before a full line, what came is the
+/// line.
+pub fn request_from(input: &[u8], closed: bool) -> Option<Result<Request, String>> {
+    let line_end = input.iter().position(|&b| b == b'\n');
+    if line_end.is_none() && !closed {
+        if input.len() > MAX_REQUEST {
+            return Some(Err(format!("request longer than {MAX_REQUEST} bytes")));
+        }
+        return None;
+    }
+    let line = input
+        .get(..line_end.unwrap_or(input.len()))
+        .unwrap_or_default();
+    Some(match std::str::from_utf8(line) {
+        Ok(text) => parse_request(text),
+        Err(_) => Err("request is not UTF-8".into()),
+    })
+}
+
 /// The answer to a request.
 pub struct Reply {
     pub code: i32,
@@ -298,38 +319,24 @@ impl Server {
         loop {
             match client.stream.read(&mut buffer) {
                 Ok(0) => {
-                    // Closed before a full line: treat what came as the line.
                     if client.input.is_empty() {
                         client.deadline = Instant::now();
                         return None;
                     }
-                    break;
+                    return request_from(&client.input, true);
                 }
                 Ok(n) => {
                     client
                         .input
                         .extend_from_slice(buffer.get(..n).unwrap_or_default());
-                    if client.input.contains(&b'\n') {
-                        break;
-                    }
-                    if client.input.len() > MAX_REQUEST {
-                        return Some(Err(format!("request longer than {MAX_REQUEST} bytes")));
+                    if let Some(request) = request_from(&client.input, false) {
+                        return Some(request);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(_) => return None,
             }
         }
-        let line_end = client
-            .input
-            .iter()
-            .position(|&b| b == b'\n')
-            .unwrap_or(client.input.len());
-        let line = client.input.get(..line_end).unwrap_or_default();
-        Some(match std::str::from_utf8(line) {
-            Ok(text) => parse_request(text),
-            Err(_) => Err("request is not UTF-8".into()),
-        })
     }
 
     /// Queues the answer for a client and starts writing it.
@@ -514,6 +521,25 @@ mod tests {
             Err("unknown request \"dance\"".into())
         );
         assert_eq!(parse_request(""), Err("empty request".into()));
+    }
+
+    #[test]
+    fn request_lines_come_in_pieces() {
+        assert_eq!(request_from(b"relo", false), None);
+        assert_eq!(request_from(b"reload", true), Some(Ok(Request::Reload)));
+        assert_eq!(
+            request_from(b"reload\nstop a\n", false),
+            Some(Ok(Request::Reload))
+        );
+        assert_eq!(request_from(&[b' '; MAX_REQUEST], false), None);
+        assert_eq!(
+            request_from(&[b' '; MAX_REQUEST + 1], false),
+            Some(Err("request longer than 4096 bytes".into()))
+        );
+        assert_eq!(
+            request_from(b"status \xff\n", false),
+            Some(Err("request is not UTF-8".into()))
+        );
     }
 
     #[test]

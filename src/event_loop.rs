@@ -57,9 +57,15 @@ struct AdoptedWatch {
     done: bool,
 }
 
-/// How long after a start going records the state again: by then the
-/// command line is the one the service's own exec chain settled on.
-const RERECORD_AFTER: Duration = Duration::from_millis(250);
+/// What the state file last said of one process, by pid: reused so that
+/// a write reads /proc only for processes new since the last one.
+struct Recorded {
+    pid: i32,
+    start_time: u64,
+    /// The exec was confirmed when this was read.
+    exec_done: bool,
+    cmdline: Vec<u8>,
+}
 
 /// The read end of a service's `ready-fd`.
 struct ReadyPipe {
@@ -144,7 +150,8 @@ pub struct EventLoop {
     state_path: PathBuf,
     /// Signature of the pids and states last recorded.
     recorded: u64,
-    rerecord_at: Option<Instant>,
+    /// Sorted by pid.
+    recorded_procs: Vec<Recorded>,
     state_failed: bool,
     adopted: Vec<AdoptedWatch>,
     /// going's own arguments, for the exec of an upgrade.
@@ -212,7 +219,7 @@ impl EventLoop {
             notify,
             state_path,
             recorded: 0,
-            rerecord_at: None,
+            recorded_procs: Vec::new(),
             state_failed: false,
             adopted: Vec::new(),
             argv,
@@ -235,7 +242,7 @@ impl EventLoop {
                 let _ = std::fs::remove_file(&self.state_path);
                 return code;
             }
-            self.record_state(Instant::now());
+            self.record_state();
             self.poll_set(&mut poll_fds, &mut sources);
             let timeout = self.timeout_ms();
             // SAFETY: poll_fds is a valid array of its length.
@@ -342,10 +349,15 @@ impl EventLoop {
         let now = Instant::now();
         if changes.rescan {
             self.rescan(now);
-        } else {
+        } else if !changes.names.is_empty() {
+            // One batch for all the files of one read: thousands of new
+            // files cost one pass over the services, not one each.
+            self.supervisor.begin_batch(false);
             for name in &changes.names {
                 self.reload(name, now);
             }
+            let work = self.supervisor.end_batch(now);
+            self.execute(work);
         }
     }
 
@@ -624,17 +636,10 @@ impl EventLoop {
             .filter(|j| !j.killed)
             .map(|j| j.deadline)
             .min();
-        let nearest = [
-            self.supervisor.next_deadline(),
-            main,
-            sweep,
-            control,
-            jobs,
-            self.rerecord_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let nearest = [self.supervisor.next_deadline(), main, sweep, control, jobs]
+            .into_iter()
+            .flatten()
+            .min();
         match nearest {
             None => -1,
             Some(at) => {
@@ -1074,6 +1079,7 @@ impl EventLoop {
 
     /// Rereads every file, and forgets services whose file is gone.
     fn rescan(&mut self, now: Instant) {
+        self.watch.rewatch_if_lost();
         let on_disk = match config::service_names(&self.dir) {
             Ok(names) => names,
             // The watch has said so already, once.
@@ -1091,7 +1097,7 @@ impl EventLoop {
         names.extend(on_disk);
         names.sort();
         names.dedup();
-        self.supervisor.begin_batch();
+        self.supervisor.begin_batch(true);
         for name in names {
             self.reload(&name, now);
         }
@@ -1205,7 +1211,11 @@ impl EventLoop {
     }
 
     /// Writes what a next going needs to take over, service by service.
-    fn write_state(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    fn write_state(
+        &self,
+        out: &mut dyn std::io::Write,
+        known: &[Recorded],
+    ) -> std::io::Result<Vec<Recorded>> {
         state::write_header(out, std::process::id() as i32)?;
         if let Some(main) = self.main.as_ref().filter(|main| main.is_running())
             && let Some(pid) = main.pid
@@ -1213,6 +1223,7 @@ impl EventLoop {
         {
             state::write_main(out, pid, start)?;
         }
+        let mut recorded = Vec::new();
         for s in self.supervisor.services() {
             if s.admin_down {
                 state::write_down(out, s.name())?;
@@ -1221,21 +1232,33 @@ impl EventLoop {
                 continue;
             }
             let Some(pid) = s.pid else { continue };
-            let Some(start_time) = state::start_time(pid) else {
-                continue;
-            };
-            // Before its exec is confirmed, /proc shows going's own
-            // command line: record the one it is about to have.
-            let cmdline = if s.state == State::Starting {
-                s.spec
-                    .argv
-                    .iter()
-                    .flat_map(|a| [a.as_bytes(), b"\0"])
-                    .flatten()
-                    .copied()
-                    .collect()
-            } else {
-                state::cmdline(pid).unwrap_or_default()
+            let exec_done = s.state != State::Starting;
+            let cached = known
+                .binary_search_by_key(&pid, |r| r.pid)
+                .ok()
+                .and_then(|at| known.get(at))
+                .filter(|r| r.exec_done || !exec_done);
+            let (start_time, cmdline) = match cached {
+                Some(r) => (r.start_time, r.cmdline.clone()),
+                None => {
+                    let Some(start_time) = state::start_time(pid) else {
+                        continue;
+                    };
+                    // Before its exec is confirmed, /proc shows going's own
+                    // command line: record the one it is about to have.
+                    let cmdline = if exec_done {
+                        state::cmdline(pid).unwrap_or_default()
+                    } else {
+                        s.spec
+                            .argv
+                            .iter()
+                            .flat_map(|a| [a.as_bytes(), b"\0"])
+                            .flatten()
+                            .copied()
+                            .collect()
+                    };
+                    (start_time, cmdline)
+                }
             };
             let record = state::Record {
                 name: s.name().to_string(),
@@ -1246,13 +1269,19 @@ impl EventLoop {
                 cmdline,
             };
             record.write_to(out)?;
+            recorded.push(Recorded {
+                pid,
+                start_time,
+                exec_done,
+                cmdline: record.cmdline,
+            });
         }
-        Ok(())
+        recorded.sort_unstable_by_key(|r| r.pid);
+        Ok(recorded)
     }
 
-    /// Rewrites the state file when a pid or state changed, and once more
-    /// a little later.
-    fn record_state(&mut self, now: Instant) {
+    /// Rewrites the state file when a pid or state changed.
+    fn record_state(&mut self) {
         let mut signature = state::Fnv::default();
         for s in self.supervisor.services() {
             signature = signature
@@ -1266,17 +1295,18 @@ impl EventLoop {
             .as_ref()
             .and_then(|m| m.pid.filter(|_| m.is_running()));
         let signature = signature.feed(&main.unwrap_or(0).to_le_bytes()).0;
-        let due = self.rerecord_at.is_some_and(|at| at <= now);
-        if signature == self.recorded && !due {
+        if signature == self.recorded {
             return;
         }
-        if due {
-            self.rerecord_at = None;
-        } else {
-            self.rerecord_at.get_or_insert(now + RERECORD_AFTER);
-        }
         self.recorded = signature;
-        match state::write(&self.state_path, |out| self.write_state(out)) {
+        let known = std::mem::take(&mut self.recorded_procs);
+        let mut fresh = Vec::new();
+        let written = state::write(&self.state_path, |out| {
+            fresh = self.write_state(out, &known)?;
+            Ok(())
+        });
+        self.recorded_procs = fresh;
+        match written {
             Ok(()) => self.state_failed = false,
             Err(why) if !self.state_failed => {
                 log::warn!("{why}; a going restarted after a crash may start services twice");
@@ -1325,7 +1355,7 @@ impl EventLoop {
             }
         }
         let written = state::write(&self.state_path, |out| {
-            self.write_state(out)?;
+            self.write_state(out, &[])?;
             pipes.iter().try_for_each(|pipe| pipe.write_to(out))
         });
         let args: Option<Vec<std::ffi::CString>> = std::iter::once(exe)

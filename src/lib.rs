@@ -174,6 +174,7 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
             Vec::new()
         },
         notify_socket: None,
+        own_user: spawn::own_user(),
     })
 }
 

@@ -24,6 +24,17 @@ pub struct Context {
     pub inherited: Vec<RawFd>,
     /// `NOTIFY_SOCKET` for services with `notify = true`.
     pub notify_socket: Option<String>,
+    /// `USER` and `HOME` of going's own user, for services without `user`:
+    /// looked up once, as each lookup takes a 16 kB buffer.
+    pub own_user: (String, String),
+}
+
+/// `USER` and `HOME` of going's own user (uid and `/` when unnamed).
+pub fn own_user() -> (String, String) {
+    match User::from_uid(Uid::effective()) {
+        Ok(Some(me)) => (me.name, me.dir.to_string_lossy().into_owned()),
+        _ => (Uid::effective().to_string(), "/".into()),
+    }
 }
 
 /// A forked service process.
@@ -137,7 +148,8 @@ fn show_id(id: &Id) -> String {
     }
 }
 
-fn identity(spec: &ServiceSpec, is_root: bool) -> Result<Identity, String> {
+fn identity(spec: &ServiceSpec, context: &Context) -> Result<Identity, String> {
+    let is_root = context.is_root;
     let group = spec.group.as_ref().map(resolve_group).transpose()?;
     match &spec.user {
         Some(id) => {
@@ -166,18 +178,13 @@ fn identity(spec: &ServiceSpec, is_root: bool) -> Result<Identity, String> {
                 user: user.name,
             })
         }
-        None => {
-            let me = User::from_uid(Uid::effective()).ok().flatten();
-            Ok(Identity {
-                uid: None,
-                gid: group,
-                groups: group.filter(|_| is_root).map(|gid| vec![gid]),
-                home: me
-                    .as_ref()
-                    .map_or_else(|| "/".into(), |u| u.dir.to_string_lossy().into_owned()),
-                user: me.map_or_else(|| Uid::effective().to_string(), |u| u.name),
-            })
-        }
+        None => Ok(Identity {
+            uid: None,
+            gid: group,
+            groups: group.filter(|_| is_root).map(|gid| vec![gid]),
+            home: context.own_user.1.clone(),
+            user: context.own_user.0.clone(),
+        }),
     }
 }
 
@@ -284,7 +291,7 @@ fn set_cloexec(fd: RawFd) {
 /// Forks and starts the service; the exec's outcome arrives on
 /// [`Child::exec_report`].
 pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
-    let who = identity(spec, context.is_root)?;
+    let who = identity(spec, context)?;
     let mut env = environment(spec, &who.home, &who.user);
     if spec.extras().readiness == Some(Readiness::Notify)
         && let Some(socket) = &context.notify_socket

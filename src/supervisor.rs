@@ -21,9 +21,14 @@ pub struct Supervisor {
     shutting_down: bool,
     /// Stops held back until no running service depends on them.
     pending_stops: Vec<(String, PendingStop)>,
-    /// A rescan is loading files: new services wait until all are known,
+    /// Files are being loaded: new services wait until all are known,
     /// so that a dependency later in name order is no "missing" one.
     batch: bool,
+    /// In a batch that is not a full rescan: why each waiting service
+    /// waited before it, so that its end logs only the reasons that changed.
+    reasons_before: Option<Vec<(String, String)>>,
+    /// Services whose file the batch found removed, stopped at its end.
+    batch_removals: Vec<String>,
     /// Processes an earlier going left running, each taken over by its
     /// service when that service is first defined.
     adoptions: Vec<Adoption>,
@@ -85,15 +90,32 @@ impl Supervisor {
         self.services.binary_search_by(|s| s.name().cmp(name))
     }
 
+    /// The services of the file `name`: `name` itself and its instances
+    /// `name@i`, found by binary search (a rescan of thousands of files
+    /// must not walk every service for each file).
+    fn units_of(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{name}@");
+        let exact = self.index(name).ok().and_then(|i| self.services.get(i));
+        let start = self
+            .services
+            .partition_point(|s| s.name() < prefix.as_str());
+        let instances = self
+            .services
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|s| s.name().starts_with(&prefix));
+        exact
+            .into_iter()
+            .chain(instances)
+            .map(|s| s.name().to_string())
+            .collect()
+    }
+
     /// Brings the services of the file `name` (one, or its instances) in
     /// line with the file.
     pub fn reconcile(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
-        let existing: Vec<String> = self
-            .services
-            .iter()
-            .filter(|s| s.base_name() == name)
-            .map(|s| s.name().to_string())
-            .collect();
+        let existing = self.units_of(name);
         let (spec, fingerprint) = match loaded {
             Loaded::Ok(spec, origin) => (spec, origin.fingerprint),
             other => {
@@ -161,7 +183,6 @@ impl Supervisor {
             // Its dependencies as the new definition has them decide its start.
             service.spec.depends_on = spec.depends_on.clone();
         }
-        self.update_blocked();
         let found = self.index(name);
         let actions = match (found, loaded) {
             (Err(_), Loaded::Missing) => return Vec::new(),
@@ -173,6 +194,11 @@ impl Supervisor {
                     return Vec::new();
                 }
                 log::info!(target: name, "file removed, stopping");
+                if self.batch {
+                    // Stopped together when the batch ends.
+                    self.batch_removals.push(name.to_string());
+                    return Vec::new();
+                }
                 return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
             }
             (_, Loaded::Broken { file, problems }) => {
@@ -226,6 +252,12 @@ impl Supervisor {
                     return Vec::new();
                 }
                 log::info!(target: name, "definition changed, restarting");
+                // Only a start consults `blocked`: computed here, not for
+                // every file of a rescan.
+                self.update_blocked();
+                let Some(service) = self.services.get_mut(index) else {
+                    return Vec::new();
+                };
                 service.replace(spec, now)
             }
         };
@@ -333,45 +365,79 @@ impl Supervisor {
         work
     }
 
-    /// A rescan begins: files are loaded before anything new starts.
-    pub fn begin_batch(&mut self) {
+    /// Files are about to be loaded, each before anything new starts: a
+    /// full rescan (`announce`), or the files one inotify read named.
+    pub fn begin_batch(&mut self, announce: bool) {
         self.batch = true;
+        self.reasons_before = (!announce).then(|| {
+            self.services()
+                .filter(|s| s.waiting)
+                .filter_map(|s| Some((s.name().to_string(), s.blocked.clone()?)))
+                .collect()
+        });
     }
 
-    /// A rescan has loaded every file: start what may start, and say once
-    /// why the rest waits.
+    /// Every file of the batch is loaded: start what may start. After a
+    /// rescan each waiting service says once why it waits; after other
+    /// batches only a reason that changed is logged, as outside a batch.
     pub fn end_batch(&mut self, now: Instant) -> Work {
-        self.batch = false;
         self.update_blocked();
+        self.batch = false;
+        let before = self.reasons_before.take();
         for service in &self.services {
             if let (true, Some(reason)) = (service.waiting, &service.blocked) {
-                log::info!(target: service.name(), "waiting: {reason}");
+                let known = before
+                    .as_ref()
+                    .is_some_and(|b| b.iter().any(|(n, r)| n == service.name() && r == reason));
+                if !known {
+                    log::info!(target: service.name(), "waiting: {reason}");
+                }
             }
         }
-        self.refresh(now)
+        let removed = std::mem::take(&mut self.batch_removals);
+        if removed.is_empty() {
+            return self.refresh(now);
+        }
+        self.stop_in_order(&removed, PendingStop::Remove, now)
     }
 
     /// Stops `names`, each only once no running service depends on it;
     /// the running services that do depend on them stop first.
     fn stop_in_order(&mut self, names: &[String], kind: PendingStop, now: Instant) -> Work {
+        // Sets, not lists: thousands of files removed at once must not
+        // cost names x services, nor names x stops.
+        let asked = sorted(names.iter().map(String::as_str));
         let mut closure: Vec<String> = names.to_vec();
-        let mut grew = true;
-        while grew {
-            grew = false;
-            let bases: Vec<String> = closure
-                .iter()
-                .map(|n| crate::service::base_name(n).to_string())
-                .collect();
+        let mut in_closure: Vec<String> = names.to_vec();
+        in_closure.sort_unstable();
+        in_closure.dedup();
+        loop {
+            let bases = sorted(closure.iter().map(|n| crate::service::base_name(n)));
+            let mut added = Vec::new();
             for service in &self.services {
-                let depends = service.spec.depends_on.iter().any(|d| bases.contains(d));
-                if depends && service.is_active() && !closure.iter().any(|c| c == service.name()) {
-                    closure.push(service.name().to_string());
-                    grew = true;
+                let depends = service
+                    .spec
+                    .depends_on
+                    .iter()
+                    .any(|d| bases.binary_search(&d.as_str()).is_ok());
+                let known = in_closure
+                    .binary_search_by(|c| c.as_str().cmp(service.name()))
+                    .is_ok();
+                if depends && service.is_active() && !known {
+                    added.push(service.name().to_string());
                 }
             }
+            if added.is_empty() {
+                break;
+            }
+            in_closure.extend(added.iter().cloned());
+            in_closure.sort_unstable();
+            closure.extend(added);
         }
+        self.pending_stops
+            .retain(|(n, _)| in_closure.binary_search(n).is_err());
         for name in closure {
-            let stop = if names.contains(&name) {
+            let stop = if asked.binary_search(&name.as_str()).is_ok() {
                 kind
             } else {
                 PendingStop::Dependent
@@ -383,7 +449,6 @@ impl Supervisor {
                 // Down at once, so nothing restarts it while it waits.
                 service.admin_down = true;
             }
-            self.pending_stops.retain(|(n, _)| *n != name);
             self.pending_stops.push((name, stop));
         }
         self.refresh(now)
@@ -392,6 +457,15 @@ impl Supervisor {
     /// Sets each service's `blocked`: why its dependencies keep it from
     /// starting now.
     fn update_blocked(&mut self) {
+        // Called after every change: with no dependencies anywhere (the
+        // common case), nothing is blocked and no graph is built, so a
+        // rescan of thousands of files stays linear per file.
+        if self.services.iter().all(|s| s.spec.depends_on.is_empty()) {
+            for service in &mut self.services {
+                service.blocked = None;
+            }
+            return;
+        }
         let graph: BTreeMap<String, Vec<String>> = self
             .services()
             .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
@@ -421,13 +495,6 @@ impl Supervisor {
         self.services()
             .filter(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
             .all(|t| self.pending_stops.iter().any(|(n, _)| n == t.name()))
-    }
-
-    /// True while a running service depends on `name`'s file.
-    fn has_active_dependents(&self, name: &str) -> bool {
-        let base = crate::service::base_name(name);
-        self.services()
-            .any(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
     }
 
     /// Why `service` may not start now, if it may not.
@@ -465,14 +532,29 @@ impl Supervisor {
     /// After any change: which services may start, the stops that no
     /// dependent holds back any more, and the starts they held back.
     fn refresh(&mut self, now: Instant) -> Work {
+        if self.batch {
+            // Files are being loaded: `end_batch` refreshes once.
+            return Vec::new();
+        }
         let mut work = Vec::new();
         let mut progress = true;
         while progress {
             progress = false;
+            // What running services depend on, gathered once: thousands of
+            // files removed at once must not cost services x stops.
+            let depended = sorted(
+                self.services()
+                    .filter(|t| t.is_active())
+                    .flat_map(|t| t.spec.depends_on.iter().map(String::as_str)),
+            );
             let mut ready: Vec<(String, PendingStop)> = self
                 .pending_stops
                 .iter()
-                .filter(|(name, _)| !self.has_active_dependents(name))
+                .filter(|(name, _)| {
+                    depended
+                        .binary_search(&crate::service::base_name(name))
+                        .is_err()
+                })
                 .cloned()
                 .collect();
             if ready.is_empty() {
@@ -484,8 +566,10 @@ impl Supervisor {
                     .cloned()
                     .collect();
             }
+            let taken = sorted(ready.iter().map(|(n, _)| n.as_str()));
+            self.pending_stops
+                .retain(|(n, _)| taken.binary_search(&n.as_str()).is_err());
             for (name, kind) in ready {
-                self.pending_stops.retain(|(n, _)| *n != name);
                 let Ok(index) = self.index(&name) else {
                     continue;
                 };
@@ -507,7 +591,7 @@ impl Supervisor {
             }
         }
         self.update_blocked();
-        if !self.shutting_down && !self.batch {
+        if !self.shutting_down {
             for service in &mut self.services {
                 let actions = service.release(now);
                 work.extend(tag(service.name(), actions));
@@ -618,6 +702,15 @@ fn report_broken(name: &str, file: &std::path::Path, problems: &[crate::config::
     if let Some(first) = problems.first() {
         log::error!(target: name, "{}{more}, nothing changed", Located(file, first));
     }
+}
+
+/// A set of names as a sorted list: looked up by binary search, at a
+/// fraction of a `BTreeSet`'s code.
+fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut list: Vec<&str> = names.collect();
+    list.sort_unstable();
+    list.dedup();
+    list
 }
 
 fn tag(name: &str, actions: Vec<crate::service::Action>) -> Work {
@@ -875,6 +968,48 @@ mod tests {
         assert!(sup.due(now).is_empty());
         assert_eq!(sup.due(at), vec!["web".to_string()]);
     }
+
+    fn named(name: &str) -> Loaded {
+        let spec = ServiceSpec::new(name, vec!["/bin/sleep".into(), "9".into()]);
+        Loaded::Ok(spec, Origin::default())
+    }
+
+    #[test]
+    fn a_file_names_itself_and_its_instances_only() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.reconcile("web", instances(2), now);
+        for name in ["web-x", "webx", "we", "web_"] {
+            sup.reconcile(name, named(name), now);
+        }
+        assert_eq!(sup.units_of("web"), ["web@0", "web@1"]);
+        assert_eq!(sup.units_of("webx"), ["webx"]);
+        assert_eq!(sup.units_of("we"), ["we"]);
+        assert!(sup.units_of("w").is_empty());
+        // A file that lost its instances is found as well.
+        sup.reconcile("web", named("web"), now);
+        assert!(sup.units_of("web").contains(&"web".to_string()));
+    }
+
+    #[test]
+    fn a_batch_starts_its_new_services_at_its_end() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.reconcile("a", named("a"), now);
+        for announce in [false, true] {
+            let name = if announce { "c" } else { "b" };
+            sup.begin_batch(announce);
+            assert_eq!(sup.reconcile(name, named(name), now), vec![]);
+            // A removal waits for the end of the batch too.
+            let work = sup.reconcile("a", Loaded::Missing, now);
+            assert!(work.is_empty(), "{work:?}");
+            let work = sup.end_batch(now);
+            assert_eq!(spawned(&work), [name]);
+            assert!(sup.services().all(|s| s.name() != "a" || s.is_removable()));
+            sup.reconcile("a", named("a"), now);
+        }
+    }
+
     fn adoption(pid: i32, fingerprint: u64) -> Adoption {
         Adoption {
             name: "web".into(),

@@ -29,7 +29,8 @@ pub struct DirWatch {
     missing_is_normal: bool,
 }
 
-const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_CLOSE_WRITE
+const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_ATTRIB
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
     .union(AddWatchFlags::IN_MOVED_TO)
     .union(AddWatchFlags::IN_MOVED_FROM)
     .union(AddWatchFlags::IN_CREATE)
@@ -100,6 +101,18 @@ impl DirWatch {
         }
     }
 
+    /// Watches DIR again if the watch was lost and nothing announced its
+    /// return (the target of a symlink back, a mount): for a rescan.
+    pub fn rewatch_if_lost(&mut self) {
+        if self.dir_watch.is_some() {
+            return;
+        }
+        if let Ok(wd) = self.inotify.add_watch(&self.dir, DIR_EVENTS) {
+            self.dir_watch = Some(wd);
+            log::info!("{} is back, watching it again", self.dir.display());
+        }
+    }
+
     /// Reads every pending event.
     pub fn read(&mut self) -> Changes {
         let mut changes = Changes::default();
@@ -121,6 +134,8 @@ impl DirWatch {
     fn interpret(&mut self, event: &InotifyEvent, changes: &mut Changes) {
         let mask = event.mask;
         if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+            // Events were lost: only a full rescan knows what changed.
+            log::warn!("inotify queue overflow, rescanning {}", self.dir.display());
             changes.rescan = true;
             return;
         }
@@ -150,6 +165,14 @@ impl DirWatch {
             }
             self.dir_watch = None;
             if self.rewatch_dir() {
+                changes.rescan = true;
+            }
+            return;
+        }
+        if mask.contains(AddWatchFlags::IN_ATTRIB) {
+            // DIR's own mode or owner changed: it may be readable again.
+            // A file's are ignored (they change while it is being written).
+            if event.name.is_none() {
                 changes.rescan = true;
             }
             return;

@@ -489,8 +489,7 @@ fn idle_going_does_not_wake_up() {
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let g = Going::start(&t);
     g.wait_running("a");
-    // The one wake-up after a start: the state file, 250 ms later.
-    std::thread::sleep(ms(800));
+    std::thread::sleep(ms(300));
     let before = ctxt_switches(g.pid);
     std::thread::sleep(ms(1500));
     let after = ctxt_switches(g.pid);

@@ -132,6 +132,25 @@ fn a_file_changed_or_removed_while_going_was_dead_takes_effect() {
 }
 
 #[test]
+fn a_service_that_execs_on_after_its_start_is_still_adopted() {
+    let t = TempDir::new("adoptexec");
+    // Recorded as `sh -c ...`; a moment later it is /bin/sleep.
+    t.write_svc(
+        "a.toml",
+        "cmd = \"sleep 0.3; exec /bin/sleep 7241\"\nshell = true\n",
+    );
+    let mut g1 = Going::start(&t);
+    let a = g1.wait_running("a");
+    wait_recorded(&t, &g1, a);
+    g1.wait(secs(5), "the exec of sleep", || sleeping(7241) == vec![a]);
+    kill_going(&mut g1);
+    let g2 = Going::start(&t);
+    g2.wait_log(&format!(" a: adopted, pid {a}, "), secs(5));
+    std::thread::sleep(ms(300));
+    g2.check(sleeping(7241) == vec![a], "a second copy of a was started");
+}
+
+#[test]
 fn a_stranger_with_a_recorded_pid_is_left_alone() {
     let t = TempDir::new("adoptstranger");
     t.write_svc("a.toml", &sleep_service(7121, ""));

@@ -3,9 +3,9 @@
 //! ([`ServiceSpec`]). Reads only the file it is given; users, groups and
 //! paths named inside are resolved later, by whoever starts the service.
 
-mod going_format;
+pub mod going_format;
 mod spec;
-mod toml_format;
+pub mod toml_format;
 pub mod values;
 
 use std::collections::BTreeSet;
@@ -19,7 +19,7 @@ pub use spec::{Id, Output, Readiness, Restart, ServiceSpec};
 
 /// A file's contents bigger than this are refused rather than read:
 /// service files are a few lines, and going's memory is bounded.
-const MAX_FILE_SIZE: u64 = 64 * 1024;
+pub const MAX_FILE_SIZE: u64 = 64 * 1024;
 
 /// The two ways a service can be written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -178,6 +178,9 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
                 problems: vec![Problem::new(1, why)],
             }
         }
+        // An error (an unreadable directory fails both) is what to report.
+        (Some(Err(err)), _) => finish(name, Format::Toml, toml_path, Err(err)),
+        (_, Some(Err(err))) => finish(name, Format::Going, going_path, Err(err)),
         (Some(_), Some(_)) => Loaded::Broken {
             file: toml_path,
             problems: vec![Problem::new(
@@ -240,9 +243,7 @@ fn read_service_file(path: &Path) -> Option<io::Result<String>> {
         ))));
     }
     match std::fs::read(path) {
-        Ok(bytes) => Some(
-            String::from_utf8(bytes).map_err(|_| io::Error::other("not valid UTF-8".to_string())),
-        ),
+        Ok(bytes) => Some(file_text(bytes)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => None,
         Err(err) => Some(Err(err)),
     }
@@ -277,6 +278,18 @@ fn untrusted(path: &Path, what: &str) -> Option<String> {
     ))
 }
 
+/// A service file's bytes as the text its format reads: refused when
+/// larger than [`MAX_FILE_SIZE`] (checked before reading too, and again
+/// here for a file that grew meanwhile) or not UTF-8.
+pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
+    if bytes.len() as u64 > MAX_FILE_SIZE {
+        return Err(io::Error::other(format!(
+            "larger than {MAX_FILE_SIZE} bytes"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| io::Error::other("not valid UTF-8".to_string()))
+}
+
 /// An I/O error without std's `(os error N)` suffix.
 pub fn describe_io(err: &io::Error) -> String {
     match err.raw_os_error() {
@@ -286,7 +299,7 @@ pub fn describe_io(err: &io::Error) -> String {
 }
 
 /// Parses a service file's text; every problem found, in line order.
-#[cfg(test)]
+/// What [`load`] does with a file's text, without the file.
 pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
     spec::build(name, &read_entries(format, text)?)
 }

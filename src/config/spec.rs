@@ -180,14 +180,13 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
     let mut problems = Vec::new();
     let mut command = None;
     let mut shell = false;
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
     for entry in entries {
         let key = entry.key.as_str();
-        if seen.contains(&key) {
+        if !seen.insert(key) {
             problems.push(Problem::new(entry.line, format!("duplicate key {key:?}")));
             continue;
         }
-        seen.push(key);
         if let Err(message) = apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
             problems.push(Problem::new(entry.line, message));
         }

@@ -1,0 +1,1289 @@
+//! Fault injection (issue 7): each test breaks something going depends on
+//! (fork, exec, descriptors, its log, its directory, inotify, the clock,
+//! its clients) and ends by checking that every service is still
+//! supervised and that going answers `going status` promptly.
+
+mod common;
+use common::*;
+use std::fs;
+use std::io::{Read, Write};
+use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long `going status` may take for going to count as responsive.
+const PROMPT: Duration = Duration::from_secs(3);
+
+// ------------------------------------------------------------- helpers
+
+/// One service of `going status --json`.
+#[derive(Debug, Clone)]
+struct Row {
+    name: String,
+    state: String,
+    pid: Option<i32>,
+    uptime: Option<f64>,
+    restarts: u64,
+}
+
+/// `going status --json`, parsed enough for these tests.
+struct Status {
+    going_uptime: f64,
+    rows: Vec<Row>,
+    raw: String,
+}
+
+impl Status {
+    fn row(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+}
+
+/// The raw text of `"key":VALUE` in `obj`: a string without its quotes, or
+/// a number, `null`, `true`...
+fn field<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
+    let at = obj.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = obj.get(at..)?;
+    if let Some(s) = rest.strip_prefix('"') {
+        return s.split('"').next();
+    }
+    rest.split([',', '}']).next()
+}
+
+fn parse_status(raw: &str) -> Option<Status> {
+    let (head, services) = raw.split_once("\"services\":[")?;
+    let going_uptime = field(head, "uptime_seconds")?.parse().ok()?;
+    let mut rows = Vec::new();
+    for obj in services.split("{\"name\":").skip(1) {
+        let obj = format!("{{\"name\":{obj}");
+        rows.push(Row {
+            name: field(&obj, "name")?.to_string(),
+            state: field(&obj, "state")?.to_string(),
+            pid: field(&obj, "pid")?.parse().ok(),
+            uptime: field(&obj, "uptime_seconds")?.parse().ok(),
+            restarts: field(&obj, "restarts")?.parse().ok()?,
+        });
+    }
+    Some(Status {
+        going_uptime,
+        rows,
+        raw: raw.to_string(),
+    })
+}
+
+/// Runs `going ARGS...` (a client), its output read as it comes (a status
+/// of 10,000 services does not fit in a pipe); killed after `limit`.
+fn run_client(args: &[&str], limit: Duration) -> Option<std::process::Output> {
+    let child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn going");
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = rx.recv_timeout(limit).ok().and_then(Result::ok);
+    if out.is_none() {
+        kill(pid, SIGKILL);
+    }
+    let _ = reader.join();
+    out
+}
+
+/// `going status --json -s SOCK`: it must answer, within [`PROMPT`].
+fn status(g: &Going, sock: &str) -> Status {
+    let t0 = Instant::now();
+    let Some(out) = run_client(&["status", "--json", "-s", sock], PROMPT + secs(2)) else {
+        g.fail(&format!(
+            "going status did not answer within {:?}",
+            PROMPT + secs(2)
+        ));
+    };
+    let took = t0.elapsed();
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    g.check(
+        out.status.code() == Some(0),
+        &format!(
+            "going status failed ({:?}): {}{}",
+            out.status,
+            raw,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    g.check(
+        took <= PROMPT,
+        &format!("going status took {took:?}, more than {PROMPT:?}"),
+    );
+    match parse_status(&raw) {
+        Some(st) => st,
+        None => g.fail(&format!("going status --json not understood:\n{raw}")),
+    }
+}
+
+/// `going CMD -s SOCK ARGS...`: exit status and output.
+fn ctl(sock: &str, cmd: &str, args: &[&str]) -> (i32, String) {
+    let mut a = vec![cmd, "-s", sock];
+    a.extend_from_slice(args);
+    let Some(o) = run_client(&a, secs(10)) else {
+        return (-1, format!("going {cmd} {args:?} did not exit within 10 s"));
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), text)
+}
+
+/// What keeps the services from counting as supervised; empty when all is
+/// well: each of `same` runs with the pid given (never restarted), each of
+/// `running` runs, all as live children of going, and going has no live
+/// child that its status does not name.
+fn supervision_problems(
+    g: &Going,
+    st: &Status,
+    same: &[(&str, i32)],
+    running: &[&str],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let expected = same
+        .iter()
+        .map(|&(name, pid)| (name, Some(pid)))
+        .chain(running.iter().map(|&name| (name, None)));
+    for (name, want) in expected {
+        let Some(row) = st.row(name) else {
+            problems.push(format!("{name}: not in going status"));
+            continue;
+        };
+        if row.state != "running" {
+            problems.push(format!("{name}: {} instead of running", row.state));
+            continue;
+        }
+        let Some(pid) = row.pid else {
+            problems.push(format!("{name}: running without a pid"));
+            continue;
+        };
+        if want.is_some_and(|w| w != pid) {
+            problems.push(format!("{name}: pid {pid}, not {want:?}: it was restarted"));
+        }
+        if !alive(pid) || stat(pid).map(|s| s.ppid) != Some(g.pid) {
+            problems.push(format!("{name}: pid {pid} is not a live child of going"));
+        }
+    }
+    for child in children(g.pid).into_iter().filter(|&c| alive(c)) {
+        if !st.rows.iter().any(|r| r.pid == Some(child)) {
+            problems.push(format!(
+                "pid {child} ({:?}) is a child of going that no service names",
+                cmdline(child)
+            ));
+        }
+    }
+    problems
+}
+
+/// The end of every test: going answers promptly, and every service is
+/// supervised (see [`supervision_problems`]); waits up to 5 s for the
+/// services to settle.
+fn assert_supervised(g: &Going, sock: &str, same: &[(&str, i32)], running: &[&str]) -> Status {
+    let mut last = String::new();
+    let found = wait_for(secs(5), || {
+        let st = status(g, sock);
+        let problems = supervision_problems(g, &st, same, running);
+        if problems.is_empty() {
+            return Some(st);
+        }
+        last = format!("{problems:#?}\n{}", st.raw);
+        None
+    });
+    match found {
+        Some(st) => st,
+        None => g.fail(&format!("services not all supervised: {last}")),
+    }
+}
+
+/// going on TMP/svc with its socket at TMP/going.sock, once it accepts.
+fn start(t: &TempDir) -> (Going, String) {
+    start_with(t, Opts::default())
+}
+
+fn start_with(t: &TempDir, o: Opts) -> (Going, String) {
+    let g = Going::start_with(t, o);
+    let sock = t.join("going.sock").display().to_string();
+    g.wait_started();
+    wait_socket(&g, &sock);
+    (g, sock)
+}
+
+fn wait_socket(g: &Going, sock: &str) {
+    g.wait(secs(5), &format!("control socket {sock} accepting"), || {
+        UnixStream::connect(sock).is_ok()
+    });
+}
+
+/// utime + stime of a process, in clock ticks (100 a second).
+fn cpu_ticks(pid: i32) -> u64 {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest: Vec<&str> = s
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    // rest[0] is field 3; utime and stime are fields 14 and 15.
+    let f = |k: usize| rest.get(k - 3).and_then(|v| v.parse::<u64>().ok());
+    f(14).unwrap_or(0) + f(15).unwrap_or(0)
+}
+
+/// The CPU time going uses over `window`, in clock ticks.
+fn cpu_over(pid: i32, window: Duration) -> u64 {
+    let before = cpu_ticks(pid);
+    std::thread::sleep(window);
+    cpu_ticks(pid).saturating_sub(before)
+}
+
+fn vm_rss_kb(pid: i32) -> u64 {
+    status_field(pid, "VmRSS")
+        .and_then(|v| v.split_whitespace().next().and_then(|n| n.parse().ok()))
+        .unwrap_or(0)
+}
+
+/// A shell script as an executable service program.
+fn script(body: &str) -> String {
+    format!("#!/bin/sh\n{body}\n")
+}
+
+/// Puts `content` at `path` with `mode` in one step (write, chmod, rename),
+/// so that no exec ever sees it half written (ETXTBSY).
+fn install(path: &Path, content: &[u8], mode: u32) {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, content).expect("write program");
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).expect("chmod program");
+    fs::rename(&tmp, path).expect("rename program");
+}
+
+/// Sends SIGCONT on drop: a test that stopped a process (or a process
+/// group, `pid` < 0) never leaves it stopped, even when it fails.
+struct ContOnDrop(i32);
+
+impl Drop for ContOnDrop {
+    fn drop(&mut self) {
+        kill(self.0, SIGCONT);
+    }
+}
+
+/// A helper process of the test, killed and reaped on drop.
+struct Helper(std::process::Child);
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn have_all(progs: &[&str]) -> bool {
+    let missing: Vec<&&str> = progs.iter().filter(|p| !have(p)).collect();
+    if !missing.is_empty() {
+        eprintln!("SKIPPED: needs {missing:?}");
+    }
+    missing.is_empty()
+}
+
+/// A directory owned by `uid`, for the control socket of a going that
+/// runs as that user.
+fn run_dir(t: &TempDir, uid: u32) -> String {
+    let run = t.join("run");
+    fs::create_dir_all(&run).expect("mkdir run");
+    std::os::unix::fs::chown(&run, Some(uid), Some(uid)).expect("chown run");
+    run.join("ctl.sock").display().to_string()
+}
+
+fn setpriv(uid: u32) -> String {
+    format!("setpriv --reuid={uid} --regid={uid} --clear-groups --")
+}
+
+// ------------------------------------------------------------- fork
+
+#[test]
+fn fork_fails_under_rlimit_nproc() {
+    require_root!();
+    if !have_all(&["setpriv", "prlimit"]) {
+        return;
+    }
+    // A user of its own: RLIMIT_NPROC counts every process of the user,
+    // and no other test runs as this one.
+    const UID: u32 = 64_999;
+    let t = TempDir::new("nproc");
+    let sock = run_dir(&t, UID);
+    // One more process of the user, to free a slot later.
+    let hog = Helper(
+        Command::new("setpriv")
+            .args([
+                &format!("--reuid={UID}"),
+                &format!("--regid={UID}"),
+                "--clear-groups",
+                "--",
+                "/bin/sleep",
+                "1000",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn the hog"),
+    );
+    let hog_pid = hog.0.id() as i32;
+    assert!(
+        wait_until(secs(5), || cmdline(hog_pid).first().map(String::as_str)
+            == Some("/bin/sleep")),
+        "the hog did not start"
+    );
+    t.write_svc("steady.toml", &sleep_service(2001, ""));
+    let g = Going::start_with(
+        &t,
+        Opts {
+            pre: format!("set -- \"$@\" -s '{sock}';"),
+            exec_prefix: format!("prlimit --nproc=3:3 {}", setpriv(UID)),
+            ..Opts::default()
+        },
+    );
+    g.wait_started();
+    wait_socket(&g, &sock);
+    let steady = g.wait_running("steady");
+    g.check(
+        status_field(g.pid, "Uid").is_some_and(|u| u.starts_with(&UID.to_string())),
+        "going runs as the test user",
+    );
+    // going, steady and the hog are the user's 3 processes: the next fork
+    // fails, again and again, with a growing delay.
+    t.write_svc("late.toml", &sleep_service(2002, ""));
+    let failed = " late: cannot start: fork: Try again, restart in ";
+    g.wait_log_count(failed, 3, secs(5));
+    for delay in ["50ms", "0.1s", "0.2s"] {
+        g.check(
+            g.log_has(&format!("{failed}{delay}")),
+            &format!("a failed fork backs off {delay}"),
+        );
+    }
+    let st = status(&g, &sock);
+    g.check(
+        st.row("late")
+            .is_some_and(|r| r.state == "backoff" && r.restarts >= 3),
+        &format!("late shows as backing off:\n{}", st.raw),
+    );
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+    // A slot frees (the hog is reaped): the next attempt succeeds.
+    drop(hog);
+    g.wait_running("late");
+    assert_supervised(&g, &sock, &[("steady", steady)], &["late"]);
+}
+
+// ------------------------------------------------------------- exec
+
+#[test]
+fn exec_fails_enoent_eacces_enoexec() {
+    let t = TempDir::new("exec");
+    let bin = t.join("bin");
+    fs::create_dir(&bin).expect("mkdir bin");
+    // (service, program, why exec fails, how the program is fixed)
+    let cases: [(&str, PathBuf, &str); 3] = [
+        ("noent", bin.join("missing"), "No such file or directory"),
+        ("noperm", bin.join("noperm"), "Permission denied"),
+        ("noexec", bin.join("noformat"), "Exec format error"),
+    ];
+    // Not executable (mode 0644; root too needs an x bit); executable but
+    // neither ELF nor #! script.
+    install(
+        &cases[1].1,
+        script("exec /bin/sleep 2012").as_bytes(),
+        0o644,
+    );
+    install(&cases[2].1, b"this is not a program\n", 0o755);
+    t.write_svc("steady.toml", &sleep_service(2010, ""));
+    for (name, program, _) in &cases {
+        t.write_svc(
+            &format!("{name}.toml"),
+            &format!("cmd = {}\n", qa(&[&program.display().to_string()])),
+        );
+    }
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    for (name, program, why) in &cases {
+        let failed = format!(
+            " {name}: cannot start: exec {:?}: {why}, pid ",
+            program.display().to_string()
+        );
+        g.wait_log_count(&failed, 3, secs(5));
+        let log = g.log();
+        for delay in ["50ms", "0.1s", "0.2s"] {
+            g.check(
+                log.lines()
+                    .any(|l| l.contains(&failed) && l.ends_with(&format!(", restart in {delay}"))),
+                &format!("{name}: a failed exec backs off {delay}"),
+            );
+        }
+        g.check(
+            !g.log_has(&format!(" {name}: running, pid ")),
+            &format!("{name} counted as running although its exec failed"),
+        );
+    }
+    let st = status(&g, &sock);
+    for (name, _, _) in &cases {
+        g.check(
+            st.row(name).is_some_and(|r| {
+                (r.state == "backoff" || r.state == "starting") && r.restarts >= 3
+            }),
+            &format!("{name} shows as backing off:\n{}", st.raw),
+        );
+    }
+    // Each program is fixed: the next attempt runs it.
+    install(
+        &cases[0].1,
+        script("exec /bin/sleep 2011").as_bytes(),
+        0o755,
+    );
+    fs::set_permissions(&cases[1].1, fs::Permissions::from_mode(0o755)).expect("chmod");
+    install(
+        &cases[2].1,
+        script("exec /bin/sleep 2013").as_bytes(),
+        0o755,
+    );
+    for (i, (name, _, _)) in cases.iter().enumerate() {
+        let pid = g.wait_running(name);
+        // The script execs sleep a moment after its own exec.
+        let want = ["/bin/sleep".to_string(), format!("{}", 2011 + i)];
+        g.wait(secs(5), &format!("{name} runs its fixed program"), || {
+            cmdline(pid) == want
+        });
+    }
+    assert_supervised(
+        &g,
+        &sock,
+        &[("steady", steady)],
+        &["noent", "noperm", "noexec"],
+    );
+}
+
+// ------------------------------------------------------------- descriptors
+
+#[test]
+fn descriptors_exhausted_listener_does_not_spin() {
+    // Low enough for a few idle clients to fill going's table, high
+    // enough for going itself.
+    const LIMIT: usize = 16;
+    let t = TempDir::new("nofile");
+    t.write_svc("steady.toml", &sleep_service(2101, ""));
+    let victim_pid = t.join("victim.pid");
+    t.write_svc("victim.toml", &pid_service(&victim_pid, ""));
+    let (g, sock) = start_with(
+        &t,
+        Opts {
+            pre: format!("ulimit -n {LIMIT};"),
+            ..Opts::default()
+        },
+    );
+    let steady = g.wait_running("steady");
+    let victim = g.pid_from_file(&victim_pid);
+    let base = fds(g.pid).len();
+    g.check(
+        base + 4 <= LIMIT,
+        &format!("going holds {base} descriptors at rest, too many for the test"),
+    );
+    // Idle clients fill going's descriptor table: it accepts until EMFILE,
+    // the rest wait in the listen backlog.
+    let clients: Vec<UnixStream> = (0..40)
+        .map(|_| UnixStream::connect(&sock).expect("connect"))
+        .collect();
+    g.wait(secs(5), "going's descriptor table full", || {
+        fds(g.pid).len() >= LIMIT
+    });
+    // A service that must be restarted now cannot even get its pipe.
+    kill(victim, SIGKILL);
+    g.wait_log(" victim: cannot start: pipe: Too many open files", secs(5));
+    // The listener stays readable but cannot accept: going must not spin.
+    let ticks = cpu_over(g.pid, secs(1));
+    g.check(
+        ticks <= 20,
+        &format!("going used {ticks} ticks of CPU in 1 s with a listener it cannot accept on"),
+    );
+    // Its loop still runs: a signal is handled.
+    g.signal(SIGUSR1);
+    g.wait_log(" going: pid ", secs(5));
+    // The clients go: going serves again and restarts victim.
+    drop(clients);
+    g.new_pid_from_file(&victim_pid, victim);
+    g.wait(secs(5), "going's descriptors back to normal", || {
+        fds(g.pid).len() <= base + 1
+    });
+    assert_supervised(&g, &sock, &[("steady", steady)], &["victim"]);
+}
+
+// ------------------------------------------------------------- log target
+
+/// Whether a tmpfs can be mounted in a new mount namespace here.
+fn can_mount_tmpfs(dir: &Path) -> bool {
+    let ok = is_root()
+        && have("unshare")
+        && Command::new("unshare")
+            .args([
+                "--mount",
+                "--propagation",
+                "private",
+                "mount",
+                "-t",
+                "tmpfs",
+            ])
+            .args(["-o", "size=64k", "going-probe"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("SKIPPED: needs root and unshare --mount with tmpfs");
+    }
+    ok
+}
+
+#[test]
+fn log_and_service_output_on_a_full_tmpfs() {
+    let t = TempDir::new("fullfs");
+    let full = t.join("full");
+    fs::create_dir(&full).expect("mkdir full");
+    if !can_mount_tmpfs(&full) {
+        return;
+    }
+    let d = full.display().to_string();
+    // steady ignores its output; chatty writes a line every 50 ms and
+    // ignores failures; writer exits 3 when its one line cannot be written.
+    t.write_svc("steady.toml", &sleep_service(2201, ""));
+    let chatty = "while :; do echo chatter; sleep 0.05; done";
+    t.write_svc(
+        "chatty.toml",
+        &format!(
+            "cmd = {}\nstdout = {}\n",
+            qa(&["/bin/sh", "-c", chatty]),
+            q(&format!("{d}/chatty.out"))
+        ),
+    );
+    t.write_svc(
+        "writer.toml",
+        &format!(
+            "cmd = {}\nstdout = {}\n",
+            qa(&["/bin/sh", "-c", "echo hello || exit 3; exec sleep 1000"]),
+            q(&format!("{d}/writer.out"))
+        ),
+    );
+    // going in a mount namespace of its own, with a 64 kB tmpfs on `full`
+    // that is full before going starts, its stderr (the log) on it.
+    let inner = format!(
+        "mount -t tmpfs -o size=64k going-full {d} && {{ head -c 1M /dev/zero > {d}/fill 2>/dev/null; exec 2>>{d}/going.log; exec \"$0\" \"$@\"; }}"
+    );
+    let g = Going::start_with(
+        &t,
+        Opts {
+            exec_prefix: format!("unshare --mount --propagation private /bin/sh -c '{inner}'"),
+            ..Opts::default()
+        },
+    );
+    let sock = t.join("going.sock").display().to_string();
+    wait_socket(&g, &sock);
+    // What going and the services see, from outside their namespace.
+    let seen = |name: &str| PathBuf::from(format!("/proc/{}/root{d}/{name}", g.pid));
+    let log_text = || fs::read_to_string(seen("going.log")).unwrap_or_default();
+    // Running, and writer crash-looping at a growing delay, while every
+    // log line is lost.
+    let st = g.wait_for(secs(8), "writer restarted 3 times", || {
+        let st = status(&g, &sock);
+        let restarts = st.row("writer")?.restarts;
+        (restarts >= 3).then_some(st)
+    });
+    let pid_of = |st: &Status, name: &str| st.row(name).and_then(|r| r.pid);
+    let (Some(steady), Some(chatty)) = (pid_of(&st, "steady"), pid_of(&st, "chatty")) else {
+        g.fail(&format!("steady and chatty run:\n{}", st.raw));
+    };
+    g.check(
+        fs::metadata(seen("fill")).is_ok_and(|m| m.len() > 32 * 1024),
+        "the tmpfs was filled",
+    );
+    g.check(
+        log_text().is_empty(),
+        &format!("the log could not be written:\n{}", log_text()),
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("chatty", chatty)], &[]);
+    // Space comes back: the log is written again, writer runs.
+    fs::remove_file(seen("fill")).expect("remove the filler");
+    g.wait(secs(8), "writer running, logged again", || {
+        log_text().contains(" writer: running, pid ")
+    });
+    g.wait(secs(5), "chatty's output written again", || {
+        fs::read_to_string(seen("chatty.out")).is_ok_and(|s| s.contains("chatter\n"))
+    });
+    g.check(
+        !log_text().contains("going 1.0.0 started"),
+        "the lines of the full time were dropped, not kept and written late",
+    );
+    assert_supervised(
+        &g,
+        &sock,
+        &[("steady", steady), ("chatty", chatty)],
+        &["writer"],
+    );
+}
+
+/// Datagrams that arrive on `rx` within `timeout`.
+fn receive(rx: &UnixDatagram, timeout: Duration) -> Vec<String> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut buf = [0u8; 2048];
+    while Instant::now() < deadline {
+        match rx.recv(&mut buf) {
+            Ok(n) => got.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => {
+                if !got.is_empty() {
+                    break;
+                }
+            }
+        }
+    }
+    got
+}
+
+#[test]
+fn syslog_socket_full_gone_and_back() {
+    let t = TempDir::new("syslog");
+    let path = t.join("log.sock");
+    let rx = UnixDatagram::bind(&path).expect("bind the syslog socket");
+    rx.set_read_timeout(Some(ms(20))).expect("timeout");
+    t.write_svc("steady.toml", &sleep_service(2301, ""));
+    let (g, sock) = {
+        let g = Going::start_with(
+            &t,
+            Opts {
+                pre: format!("set -- \"$@\" -l 'syslog:{}';", path.display()),
+                ..Opts::default()
+            },
+        );
+        let sock = t.join("going.sock").display().to_string();
+        wait_socket(&g, &sock);
+        (g, sock)
+    };
+    // Up: the lines arrive as syslog datagrams (daemon.info is <30>), not
+    // on stderr.
+    let mut lines = Vec::new();
+    g.wait(secs(5), "steady: running, by syslog", || {
+        lines.extend(receive(&rx, ms(50)));
+        lines.iter().any(|l| l.contains(" steady: running, pid "))
+    });
+    let line = lines
+        .iter()
+        .find(|l| l.contains(" steady: running, pid "))
+        .cloned()
+        .unwrap_or_default();
+    g.check(
+        line.starts_with("<30>")
+            && line.contains(&format!(" going[{}]: info steady: running", g.pid)),
+        &format!("a syslog line: {line:?}"),
+    );
+    g.check(!g.log_has("steady: running"), "nothing went to stderr");
+    let steady: i32 = line
+        .rsplit("pid ")
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| g.fail(&format!("no pid in {line:?}")));
+    // Full: nobody reads, the socket's queue fills; the lines that do not
+    // fit go to stderr, and going never blocks.
+    g.wait(secs(5), "lines on stderr while syslog is full", || {
+        g.signal(SIGUSR1);
+        g.log_has(" info going: pid ")
+    });
+    status(&g, &sock);
+    // Gone: the socket is closed and removed.
+    receive(&rx, ms(50));
+    drop(rx);
+    fs::remove_file(&path).expect("remove the syslog socket");
+    let before = g.log_count(" info going: pid ");
+    g.wait(secs(5), "lines on stderr while syslog is gone", || {
+        g.signal(SIGUSR1);
+        g.log_count(" info going: pid ") >= before + 2
+    });
+    status(&g, &sock);
+    // Back: a new socket at the same path gets the lines again.
+    let rx = UnixDatagram::bind(&path).expect("bind the syslog socket again");
+    rx.set_read_timeout(Some(ms(20))).expect("timeout");
+    let mut lines = Vec::new();
+    g.wait(secs(5), "lines by syslog again", || {
+        g.signal(SIGUSR1);
+        lines.extend(receive(&rx, ms(30)));
+        lines.iter().any(|l| l.contains(" info going: pid "))
+    });
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
+
+// ------------------------------------------------------------- directory
+
+#[test]
+fn service_dir_deleted_and_recreated() {
+    let t = TempDir::new("dirgone");
+    t.write_svc("steady.toml", &sleep_service(2401, ""));
+    t.write_svc("a.toml", &sleep_service(2402, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let a = g.wait_running("a");
+    fs::remove_dir_all(t.svc()).expect("rm -rf svc");
+    g.wait_log(
+        &format!(
+            "cannot watch {}: No such file or directory",
+            t.svc().display()
+        ),
+        secs(5),
+    );
+    // Its files are gone, so their services stop; nothing is left behind
+    // unsupervised, and going idles without its directory.
+    g.wait(secs(5), "the services of the removed files stopped", || {
+        !alive(steady) && !alive(a)
+    });
+    assert_supervised(&g, &sock, &[], &[]);
+    let ticks = cpu_over(g.pid, ms(500));
+    g.check(
+        ticks <= 5,
+        &format!("going used {ticks} ticks without its directory"),
+    );
+    // The directory comes back with the same files and one more.
+    fs::create_dir(t.svc()).expect("mkdir svc");
+    t.write_svc("steady.toml", &sleep_service(2401, ""));
+    t.write_svc("a.toml", &sleep_service(2402, ""));
+    t.write_svc("b.toml", &sleep_service(2403, ""));
+    for name in ["steady", "a", "b"] {
+        g.wait_running_n(name, if name == "b" { 1 } else { 2 });
+    }
+    // And it is watched again.
+    t.write_svc("c.toml", &sleep_service(2404, ""));
+    g.wait_running("c");
+    assert_supervised(&g, &sock, &[], &["steady", "a", "b", "c"]);
+}
+
+#[test]
+fn service_dir_replaced_by_symlink_retargeted_and_dangling() {
+    let t = TempDir::new("dirlink");
+    t.write_svc("steady.toml", &sleep_service(2501, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    // Replaced by a symlink to a directory with the same file and one more.
+    let one = t.join("one");
+    fs::create_dir(&one).expect("mkdir one");
+    fs::write(one.join("steady.toml"), sleep_service(2501, "")).expect("write");
+    fs::write(one.join("a.toml"), sleep_service(2502, "")).expect("write");
+    fs::rename(t.svc(), t.join("old")).expect("move svc away");
+    symlink(&one, t.svc()).expect("symlink svc");
+    let a = g.wait_running("a");
+    // Retargeted in one step (a new link renamed over the old one).
+    let two = t.join("two");
+    fs::create_dir(&two).expect("mkdir two");
+    for (f, n) in [("steady.toml", 2501), ("a.toml", 2502), ("b.toml", 2503)] {
+        fs::write(two.join(f), sleep_service(n, "")).expect("write");
+    }
+    symlink(&two, t.join("svc.new")).expect("symlink");
+    fs::rename(t.join("svc.new"), t.svc()).expect("rename the link over");
+    let b = g.wait_running("b");
+    // Dangling: the target goes; the services keep running.
+    fs::rename(&two, t.join("two.away")).expect("move the target away");
+    g.wait_log_count(
+        &format!(
+            "cannot watch {}: No such file or directory",
+            t.svc().display()
+        ),
+        1,
+        secs(5),
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("a", a), ("b", b)], &[]);
+    let (code, out) = ctl(&sock, "reload", &[]);
+    g.check(code == 0, &format!("going reload: {out}"));
+    assert_supervised(&g, &sock, &[("steady", steady), ("a", a), ("b", b)], &[]);
+    // The target is back, which no inotify watch of going sees: a reload
+    // rescans it and watches it again.
+    fs::rename(t.join("two.away"), &two).expect("move the target back");
+    let (code, out) = ctl(&sock, "reload", &[]);
+    g.check(code == 0, &format!("going reload: {out}"));
+    fs::write(two.join("c.toml"), sleep_service(2504, "")).expect("write");
+    g.wait_running("c");
+    assert_supervised(&g, &sock, &[("steady", steady), ("a", a), ("b", b)], &["c"]);
+}
+
+#[test]
+fn service_dir_unreadable() {
+    // Root reads any directory: going runs as a user of its own here.
+    require_root!();
+    if !have_all(&["setpriv"]) {
+        return;
+    }
+    const UID: u32 = 64_998;
+    let t = TempDir::new("dirperm");
+    let sock = run_dir(&t, UID);
+    t.write_svc("steady.toml", &sleep_service(2601, ""));
+    t.write_svc("a.toml", &sleep_service(2602, ""));
+    let g = Going::start_with(
+        &t,
+        Opts {
+            pre: format!("set -- \"$@\" -s '{sock}';"),
+            exec_prefix: setpriv(UID),
+            ..Opts::default()
+        },
+    );
+    g.wait_started();
+    wait_socket(&g, &sock);
+    let steady = g.wait_running("steady");
+    let a = g.wait_running("a");
+    let svc = t.svc();
+    // A file going cannot read: changed, it changes nothing.
+    let a_file = svc.join("a.toml");
+    fs::set_permissions(&a_file, fs::Permissions::from_mode(0o000)).expect("chmod a");
+    fs::write(&a_file, sleep_service(2612, "")).expect("rewrite a");
+    g.wait_log(
+        &format!(
+            " a: {}:1: cannot read: Permission denied, nothing changed",
+            a_file.display()
+        ),
+        secs(5),
+    );
+    // The directory itself: a rescan cannot list it, a new file in it
+    // cannot be read; the services keep running.
+    fs::set_permissions(&svc, fs::Permissions::from_mode(0o000)).expect("chmod svc");
+    let (code, out) = ctl(&sock, "reload", &[]);
+    g.check(code == 0, &format!("going reload: {out}"));
+    g.wait_log(
+        &format!(
+            "cannot read {}: Permission denied; services keep running",
+            svc.display()
+        ),
+        secs(5),
+    );
+    t.write_svc("b.toml", &sleep_service(2603, ""));
+    g.wait_log(
+        &format!(
+            " b: {}:1: cannot read: Permission denied, nothing changed",
+            svc.join("b.toml").display()
+        ),
+        secs(5),
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("a", a)], &[]);
+    // Readable again: going notices by itself, takes a's new definition
+    // and starts b.
+    fs::set_permissions(&a_file, fs::Permissions::from_mode(0o644)).expect("chmod a");
+    fs::set_permissions(&svc, fs::Permissions::from_mode(0o755)).expect("chmod svc");
+    g.wait_running("b");
+    let a2 = g.wait_new_pid("a", a);
+    g.check(
+        cmdline(a2) == ["/bin/sleep", "2612"],
+        "a runs its new definition",
+    );
+    assert_supervised(&g, &sock, &[("steady", steady)], &["a", "b"]);
+}
+
+// ------------------------------------------------------------- inotify
+
+#[test]
+fn ten_thousand_files_at_once_overflow_inotify() {
+    let t = TempDir::new("flood");
+    t.write_svc("steady.toml", &sleep_service(2701, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    // Enough events (a create and a close each) to overflow the queue.
+    let queue: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(16384);
+    let files = 10_000usize.max(queue / 2 + 100);
+    if files > 100_000 {
+        eprintln!("SKIPPED: an inotify queue of {queue} events is too long to overflow");
+        return;
+    }
+    // While going is stopped, the queue overflows; the events of the files
+    // written after that are lost, so only a rescan finds them.
+    {
+        g.signal(libc::SIGSTOP);
+        let _cont = ContOnDrop(g.pid);
+        for i in 0..files {
+            t.write_svc(
+                &format!("bulk{i:05}.toml"),
+                "cmd = [\"/bin/sleep\", \"1\"]\nenabled = false\n",
+            );
+        }
+        for i in 0..3 {
+            t.write_svc(&format!("late{i}.toml"), &sleep_service(2710 + i, ""));
+        }
+    }
+    g.wait_log(
+        &format!("inotify queue overflow, rescanning {}", t.svc().display()),
+        secs(10),
+    );
+    for i in 0..3 {
+        g.wait_for(secs(15), &format!("late{i} running"), || {
+            let inner = *g.running_pids(&format!("late{i}")).first()?;
+            alive(inner).then_some(inner)
+        });
+    }
+    let st = status(&g, &sock);
+    let disabled = st.rows.iter().filter(|r| r.state == "disabled").count();
+    g.check(
+        disabled == files && st.rows.len() == files + 4,
+        &format!(
+            "{} services, {disabled} disabled; expected {files} disabled and 4 more",
+            st.rows.len()
+        ),
+    );
+    assert_supervised(
+        &g,
+        &sock,
+        &[("steady", steady)],
+        &["late0", "late1", "late2"],
+    );
+    // All go again at once: going forgets every one of them.
+    for i in 0..files {
+        t.remove_svc(&format!("bulk{i:05}.toml"));
+    }
+    g.wait(secs(20), "the bulk services forgotten", || {
+        status(&g, &sock).rows.len() == 4
+    });
+    assert_supervised(
+        &g,
+        &sock,
+        &[("steady", steady)],
+        &["late0", "late1", "late2"],
+    );
+}
+
+// ------------------------------------------------------------- children
+
+#[test]
+fn service_forks_1000_children_and_exits() {
+    let t = TempDir::new("forker");
+    t.write_svc("steady.toml", &sleep_service(2801, ""));
+    let forker = "i=0; while [ $i -lt 1000 ]; do sleep 1000 & i=$((i+1)); done; exit 0";
+    t.write_svc(
+        "forker.toml",
+        &format!(
+            "cmd = {}\nrestart = \"on-failure\"\n",
+            qa(&["/bin/sh", "-c", forker])
+        ),
+    );
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let leader = g.wait_running("forker");
+    g.wait_log(" forker: exited with status 0 after ", secs(30));
+    // Its 1,000 children are orphans now, going's as the subreaper.
+    let orphans = g.wait_for(secs(5), "1000 orphans adopted by going", || {
+        let v: Vec<i32> = children(g.pid)
+            .into_iter()
+            .filter(|&c| stat(c).is_some_and(|s| s.pgrp == leader && s.state != 'Z'))
+            .collect();
+        (v.len() == 1000).then_some(v)
+    });
+    let st = status(&g, &sock);
+    g.check(
+        st.row("forker").is_some_and(|r| r.state == "exited"),
+        &format!("forker exited for good:\n{}", st.raw),
+    );
+    // They all end at once: going reaps every one, and says nothing of it.
+    let lines = g.log().lines().count();
+    kill(-leader, SIGKILL);
+    g.wait(secs(10), "every orphan reaped", || {
+        children(g.pid).into_iter().all(|c| c == steady)
+    });
+    g.check(
+        orphans
+            .iter()
+            .all(|&p| stat(p).is_none_or(|s| s.ppid != g.pid)),
+        "an orphan is left",
+    );
+    g.check(
+        g.log().lines().count() <= lines + 2,
+        "reaping the orphans flooded the log",
+    );
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
+
+// ------------------------------------------------------------- clock
+
+/// The wall clock moved by `secs`, moved back by exactly as much on drop
+/// (whatever happens to the test).
+struct ClockJump(i64);
+
+fn shift_wall_clock(secs: i64) -> bool {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime/clock_settime on a local struct.
+    unsafe {
+        if libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) != 0 {
+            return false;
+        }
+        ts.tv_sec += secs as libc::time_t;
+        libc::clock_settime(libc::CLOCK_REALTIME, &ts) == 0
+    }
+}
+
+impl ClockJump {
+    fn by(secs: i64) -> Option<ClockJump> {
+        shift_wall_clock(secs).then_some(ClockJump(secs))
+    }
+}
+
+impl Drop for ClockJump {
+    fn drop(&mut self) {
+        shift_wall_clock(-self.0);
+    }
+}
+
+#[test]
+fn wall_clock_jump_moves_neither_backoff_nor_uptime() {
+    require_root!();
+    let t = TempDir::new("clock");
+    t.write_svc("steady.toml", &sleep_service(2901, ""));
+    t.write_svc("crasher.toml", "cmd = \"/bin/false\"\n");
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let starts = || g.log_count(" crasher: starting, pid ");
+    // `steady`'s and going's uptimes grow with the time that passes, not
+    // with the wall clock.
+    let check_uptimes = |before: &Status, since: Instant| {
+        let now = status(&g, &sock);
+        let passed = since.elapsed().as_secs_f64();
+        let up = |s: &Status| s.row("steady").and_then(|r| r.uptime).unwrap_or(-1.0);
+        for (what, grew) in [
+            ("steady", up(&now) - up(before)),
+            ("going", now.going_uptime - before.going_uptime),
+        ] {
+            g.check(
+                (grew - passed).abs() < 0.5,
+                &format!(
+                    "{what}'s uptime grew {grew:.3}s in {passed:.3}s:\n{}",
+                    now.raw
+                ),
+            );
+        }
+    };
+    // A jump forward during a backoff of 0.8 s: the restart still comes
+    // after 0.8 s, not at once.
+    g.wait_log(" crasher: exited with status 1 after ", secs(5));
+    g.wait_log(", restart in 0.8s", secs(5));
+    let (t0, n0, st0) = (Instant::now(), starts(), status(&g, &sock));
+    let Some(jump) = ClockJump::by(3600) else {
+        eprintln!("SKIPPED: cannot set the wall clock");
+        return;
+    };
+    g.wait(secs(5), "crasher restarted", || starts() > n0);
+    let waited = t0.elapsed();
+    g.check(
+        waited >= ms(500) && waited <= ms(2000),
+        &format!("a 0.8 s backoff took {waited:?} with the clock an hour ahead"),
+    );
+    check_uptimes(&st0, t0);
+    // A jump back (the hour undone) during the next backoff, of 1.6 s: the
+    // restart does not wait an hour.
+    g.wait_log(", restart in 1.6s", secs(5));
+    let (t1, n1, st1) = (Instant::now(), starts(), status(&g, &sock));
+    drop(jump);
+    g.wait(secs(5), "crasher restarted", || starts() > n1);
+    let waited = t1.elapsed();
+    g.check(
+        waited >= ms(1200) && waited <= ms(3000),
+        &format!("a 1.6 s backoff took {waited:?} with the clock set back an hour"),
+    );
+    check_uptimes(&st1, t1);
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
+
+// ------------------------------------------------------------- SIGSTOP
+
+#[test]
+fn stopped_service_stops_at_once() {
+    let t = TempDir::new("sigstop");
+    t.write_svc("steady.toml", &sleep_service(3001, ""));
+    let pf = t.join("frozen.pid");
+    let body = format!("sleep 1001 & echo $$ > {}; wait", pf.display());
+    t.write_svc(
+        "frozen.toml",
+        &format!(
+            "cmd = {}\nstop-timeout = \"30s\"\n",
+            qa(&["/bin/sh", "-c", &body])
+        ),
+    );
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let frozen = g.pid_from_file(&pf);
+    let kid = g.wait_for(secs(5), "frozen's child", || {
+        children(frozen).first().copied()
+    });
+    // Stopped, the whole group: going does not take it for dead.
+    let _cont = ContOnDrop(-frozen);
+    kill(-frozen, libc::SIGSTOP);
+    g.wait(secs(5), "frozen's group stopped", || {
+        [frozen, kid]
+            .iter()
+            .all(|&p| stat(p).is_some_and(|s| s.state == 'T'))
+    });
+    assert_supervised(&g, &sock, &[("steady", steady), ("frozen", frozen)], &[]);
+    // `going stop`: TERM stays pending in a stopped process; going's CONT
+    // after it ends the group now, not at the 30 s stop timeout.
+    let t0 = Instant::now();
+    let (code, out) = ctl(&sock, "stop", &["frozen"]);
+    g.check(code == 0, &format!("going stop frozen: {out}"));
+    g.wait_log(
+        &format!(" frozen: stopped, pid {frozen}, killed by signal TERM after "),
+        secs(5),
+    );
+    g.wait_gone(kid, secs(5));
+    g.check(
+        t0.elapsed() < secs(5) && !g.log_has(" frozen: stop timeout"),
+        "a stopped service was stopped by TERM at once",
+    );
+    // `going restart` of a stopped service is as quick.
+    let (code, out) = ctl(&sock, "start", &["frozen"]);
+    g.check(code == 0, &format!("going start frozen: {out}"));
+    let again = g.new_pid_from_file(&pf, frozen);
+    let _cont2 = ContOnDrop(-again);
+    kill(-again, libc::SIGSTOP);
+    g.wait(secs(5), "frozen stopped again", || {
+        stat(again).is_some_and(|s| s.state == 'T')
+    });
+    let t1 = Instant::now();
+    let (code, out) = ctl(&sock, "restart", &["frozen"]);
+    g.check(code == 0, &format!("going restart frozen: {out}"));
+    let third = g.new_pid_from_file(&pf, again);
+    g.check(
+        t1.elapsed() < secs(5),
+        &format!("restarting a stopped service took {:?}", t1.elapsed()),
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("frozen", third)], &[]);
+}
+
+#[test]
+fn stopped_services_at_shutdown() {
+    let t = TempDir::new("sigstopexit");
+    let pa = t.join("a.pid");
+    let pb = t.join("b.pid");
+    for (name, pidfile) in [("a", &pa), ("b", &pb)] {
+        let body = format!("echo $$ > {}; exec sleep 1000", pidfile.display());
+        t.write_svc(
+            &format!("{name}.toml"),
+            &format!(
+                "cmd = {}\nstop-timeout = \"30s\"\n",
+                qa(&["/bin/sh", "-c", &body])
+            ),
+        );
+    }
+    let (mut g, sock) = start(&t);
+    let a = g.pid_from_file(&pa);
+    let b = g.pid_from_file(&pb);
+    let _conts = (ContOnDrop(a), ContOnDrop(b));
+    kill(a, libc::SIGSTOP);
+    kill(b, libc::SIGSTOP);
+    g.wait(secs(5), "a and b stopped", || {
+        [a, b]
+            .iter()
+            .all(|&p| stat(p).is_some_and(|s| s.state == 'T'))
+    });
+    assert_supervised(&g, &sock, &[("a", a), ("b", b)], &[]);
+    // SIGTERM to going: both end by TERM at once, and going exits 0.
+    let t0 = Instant::now();
+    let st = g.stop_with(SIGTERM, secs(5));
+    g.check(st.success(), &format!("going exited with {st:?}"));
+    g.check(
+        t0.elapsed() < secs(5),
+        &format!("shutdown with stopped services took {:?}", t0.elapsed()),
+    );
+    for (name, pid) in [("a", a), ("b", b)] {
+        g.check(
+            g.log_has(&format!(
+                " {name}: stopped, pid {pid}, killed by signal TERM after "
+            )),
+            &format!("{name} ended by TERM"),
+        );
+        g.check(!alive(pid), &format!("{name} is gone"));
+    }
+}
+
+// ------------------------------------------------------------- control
+
+/// `n` pseudo-random bytes (xorshift), newlines and NULs included.
+fn noise(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn control_client_sends_1mb_of_garbage() {
+    let t = TempDir::new("garbage");
+    t.write_svc("steady.toml", &sleep_service(3101, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let rss_before = vm_rss_kb(g.pid);
+    const MB: usize = 1 << 20;
+    let payloads: Vec<(&str, Vec<u8>)> = vec![
+        ("one long line", vec![b'x'; MB]),
+        ("random bytes", noise(MB, 0x9e37_79b9_7f4a_7c15)),
+        ("NUL bytes", vec![0; MB]),
+        ("a request repeated, no newline", b"status ".repeat(MB / 7)),
+        ("lines of nonsense", b"frobnicate now\n".repeat(MB / 15)),
+    ];
+    // Each from a client of its own, at once; each client gives up after
+    // 8 s, so nothing here can hang.
+    let clients: Vec<_> = payloads
+        .into_iter()
+        .map(|(what, payload)| {
+            let sock = sock.clone();
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let mut c = UnixStream::connect(&sock).expect("connect");
+                c.set_write_timeout(Some(secs(8))).expect("timeout");
+                c.set_read_timeout(Some(secs(8))).expect("timeout");
+                // going stops reading once it has answered: a broken pipe.
+                let _ = c.write_all(&payload);
+                let _ = c.shutdown(std::net::Shutdown::Write);
+                let mut answer = Vec::new();
+                let _ = c.read_to_end(&mut answer);
+                (
+                    what,
+                    t0.elapsed(),
+                    String::from_utf8_lossy(&answer).into_owned(),
+                )
+            })
+        })
+        .collect();
+    // A well-behaved client is answered promptly all the while.
+    for _ in 0..3 {
+        let st = status(&g, &sock);
+        g.check(
+            st.row("steady").and_then(|r| r.pid) == Some(steady),
+            "status names steady",
+        );
+    }
+    for client in clients {
+        let (what, took, answer) = client.join().expect("client thread");
+        g.check(
+            took < secs(7),
+            &format!("{what}: going took {took:?} to be done with the client"),
+        );
+        g.check(
+            answer.is_empty() || answer.starts_with("1\ngoing: "),
+            &format!("{what}: no success, at most an error: {answer:?}"),
+        );
+    }
+    let rss_after = vm_rss_kb(g.pid);
+    g.check(
+        rss_after <= rss_before + 512,
+        &format!("going's VmRSS grew from {rss_before} to {rss_after} kB: it kept the garbage"),
+    );
+    g.check(g.log().lines().count() < 20, "the garbage flooded the log");
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
