@@ -730,9 +730,7 @@ def sc_memory(kinds):
                 m = memory(run.sup.procs())
                 if n == 100:
                     # The window starts 1 s after the supervisor went to
-                    # sleep, once what startup leaves behind is done (going
-                    # writes its state file once more 250 ms after the last
-                    # change).
+                    # sleep, once what startup leaves behind is done.
                     time.sleep(1.0)
                     pids = run.sup.procs()
                     c0, t0 = sum(ctxt(p) for p in pids), sum(cpu_ticks(p) for p in pids)
