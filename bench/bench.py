@@ -204,15 +204,19 @@ def memory(pids):
 
 
 def settle(procs, timeout=30):
-    """Waits until every process procs() names is asleep on 5 samples in a row."""
+    """Waits until every process procs() names is asleep, with no context
+    switch in between, on 5 samples 20 ms apart in a row."""
     deadline = time.monotonic() + timeout
     streak = 0
+    last = None
     while streak < 5:
         pids = procs()
-        if pids and all(pstate(p) in ("S", "I") for p in pids):
+        switches = (tuple(pids), sum(ctxt(p) for p in pids))
+        if pids and all(pstate(p) in ("S", "I") for p in pids) and switches == last:
             streak += 1
         else:
             streak = 0
+        last = switches
         if time.monotonic() > deadline:
             raise Timeout("supervisor never went idle")
         time.sleep(0.02)
@@ -759,10 +763,15 @@ def sc_respawn(kinds):
             settle(run.sup.procs)
             time.sleep(6.5)
             for tag in tags:
+                seen = run.stamps.count(tag)
                 _, pid = run.stamps.last(tag)
                 t0 = now()
-                os.kill(pid, signal.SIGKILL)
-                ns, _ = run.stamps.wait_count(tag, 2, 20)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    log(f"respawn {kind}: {tag} (pid {pid}) had already ended; sample skipped")
+                    continue
+                ns, _ = run.stamps.wait_count(tag, seen + 1, 20)
                 res[kind].append(ns - t0)
                 time.sleep(0.05)
         log(f"respawn {kind}: median so far {ms(statistics.median(res[kind])):.3f} ms")
@@ -865,17 +874,22 @@ def sc_scale(kinds):
             run.stamps.wait_tags(tags, 120)
             settle(run.sup.procs, 60)
             time.sleep(6.5)
+            run.stamps.poll()
+            seen = {t: len(run.stamps.by_tag[t]) for t in tags}
             pids = [run.stamps.last(t)[1] for t in tags]
             t0 = now()
             for pid in pids:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             t1 = now()
 
             def back():
                 run.stamps.poll()
-                return all(len(run.stamps.by_tag[t]) >= 2 for t in tags)
+                return all(len(run.stamps.by_tag[t]) > seen[t] for t in tags)
             wait_until(back, 120, f"not all {n} services came back", 0.005)
-            news = [run.stamps.by_tag[t][1][0] - t0 for t in tags]
+            news = [run.stamps.by_tag[t][seen[t]][0] - t0 for t in tags]
             res[kind].append({"all": max(news), "median": statistics.median(news), "kill_loop": t1 - t0})
             log(f"scale {kind}: all back in {ms(max(news)):.1f} ms")
     rounds_of(kinds, CFG["scale_rounds"], "scale", one)
