@@ -20,7 +20,7 @@ Environment knobs (defaults in brackets):
   PEERS            comma-separated subset of: runit, s6, supervisor, tini,
                    tini-static, dumb-init, catatonit [all that are installed]
   ROUNDS           if set, the number of rounds of every scenario
-  QUICK=1          a quick run: fewer rounds and samples (about 5 minutes)
+  QUICK=1          a quick run: fewer rounds and samples (about 6 minutes)
   NO_INSTALL=1     do not apt-get install missing peers
   MEM_ROUNDS [3]   COUNTS ["1 100 1000"]   IDLE_SECS [10]
   RESPAWN_ROUNDS [3]   RESPAWN_SERVICES [15]
@@ -204,15 +204,19 @@ def memory(pids):
 
 
 def settle(procs, timeout=30):
-    """Waits until every process procs() names is asleep on 5 samples in a row."""
+    """Waits until every process procs() names is asleep, with no context
+    switch in between, on 5 samples 20 ms apart in a row."""
     deadline = time.monotonic() + timeout
     streak = 0
+    last = None
     while streak < 5:
         pids = procs()
-        if pids and all(pstate(p) in ("S", "I") for p in pids):
+        switches = (tuple(pids), sum(ctxt(p) for p in pids))
+        if pids and all(pstate(p) in ("S", "I") for p in pids) and switches == last:
             streak += 1
         else:
             streak = 0
+        last = switches
         if time.monotonic() > deadline:
             raise Timeout("supervisor never went idle")
         time.sleep(0.02)
@@ -761,10 +765,15 @@ def sc_respawn(kinds):
             settle(run.sup.procs)
             time.sleep(6.5)
             for tag in tags:
+                seen = run.stamps.count(tag)
                 _, pid = run.stamps.last(tag)
                 t0 = now()
-                os.kill(pid, signal.SIGKILL)
-                ns, _ = run.stamps.wait_count(tag, 2, 20)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    log(f"respawn {kind}: {tag} (pid {pid}) had already ended; sample skipped")
+                    continue
+                ns, _ = run.stamps.wait_count(tag, seen + 1, 20)
                 res[kind].append(ns - t0)
                 time.sleep(0.05)
         log(f"respawn {kind}: median so far {ms(statistics.median(res[kind])):.3f} ms")
@@ -867,17 +876,22 @@ def sc_scale(kinds):
             run.stamps.wait_tags(tags, 120)
             settle(run.sup.procs, 60)
             time.sleep(6.5)
+            run.stamps.poll()
+            seen = {t: len(run.stamps.by_tag[t]) for t in tags}
             pids = [run.stamps.last(t)[1] for t in tags]
             t0 = now()
             for pid in pids:
-                os.kill(pid, signal.SIGKILL)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             t1 = now()
 
             def back():
                 run.stamps.poll()
-                return all(len(run.stamps.by_tag[t]) >= 2 for t in tags)
+                return all(len(run.stamps.by_tag[t]) > seen[t] for t in tags)
             wait_until(back, 120, f"not all {n} services came back", 0.005)
-            news = [run.stamps.by_tag[t][1][0] - t0 for t in tags]
+            news = [run.stamps.by_tag[t][seen[t]][0] - t0 for t in tags]
             res[kind].append({"all": max(news), "median": statistics.median(news), "kill_loop": t1 - t0})
             log(f"scale {kind}: all back in {ms(max(news)):.1f} ms")
     rounds_of(kinds, CFG["scale_rounds"], "scale", one)
@@ -1085,7 +1099,7 @@ def render(R, meta, elapsed):
         w(f"- {p}: {why}")
     w(f"- Rerun: `make bench` (builds ./going and the stamp helper, installs missing peers with "
       f"apt-get, runs everything, writes BENCH.md). Knobs in the environment: ROUNDS (every scenario), "
-      f"QUICK=1 (about a third of the time), SCENARIOS=memory,respawn,... , PEERS=runit,s6,..., "
+      f"QUICK=1 (about 6 minutes), SCENARIOS=memory,respawn,... , PEERS=runit,s6,..., "
       f"LEAK_COUNT, IDLE_SECS, CRASH_SECS and the others listed at the top of bench/bench.py.")
     w(f"- Settings of this run: " + ", ".join(f"{k}={v}" for k, v in CFG.items()))
     w("")
