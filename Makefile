@@ -3,7 +3,7 @@
 #   make                 static release binary, copied to ./going
 #   make run             the example services in a temp dir, reloaded live; Ctrl-C ends it
 #   make test            cargo build + cargo test, clippy, rustfmt, man page lint
-#   make bench           going against runit, s6, supervisor, tini, dumb-init, catatonit -> BENCH.md (~20 min; QUICK=1 ~7 min)
+#   make bench           going against runit, s6, supervisor, tini, dumb-init, catatonit -> BENCH.md (~20 min; QUICK=1 ~6 min)
 #   make fuzz            cargo-fuzz on the TOML, going-format and control-socket
 #                        parsers, one target after the other, 10 million inputs
 #                        each (FUZZ_RUNS=N, or FUZZ_TIME=SECONDS; FUZZ_TARGETS,

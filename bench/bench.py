@@ -20,7 +20,7 @@ Environment knobs (defaults in brackets):
   PEERS            comma-separated subset of: runit, s6, supervisor, tini,
                    tini-static, dumb-init, catatonit [all that are installed]
   ROUNDS           if set, the number of rounds of every scenario
-  QUICK=1          a quick run: fewer rounds and samples (about 5 minutes)
+  QUICK=1          a quick run: fewer rounds and samples (about 6 minutes)
   NO_INSTALL=1     do not apt-get install missing peers
   MEM_ROUNDS [3]   COUNTS ["1 100 1000"]   IDLE_SECS [10]
   RESPAWN_ROUNDS [3]   RESPAWN_SERVICES [15]
@@ -1097,7 +1097,7 @@ def render(R, meta, elapsed):
         w(f"- {p}: {why}")
     w(f"- Rerun: `make bench` (builds ./going and the stamp helper, installs missing peers with "
       f"apt-get, runs everything, writes BENCH.md). Knobs in the environment: ROUNDS (every scenario), "
-      f"QUICK=1 (about a third of the time), SCENARIOS=memory,respawn,... , PEERS=runit,s6,..., "
+      f"QUICK=1 (about 6 minutes), SCENARIOS=memory,respawn,... , PEERS=runit,s6,..., "
       f"LEAK_COUNT, IDLE_SECS, CRASH_SECS and the others listed at the top of bench/bench.py.")
     w(f"- Settings of this run: " + ", ".join(f"{k}={v}" for k, v in CFG.items()))
     w("")

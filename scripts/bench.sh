@@ -8,7 +8,7 @@
 # `cc -O2 -static` into target/bench/, runs every scenario for going and
 # each peer, and writes BENCH.md (text after the line
 # "<!-- kept by scripts/bench.sh -->" is carried over).  About 20 minutes
-# at the defaults; QUICK=1 takes about a third of that.
+# at the defaults; QUICK=1 about 6.
 #
 # Environment (see the top of bench/bench.py for all of them):
 #   GOING (./going), OUT (BENCH.md), SCENARIOS (memory,respawn,crash,reload,
