@@ -815,6 +815,12 @@ impl Service {
             self.enter(State::Stopped);
             return self.begin_start();
         }
+        self.back_off(what, log::Level::Warn, now)
+    }
+
+    /// One more short run: the backoff it calls for, or, for a critical
+    /// service that keeps failing, the end.
+    fn back_off(&mut self, what: &str, level: log::Level, now: Instant) -> Vec<Action> {
         self.short_runs = self.short_runs.saturating_add(1);
         if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
             log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
@@ -822,7 +828,7 @@ impl Service {
             return self.critical_end();
         }
         let delay = backoff_delay(self.short_runs);
-        log::warn!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
+        log::log!(target: &self.spec.name, level, "{what}, restart in {}", format_duration(delay));
         self.deadline = Some(now + delay);
         self.enter(State::Backoff);
         vec![]
@@ -836,17 +842,7 @@ impl Service {
             return self.critical_end();
         }
         self.count_restart(now);
-        self.short_runs = self.short_runs.saturating_add(1);
-        if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
-            log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
-            self.enter(State::Exited);
-            return self.critical_end();
-        }
-        let delay = backoff_delay(self.short_runs);
-        log::error!(target: &self.spec.name, "{what}, restart in {}", format_duration(delay));
-        self.deadline = Some(now + delay);
-        self.enter(State::Backoff);
-        vec![]
+        self.back_off(what, log::Level::Error, now)
     }
 
     /// Starts a start that its dependencies held back, if they now allow it.
