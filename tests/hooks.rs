@@ -886,7 +886,13 @@ fn restart_during_before_is_not_a_failure() {
         &pid_service(&pidf, "before = [\"/bin/sleep\", \"0.5\"]"),
     );
     let (mut g, sock) = start_ctl(&t);
-    std::thread::sleep(ms(200));
+    // The restart must come while the before hook runs, however slow the
+    // machine: wait for the hook's process rather than a fixed time.
+    g.wait(secs(5), "the before hook running", || {
+        descendants(g.pid)
+            .into_iter()
+            .any(|p| cmdline(p) == ["/bin/sleep", "0.5"])
+    });
     ctl_ok(&g, &sock, "restart", "a");
     let pid = g.pid_from_file(&pidf);
     g.check(
