@@ -895,6 +895,10 @@ fn restart_during_before_is_not_a_failure() {
     });
     ctl_ok(&g, &sock, "restart", "a");
     let pid = g.pid_from_file(&pidf);
+    // The pid file can appear before going logs the service as running.
+    g.wait(secs(5), "a logged as running", || {
+        !g.running_pids("a").is_empty()
+    });
     g.check(
         !g.log_has("a: cannot start") && g.running_pids("a") == vec![pid],
         "a restart during the before hook starts the service once, without a failed start",
