@@ -27,14 +27,29 @@ MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
 
 .PHONY: all run test bench fuzz install uninstall clean
 
-# Static musl release build, else a static glibc build; the result is
-# copied (then renamed, so a running ./going is never overwritten in place)
-# to ./going.
+# The release binary, smallest first, copied (then renamed, so a running
+# ./going is never overwritten in place) to ./going:
+#  1. static musl, with std rebuilt from the toolchain's own rust-src so that
+#     a panic is a bare abort: std's backtrace printer (gimli, addr2line,
+#     libunwind, about 300 kB that a PID 1 built with panic=abort can never
+#     use) is left out.  -Z build-std is unstable, so RUSTC_BOOTSTRAP=1 lets
+#     the stable compiler take it; nothing else in the code is unstable.
+#  2. if that fails (no rust-src, a toolchain that changed the flag): the
+#     plain static musl build with the precompiled std;
+#  3. if that fails too: a static glibc build.
+SMALL_FLAGS := -Zunstable-options -Cpanic=immediate-abort
 define build
 	@if command -v rustup >/dev/null 2>&1; then \
 	    rustup target add $(MUSL) >/dev/null 2>&1 || true; \
+	    rustup component add rust-src >/dev/null 2>&1 || true; \
 	fi
-	@if $(CARGO) build --release --target $(MUSL); then \
+	@if RUSTC_BOOTSTRAP=1 RUSTFLAGS='$(SMALL_FLAGS)' $(CARGO) build --release \
+	        --target $(MUSL) --target-dir target/small \
+	        -Z build-std=std,panic_abort; then \
+	    cp target/small/$(MUSL)/release/going .going.tmp && \
+	    echo "make: built static musl binary ./going (std rebuilt, panic = immediate abort)"; \
+	elif echo "make: rebuilding std failed; using the precompiled std" >&2 && \
+	        $(CARGO) build --release --target $(MUSL); then \
 	    cp target/$(MUSL)/release/going .going.tmp && \
 	    echo "make: built static musl binary ./going"; \
 	else \
