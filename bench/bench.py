@@ -70,7 +70,7 @@ def rounds(name, default, quick):
 
 CFG = {
     "mem_rounds": rounds("MEM_ROUNDS", 3, 1),
-    "counts": [int(c) for c in os.environ.get("COUNTS", "1 100 1000").split()],
+    "counts": [int(c) for c in os.environ.get("COUNTS", "1,100,1000").replace(",", " ").split()],
     "idle_secs": env_int("IDLE_SECS", 10),
     "respawn_rounds": rounds("RESPAWN_ROUNDS", 3, 1),
     "respawn_services": env_int("RESPAWN_SERVICES", 10 if QUICK else 15),

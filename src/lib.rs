@@ -175,6 +175,7 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
         },
         notify_socket: None,
         own_user: spawn::own_user(),
+        ignored_signals: spawn::ignored_signals(),
     })
 }
 

@@ -1,6 +1,8 @@
 //! The only place that forks and execs. Everything the child needs is
 //! prepared before the fork (names resolved, strings built, files opened),
-//! so the child only makes system calls. A failure in the child is written
+//! so the child only makes system calls; that is what lets it run in
+//! going's own memory, `clone(CLONE_VM | CLONE_VFORK)` as posix_spawn does,
+//! instead of a copy. A failure in the child is written
 //! to a close-on-exec pipe as (step, errno); the event loop polls that
 //! pipe: end-of-file means the exec succeeded.
 
@@ -27,6 +29,10 @@ pub struct Context {
     /// `USER` and `HOME` of going's own user, for services without `user`:
     /// looked up once, as each lookup takes a 16 kB buffer.
     pub own_user: (String, String),
+    /// Signals going's parent left ignored (bit `n - 1` for signal `n`):
+    /// an ignored disposition survives exec, so each child resets these,
+    /// and only these, to the default.
+    pub ignored_signals: u64,
 }
 
 /// `USER` and `HOME` of going's own user (uid and `/` when unnamed).
@@ -353,6 +359,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
             .as_ref()
             .map(|(fd, target)| (fd.as_raw_fd(), *target)),
         nofile: context.nofile,
+        ignored_signals: context.ignored_signals,
         nice: spec.nice,
         umask: spec.umask,
         chroot: chroot.as_ref().map(|c| c.as_ptr()),
@@ -390,34 +397,68 @@ fn report_pipe() -> Result<(OwnedFd, OwnedFd), String> {
     })
 }
 
+/// The child's stack while it runs in going's memory: it only makes system
+/// calls, and a test measures how much of this it touches.
+const CHILD_STACK: usize = 8 * 1024;
+
+#[repr(C, align(16))]
+struct ChildStack([std::mem::MaybeUninit<u8>; CHILD_STACK]);
+
+/// Starts the child with `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn
+/// does: the child borrows going's memory instead of a copy of its page
+/// tables, and going waits (microseconds) until the child has exec'd or
+/// failed. A fork copies every mapping and then takes a copy-on-write
+/// fault for each page either side touches first, and the new child waits
+/// in the run queue while going carries on; this is the largest part of
+/// the time from a death to the new exec.
 fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<Child, String> {
-    // SAFETY: going is single-threaded, so the child may run any code; it
-    // only makes system calls on data prepared before and never returns.
-    match unsafe { libc::fork() } {
-        -1 => Err(format!("fork: {}", Errno::last().desc())),
-        0 => plan.run(),
-        pid => {
-            drop(write_end);
-            // SAFETY: F_SETFL on the read end we own; setpgid/tcsetpgrp
-            // repeat the child's own calls so that neither order races.
-            unsafe {
-                libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
-                if let Session::ForegroundGroup { tty } = plan.session {
-                    libc::setpgid(pid, pid);
-                    if tty {
-                        libc::tcsetpgrp(0, pid);
-                    }
-                }
+    #[cfg(not(test))]
+    let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
+    #[cfg(test)]
+    let mut stack = ChildStack([std::mem::MaybeUninit::new(tests::STACK_FILL); CHILD_STACK]);
+    let top = stack.0.as_mut_ptr_range().end.cast::<libc::c_void>();
+    let arg = std::ptr::from_ref(plan).cast_mut().cast::<libc::c_void>();
+    // SAFETY: going is single-threaded and waits (CLONE_VFORK) while the
+    // child runs on `stack`, which outlives it; the child only reads `plan`
+    // and makes system calls, then execs or exits, never returning here.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            arg,
+        )
+    };
+    if pid < 0 {
+        return Err(format!("fork: {}", Errno::last().desc()));
+    }
+    drop(write_end);
+    // SAFETY: F_SETFL on the read end we own; setpgid/tcsetpgrp repeat the
+    // child's own calls so that neither order races.
+    unsafe {
+        libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
+        if let Session::ForegroundGroup { tty } = plan.session {
+            libc::setpgid(pid, pid);
+            if tty {
+                libc::tcsetpgrp(0, pid);
             }
-            Ok(Child {
-                pid,
-                stdout_pipe: None,
-                stderr_pipe: None,
-                ready_pipe: None,
-                exec_report: read_end,
-            })
         }
     }
+    #[cfg(test)]
+    tests::note_stack_use(&stack.0);
+    Ok(Child {
+        pid,
+        stdout_pipe: None,
+        stderr_pipe: None,
+        ready_pipe: None,
+        exec_report: read_end,
+    })
+}
+
+extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `fork` passes a `ChildPlan` that lives until the child execs.
+    let plan = unsafe { &*plan.cast::<ChildPlan<'_>>() };
+    plan.run()
 }
 
 /// Starts the main command: going's own environment, stdio and working
@@ -465,6 +506,7 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
         stderr: None,
         ready_fd: None,
         nofile: context.nofile,
+        ignored_signals: context.ignored_signals,
         nice: None,
         umask: None,
         chroot: None,
@@ -501,6 +543,7 @@ struct ChildPlan<'a> {
     /// `ready-fd`: this descriptor goes to that number.
     ready_fd: Option<(RawFd, i32)>,
     nofile: libc::rlimit,
+    ignored_signals: u64,
     nice: Option<i32>,
     umask: Option<u32>,
     chroot: Option<*const libc::c_char>,
@@ -529,7 +572,7 @@ impl ChildPlan<'_> {
             if !detached {
                 self.fail(Step::Session);
             }
-            reset_signal_dispositions();
+            reset_signal_dispositions(self.ignored_signals);
             for &fd in self.close {
                 libc::close(fd);
             }
@@ -645,10 +688,11 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Sets every signal to its default action. The raw system call, because
-/// libc refuses the signals it reserves (32 to 34), which an ignored
-/// disposition inherited from going's parent would otherwise keep.
-fn reset_signal_dispositions() {
+/// Sets the signals in `ignored` back to their default action. The raw
+/// system call, because libc refuses the signals it reserves (32 to 34),
+/// which an ignored disposition inherited from going's parent would
+/// otherwise keep.
+fn reset_signal_dispositions(ignored: u64) {
     let default = KernelSigaction {
         handler: libc::SIG_DFL,
         flags: 0,
@@ -656,7 +700,7 @@ fn reset_signal_dispositions() {
         mask: 0,
     };
     for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+        if ignored & (1 << (signal - 1)) == 0 {
             continue;
         }
         // SAFETY: rt_sigaction reads one struct of the size passed.
@@ -670,6 +714,38 @@ fn reset_signal_dispositions() {
             );
         }
     }
+}
+
+/// The signals whose disposition is "ignore", as a mask for
+/// [`Context::ignored_signals`]. going installs no handler of its own (it
+/// reads signals from a signalfd), and handlers do not survive exec anyway.
+pub fn ignored_signals() -> u64 {
+    let mut ignored = 0u64;
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        let mut current = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        // SAFETY: rt_sigaction writes one struct of the size passed.
+        let read = unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                std::ptr::null::<KernelSigaction>(),
+                &mut current as *mut KernelSigaction,
+                std::mem::size_of::<u64>(),
+            )
+        };
+        if read == 0 && current.handler == libc::SIG_IGN {
+            ignored |= 1 << (signal - 1);
+        }
+    }
+    ignored
 }
 
 /// What the child's report says about why it did not exec; `None` for an
@@ -729,6 +805,80 @@ pub fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::mem::MaybeUninit;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    pub(super) const STACK_FILL: u8 = 0xa5;
+    static DEEPEST_CHILD_STACK: AtomicUsize = AtomicUsize::new(0);
+
+    /// Records how far down the child wrote into its stack.
+    pub(super) fn note_stack_use(stack: &[MaybeUninit<u8>]) {
+        // SAFETY: in tests the whole stack is initialised before the clone.
+        let untouched = stack
+            .iter()
+            .take_while(|b| unsafe { b.assume_init() } == STACK_FILL)
+            .count();
+        DEEPEST_CHILD_STACK.fetch_max(stack.len() - untouched, Ordering::Relaxed);
+    }
+
+    fn test_context() -> Context {
+        // SAFETY: open of a constant path; owned below.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        assert!(fd >= 0);
+        let mut nofile = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit into a local struct.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile) };
+        Context {
+            // SAFETY: fd was just opened.
+            dev_null: unsafe { OwnedFd::from_raw_fd(fd) },
+            nofile,
+            is_root: false,
+            inherited: Vec::new(),
+            notify_socket: None,
+            own_user: ("u".into(), "/".into()),
+            ignored_signals: u64::MAX,
+        }
+    }
+
+    fn wait_exit(pid: i32) -> i32 {
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        status
+    }
+
+    /// The child runs on a stack inside going's own frame; this checks the
+    /// deepest path (every PATH candidate failing, then the report) keeps
+    /// well inside it, and that both outcomes still arrive.
+    #[test]
+    fn the_cloned_child_stays_inside_its_stack() {
+        let context = test_context();
+        let dir = std::env::temp_dir();
+        let mut missing = ServiceSpec::new("m", vec!["no-such-program-here".into()]);
+        missing.env = vec![("PATH".into(), "/nope:/bin:/usr/bin:/also/nope".into())];
+        missing.dir = dir.clone();
+        let child = spawn(&missing, &context).expect("spawned");
+        let report = read_report(&child.exec_report, &missing);
+        assert_eq!(wait_exit(child.pid), 127 << 8);
+        assert_eq!(
+            report.as_deref(),
+            Some("exec \"no-such-program-here\": No such file or directory")
+        );
+        let mut ok = ServiceSpec::new("t", vec!["/bin/true".into()]);
+        ok.dir = dir;
+        let child = spawn(&ok, &context).expect("spawned");
+        assert_eq!(read_report(&child.exec_report, &ok), None);
+        assert_eq!(wait_exit(child.pid), 0);
+        let deepest = DEEPEST_CHILD_STACK.load(Ordering::Relaxed);
+        assert!(deepest > 0, "the child ran on its stack");
+        assert!(
+            deepest < CHILD_STACK / 4,
+            "the child used {deepest} of {CHILD_STACK} bytes"
+        );
+    }
 
     #[test]
     fn the_environment_is_fresh_and_the_file_wins() {
