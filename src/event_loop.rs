@@ -3,8 +3,9 @@
 //! carries out the actions it returns. The only place that waits.
 //!
 //! Descriptors polled: a signalfd (every catchable signal is blocked and
-//! read from it), the inotify descriptor of the service directory, and one
-//! exec-report pipe per service that has forked but not yet exec'd.
+//! read from it), the inotify descriptor of the service directory, the
+//! control socket and its clients, output and readiness pipes, the notify
+//! socket and pidfds of adopted processes.
 //!
 //! It also keeps the state file (`state.rs`) current, takes over what an
 //! earlier going left running, and execs a new going on SIGUSR2.
@@ -37,8 +38,6 @@ use std::time::{Duration, Instant};
 enum Source {
     Signals,
     Watch,
-    /// The exec report of the child with this pid.
-    Exec(i32),
     Control(Slot),
     /// A service's output pipe, by index.
     Output(usize),
@@ -101,13 +100,10 @@ pub fn block_signals() {
     let _ = handled_signals().thread_block();
 }
 
-/// A forked service whose exec has not been confirmed.
-struct PendingExec {
+/// A service's child that could not exec: why, kept until it is reaped.
+struct FailedExec {
     pid: i32,
-    /// Polled until it reports; `None` once read.
-    report: Option<OwnedFd>,
-    /// Why the exec failed, kept until the child is reaped.
-    failure: Option<String>,
+    why: String,
 }
 
 /// The last step of a PID 1's shutdown: every process left in the
@@ -127,10 +123,10 @@ pub struct EventLoop {
     signals: SignalFd,
     watch: DirWatch,
     context: Context,
-    pending_execs: Vec<PendingExec>,
+    failed_execs: Vec<FailedExec>,
     started: Instant,
     main: Option<MainCommand>,
-    main_report: Option<OwnedFd>,
+    main_failure: Option<(u32, i32)>,
     /// `-t`: from SIGTERM to SIGKILL for the main command and the sweep.
     grace: Duration,
     is_pid1: bool,
@@ -168,7 +164,8 @@ struct Job {
     killed: bool,
     /// Killed because its service moved on: its end is not reported.
     cancelled: bool,
-    report: OwnedFd,
+    /// (step, errno) when it could not exec.
+    exec_failure: Option<(u32, i32)>,
     /// What it runs, for messages about it.
     spec: crate::config::ServiceSpec,
 }
@@ -203,10 +200,10 @@ impl EventLoop {
             signals,
             watch,
             context,
-            pending_execs: Vec::new(),
+            failed_execs: Vec::new(),
             started: Instant::now(),
             main,
-            main_report: None,
+            main_failure: None,
             grace,
             is_pid1: std::process::id() == 1,
             sweep: None,
@@ -274,7 +271,6 @@ impl EventLoop {
                 match source {
                     Source::Signals => {}
                     Source::Watch => self.directory_changed(),
-                    Source::Exec(pid) => self.exec_reported(pid),
                     Source::Control(slot) => self.control_ready(slot),
                     Source::Output(index) => {
                         if let Some(pipe) = self.outputs.get_mut(index) {
@@ -315,12 +311,6 @@ impl EventLoop {
         sources.push(Source::Signals);
         fds.push(watched(self.watch.fd().as_raw_fd()));
         sources.push(Source::Watch);
-        for pending in &self.pending_execs {
-            if let Some(report) = &pending.report {
-                fds.push(watched(report.as_raw_fd()));
-                sources.push(Source::Exec(pending.pid));
-            }
-        }
         for (index, pipe) in self.outputs.iter().enumerate() {
             fds.push(watched(pipe.fd()));
             sources.push(Source::Output(index));
@@ -456,7 +446,7 @@ impl EventLoop {
         match spawn::spawn_main(&main.argv, &self.context) {
             Ok(child) => {
                 main.pid = Some(child.pid);
-                self.main_report = Some(child.exec_report);
+                self.main_failure = child.exec_failure;
                 log::info!(
                     "main command {:?} started, pid {}",
                     main.argv
@@ -585,10 +575,7 @@ impl EventLoop {
 
     /// The main command was reaped: record how, then stop everything.
     fn main_ended(&mut self, status: Exit) {
-        let report = self
-            .main_report
-            .take()
-            .and_then(|fd| spawn::read_raw_report(&fd));
+        let report = self.main_failure.take();
         let Some(main) = &mut self.main else { return };
         main.status = Some(status);
         let program = main
@@ -755,27 +742,15 @@ impl EventLoop {
                 self.job_ended(index, status);
                 continue;
             }
-            // Whoever it was, its exec report (if any) is done with.
-            let pending = self
-                .pending_execs
+            // Whoever it was, why it could not exec (if so) is done with.
+            let exec_error = self
+                .failed_execs
                 .iter()
-                .position(|p| p.pid == pid)
-                .map(|index| self.pending_execs.swap_remove(index));
+                .position(|f| f.pid == pid)
+                .map(|index| self.failed_execs.swap_remove(index).why);
             let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
                 continue;
             };
-            let mut exec_error = None;
-            if let Some(pending) = pending {
-                exec_error = match (pending.failure, &pending.report) {
-                    (Some(failure), _) => Some(failure),
-                    (None, Some(report)) => self.read_report(&name, report),
-                    (None, None) => None,
-                };
-                if exec_error.is_none() {
-                    let work = self.supervisor.event(&name, Event::ExecOk, now);
-                    self.execute(work);
-                }
-            }
             let work = self
                 .supervisor
                 .event(&name, Event::Exited { status, exec_error }, now);
@@ -786,48 +761,20 @@ impl EventLoop {
         self.execute(work);
     }
 
-    /// The exec-report pipe of `pid` is readable: exec done, or failed.
-    fn exec_reported(&mut self, pid: i32) {
-        let Some(index) = self.pending_execs.iter().position(|p| p.pid == pid) else {
-            return;
-        };
-        let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
-            self.pending_execs.swap_remove(index);
-            return;
-        };
-        let Some(pending) = self.pending_execs.get_mut(index) else {
-            return;
-        };
-        let Some(report) = pending.report.take() else {
-            return;
-        };
-        match self.read_report(&name, &report) {
-            // The child is about to exit; the failure is logged with it.
-            Some(failure) => {
-                if let Some(pending) = self.pending_execs.get_mut(index) {
-                    pending.failure = Some(failure);
-                }
-            }
-            None => {
-                self.pending_execs.swap_remove(index);
-                let work = self.supervisor.event(&name, Event::ExecOk, Instant::now());
-                self.execute(work);
-            }
-        }
-    }
-
-    fn read_report(&self, name: &str, report: &OwnedFd) -> Option<String> {
-        let service = self.supervisor.services().find(|s| s.name() == name)?;
-        spawn::read_report(report, &service.spec)
-    }
-
     /// Carries out actions, feeding each outcome back as the next event.
     fn execute(&mut self, work: Work) {
         let mut queue: VecDeque<(String, Action)> = work.into();
         while let Some((name, action)) = queue.pop_front() {
             let now = Instant::now();
+            // The spawn's outcome is known at once (spawn.rs): the exec's
+            // success is a second event.
+            let mut exec_ok = false;
             let outcome = match action {
-                Action::Spawn => Some(self.spawn(&name)),
+                Action::Spawn => {
+                    let (event, running) = self.spawn(&name);
+                    exec_ok = running;
+                    Some(event)
+                }
                 Action::Signal { pid, signal } => {
                     signal_group(pid, signal);
                     None
@@ -854,6 +801,9 @@ impl EventLoop {
             };
             if let Some(event) = outcome {
                 queue.extend(self.supervisor.event(&name, event, now));
+            }
+            if exec_ok {
+                queue.extend(self.supervisor.event(&name, Event::ExecOk, now));
             }
         }
     }
@@ -902,7 +852,7 @@ impl EventLoop {
                     deadline: Instant::now() + timeout,
                     killed: false,
                     cancelled: false,
-                    report: child.exec_report,
+                    exec_failure: child.exec_failure,
                     spec: hook_spec,
                 });
                 None
@@ -1022,7 +972,7 @@ impl EventLoop {
             return;
         }
         let job = self.jobs.swap_remove(index);
-        if let Some((step, errno)) = spawn::read_raw_report(&job.report) {
+        if let Some((step, errno)) = job.exec_failure {
             let why = spawn::describe_failure(step, errno, &job.spec);
             log::warn!(target: &job.service, "cannot run {} hook: {why}", job.hook.name());
         }
@@ -1040,9 +990,11 @@ impl EventLoop {
         self.execute(work);
     }
 
-    fn spawn(&mut self, name: &str) -> Event {
+    /// Starts `name`'s process: the event for the supervisor, and whether
+    /// the program now runs (its exec succeeded).
+    fn spawn(&mut self, name: &str) -> (Event, bool) {
         let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
-            return Event::SpawnFailed("no such service".into());
+            return (Event::SpawnFailed("no such service".into()), false);
         };
         // A pid file left from an earlier run must not name a stranger.
         if let Some(path) = &service.spec.extras().pid_file {
@@ -1050,6 +1002,9 @@ impl EventLoop {
         }
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
+                let exec_failure = child
+                    .exec_failure
+                    .map(|(step, errno)| spawn::describe_failure(step, errno, &service.spec));
                 self.watch_output(name, child.pid, child.stdout_pipe, child.stderr_pipe);
                 if let Some(fd) = child.ready_pipe {
                     let service = name.to_string();
@@ -1060,14 +1015,16 @@ impl EventLoop {
                         done: false,
                     });
                 }
-                self.pending_execs.push(PendingExec {
-                    pid: child.pid,
-                    report: Some(child.exec_report),
-                    failure: None,
-                });
-                Event::Spawned(child.pid)
+                let running = exec_failure.is_none();
+                if let Some(why) = exec_failure {
+                    self.failed_execs.push(FailedExec {
+                        pid: child.pid,
+                        why,
+                    });
+                }
+                (Event::Spawned(child.pid), running)
             }
-            Err(reason) => Event::SpawnFailed(reason),
+            Err(reason) => (Event::SpawnFailed(reason), false),
         }
     }
 

@@ -2,15 +2,16 @@
 //! prepared before the fork (names resolved, strings built, files opened),
 //! so the child only makes system calls; that is what lets it run in
 //! going's own memory, `clone(CLONE_VM | CLONE_VFORK)` as posix_spawn does,
-//! instead of a copy. A failure in the child is written
-//! to a close-on-exec pipe as (step, errno); the event loop polls that
-//! pipe: end-of-file means the exec succeeded.
+//! instead of a copy. going waits until the child has exec'd or given up,
+//! so the outcome is known when [`spawn`] returns: a child that fails
+//! leaves (step, errno) in the plan it shares with going, then exits 127.
 
 use crate::config::{Id, Output, Readiness, ServiceSpec, describe_io};
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -51,8 +52,9 @@ pub struct Child {
     pub stderr_pipe: Option<OwnedFd>,
     /// Read end of the `ready-fd` pipe.
     pub ready_pipe: Option<OwnedFd>,
-    /// Readable when the exec succeeded (end of file) or failed (a report).
-    pub exec_report: OwnedFd,
+    /// (step, errno) of the child that could not exec, which then exits
+    /// 127; `None` when it runs the program.
+    pub exec_failure: Option<(u32, i32)>,
 }
 
 /// The steps of the child, in the order it takes them.
@@ -71,8 +73,6 @@ enum Step {
     Chdir,
     Exec,
 }
-
-const REPORT_LEN: usize = 8;
 
 /// Who the service runs as, resolved from its definition.
 struct Identity {
@@ -237,7 +237,7 @@ type Opened = (Option<OwnedFd>, Option<OwnedFd>);
 fn open_output(output: &Output, dev_null: RawFd) -> Result<Opened, String> {
     match output {
         Output::Syslog => {
-            let (read_end, write_end) = report_pipe()?;
+            let (read_end, write_end) = cloexec_pipe()?;
             // SAFETY: F_SETFL on the read end we own.
             unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
             Ok((Some(write_end), Some(read_end)))
@@ -294,8 +294,8 @@ fn set_cloexec(fd: RawFd) {
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
 }
 
-/// Forks and starts the service; the exec's outcome arrives on
-/// [`Child::exec_report`].
+/// Forks and starts the service; [`Child::exec_failure`] says whether it
+/// runs.
 pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let who = identity(spec, context)?;
     let mut env = environment(spec, &who.home, &who.user);
@@ -347,11 +347,10 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         .as_ref()
         .map(|g| g.iter().map(|gid| gid.as_raw()).collect());
 
-    let (read_end, write_end) = report_pipe()?;
     let plan = ChildPlan {
         session: Session::New,
         close: &context.inherited,
-        report: write_end.as_raw_fd(),
+        failure: AtomicU64::new(0),
         stdin: Some(dev_null),
         stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
         stderr: stderr.as_ref().map(AsRawFd::as_raw_fd),
@@ -372,7 +371,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
     };
-    let mut child = fork(&plan, read_end, write_end)?;
+    let mut child = fork(&plan)?;
     // The write ends were the child's to keep; ours close here.
     drop((stdout, stderr, ready_write));
     child.stdout_pipe = stdout_pipe;
@@ -381,7 +380,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     Ok(child)
 }
 
-fn report_pipe() -> Result<(OwnedFd, OwnedFd), String> {
+fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
     let mut pipe_fds = [0 as RawFd; 2];
     // SAFETY: pipe2 writes two descriptors into the array.
     if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -411,7 +410,7 @@ struct ChildStack([std::mem::MaybeUninit<u8>; CHILD_STACK]);
 /// fault for each page either side touches first, and the new child waits
 /// in the run queue while going carries on; this is the largest part of
 /// the time from a death to the new exec.
-fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<Child, String> {
+fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     #[cfg(not(test))]
     let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
     #[cfg(test)]
@@ -432,11 +431,9 @@ fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<C
     if pid < 0 {
         return Err(format!("fork: {}", Errno::last().desc()));
     }
-    drop(write_end);
-    // SAFETY: F_SETFL on the read end we own; setpgid/tcsetpgrp repeat the
-    // child's own calls so that neither order races.
+    // SAFETY: setpgid/tcsetpgrp repeat the child's own calls so that
+    // neither order races.
     unsafe {
-        libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK);
         if let Session::ForegroundGroup { tty } = plan.session {
             libc::setpgid(pid, pid);
             if tty {
@@ -451,7 +448,7 @@ fn fork(plan: &ChildPlan<'_>, read_end: OwnedFd, write_end: OwnedFd) -> Result<C
         stdout_pipe: None,
         stderr_pipe: None,
         ready_pipe: None,
-        exec_report: read_end,
+        exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
     })
 }
 
@@ -496,11 +493,10 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
     envp_ptrs.push(std::ptr::null());
     // SAFETY: isatty has no memory effects.
     let tty = unsafe { libc::isatty(0) } == 1;
-    let (read_end, write_end) = report_pipe()?;
     let plan = ChildPlan {
         session: Session::ForegroundGroup { tty },
         close: &[],
-        report: write_end.as_raw_fd(),
+        failure: AtomicU64::new(0),
         stdin: None,
         stdout: None,
         stderr: None,
@@ -519,7 +515,7 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
         argv: argv_ptrs.as_ptr(),
         envp: envp_ptrs.as_ptr(),
     };
-    fork(&plan, read_end, write_end)
+    fork(&plan)
 }
 
 /// Everything the child does between fork and exec, as raw values.
@@ -536,7 +532,10 @@ enum Session {
 struct ChildPlan<'a> {
     session: Session,
     close: &'a [RawFd],
-    report: RawFd,
+    /// Written by a child that cannot exec: step in the high half, errno in
+    /// the low; 0 while it has not failed. Shared, as the child runs in
+    /// going's memory.
+    failure: AtomicU64,
     stdin: Option<RawFd>,
     stdout: Option<RawFd>,
     stderr: Option<RawFd>,
@@ -666,17 +665,21 @@ impl ChildPlan<'_> {
     }
 
     fn fail(&self, step: Step) -> ! {
-        // SAFETY: errno read and a write of a stack buffer, then _exit.
+        // SAFETY: errno is read, then the child exits without running
+        // anything of going's.
         unsafe {
             let errno = *libc::__errno_location();
-            let mut report = [0u8; REPORT_LEN];
-            let (head, tail) = report.split_at_mut(4);
-            head.copy_from_slice(&(step as u32).to_ne_bytes());
-            tail.copy_from_slice(&errno.to_ne_bytes());
-            libc::write(self.report, report.as_ptr().cast(), REPORT_LEN);
+            self.failure.store(
+                (step as u64) << 32 | u64::from(errno as u32),
+                Ordering::Relaxed,
+            );
             libc::_exit(127)
         }
     }
+}
+
+fn split_failure(failure: u64) -> Option<(u32, i32)> {
+    (failure != 0).then_some(((failure >> 32) as u32, failure as u32 as i32))
 }
 
 /// The kernel's `struct sigaction` (x86_64 and aarch64 layout).
@@ -748,29 +751,6 @@ pub fn ignored_signals() -> u64 {
     ignored
 }
 
-/// What the child's report says about why it did not exec; `None` for an
-/// empty report (the exec succeeded).
-pub fn read_report(fd: &OwnedFd, spec: &ServiceSpec) -> Option<String> {
-    let (step, errno) = read_raw_report(fd)?;
-    Some(describe_failure(step, errno, spec))
-}
-
-/// The (step, errno) a child reported, if it reported.
-pub fn read_raw_report(fd: &OwnedFd) -> Option<(u32, i32)> {
-    let mut report = [0u8; REPORT_LEN];
-    // SAFETY: read into a stack buffer of the given length.
-    let n = unsafe { libc::read(fd.as_raw_fd(), report.as_mut_ptr().cast(), REPORT_LEN) };
-    if n != REPORT_LEN as isize {
-        return None;
-    }
-    let (head, tail) = report.split_at(4);
-    Some((
-        u32::from_ne_bytes(head.try_into().ok()?),
-        i32::from_ne_bytes(tail.try_into().ok()?),
-    ))
-}
-
-/// Why the main command did not run: `"nope": No such file or directory`.
 pub fn describe_main_failure(step: u32, errno: i32, program: &str) -> String {
     let why = Errno::from_raw(errno).desc();
     if step == Step::Exec as u32 {
@@ -861,16 +841,16 @@ mod tests {
         missing.env = vec![("PATH".into(), "/nope:/bin:/usr/bin:/also/nope".into())];
         missing.dir = dir.clone();
         let child = spawn(&missing, &context).expect("spawned");
-        let report = read_report(&child.exec_report, &missing);
         assert_eq!(wait_exit(child.pid), 127 << 8);
+        let (step, errno) = child.exec_failure.expect("the exec failed");
         assert_eq!(
-            report.as_deref(),
-            Some("exec \"no-such-program-here\": No such file or directory")
+            describe_failure(step, errno, &missing),
+            "exec \"no-such-program-here\": No such file or directory"
         );
         let mut ok = ServiceSpec::new("t", vec!["/bin/true".into()]);
         ok.dir = dir;
         let child = spawn(&ok, &context).expect("spawned");
-        assert_eq!(read_report(&child.exec_report, &ok), None);
+        assert_eq!(child.exec_failure, None);
         assert_eq!(wait_exit(child.pid), 0);
         let deepest = DEEPEST_CHILD_STACK.load(Ordering::Relaxed);
         assert!(deepest > 0, "the child ran on its stack");
