@@ -49,6 +49,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "target", "bench")
 STAMP = os.path.join(BUILD, "stamp")
+FLOOR = os.path.join(BUILD, "floor")
 KEEP_MARK = "<!-- kept by scripts/bench.sh -->"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -423,6 +424,24 @@ class Going(Supervisor):
         return b"".join(chunks).decode()
 
 
+class Floor(Supervisor):
+    """bench/floor.c: the least a supervisor of going's design does; a
+    reference, used in the respawn scenario only."""
+    name = "floor"
+
+    def __init__(self, work):
+        super().__init__(work)
+        self.dir = os.path.join(work, "floor.d")
+        os.makedirs(self.dir, exist_ok=True)
+
+    def command(self):
+        return [FLOOR, "respawn", self.dir]
+
+    def define(self, name, argv):
+        with open(os.path.join(self.dir, name), "w") as f:
+            f.write("\n".join(argv) + "\n")
+
+
 def run_script(argv):
     return "#!/bin/sh\nexec " + " ".join(argv) + "\n"
 
@@ -567,6 +586,8 @@ files = {self.confd}/*.conf
 
 
 SUPERVISORS = {"going": Going, "runit": Runit, "s6": S6, "supervisor": Supervisord}
+# References, not peers: in the scenarios that say so, never the best peer.
+REFERENCES = {"floor": Floor}
 
 
 # --- peers: install, versions --------------------------------------------------
@@ -654,11 +675,13 @@ def wanted(peer):
 
 
 def build_stamp():
-    src = os.path.join(ROOT, "bench", "stamp.c")
+    """The stamp helper and the floor reference (bench/*.c), static."""
     os.makedirs(BUILD, exist_ok=True)
-    if not os.path.exists(STAMP) or os.path.getmtime(STAMP) < os.path.getmtime(src):
-        log("building the stamp helper (cc -O2 -static)")
-        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-o", STAMP, src], check=True)
+    for name, out in (("stamp", STAMP), ("floor", FLOOR)):
+        src = os.path.join(ROOT, "bench", name + ".c")
+        if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+            log(f"building bench/{name}.c (cc -O2 -static)")
+            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-o", out, src], check=True)
 
 
 # --- statistics and formatting ----------------------------------------------------
@@ -690,7 +713,7 @@ class Run:
         self.work = os.path.join(WORK, f"{kind}-{tag}-{time.monotonic_ns()}")
         os.makedirs(self.work)
         self.stamps = Stamps(os.path.join(self.work, "stamps"))
-        self.sup = SUPERVISORS[kind](os.path.join(self.work, "sup"))
+        self.sup = {**SUPERVISORS, **REFERENCES}[kind](os.path.join(self.work, "sup"))
 
     def __enter__(self):
         return self
@@ -902,6 +925,7 @@ INITS = {
     "tini-static": lambda empty, cmd: [shutil.which("tini-static") or "tini-static", "--"] + cmd,
     "dumb-init": lambda empty, cmd: [shutil.which("dumb-init") or "dumb-init"] + cmd,
     "catatonit": lambda empty, cmd: [shutil.which("catatonit") or "catatonit", "--"] + cmd,
+    "floor": lambda empty, cmd: [FLOOR, "init"] + cmd,
 }
 
 
@@ -1075,8 +1099,9 @@ def ratio(g, p):
 
 
 def best(rows, key):
-    """(peer, value) with the lowest value among the peers (not going)."""
-    cands = [(v, k) for k, v in rows.items() if k != "going" and v is not None]
+    """(peer, value) with the lowest value among the peers (not going,
+    not the floor reference)."""
+    cands = [(v, k) for k, v in rows.items() if k not in ("going", "floor") and v is not None]
     if not cands:
         return None, None
     v, k = min(cands)
@@ -1129,6 +1154,10 @@ def render(R, meta, elapsed):
     if behind:
         w("")
         w("**A peer is ahead of going in:** " + "; ".join(f"{r['scenario']} ({r['peer']})" for r in behind) + ".")
+    if meta.get("floor"):
+        w("")
+        w("The floor reference (bench/floor.c: the same design with nothing but the loop, "
+          "measured in the same run): " + "; ".join(f"{k} {v}" for k, v in meta["floor"]) + ".")
     w("")
     L.extend(meta["sections"])
     return "\n".join(L) + "\n"
@@ -1157,6 +1186,7 @@ def build_report(R, meta):
                   "ratio": ratio(gval, pval), "verdict": verdict,
                   "behind": gval is not None and pval is not None and pval < gval})
 
+    floor_rows = meta.setdefault("floor", [])
     mb = lambda kb: f"{kb:.0f} kB"
     msf = lambda v: f"{v / 1e6:.3f} ms"
     ms1 = lambda v: f"{v / 1e6:.1f} ms"
@@ -1219,6 +1249,13 @@ def build_report(R, meta):
         for kind, s in P.items():
             w(f"| {kind} | {lat_cell(s)} |")
         w("")
+        if "floor" in P:
+            w("floor is bench/floor.c, not a peer: about 100 lines of C that block in poll(2) on a "
+              "signalfd, reap, and start the service again at once with vfork + exec, and do "
+              "nothing else (no log, no state file, no backoff). It is what this machine allows "
+              "for the design, so going minus floor is what going's own work costs.")
+            w("")
+            floor_rows.append(("respawn after a long run", msf(statistics.median(P["floor"]))))
         add("respawn after a long run (kill → exec, median)", "≤ 1 ms",
             statistics.median(P["going"]) if "going" in P else None,
             {k: statistics.median(v) for k, v in P.items()}, msf, 1e6)
@@ -1324,6 +1361,12 @@ def build_report(R, meta):
               f"{num_cell([v / 1e6 for v in d['zombies']], '{:.1f}')} | "
               f"{num_cell([m['peak'] for m in d['memory']])} | {num_cell([m['rss'] for m in d['memory']])} |")
         w("")
+        if "floor" in K:
+            w("floor is `bench/floor.c init CMD`, not a peer: poll(2) on a signalfd, kill(2) of "
+              "the main command for each signal read, a waitpid loop; the least an init of "
+              "going's design does. tini waits in sigtimedwait(2) instead.")
+            w("")
+            floor_rows.append(("container: signal forwarding", msf(statistics.median(K["floor"]["signal"]))))
         tini = [k for k in ("tini", "tini-static") if k in K]
         for key, label, f in (("signal", "container: signal forwarding (median)", msf),
                               ("reap", f"container: reap {CFG['orphans']} orphans", ms1),
@@ -1458,7 +1501,7 @@ def main():
             if s == "memory":
                 R[s] = sc_memory(sups)
             elif s == "respawn":
-                R[s] = sc_respawn(sups)
+                R[s] = sc_respawn(sups + [k for k in REFERENCES if wanted(k)])
             elif s == "crash":
                 R[s] = sc_crash(sups)
             elif s == "reload":

@@ -257,17 +257,19 @@ impl EventLoop {
                 }
                 continue;
             }
-            let ready: Vec<Source> = sources
+            // Signals first: a reaped child is never mistaken for a live one.
+            if sources
+                .iter()
+                .zip(&poll_fds)
+                .any(|(source, fd)| *source == Source::Signals && fd.revents != 0)
+            {
+                self.read_signals();
+            }
+            for (&source, _) in sources
                 .iter()
                 .zip(&poll_fds)
                 .filter(|(_, fd)| fd.revents != 0)
-                .map(|(source, _)| *source)
-                .collect();
-            // Signals first: a reaped child is never mistaken for a live one.
-            if ready.contains(&Source::Signals) {
-                self.read_signals();
-            }
-            for source in ready {
+            {
                 match source {
                     Source::Signals => {}
                     Source::Watch => self.directory_changed(),
