@@ -18,11 +18,12 @@ Environment knobs (defaults in brackets):
   SCENARIOS        comma-separated subset of: memory, respawn, crash, reload,
                    startup, container, scale, leak [all]
   PEERS            comma-separated subset of: runit, s6, supervisor, tini,
-                   tini-static, dumb-init, catatonit [all that are installed]
+                   tini-static, dumb-init, catatonit, and floor (the
+                   reference bench/floor.c) [all that are installed]
   ROUNDS           if set, the number of rounds of every scenario
   QUICK=1          a quick run: fewer rounds and samples (about 6 minutes)
   NO_INSTALL=1     do not apt-get install missing peers
-  MEM_ROUNDS [3]   COUNTS ["1 100 1000"]   IDLE_SECS [10]
+  MEM_ROUNDS [3]   COUNTS [1,100,1000]   IDLE_SECS [10]
   RESPAWN_ROUNDS [3]   RESPAWN_SERVICES [15]
   CRASH_ROUNDS [2]     CRASH_SECS [30]
   RELOAD_ROUNDS [3]    RELOAD_SAMPLES [10]
