@@ -34,6 +34,8 @@ MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
 #     libunwind, about 300 kB that a PID 1 built with panic=abort can never
 #     use) is left out.  -Z build-std is unstable, so RUSTC_BOOTSTRAP=1 lets
 #     the stable compiler take it; nothing else in the code is unstable.
+#     RUSTFLAGS replaces .cargo/config.toml's non-PIE flag: this build is a
+#     static PIE (ASLR), with room to spare in the memory budget.
 #  2. if that fails (no rust-src, a toolchain that changed the flag): the
 #     plain static musl build with the precompiled std;
 #  3. if that fails too: a static glibc build.
