@@ -35,7 +35,7 @@ pub fn problems(dir: &Path) -> Vec<String> {
     for name in names {
         match config::load(dir, &name) {
             Loaded::Missing => {}
-            Loaded::Broken { file, problems } => {
+            Loaded::Broken { file, problems, .. } => {
                 lines.extend(problems.iter().map(|p| Located(&file, p).to_string()));
                 // Known, even if broken: depending on it is no dangling name.
                 parsed.insert(name, (ServiceSpec::new("", Vec::new()), Origin::default()));

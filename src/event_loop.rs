@@ -117,6 +117,29 @@ struct Sweep {
 /// (a process in uninterruptible sleep must not keep the container up).
 const SWEEP_KILL_WAIT: Duration = Duration::from_secs(1);
 
+/// Service files, and the directory, that could not be read for want of a
+/// resource (EMFILE, ENOMEM...): each said so once, and is read again after
+/// a delay that doubles while the want lasts.
+#[derive(Default)]
+struct ReadRetry {
+    names: Vec<String>,
+    rescan: bool,
+    at: Option<Instant>,
+    delay: Duration,
+}
+
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+impl ReadRetry {
+    fn schedule(&mut self, now: Instant) {
+        if self.delay.is_zero() {
+            self.delay = RETRY_FIRST;
+        }
+        self.at.get_or_insert(now + self.delay);
+    }
+}
+
 pub struct EventLoop {
     dir: PathBuf,
     supervisor: Supervisor,
@@ -131,6 +154,7 @@ pub struct EventLoop {
     grace: Duration,
     is_pid1: bool,
     sweep: Option<Sweep>,
+    read_retry: ReadRetry,
     /// False once waitpid has said there is no child left.
     has_children: bool,
     server: Option<Server>,
@@ -207,6 +231,7 @@ impl EventLoop {
             grace,
             is_pid1: std::process::id() == 1,
             sweep: None,
+            read_retry: ReadRetry::default(),
             has_children: true,
             server,
             outputs: Vec::new(),
@@ -293,6 +318,9 @@ impl EventLoop {
                 self.execute(work);
             }
             self.main_and_sweep_deadlines(now);
+            if self.read_retry.at.is_some_and(|at| at <= now) {
+                self.retry_reads(now);
+            }
             self.job_deadlines(now);
             if let Some(server) = &mut self.server {
                 server.expire(now);
@@ -625,10 +653,17 @@ impl EventLoop {
             .filter(|j| !j.killed)
             .map(|j| j.deadline)
             .min();
-        let nearest = [self.supervisor.next_deadline(), main, sweep, control, jobs]
-            .into_iter()
-            .flatten()
-            .min();
+        let nearest = [
+            self.supervisor.next_deadline(),
+            main,
+            sweep,
+            control,
+            jobs,
+            self.read_retry.at,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         match nearest {
             None => -1,
             Some(at) => {
@@ -1032,8 +1067,42 @@ impl EventLoop {
 
     fn reload(&mut self, name: &str, now: Instant) {
         let loaded = config::load(&self.dir, name);
+        if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
+            let reported = self.read_retry.names.iter().any(|n| n == name);
+            self.read_retry.schedule(now);
+            if reported {
+                return; // said once; nothing changes until it reads
+            }
+            self.read_retry.names.push(name.to_string());
+        } else {
+            self.read_retry.names.retain(|n| n != name);
+        }
         let work = self.supervisor.reconcile(name, loaded, now);
         self.execute(work);
+    }
+
+    /// Reads again what could not be read for want of a resource.
+    fn retry_reads(&mut self, now: Instant) {
+        self.read_retry.at = None;
+        if self.read_retry.rescan {
+            self.rescan(now);
+        } else {
+            let names = self.read_retry.names.clone();
+            self.supervisor.begin_batch(false);
+            for name in &names {
+                self.reload(name, now);
+            }
+            let work = self.supervisor.end_batch(now);
+            self.execute(work);
+        }
+        self.read_retry.delay = if self.read_retry.at.is_some() {
+            (self.read_retry.delay * 2).min(RETRY_MAX)
+        } else {
+            RETRY_FIRST
+        };
+        if let Some(at) = &mut self.read_retry.at {
+            *at = now + self.read_retry.delay;
+        }
     }
 
     /// Rereads every file, and forgets services whose file is gone.
@@ -1044,6 +1113,12 @@ impl EventLoop {
             // The watch has said so already, once.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
+                if config::is_transient(&err) {
+                    self.read_retry.schedule(now);
+                    if std::mem::replace(&mut self.read_retry.rescan, true) {
+                        return; // said once
+                    }
+                }
                 let why = config::describe_io(&err);
                 log::warn!(
                     "cannot read {}: {why}; services keep running",
@@ -1052,6 +1127,7 @@ impl EventLoop {
                 return;
             }
         };
+        self.read_retry.rescan = false;
         let mut names: Vec<String> = self.supervisor.names().map(str::to_string).collect();
         names.extend(on_disk);
         names.sort();

@@ -127,7 +127,7 @@ impl Supervisor {
                     };
                     work.extend(self.reconcile_unit(unit, unit_loaded, now));
                 }
-                if let Loaded::Broken { file, problems } = other {
+                if let Loaded::Broken { file, problems, .. } = other {
                     report_broken(name, &file, &problems);
                 }
                 work.extend(self.refresh(now));
@@ -201,7 +201,7 @@ impl Supervisor {
                 }
                 return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
             }
-            (_, Loaded::Broken { file, problems }) => {
+            (_, Loaded::Broken { file, problems, .. }) => {
                 report_broken(name, &file, &problems);
                 return Vec::new();
             }
@@ -791,12 +791,14 @@ mod tests {
         let broken = Loaded::Broken {
             file: PathBuf::from("/etc/going.d/web.toml"),
             problems: vec![Problem::new(3, "unknown key \"x\"")],
+            retry: false,
         };
         assert_eq!(sup.reconcile("web", broken, now), vec![]);
         assert_eq!(state(&sup), Some(State::Running));
         let broken_new = Loaded::Broken {
             file: PathBuf::from("/x/db"),
             problems: vec![],
+            retry: true,
         };
         assert_eq!(sup.reconcile("db", broken_new, now), vec![]);
         assert_eq!(sup.services().count(), 1);

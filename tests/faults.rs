@@ -520,6 +520,74 @@ fn descriptors_exhausted_listener_does_not_spin() {
     assert_supervised(&g, &sock, &[("steady", steady), ("victim", victim)], &[]);
 }
 
+/// Sets going's soft RLIMIT_NOFILE with prlimit(1), the hard one as it is.
+fn set_nofile(pid: i32, soft: u64) {
+    let ok = Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--nofile={soft}:")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "prlimit --pid {pid} --nofile={soft}:");
+}
+
+/// The soft RLIMIT_NOFILE of a process, from /proc/PID/limits.
+fn nofile(pid: i32) -> Option<u64> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// A service file that cannot be read for want of descriptors is said
+/// once, changes nothing, and is read again by itself once it can be.
+#[test]
+fn file_unreadable_for_want_of_descriptors_is_read_again() {
+    if !have("prlimit") {
+        eprintln!("SKIPPED: prlimit is missing");
+        return;
+    }
+    let t = TempDir::new("emfile");
+    t.write_svc("steady.toml", &sleep_service(2111, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let before = nofile(g.pid).expect("going's descriptor limit");
+    // Settled: the same descriptors twice, 200 ms apart.
+    let mut last = Vec::new();
+    let used = g.wait_for(secs(5), "going's descriptors settled", || {
+        let now: Vec<i32> = fds(g.pid).into_iter().map(|(fd, _)| fd).collect();
+        let settled = now == last;
+        last = now.clone();
+        std::thread::sleep(ms(200));
+        settled.then_some(now)
+    });
+    // Every descriptor number below the limit in use: each open fails.
+    let lowest_free = (0..).find(|n| !used.contains(n)).unwrap_or(0);
+    set_nofile(g.pid, u64::try_from(lowest_free).unwrap_or(0));
+    t.write_svc("late.toml", &sleep_service(2112, ""));
+    t.write_svc("steady.toml", &sleep_service(2113, ""));
+    let late_file = "late.toml:1: cannot read: Too many open files, nothing changed";
+    let steady_file = "steady.toml:1: cannot read: Too many open files, nothing changed";
+    g.wait_log(late_file, secs(5));
+    g.wait_log(steady_file, secs(5));
+    // Retries (after 1 s, then 2 s) say nothing more and change nothing.
+    std::thread::sleep(ms(3500));
+    g.check(
+        g.log_count(late_file) == 1 && g.log_count(steady_file) == 1,
+        "a file that cannot be read is said once, not at every retry",
+    );
+    g.check(
+        g.running_pids("late").is_empty() && alive(steady),
+        "nothing changed while the files could not be read",
+    );
+    set_nofile(g.pid, before);
+    // The next retry (4 s later at the most) reads both.
+    let late = g.wait_running("late");
+    let new_steady = g.wait_new_pid("steady", steady);
+    g.check(
+        cmdline(new_steady) == ["/bin/sleep", "2113"],
+        "the changed definition runs once the file could be read",
+    );
+    assert_supervised(&g, &sock, &[("late", late), ("steady", new_steady)], &[]);
+}
+
 // ------------------------------------------------------------- log target
 
 /// Whether a tmpfs can be mounted in a new mount namespace here.

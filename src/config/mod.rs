@@ -90,6 +90,9 @@ pub enum Loaded {
     Broken {
         file: PathBuf,
         problems: Vec<Problem>,
+        /// It could not be read for want of a resource (descriptors,
+        /// memory), not because of what it says: worth reading again later.
+        retry: bool,
     },
     Ok(ServiceSpec, Origin),
 }
@@ -176,6 +179,7 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
             Loaded::Broken {
                 file,
                 problems: vec![Problem::new(1, why)],
+                retry: false,
             }
         }
         // An error (an unreadable directory fails both) is what to report.
@@ -187,6 +191,7 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
                 1,
                 format!("duplicate service {name}: both {name} and {name}.toml exist"),
             )],
+            retry: false,
         },
         (Some(text), None) => finish(name, Format::Toml, toml_path, text),
         (None, Some(text)) => finish(name, Format::Going, going_path, text),
@@ -197,6 +202,7 @@ fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -
     let fingerprint = text
         .as_ref()
         .map_or(0, |text| crate::state::fnv1a(text.as_bytes()));
+    let retry = text.as_ref().is_err_and(is_transient);
     let parsed = text
         .map_err(|err| {
             let message = match err.kind() {
@@ -220,8 +226,23 @@ fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -
                 fingerprint,
             },
         ),
-        Err(problems) => Loaded::Broken { file, problems },
+        Err(problems) => Loaded::Broken {
+            file,
+            problems,
+            retry,
+        },
     }
+}
+
+/// An error that says "not now" rather than "not this file": going, or the
+/// system, is out of descriptors or memory.
+pub fn is_transient(err: &io::Error) -> bool {
+    matches!(
+        err.raw_os_error(),
+        Some(
+            libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS | libc::EAGAIN | libc::EINTR
+        )
+    )
 }
 
 /// `None` when there is no regular file (or link to one) at `path`.
@@ -308,5 +329,25 @@ fn read_entries(format: Format, text: &str) -> Result<Vec<Entry>, Vec<Problem>> 
     match format {
         Format::Toml => toml_format::entries(text),
         Format::Going => going_format::entries(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_want_of_resources_is_worth_a_retry() {
+        let err = |errno| io::Error::from_raw_os_error(errno);
+        assert!(is_transient(&err(libc::EMFILE)));
+        assert!(is_transient(&err(libc::ENFILE)));
+        assert!(is_transient(&err(libc::ENOMEM)));
+        assert!(!is_transient(&err(libc::ENOENT)));
+        assert!(!is_transient(&err(libc::EACCES)));
+        assert!(!is_transient(&err(libc::EISDIR)));
+        assert!(!is_transient(&io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "refused: owned by uid 1000"
+        )));
     }
 }
