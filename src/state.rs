@@ -95,12 +95,66 @@ pub fn write_down(out: &mut dyn Write, name: &str) -> std::io::Result<()> {
 }
 
 impl Record {
+    /// `svc NAME PID START FP RESTARTS CMDLINE`, the two hashes as 16 hex
+    /// digits. Written digit by digit: the state file is rewritten at every
+    /// start and stop, with a line per service, and std's formatting of
+    /// padded hex was most of that work.
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
-        writeln!(
-            out,
-            "svc {} {} {} {:016x} {} {:016x}",
-            self.name, self.pid, self.start_time, self.fingerprint, self.restarts, self.cmdline
-        )
+        // The name plus at most 82 bytes: no growing on the way.
+        let mut line = Line {
+            bytes: Vec::with_capacity(self.name.len() + 96),
+        };
+        line.push(b"svc ");
+        line.push(self.name.as_bytes());
+        line.decimal(u64::try_from(self.pid).unwrap_or(0));
+        line.decimal(self.start_time);
+        line.hex16(self.fingerprint);
+        line.decimal(u64::from(self.restarts));
+        line.hex16(self.cmdline);
+        line.push(b"\n");
+        out.write_all(&line.bytes)
+    }
+}
+
+/// One state-file line being built.
+struct Line {
+    bytes: Vec<u8>,
+}
+
+impl Line {
+    fn push(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
+
+    /// A space, then `value` in decimal.
+    fn decimal(&mut self, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            if let Some(d) = digits.get_mut(at) {
+                *d = b'0' + (value % 10) as u8;
+            }
+            value /= 10;
+            if value == 0 || at == 0 {
+                break;
+            }
+        }
+        self.bytes.push(b' ');
+        self.push(digits.get(at..).unwrap_or_default());
+    }
+
+    /// A space, then `value` as 16 lowercase hex digits.
+    fn hex16(&mut self, value: u64) {
+        let mut digits = [b' '; 17];
+        for (at, digit) in digits.iter_mut().skip(1).enumerate() {
+            let nibble = ((value >> ((15 - at) * 4)) & 0xf) as u8;
+            *digit = match nibble {
+                0..=9 => b'0' + nibble,
+                _ => b'a' + nibble - 10,
+            };
+        }
+        self.push(&digits);
     }
 }
 
@@ -182,9 +236,8 @@ impl Saved {
 /// Start time (field 22) of a live process; `None` once it is gone or a
 /// zombie.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses.
-    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let mut buffer = [0u8; 1024];
+    let after = read_stat(pid, &mut buffer)?;
     let fields: Vec<&str> = after.split_ascii_whitespace().collect();
     // fields[0] is field 3 (state); field 22 is fields[19].
     if fields.first() == Some(&"Z") {
@@ -205,9 +258,21 @@ pub fn session(pid: i32) -> Option<i32> {
 
 /// Field `index + 3` of /proc/PID/stat (after the command name).
 fn stat_field(pid: i32, index: usize) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.get(stat.rfind(')')? + 1..)?;
+    let mut buffer = [0u8; 1024];
+    let after = read_stat(pid, &mut buffer)?;
     after.split_ascii_whitespace().nth(index)?.parse().ok()
+}
+
+/// /proc/PID/stat after the command name (field 2, which may hold spaces,
+/// parentheses and bytes that are not UTF-8), in one read into `buffer`:
+/// the line is well under 1 kB (a name of at most 64 bytes, 50 numbers).
+fn read_stat(pid: i32, buffer: &mut [u8; 1024]) -> Option<&str> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = file.read(buffer).ok()?;
+    let line = buffer.get(..n)?;
+    let after = line.get(line.iter().rposition(|&b| b == b')')? + 1..)?;
+    std::str::from_utf8(after).ok()
 }
 
 pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
@@ -390,6 +455,37 @@ mod tests {
     fn state_round_trips() {
         let saved = sample();
         assert_eq!(Saved::parse(&saved.format()), Some(saved));
+    }
+
+    #[test]
+    fn a_service_line_is_exact() {
+        let line = |record: Record| {
+            let mut out = Vec::new();
+            record.write_to(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let record = |pid, start_time, fingerprint, restarts, cmdline| Record {
+            name: "web@1".into(),
+            pid,
+            start_time,
+            fingerprint,
+            restarts,
+            cmdline,
+        };
+        assert_eq!(
+            line(record(42, 1234, 0xff, 3, 0x0123_4567_89ab_cdef)),
+            "svc web@1 42 1234 00000000000000ff 3 0123456789abcdef\n"
+        );
+        assert_eq!(
+            line(record(1, 0, 0, 0, u64::MAX)),
+            "svc web@1 1 0 0000000000000000 0 ffffffffffffffff\n"
+        );
+        assert_eq!(
+            line(record(i32::MAX, u64::MAX, 1, u32::MAX, 0)),
+            format!(
+                "svc web@1 2147483647 18446744073709551615 0000000000000001 4294967295 0000000000000000\n"
+            )
+        );
     }
 
     #[test]
