@@ -172,6 +172,10 @@ pub struct EventLoop {
     recorded: u64,
     /// Sorted by pid.
     recorded_procs: Vec<Recorded>,
+    /// Services' processes started since the last state write: their
+    /// command line is the one going exec'd, which /proc may not show yet
+    /// (the exec can still be loading the program when clone returns).
+    fresh_spawns: Vec<i32>,
     state_failed: bool,
     adopted: Vec<AdoptedWatch>,
     /// going's own arguments, for the exec of an upgrade.
@@ -242,6 +246,7 @@ impl EventLoop {
             state_path,
             recorded: 0,
             recorded_procs: Vec::new(),
+            fresh_spawns: Vec::new(),
             state_failed: false,
             adopted: Vec::new(),
             argv,
@@ -1059,6 +1064,7 @@ impl EventLoop {
                         why,
                     });
                 }
+                self.fresh_spawns.push(child.pid);
                 (Event::Spawned(child.pid), running)
             }
             Err(reason) => (Event::SpawnFailed(reason), false),
@@ -1279,9 +1285,10 @@ impl EventLoop {
                     let Some(start_time) = state::start_time(pid) else {
                         continue;
                     };
-                    // Before its exec is confirmed, /proc shows going's own
-                    // command line: record the one it is about to have.
-                    let cmdline = if exec_done {
+                    // What going exec'd, for a process it started: /proc
+                    // may still show going's own command line, or none.
+                    // An adopted one has had its exec long ago.
+                    let cmdline = if exec_done && !self.fresh_spawns.contains(&pid) {
                         state::fnv1a(&state::cmdline(pid).unwrap_or_default())
                     } else {
                         let argv = s.spec.argv.iter();
@@ -1339,6 +1346,8 @@ impl EventLoop {
             Ok(())
         });
         self.recorded_procs = fresh;
+        // Recorded now, or read from /proc next time (its exec long done).
+        self.fresh_spawns.clear();
         match written {
             Ok(()) => self.state_failed = false,
             Err(why) if !self.state_failed => {

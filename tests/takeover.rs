@@ -473,3 +473,55 @@ fn all_of_goings_own_descriptors_are_close_on_exec() {
         );
     }
 }
+
+/// FNV-1a, as going hashes a command line for its state file.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The state file records the command line each process runs, also for
+/// processes started while their exec is still loading the program (a
+/// restart returns to going before /proc shows the new command line).
+#[test]
+fn recorded_command_lines_are_the_ones_running() {
+    const N: u32 = 60;
+    let t = TempDir::new("cmdhash");
+    for i in 0..N {
+        t.write_svc(&format!("s{i}.toml"), &sleep_service(7300 + i, ""));
+    }
+    let g = Going::start(&t);
+    let first: Vec<i32> = (0..N).map(|i| g.wait_running(&format!("s{i}"))).collect();
+    for &pid in &first {
+        kill(pid, SIGKILL);
+    }
+    let path = t.join("going.state");
+    // Every service recorded again, with a new pid.
+    let lines = g.wait_for(secs(10), "all restarts recorded", || {
+        let text = fs::read_to_string(&path).ok()?;
+        let svc: Vec<Vec<String>> = text
+            .lines()
+            .filter(|l| l.starts_with("svc "))
+            .map(|l| l.split(' ').map(str::to_string).collect())
+            .collect();
+        let fresh = svc
+            .iter()
+            .filter(|w| {
+                w.get(2)
+                    .and_then(|p| p.parse::<i32>().ok())
+                    .is_some_and(|p| !first.contains(&p))
+            })
+            .count();
+        (fresh == N as usize).then_some(svc)
+    });
+    for words in lines {
+        let pid: i32 = words.get(2).and_then(|p| p.parse().ok()).unwrap_or(0);
+        let recorded = words.get(6).cloned().unwrap_or_default();
+        let running = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        g.check(
+            recorded == format!("{:016x}", fnv1a(&running)),
+            &format!("pid {pid} recorded as {recorded}, runs {running:?}"),
+        );
+    }
+}
