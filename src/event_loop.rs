@@ -1090,6 +1090,8 @@ impl EventLoop {
     /// Reads again what could not be read for want of a resource.
     fn retry_reads(&mut self, now: Instant) {
         self.read_retry.at = None;
+        // What fails again waits twice as long; once all reads, 1 s again.
+        self.read_retry.delay = (self.read_retry.delay * 2).min(RETRY_MAX);
         if self.read_retry.rescan {
             self.rescan(now);
         } else {
@@ -1101,13 +1103,8 @@ impl EventLoop {
             let work = self.supervisor.end_batch(now);
             self.execute(work);
         }
-        self.read_retry.delay = if self.read_retry.at.is_some() {
-            (self.read_retry.delay * 2).min(RETRY_MAX)
-        } else {
-            RETRY_FIRST
-        };
-        if let Some(at) = &mut self.read_retry.at {
-            *at = now + self.read_retry.delay;
+        if self.read_retry.at.is_none() {
+            self.read_retry.delay = RETRY_FIRST;
         }
     }
 
