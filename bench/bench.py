@@ -18,8 +18,9 @@ Environment knobs (defaults in brackets):
   SCENARIOS        comma-separated subset of: memory, respawn, crash, reload,
                    startup, container, scale, leak [all]
   PEERS            comma-separated subset of: runit, s6, supervisor, tini,
-                   tini-static, dumb-init, catatonit, and floor (the
-                   reference bench/floor.c) [all that are installed]
+                   tini-static, dumb-init, catatonit, and floor and
+                   floor-sigwait (the references of bench/floor.c) [all
+                   that are installed]
   ROUNDS           if set, the number of rounds of every scenario
   QUICK=1          a quick run: fewer rounds and samples (about 6 minutes)
   NO_INSTALL=1     do not apt-get install missing peers
@@ -675,14 +676,62 @@ def wanted(peer):
     return peer == "going" or not names or peer in names.split(",")
 
 
+def helper_compiler():
+    """musl-gcc when it is there or can be installed: a musl static helper
+    starts in about a quarter of the time of a glibc static one, and that
+    start-up is part of every latency here."""
+    if not shutil.which("musl-gcc") and os.environ.get("NO_INSTALL") != "1" and os.geteuid() == 0:
+        log("installing musl-tools (apt-get) for the stamp helper")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for attempt in range(2):
+            if attempt:
+                subprocess.run(["apt-get", "-q", "update"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "install", "-y",
+                            "--no-install-recommends", "musl-tools"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if shutil.which("musl-gcc"):
+                break
+    if shutil.which("musl-gcc"):
+        return "musl-gcc"
+    log("musl-gcc not available: the stamp helper is a glibc static build, "
+        "which adds about 0.35 ms to every latency")
+    return os.environ.get("CC", "cc")
+
+
 def build_stamp():
-    """The stamp helper and the floor reference (bench/*.c), static."""
+    """The stamp helper and the floor reference (bench/*.c), static; the
+    compiler used is remembered beside them, and a change rebuilds them."""
     os.makedirs(BUILD, exist_ok=True)
+    cc = helper_compiler()
+    made_with = os.path.join(BUILD, "cc")
+    rebuild = read(made_with).strip() != cc
     for name, out in (("stamp", STAMP), ("floor", FLOOR)):
         src = os.path.join(ROOT, "bench", name + ".c")
-        if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
-            log(f"building bench/{name}.c (cc -O2 -static)")
-            subprocess.run([os.environ.get("CC", "cc"), "-O2", "-static", "-o", out, src], check=True)
+        if rebuild or not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
+            log(f"building bench/{name}.c ({cc} -O2 -static)")
+            subprocess.run([cc, "-O2", "-static", "-o", out, src], check=True)
+    with open(made_with, "w") as f:
+        f.write(cc + "\n")
+    return cc
+
+
+def helper_cost(samples=200):
+    """The helper's own share of every latency: a C parent's clock read
+    before vfork(2) + exec of the helper -> the helper's stamp; median and
+    p10-p90 in ms."""
+    path = os.path.join(WORK, "self-stamps")
+    r = subprocess.run([STAMP, path, "h", "self", str(samples)])
+    before, after = [], []
+    for line in read(path).splitlines():
+        ns, _, tag = line.split()
+        if tag in ("h-before", "h-self"):
+            (before if tag == "h-before" else after).append(int(ns))
+    os.unlink(path)
+    if r.returncode != 0 or len(before) != len(after) or not before:
+        return None
+    d = [(a - b) / 1e6 for a, b in zip(after, before)]
+    return {"median": statistics.median(d), "p10": pct(d, 10), "p90": pct(d, 90), "n": len(d)}
 
 
 # --- statistics and formatting ----------------------------------------------------
@@ -927,7 +976,10 @@ INITS = {
     "dumb-init": lambda empty, cmd: [shutil.which("dumb-init") or "dumb-init"] + cmd,
     "catatonit": lambda empty, cmd: [shutil.which("catatonit") or "catatonit", "--"] + cmd,
     "floor": lambda empty, cmd: [FLOOR, "init"] + cmd,
+    "floor-sigwait": lambda empty, cmd: [FLOOR, "sigwait"] + cmd,
 }
+# Reference rows (bench/floor.c), never counted as a peer.
+NOT_PEERS = ("going", "floor", "floor-sigwait")
 
 
 class Init:
@@ -1102,7 +1154,7 @@ def ratio(g, p):
 def best(rows, key):
     """(peer, value) with the lowest value among the peers (not going,
     not the floor reference)."""
-    cands = [(v, k) for k, v in rows.items() if k not in ("going", "floor") and v is not None]
+    cands = [(v, k) for k, v in rows.items() if k not in NOT_PEERS and v is not None]
     if not cands:
         return None, None
     v, k = min(cands)
@@ -1125,6 +1177,11 @@ def render(R, meta, elapsed):
       f"apt-get, runs everything, writes BENCH.md). Knobs in the environment: ROUNDS (every scenario), "
       f"QUICK=1 (about 6 minutes), SCENARIOS=memory,respawn,... , PEERS=runit,s6,..., "
       f"LEAK_COUNT, IDLE_SECS, CRASH_SECS and the others listed at the top of bench/bench.py.")
+    h = meta.get("helper")
+    w(f"- Stamp helper: built with `{meta['helper_cc']} -O2 -static`, {meta['helper_size']} bytes; "
+      + (f"its own cost, vfork(2) + exec from a C parent to its stamp (`stamp FILE TAG self {h['n']}`), "
+         f"is {h['median']:.3f} ms median ({h['p10']:.3f}–{h['p90']:.3f}): every latency that ends in "
+         f"an exec of the helper includes it" if h else "its own cost could not be measured"))
     w(f"- Settings of this run: " + ", ".join(f"{k}={v}" for k, v in CFG.items()))
     w("")
     w("Every latency is from CLOCK_MONOTONIC stamps: each service is `bench/stamp.c`, a static "
@@ -1368,6 +1425,14 @@ def build_report(R, meta):
               "going's design does. tini waits in sigtimedwait(2) instead.")
             w("")
             floor_rows.append(("container: signal forwarding", msf(statistics.median(K["floor"]["signal"]))))
+        if "floor-sigwait" in K:
+            w("floor-sigwait is `bench/floor.c sigwait CMD`, not a peer either: the same as floor "
+              "but waiting in sigwaitinfo(2), as tini does, instead of poll(2) + read(2) of a "
+              "signalfd. floor-sigwait minus floor is what the wait of going's design costs; going "
+              "must poll, as it also waits on inotify, its socket and its pipes.")
+            w("")
+            floor_rows.append(("container: signal forwarding, sigwaitinfo(2) floor",
+                               msf(statistics.median(K["floor-sigwait"]["signal"]))))
         tini = [k for k in ("tini", "tini-static") if k in K]
         for key, label, f in (("signal", "container: signal forwarding (median)", msf),
                               ("reap", f"container: reap {CFG['orphans']} orphans", ms1),
@@ -1490,9 +1555,13 @@ def main():
     RUNDIR = os.path.join(shm if tmpfs else WORK, f"going-bench-run.{os.getpid()}")
     os.makedirs(RUNDIR)
     R = {}
+    helper_cc, helper = "?", None
     try:
         ensure_peers()
-        build_stamp()
+        helper_cc = build_stamp()
+        helper = helper_cost()
+        if helper:
+            log(f"helper: exec -> stamp {helper['median']:.3f} ms median ({helper_cc})")
         sups = [k for k in SUPERVISORS if wanted(k)]
         inits = [k for k in INITS if wanted(k)]
         log(f"supervisors: {' '.join(sups)}; inits: {' '.join(inits)}")
@@ -1528,6 +1597,9 @@ def main():
         "going_size": os.path.getsize(GOING),
         "commit": git_head(),
         "versions": {p: version(p) for p in PACKAGES},
+        "helper_cc": helper_cc,
+        "helper": helper,
+        "helper_size": os.path.getsize(STAMP),
     }
     with open(os.path.join(BUILD, "results.json"), "w") as f:
         json.dump({"cfg": CFG, "meta": meta, "results": R}, f, indent=1, default=str)

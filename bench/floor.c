@@ -6,11 +6,17 @@
  *                           once when it dies (no backoff, log or state)
  *   floor init CMD ARG...   PID 1 of a container: run CMD, forward every
  *                           signal to it, reap every child, exit with CMD
+ *   floor sigwait CMD ARG...
+ *                           the same, waiting in sigwaitinfo(2) as tini
+ *                           does instead of poll(2) + read(2) of a
+ *                           signalfd: what the wait itself costs, since
+ *                           going must poll (it also waits on inotify, its
+ *                           socket and pipes)
  *
  * Like going, it blocks in poll(2) on a signalfd and starts children with
  * vfork + exec; unlike going it does nothing else. So going minus floor is
  * what going's own work costs, and floor is what the machine allows.
- * Built static (cc -O2 -static) by bench/bench.py.
+ * Built static by bench/bench.py, as bench/stamp.c is.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -139,23 +145,39 @@ static void respawn(const char *dir)
 	}
 }
 
-static void init(char **argv)
+static void reap(pid_t child)
 {
-	int fd = open_signals(), status = 0;
-	pid_t child = start(argv, 0), pid;
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		if (pid == child)
+			exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+static void init(char **argv, int use_poll)
+{
+	int fd = open_signals();
+	pid_t child = start(argv, 0);
 
 	for (;;) {
 		struct pollfd p = { fd, POLLIN, 0 };
 		struct signalfd_siginfo si;
+		int sig;
 
+		if (!use_poll) {
+			sig = sigwaitinfo(&all, NULL);
+			if (sig > 0 && sig != SIGCHLD)
+				kill(child, sig);
+			reap(child);
+			continue;
+		}
 		if (poll(&p, 1, -1) < 0)
 			continue;
 		while (read(fd, &si, sizeof si) == sizeof si)
 			if (si.ssi_signo != SIGCHLD)
 				kill(child, si.ssi_signo);
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-			if (pid == child)
-				exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		reap(child);
 	}
 }
 
@@ -164,7 +186,9 @@ int main(int argc, char **argv)
 	if (argc >= 3 && !strcmp(argv[1], "respawn"))
 		respawn(argv[2]);
 	else if (argc >= 3 && !strcmp(argv[1], "init"))
-		init(argv + 2);
-	fprintf(stderr, "usage: floor respawn DIR | floor init CMD [ARG...]\n");
+		init(argv + 2, 1);
+	else if (argc >= 3 && !strcmp(argv[1], "sigwait"))
+		init(argv + 2, 0);
+	fprintf(stderr, "usage: floor respawn DIR | floor init CMD [ARG...] | floor sigwait CMD [ARG...]\n");
 	return 2;
 }

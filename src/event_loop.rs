@@ -66,6 +66,13 @@ struct Recorded {
     cmdline: u64,
 }
 
+/// A service's process started since the last state write.
+struct FreshSpawn {
+    pid: i32,
+    /// When known from the clock at the clone (spawn.rs), without /proc.
+    start_time: Option<u64>,
+}
+
 /// The read end of a service's `ready-fd`.
 struct ReadyPipe {
     service: String,
@@ -174,8 +181,9 @@ pub struct EventLoop {
     recorded_procs: Vec<Recorded>,
     /// Services' processes started since the last state write: their
     /// command line is the one going exec'd, which /proc may not show yet
-    /// (the exec can still be loading the program when clone returns).
-    fresh_spawns: Vec<i32>,
+    /// (the exec can still be loading the program when clone returns), and
+    /// a read of /proc/PID/stat would wait for that exec.
+    fresh_spawns: Vec<FreshSpawn>,
     state_failed: bool,
     adopted: Vec<AdoptedWatch>,
     /// going's own arguments, for the exec of an upgrade.
@@ -1064,7 +1072,10 @@ impl EventLoop {
                         why,
                     });
                 }
-                self.fresh_spawns.push(child.pid);
+                self.fresh_spawns.push(FreshSpawn {
+                    pid: child.pid,
+                    start_time: child.start_time,
+                });
                 (Event::Spawned(child.pid), running)
             }
             Err(reason) => (Event::SpawnFailed(reason), false),
@@ -1279,13 +1290,15 @@ impl EventLoop {
             let (start_time, cmdline) = match cached {
                 Some(r) => (r.start_time, r.cmdline),
                 None => {
-                    let Some(start_time) = state::start_time(pid) else {
+                    let fresh = self.fresh_spawns.iter().find(|f| f.pid == pid);
+                    let known = fresh.and_then(|f| f.start_time);
+                    let Some(start_time) = known.or_else(|| state::start_time(pid)) else {
                         continue;
                     };
                     // What going exec'd, for a process it started: /proc
                     // may still show going's own command line, or none.
                     // An adopted one has had its exec long ago.
-                    let cmdline = if exec_done && !self.fresh_spawns.contains(&pid) {
+                    let cmdline = if exec_done && fresh.is_none() {
                         state::fnv1a(&state::cmdline(pid).unwrap_or_default())
                     } else {
                         let argv = s.spec.argv.iter();

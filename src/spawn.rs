@@ -7,6 +7,7 @@
 //! leaves (step, errno) in the plan it shares with going, then exits 127.
 
 use crate::config::{Id, Output, Readiness, ServiceSpec, describe_io};
+use crate::state;
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
@@ -55,6 +56,9 @@ pub struct Child {
     /// (step, errno) of the child that could not exec, which then exits
     /// 127; `None` when it runs the program.
     pub exec_failure: Option<(u32, i32)>,
+    /// Its start time as /proc/PID/stat gives it, when known without
+    /// reading /proc (see [`fork`]).
+    pub start_time: Option<u64>,
 }
 
 /// The steps of the child, in the order it takes them.
@@ -417,6 +421,11 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     let mut stack = ChildStack([std::mem::MaybeUninit::new(tests::STACK_FILL); CHILD_STACK]);
     let top = stack.0.as_mut_ptr_range().end.cast::<libc::c_void>();
     let arg = std::ptr::from_ref(plan).cast_mut().cast::<libc::c_void>();
+    // The kernel stamps the child's start time, in clock ticks since boot,
+    // inside clone; when the tick is the same either side of the call it
+    // is that tick, and going need not read /proc/PID/stat while the exec
+    // is still loading the program (the read then waits for it).
+    let tick_before = state::boot_tick();
     // SAFETY: going is single-threaded and waits (CLONE_VFORK) while the
     // child runs on `stack`, which outlives it; the child only reads `plan`
     // and makes system calls, then execs or exits, never returning here.
@@ -428,6 +437,7 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
             arg,
         )
     };
+    let tick_after = state::boot_tick();
     if pid < 0 {
         return Err(format!("fork: {}", Errno::last().desc()));
     }
@@ -449,6 +459,7 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
         stderr_pipe: None,
         ready_pipe: None,
         exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
+        start_time: tick_before.filter(|&tick| tick_after == Some(tick)),
     })
 }
 

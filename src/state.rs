@@ -246,6 +246,33 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// The clock tick since boot that a process started now would show as its
+/// start time (field 22 of /proc/PID/stat): the kernel's CLOCK_BOOTTIME in
+/// nanoseconds, divided down to ticks. `None` where a tick is not a whole
+/// number of nanoseconds, for which the kernel rounds differently.
+pub fn boot_tick() -> Option<u64> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
+        return None;
+    }
+    let nanos = u64::try_from(now.tv_sec)
+        .ok()?
+        .checked_mul(1_000_000_000)?
+        .checked_add(u64::try_from(now.tv_nsec).ok()?)?;
+    nanos.checked_div(nanos_per_tick()?)
+}
+
+/// 10,000,000 at the usual 100 ticks a second.
+fn nanos_per_tick() -> Option<u64> {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
+    (ticks > 0 && 1_000_000_000 % ticks == 0).then(|| 1_000_000_000 / ticks)
+}
+
 /// The parent of a live process.
 pub fn parent(pid: i32) -> Option<i32> {
     stat_field(pid, 1)
@@ -418,6 +445,29 @@ pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_boot_tick_is_the_start_time_proc_gives() {
+        let before = boot_tick().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let after = boot_tick().unwrap();
+        let started = start_time(child.id() as i32);
+        let _ = child.kill();
+        let _ = child.wait();
+        let started = started.unwrap();
+        assert!(
+            before <= started && started <= after,
+            "{before} <= {started} <= {after}"
+        );
+        assert_eq!(
+            nanos_per_tick(),
+            Some(10_000_000),
+            "100 ticks a second here"
+        );
+    }
 
     fn sample() -> Saved {
         Saved {

@@ -481,9 +481,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Field 22 of /proc/PID/stat: the start time, in clock ticks since boot.
+fn proc_start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.get(stat.rfind(')')? + 1..)?;
+    after.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
 /// The state file records the command line each process runs, also for
 /// processes started while their exec is still loading the program (a
-/// restart returns to going before /proc shows the new command line).
+/// restart returns to going before /proc shows the new command line), and
+/// the start time /proc gives, which going takes from the clock when it
+/// can instead of reading /proc.
 #[test]
 fn recorded_command_lines_are_the_ones_running() {
     const N: u32 = 60;
@@ -522,6 +531,14 @@ fn recorded_command_lines_are_the_ones_running() {
         g.check(
             recorded == format!("{:016x}", fnv1a(&running)),
             &format!("pid {pid} recorded as {recorded}, runs {running:?}"),
+        );
+        let recorded_start = words.get(3).and_then(|s| s.parse::<u64>().ok());
+        g.check(
+            recorded_start.is_some() && recorded_start == proc_start_time(pid),
+            &format!(
+                "pid {pid} recorded as started at {recorded_start:?}, /proc says {:?}",
+                proc_start_time(pid)
+            ),
         );
     }
 }
