@@ -785,9 +785,12 @@ def start_with(kind, tag, n, mode=("pause",), exec_stamp=False):
 
 def rounds_of(kinds, count, label, one):
     """Runs one(kind, round) for every kind in every round, the kinds
-    interleaved, so that a change of load on the machine hits them alike."""
+    interleaved, so that a change of load on the machine hits them alike,
+    and each round starting one further along the list, so that no kind is
+    always the one right after another's teardown."""
     for r in range(count):
-        for kind in kinds:
+        shift = r % len(kinds) if kinds else 0
+        for kind in kinds[shift:] + kinds[:shift]:
             t = time.monotonic()
             one(kind, r)
             log(f"{label} {kind} round {r + 1}/{count} done in {time.monotonic() - t:.1f} s")

@@ -184,6 +184,9 @@ pub struct EventLoop {
     /// (the exec can still be loading the program when clone returns), and
     /// a read of /proc/PID/stat would wait for that exec.
     fresh_spawns: Vec<FreshSpawn>,
+    /// Whether going has given up the CPU in this turn of the loop (see
+    /// [`step_aside`]).
+    stepped_aside: bool,
     state_failed: bool,
     adopted: Vec<AdoptedWatch>,
     /// going's own arguments, for the exec of an upgrade.
@@ -255,6 +258,7 @@ impl EventLoop {
             recorded: 0,
             recorded_procs: Vec::new(),
             fresh_spawns: Vec::new(),
+            stepped_aside: false,
             state_failed: false,
             adopted: Vec::new(),
             argv,
@@ -278,6 +282,7 @@ impl EventLoop {
                 return code;
             }
             self.record_state();
+            self.stepped_aside = false;
             self.poll_set(&mut poll_fds, &mut sources);
             let timeout = self.timeout_ms();
             // SAFETY: poll_fds is a valid array of its length.
@@ -613,6 +618,7 @@ impl EventLoop {
         if (signal == libc::SIGTERM || signal == libc::SIGINT) && main.kill_at.is_none() {
             main.kill_at = Some(Instant::now() + self.grace);
         }
+        step_aside(&mut self.stepped_aside);
         true
     }
 
@@ -1052,6 +1058,7 @@ impl EventLoop {
         }
         match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => {
+                step_aside(&mut self.stepped_aside);
                 let exec_failure = child
                     .exec_failure
                     .map(|(step, errno)| spawn::describe_failure(step, errno, &service.spec));
@@ -1468,6 +1475,21 @@ fn signal_group(pid: i32, signal: i32) {
     if sent != 0 && nix::errno::Errno::last() == nix::errno::Errno::ESRCH {
         // SAFETY: as above.
         unsafe { libc::kill(pid, signal) };
+    }
+}
+
+/// Gives up the CPU once, right after going has started a process or
+/// forwarded it a signal: that process now has the work to do, and the
+/// scheduler often puts it on going's own core, where it would wait for
+/// going's log lines and state file. Measured in BENCH.md: about 0.1 ms off
+/// a respawn and 15 µs off a forwarded signal. Once per turn of the loop
+/// (`stepped_aside`), so that a mass restart does not wait on a thousand
+/// children in turn.
+fn step_aside(stepped_aside: &mut bool) {
+    if !*stepped_aside {
+        *stepped_aside = true;
+        // SAFETY: sched_yield has no arguments and no memory effects.
+        unsafe { libc::sched_yield() };
     }
 }
 
