@@ -615,6 +615,24 @@ def daemon_pids():
     return out
 
 
+def apt_install(packages, present):
+    """apt-get install of those packages that present(pkg) says are missing,
+    one at a time (one that cannot be had does not stop the others); once
+    more after an `apt-get update` if some are still missing."""
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for attempt in range(2):
+        if attempt:
+            subprocess.run(["apt-get", "-q", "update"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        still = [p for p in packages if not present(p)]
+        if not still:
+            return
+        for pkg in still:
+            subprocess.run(["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "install", "-y",
+                            "--no-install-recommends", pkg], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def ensure_peers():
     missing = [pkg for pkg, (_, bins) in PACKAGES.items()
                if not all(shutil.which(b) for b in bins)]
@@ -631,20 +649,8 @@ def ensure_peers():
                     f.write("#!/bin/sh\n# bench/bench.py: no daemon starts during its install\nexit 101\n")
                 os.chmod(policy, 0o755)
             before = daemon_pids()
-            env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
             try:
-                for attempt in range(2):
-                    if attempt:
-                        subprocess.run(["apt-get", "-q", "update"], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    still = [p for p in missing if not all(shutil.which(b) for b in PACKAGES[p][1])]
-                    if not still:
-                        break
-                    # One at a time, so that one that cannot be had does not stop the others.
-                    for pkg in still:
-                        subprocess.run(["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "install", "-y",
-                                        "--no-install-recommends", pkg], env=env,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                apt_install(missing, lambda p: all(shutil.which(b) for b in PACKAGES[p][1]))
             finally:
                 if made_policy:
                     os.unlink(policy)
@@ -682,16 +688,7 @@ def helper_compiler():
     start-up is part of every latency here."""
     if not shutil.which("musl-gcc") and os.environ.get("NO_INSTALL") != "1" and os.geteuid() == 0:
         log("installing musl-tools (apt-get) for the stamp helper")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for attempt in range(2):
-            if attempt:
-                subprocess.run(["apt-get", "-q", "update"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            subprocess.run(["apt-get", "-q", "-o", "Dpkg::Use-Pty=0", "install", "-y",
-                            "--no-install-recommends", "musl-tools"], env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if shutil.which("musl-gcc"):
-                break
+        apt_install(["musl-tools"], lambda _: shutil.which("musl-gcc"))
     if shutil.which("musl-gcc"):
         return "musl-gcc"
     log("musl-gcc not available: the stamp helper is a glibc static build, "

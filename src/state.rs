@@ -246,11 +246,21 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
-/// The clock tick since boot that a process started now would show as its
-/// start time (field 22 of /proc/PID/stat): the kernel's CLOCK_BOOTTIME in
-/// nanoseconds, divided down to ticks. `None` where a tick is not a whole
-/// number of nanoseconds, for which the kernel rounds differently.
-pub fn boot_tick() -> Option<u64> {
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// Clock ticks a second (USER_HZ, 100 almost everywhere): the unit of the
+/// times in /proc/PID/stat.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// Nanoseconds since boot by CLOCK_BOOTTIME, the clock that /proc/PID/stat
+/// start times count in (time namespaces shift both alike).
+fn boot_nanos() -> Option<u64> {
     let mut now = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -259,18 +269,21 @@ pub fn boot_tick() -> Option<u64> {
     if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
         return None;
     }
-    let nanos = u64::try_from(now.tv_sec)
+    u64::try_from(now.tv_sec)
         .ok()?
-        .checked_mul(1_000_000_000)?
-        .checked_add(u64::try_from(now.tv_nsec).ok()?)?;
-    nanos.checked_div(nanos_per_tick()?)
+        .checked_mul(NANOS_PER_SECOND)?
+        .checked_add(u64::try_from(now.tv_nsec).ok()?)
 }
 
-/// 10,000,000 at the usual 100 ticks a second.
-fn nanos_per_tick() -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).ok()?;
-    (ticks > 0 && 1_000_000_000 % ticks == 0).then(|| 1_000_000_000 / ticks)
+/// The clock tick since boot that a process started now would show as its
+/// start time (field 22 of /proc/PID/stat). `None` where a tick is not a
+/// whole number of nanoseconds, for which the kernel rounds differently.
+pub fn boot_tick() -> Option<u64> {
+    let ticks = ticks_per_second();
+    if !NANOS_PER_SECOND.is_multiple_of(ticks) {
+        return None;
+    }
+    Some(boot_nanos()? / (NANOS_PER_SECOND / ticks))
 }
 
 /// The parent of a live process.
@@ -308,17 +321,9 @@ pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
 
 /// How long ago a process started, from its start time.
 pub fn age(start_time: u64) -> Option<std::time::Duration> {
-    let uptime = std::fs::read_to_string("/proc/uptime").ok()?;
-    // "12345.67 ...": seconds with two decimals, read as hundredths.
-    let (whole, fraction) = uptime.split_ascii_whitespace().next()?.split_once('.')?;
-    let now: u64 = whole.parse::<u64>().ok()? * 100 + fraction.get(..2)?.parse::<u64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let ticks = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()
-        .filter(|&t| t > 0)?;
-    let started = start_time.checked_mul(100)? / ticks;
-    Some(std::time::Duration::from_millis(
-        now.saturating_sub(started) * 10,
+    let started = start_time.checked_mul(NANOS_PER_SECOND)? / ticks_per_second();
+    Some(std::time::Duration::from_nanos(
+        boot_nanos()?.saturating_sub(started),
     ))
 }
 
@@ -462,11 +467,9 @@ mod tests {
             before <= started && started <= after,
             "{before} <= {started} <= {after}"
         );
-        assert_eq!(
-            nanos_per_tick(),
-            Some(10_000_000),
-            "100 ticks a second here"
-        );
+        assert_eq!(ticks_per_second(), 100, "100 ticks a second here");
+        let age = age(started).unwrap();
+        assert!(age < std::time::Duration::from_secs(2), "{age:?}");
     }
 
     fn sample() -> Saved {

@@ -18,18 +18,11 @@ pub struct ProcStats {
 /// CPU time (user + system) and RSS of `pid`, from /proc/PID/stat.
 pub fn proc_stats(pid: i32) -> Option<ProcStats> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text, clock_ticks(), page_kb())
-}
-
-fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .unwrap_or(100)
-        .max(1)
+    parse_stat(&text, crate::state::ticks_per_second(), page_kb())
 }
 
 fn page_kb() -> u64 {
-    // SAFETY: as above.
+    // SAFETY: sysconf has no memory effects.
     u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096) / 1024
 }
 
