@@ -21,6 +21,12 @@
  *                                   child exit, so the init inherits N
  *                                   zombies at once; then "TAG-reaped"
  *   stamp FILE TAG exec CMD ARG...  exec CMD (stamps the exec of a supervisor)
+ *   stamp FILE TAG send PID N GAP   the sender of the container's signals,
+ *                                   N times, GAP microseconds apart: read the
+ *                                   clock, kill(PID, SIGUSR1), wait in
+ *                                   inotify until FILE has grown (the
+ *                                   receiver's stamp), then stamp "TAG-sent"
+ *                                   with the clock read before the kill
  *   stamp FILE TAG self N           the helper's own cost, N times: read the
  *                                   clock, vfork + exec this helper as
  *                                   "TAG-self exit 0", reap it, then stamp
@@ -39,11 +45,14 @@
  * pages), and the same under every supervisor.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -198,6 +207,44 @@ static int self(const char *path, const char *tag, int n)
 	return 0;
 }
 
+/* The driver's side of the signal scenario, in C so that the sender
+ * sleeps right after the kill: a Python driver still busy on its core
+ * delays whichever of the init and its child the scheduler wakes there. */
+static int send(const char *tag, pid_t pid, int n, long gap_us)
+{
+	struct timespec before, gap = {gap_us / 1000000, gap_us % 1000000 * 1000};
+	struct stat st;
+	struct pollfd p;
+	char events[4096];
+	off_t seen;
+	int i;
+
+	p.fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	p.events = POLLIN;
+	if (p.fd < 0 || inotify_add_watch(p.fd, file, IN_MODIFY) < 0 || stat(file, &st) < 0)
+		return 1;
+	seen = st.st_size;
+	for (i = 0; i < n; i++) {
+		while (read(p.fd, events, sizeof events) > 0)
+			;  /* the events of earlier lines */
+		clock_gettime(CLOCK_MONOTONIC, &before);
+		if (kill(pid, SIGUSR1) < 0)
+			return 1;
+		do {  /* until the receiver's line is there */
+			if (poll(&p, 1, 10000) <= 0 || stat(file, &st) < 0)
+				return 1;
+			while (read(p.fd, events, sizeof events) > 0)
+				;
+		} while (st.st_size <= seen);
+		put(&before, tag, "sent");
+		if (stat(file, &st) < 0)
+			return 1;
+		seen = st.st_size;
+		nanosleep(&gap, NULL);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct timespec ts;
@@ -205,7 +252,7 @@ int main(int argc, char **argv)
 	/* The clock first; the line is formatted and written after. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	if (argc < 4) {
-		fprintf(stderr, "usage: stamp FILE TAG pause|exit CODE|signals|orphans N|zombies N|exec CMD...|self N\n");
+		fprintf(stderr, "usage: stamp FILE TAG pause|exit CODE|signals|orphans N|zombies N|exec CMD...|send PID N GAP|self N\n");
 		return 2;
 	}
 	file = argv[1];
@@ -227,6 +274,8 @@ int main(int argc, char **argv)
 		return self(argv[0], tag, atoi(argv[4]));
 	if (!strcmp(mode, "signals"))
 		return signals(tag);
+	if (!strcmp(mode, "send") && argc > 6)
+		return send(tag, atoi(argv[4]), atoi(argv[5]), atol(argv[6]));
 	if (!strcmp(mode, "orphans") && argc > 4)
 		return orphans(tag, atoi(argv[4]), 0);
 	if (!strcmp(mode, "zombies") && argc > 4)
