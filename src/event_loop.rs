@@ -380,7 +380,7 @@ impl EventLoop {
             self.ready_pipes.retain(|pipe| !pipe.done);
             let now = Instant::now();
             if self.reap_walks.is_due(now) {
-                self.walk_children(now);
+                self.reap();
             }
             for name in self.supervisor.due(now) {
                 let work = self.supervisor.event(&name, Event::Deadline, now);
@@ -830,60 +830,51 @@ impl EventLoop {
         }
     }
 
-    /// Collects every child that has ended: services and any orphan.
-    /// After SIGCHLD: the children it names at once, the rest by a walk
-    /// (now, or when [`ReapWalks`] allows).
+    /// After SIGCHLD, or when a deferred walk is due: the children the
+    /// signals named at once, the rest by a walk when [`ReapWalks`] allows.
     fn reap(&mut self) {
         let now = Instant::now();
-        let hints = std::mem::take(&mut self.exited_hints);
+        let mut hints = std::mem::take(&mut self.exited_hints);
         for &pid in &hints {
-            match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => {
-                    self.child_ended(pid.as_raw(), Exit::Code(code), now)
-                }
-                Ok(WaitStatus::Signaled(pid, signal, _)) => {
-                    self.child_ended(pid.as_raw(), Exit::Signal(signal as i32), now)
-                }
-                // Not a child (anyone may send SIGCHLD), or reaped already.
-                _ => {}
+            // Not a child (anyone may send SIGCHLD), or reaped already: no status.
+            if let Some((pid, status)) =
+                ended(waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)))
+            {
+                self.child_ended(pid, status, now);
             }
         }
+        hints.clear();
         self.exited_hints = hints;
         if self.reap_walks.requested(now) {
             self.walk_children(now);
-        } else {
-            // Orphans of a stopping group may have been among them.
-            let work = self.supervisor.awaiting_group();
-            self.execute(work);
         }
+        // Orphans of a stopping group may have been among them.
+        let work = self.supervisor.awaiting_group();
+        self.execute(work);
     }
 
     /// Reaps every child that has ended: `waitpid(-1)` until none is left.
     fn walk_children(&mut self, now: Instant) {
         self.reap_walks.walked(now);
         loop {
-            let (pid, status) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), Exit::Code(code)),
-                Ok(WaitStatus::Signaled(pid, signal, _)) => {
-                    (pid.as_raw(), Exit::Signal(signal as i32))
-                }
+            let result = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
+            if let Some((pid, status)) = ended(result) {
+                self.child_ended(pid, status, now);
+                continue;
+            }
+            match result {
                 Ok(WaitStatus::StillAlive) => break,
                 Err(nix::errno::Errno::ECHILD) => {
                     self.has_children = false;
                     break;
                 }
-                Ok(_) => continue,
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
                 Err(errno) => {
                     log::error!("waitpid: {}", errno.desc());
                     break;
                 }
-            };
-            self.child_ended(pid, status, now);
+            }
         }
-        // Orphans of a stopping group may have been among them.
-        let work = self.supervisor.awaiting_group();
-        self.execute(work);
     }
 
     /// A reaped child: whichever of going's processes it was moves on.
@@ -1586,6 +1577,17 @@ fn step_aside(stepped_aside: &mut bool) {
         *stepped_aside = true;
         // SAFETY: sched_yield has no arguments and no memory effects.
         unsafe { libc::sched_yield() };
+    }
+}
+
+/// The pid and status of a child that `waitpid` found ended.
+fn ended(result: nix::Result<WaitStatus>) -> Option<(i32, Exit)> {
+    match result {
+        Ok(WaitStatus::Exited(pid, code)) => Some((pid.as_raw(), Exit::Code(code))),
+        Ok(WaitStatus::Signaled(pid, signal, _)) => {
+            Some((pid.as_raw(), Exit::Signal(signal as i32)))
+        }
+        _ => None,
     }
 }
 
