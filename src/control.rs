@@ -1,25 +1,19 @@
-//! The control socket: where it lives, its one-line protocol, the server
-//! side that the event loop polls, and the client side of `going status`,
-//! `start`, `stop`, `restart` and `reload`.
+//! The control socket: where it lives, its one-line protocol, and the
+//! client side of `going status`, `start`, `stop`, `restart` and `reload`
+//! (the server side is the loop's part `control_server.rs`).
 //!
 //! Protocol: the client writes one line of blank-separated words; going
 //! answers with the exit status on the first line, then the output, and
 //! closes the connection.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-/// Connections served at once; more are closed at once.
-pub const MAX_CLIENTS: usize = 32;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 /// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
-/// From accept to the last byte of the answer.
-pub const CLIENT_DEADLINE: Duration = Duration::from_secs(5);
-/// After accept fails for want of descriptors, the listener rests this long.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// What a client asks.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,13 +97,6 @@ impl Reply {
     }
 }
 
-/// FNV-1a, 64 bits: a stable short name for a directory.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The socket of the going that supervises `dir`, as seen by user `euid`.
 pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
     use std::os::unix::ffi::OsStrExt;
@@ -118,7 +105,10 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
             .map(|cwd| cwd.join(dir))
             .unwrap_or_else(|_| dir.to_path_buf())
     });
-    let name = format!("going-{:016x}.sock", fnv1a(absolute.as_os_str().as_bytes()));
+    let name = format!(
+        "going-{:016x}.sock",
+        crate::util::Fnv::hash(absolute.as_os_str().as_bytes())
+    );
     if euid == 0 {
         if absolute == Path::new(crate::args::DEFAULT_DIR) {
             return PathBuf::from("/run/going.sock");
@@ -132,289 +122,6 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
         Some(runtime) => runtime.join(name),
         None => PathBuf::from(format!("/tmp/going-{euid}")).join(name),
     }
-}
-
-/// For a socket under /tmp: the directory is made private, and must be.
-fn private_parent(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    let Some(parent) = path.parent().filter(|p| p.starts_with("/tmp/")) else {
-        return Ok(());
-    };
-    let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
-    let meta = std::fs::symlink_metadata(parent)
-        .map_err(|e| format!("{}: {}", parent.display(), crate::config::describe_io(&e)))?;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
-        return Err(format!(
-            "{} is not a private directory of uid {me}",
-            parent.display()
-        ));
-    }
-    Ok(())
-}
-
-/// Why the socket could not be had.
-pub enum BindError {
-    /// Another going serves it: going must not start.
-    Busy(String),
-    /// Anything else: going runs without a control socket.
-    Other(String),
-}
-
-struct Client {
-    stream: UnixStream,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    written: usize,
-    deadline: Instant,
-    answered: bool,
-}
-
-/// The listening socket and its connections.
-pub struct Server {
-    listener: UnixListener,
-    path: PathBuf,
-    clients: Vec<Client>,
-    paused_until: Option<Instant>,
-}
-
-/// What a poll slot of the server is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Slot {
-    Listener,
-    Client(usize),
-}
-
-impl Server {
-    /// Binds `path`, replacing a stale socket; a live one is an error.
-    /// `default_path`: the path was derived, not given with `-s`, and its
-    /// directory under /tmp must be private.
-    pub fn bind(path: &Path, dir: &Path, default_path: bool) -> Result<Server, BindError> {
-        if default_path {
-            private_parent(path).map_err(BindError::Other)?;
-        }
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            use std::os::unix::fs::FileTypeExt;
-            if !meta.file_type().is_socket() {
-                return Err(BindError::Other(format!(
-                    "{} exists and is not a socket",
-                    path.display()
-                )));
-            }
-            if UnixStream::connect(path).is_ok() {
-                return Err(BindError::Busy(format!(
-                    "another going is running on {} (socket {})",
-                    dir.display(),
-                    path.display()
-                )));
-            }
-            let _ = std::fs::remove_file(path);
-        }
-        // SAFETY: umask only changes the creation mode of the socket file,
-        // which must never exist with wider permissions than 0600.
-        let old_mask = unsafe { libc::umask(0o177) };
-        let bound = UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old_mask) };
-        let failed = |e: std::io::Error| {
-            BindError::Other(format!(
-                "cannot listen on {}: {}",
-                path.display(),
-                crate::config::describe_io(&e)
-            ))
-        };
-        let listener = bound.map_err(failed)?;
-        listener.set_nonblocking(true).map_err(failed)?;
-        Ok(Server {
-            listener,
-            path: path.to_path_buf(),
-            clients: Vec::new(),
-            paused_until: None,
-        })
-    }
-
-    /// Adds the server's descriptors to a poll set.
-    pub fn poll_fds(&self, now: Instant, fds: &mut Vec<libc::pollfd>, slots: &mut Vec<Slot>) {
-        if self.paused_until.is_none_or(|until| now >= until) {
-            fds.push(libc::pollfd {
-                fd: self.listener.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            slots.push(Slot::Listener);
-        }
-        for (index, client) in self.clients.iter().enumerate() {
-            let events = if client.answered {
-                libc::POLLOUT
-            } else {
-                libc::POLLIN
-            };
-            fds.push(libc::pollfd {
-                fd: client.stream.as_raw_fd(),
-                events,
-                revents: 0,
-            });
-            slots.push(Slot::Client(index));
-        }
-    }
-
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let clients = self.clients.iter().map(|c| c.deadline).min();
-        [clients, self.paused_until].into_iter().flatten().min()
-    }
-
-    /// Accepts every pending connection.
-    pub fn accept(&mut self, now: Instant) {
-        self.paused_until = None;
-        loop {
-            // SAFETY: accept4 with no address buffers.
-            let fd = unsafe {
-                libc::accept4(
-                    self.listener.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
-            };
-            if fd < 0 {
-                let errno = nix::errno::Errno::last();
-                match errno {
-                    nix::errno::Errno::EAGAIN | nix::errno::Errno::ECONNABORTED => {}
-                    nix::errno::Errno::EINTR => continue,
-                    nix::errno::Errno::EMFILE
-                    | nix::errno::Errno::ENFILE
-                    | nix::errno::Errno::ENOBUFS
-                    | nix::errno::Errno::ENOMEM => {
-                        // Not spinning on a listener that cannot accept.
-                        self.paused_until = Some(now + ACCEPT_PAUSE);
-                    }
-                    other => log::warn!("accept on {}: {}", self.path.display(), other.desc()),
-                }
-                return;
-            }
-            // SAFETY: accept4 returned a new descriptor that we now own.
-            let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            if !peer_allowed(fd) || self.clients.len() >= MAX_CLIENTS {
-                continue; // dropped: closed
-            }
-            self.clients.push(Client {
-                stream,
-                input: Vec::new(),
-                output: Vec::new(),
-                written: 0,
-                deadline: now + CLIENT_DEADLINE,
-                answered: false,
-            });
-        }
-    }
-
-    /// Reads from a readable client; a complete request line comes back.
-    pub fn read(&mut self, index: usize) -> Option<Result<Request, String>> {
-        let client = self.clients.get_mut(index)?;
-        if client.answered {
-            return None;
-        }
-        let mut buffer = [0u8; 512];
-        loop {
-            match client.stream.read(&mut buffer) {
-                Ok(0) => {
-                    if client.input.is_empty() {
-                        client.deadline = Instant::now();
-                        return None;
-                    }
-                    return request_from(&client.input, true);
-                }
-                Ok(n) => {
-                    client
-                        .input
-                        .extend_from_slice(buffer.get(..n).unwrap_or_default());
-                    if let Some(request) = request_from(&client.input, false) {
-                        return Some(request);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Queues the answer for a client and starts writing it.
-    pub fn answer(&mut self, index: usize, reply: Reply) {
-        let Some(client) = self.clients.get_mut(index) else {
-            return;
-        };
-        client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
-        client.input = Vec::new();
-        client.answered = true;
-        self.write(index);
-    }
-
-    /// Writes what a writable client can take.
-    pub fn write(&mut self, index: usize) {
-        let Some(client) = self.clients.get_mut(index) else {
-            return;
-        };
-        if !client.answered {
-            return; // still reading its request, which may come in pieces
-        }
-        while client.written < client.output.len() {
-            let rest = client.output.get(client.written..).unwrap_or_default();
-            match client.stream.write(rest) {
-                Ok(0) => break,
-                Ok(n) => client.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
-        }
-        // Done, or the client is gone: close it now.
-        client.deadline = Instant::now();
-        client.output = Vec::new();
-    }
-
-    /// Closes clients that are done or out of time.
-    pub fn expire(&mut self, now: Instant) {
-        self.clients.retain(|client| client.deadline > now);
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Only root and going's own user may control it; others are logged once
-/// a connection and closed.
-fn peer_allowed(fd: RawFd) -> bool {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: u32::MAX,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let got = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if got == 0 && (cred.uid == 0 || cred.uid == me) {
-        return true;
-    }
-    log::warn!(
-        "refused control connection from uid {}, pid {}",
-        cred.uid,
-        cred.pid
-    );
-    false
 }
 
 /// The client side: sends `words` as one request, prints the answer,
@@ -552,7 +259,5 @@ mod tests {
         let b = default_socket(Path::new("/nonexistent/b"), 0);
         assert_ne!(a, b);
         assert!(a.starts_with("/run/") && a.to_string_lossy().ends_with(".sock"));
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 }

@@ -23,18 +23,26 @@ pub mod args;
 pub mod check;
 pub mod config;
 pub mod control;
+pub mod control_server;
 pub mod deps;
+pub mod directory;
 pub mod event_loop;
+pub mod hooks;
 pub mod log;
 pub mod main_command;
 pub mod notify;
 pub mod output;
+pub mod part;
+pub mod procfs;
+pub mod readiness;
 pub mod service;
 pub mod signals;
 pub mod spawn;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod takeover;
+pub mod util;
 pub mod watch;
 
 use std::io::Write;
@@ -58,8 +66,7 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
         Ok(Mode::Control { dir, socket, words }) => {
-            // SAFETY: geteuid cannot fail.
-            let euid = unsafe { libc::geteuid() };
+            let euid = nix::unistd::geteuid().as_raw();
             let socket = socket.unwrap_or_else(|| control::default_socket(&dir, euid));
             control::run_client(&socket, &words)
         }
@@ -75,25 +82,35 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
     let log_target = log::init(options.log, options.syslog_socket.clone());
     let main = options
         .main
-        .map(|m| main_command::MainCommand::new(m.argv, m.forward_to_group, m.success_codes));
+        .map(|m| main_command::Main::new(m.argv, m.forward_to_group, m.success_codes));
+    let has_main = main.is_some();
     let dir = options.dir.as_path();
-    // SAFETY: geteuid cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = nix::unistd::geteuid().as_raw();
     let default_path = options.socket.is_none();
     let socket = options
         .socket
         .unwrap_or_else(|| control::default_socket(dir, euid));
-    let server = match control::Server::bind(&socket, dir, default_path) {
+    let server = match control_server::Server::bind(&socket, dir, default_path) {
         Ok(server) => Some(server),
-        Err(control::BindError::Busy(why)) => return fatal(&why, log_target),
-        Err(control::BindError::Other(why)) => {
+        Err(control_server::BindError::Busy(why)) => return fatal(&why, log_target),
+        Err(control_server::BindError::Other(why)) => {
             ::log::error!("{why}; running without a control socket");
             None
         }
     };
-    let started = prepare(main.is_some()).and_then(|context| {
-        let state_path = state::path_for(&socket);
-        event_loop::EventLoop::new(dir, context, main, options.grace, server, state_path, argv)
+    let started = prepare(has_main).and_then(|mut context| {
+        let readiness = readiness::Readiness::default();
+        context.notify_socket = readiness.notify_address();
+        let parts = event_loop::Parts {
+            takeover: takeover::Takeover::new(dir.to_path_buf(), state::path_for(&socket), argv),
+            directory: directory::Directory::new(dir, has_main)?,
+            control: control_server::ControlServer::new(server, dir),
+            hooks: hooks::Hooks::default(),
+            readiness,
+            output: output::Outputs::default(),
+            main: main_command::MainCommand::new(main, options.grace),
+        };
+        event_loop::EventLoop::new(parts, context)
     });
     let mut event_loop = match started {
         Ok(event_loop) => event_loop,

@@ -1,12 +1,28 @@
-//! The main command of `going -- CMD`, tini-style: which signals reach it,
-//! and the exit status going ends with. Pure; the loop spawns, forwards
-//! and reaps.
+//! The container's job, tini's whole program: the main command of
+//! `going -- CMD` (started, forwarded every signal it can take, reaped,
+//! its status going's own), and, as PID 1, the sweep of every process
+//! left in the namespace once everything else has stopped.
 
+use crate::config::values::format_duration;
+use crate::event_loop::signal_group;
+use crate::part::{Cx, Handover, Notice, Part};
 use crate::service::Exit;
+use crate::signals;
+use crate::spawn;
 use std::ffi::OsString;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+/// The main command part: the command, if there is one, and the sweep.
 pub struct MainCommand {
+    command: Option<Main>,
+    /// `-t`: from SIGTERM to SIGKILL, for the main command and the sweep.
+    grace: Duration,
+    is_pid1: bool,
+    sweep: Option<Sweep>,
+}
+
+/// The command itself.
+pub struct Main {
     pub argv: Vec<OsString>,
     /// `-g`: signals go to its whole process group.
     pub forward_to_group: bool,
@@ -17,23 +33,33 @@ pub struct MainCommand {
     pub status: Option<Exit>,
     /// Why it could not be executed, if so.
     pub exec_error: Option<(i32, String)>,
+    /// (step, errno) of a failed exec, reported when it is reaped.
+    failed_exec: Option<(u32, i32)>,
     /// When a SIGTERM/SIGINT it got turns into SIGKILL.
     pub kill_at: Option<Instant>,
 }
 
-impl MainCommand {
-    pub fn new(
-        argv: Vec<OsString>,
-        forward_to_group: bool,
-        success_codes: Vec<i32>,
-    ) -> MainCommand {
-        MainCommand {
+/// The last step of a PID 1's shutdown: every process left in the
+/// namespace gets SIGTERM, then SIGKILL.
+struct Sweep {
+    kill_at: Option<Instant>,
+    give_up_at: Instant,
+}
+
+/// How long a PID 1 waits after the final SIGKILL before it exits anyway
+/// (a process in uninterruptible sleep must not keep the container up).
+const SWEEP_KILL_WAIT: Duration = Duration::from_secs(1);
+
+impl Main {
+    pub fn new(argv: Vec<OsString>, forward_to_group: bool, success_codes: Vec<i32>) -> Main {
+        Main {
             argv,
             forward_to_group,
             success_codes,
             pid: None,
             status: None,
             exec_error: None,
+            failed_exec: None,
             kill_at: None,
         }
     }
@@ -48,9 +74,7 @@ impl MainCommand {
     pub fn exit_code(&self) -> i32 {
         let code = match (&self.exec_error, self.status) {
             (Some((errno, _)), _) => exec_failure_code(*errno),
-            (None, Some(Exit::Code(code))) => code,
-            (None, Some(Exit::Signal(signal))) => 128 + signal,
-            (None, Some(Exit::Unknown)) => 1,
+            (None, Some(status)) => status.code(),
             (None, None) => 1,
         };
         if self.success_codes.contains(&code) {
@@ -58,6 +82,216 @@ impl MainCommand {
         } else {
             code
         }
+    }
+
+    fn program(&self) -> String {
+        let first = self.argv.first();
+        first
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl MainCommand {
+    pub fn new(command: Option<Main>, grace: Duration) -> MainCommand {
+        MainCommand {
+            command,
+            grace,
+            is_pid1: std::process::id() == 1,
+            sweep: None,
+        }
+    }
+
+    /// The main command's pid while it runs.
+    pub fn running_pid(&self) -> Option<i32> {
+        self.command.as_ref().filter(|m| m.is_running())?.pid
+    }
+
+    /// Spawns the main command, if there is one and it was not taken over
+    /// from the going before an upgrade; Err(exit status) when it cannot
+    /// even be forked.
+    pub fn start(&mut self, context: &spawn::Context) -> Result<(), i32> {
+        let Some(main) = self.command.as_mut().filter(|m| m.pid.is_none()) else {
+            return Ok(());
+        };
+        match spawn::spawn_main(&main.argv, context) {
+            Ok(child) => {
+                main.pid = Some(child.pid);
+                main.failed_exec = child.exec_failure;
+                log::info!(
+                    "main command {:?} started, pid {}",
+                    main.program(),
+                    child.pid
+                );
+                Ok(())
+            }
+            Err(why) => {
+                report_main_failure(&why);
+                Err(1)
+            }
+        }
+    }
+
+    /// going's exit status when no critical service decided it.
+    pub fn exit_code(&self) -> i32 {
+        self.command.as_ref().map_or(0, Main::exit_code)
+    }
+
+    /// Passes a signal on to the main command; true if it was running.
+    fn forward(&mut self, signal: i32, cx: &mut Cx<'_>) -> bool {
+        let Some(main) = self.command.as_mut().filter(|m| m.is_running()) else {
+            return false;
+        };
+        let Some(pid) = main.pid else { return false };
+        if main.forward_to_group {
+            signal_group(pid, signal);
+        } else if let Ok(signal) = nix::sys::signal::Signal::try_from(signal) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+        if (signal == libc::SIGTERM || signal == libc::SIGINT) && main.kill_at.is_none() {
+            main.kill_at = Some(cx.now + self.grace);
+        }
+        cx.step_aside();
+        true
+    }
+
+    /// The main command was reaped: record how, then stop everything.
+    fn ended(&mut self, status: Exit, cx: &mut Cx<'_>) {
+        let Some(main) = &mut self.command else {
+            return;
+        };
+        main.status = Some(status);
+        let program = main.program();
+        let pid = main.pid.unwrap_or(0);
+        if let Some((step, errno)) = main.failed_exec.take() {
+            let why = spawn::describe_main_failure(step, errno, &program);
+            main.exec_error = Some((errno, why.clone()));
+            report_main_failure(&why);
+        } else {
+            let how = match status {
+                Exit::Code(code) => format!("exited with status {code}"),
+                Exit::Signal(signal) => format!("killed by signal {}", signals::name(signal)),
+                Exit::Unknown => "ended".to_string(),
+            };
+            log::info!("main command {program:?} {how}, pid {pid}");
+        }
+        // The terminal goes back to going's group; SIGTTOU is blocked in going.
+        let stdin = std::io::stdin();
+        if nix::unistd::isatty(&stdin).unwrap_or(false) {
+            let _ = nix::unistd::tcsetpgrp(&stdin, nix::unistd::getpgrp());
+        }
+        cx.out.notices.push(Notice::Shutdown);
+    }
+
+    /// A PID 1 ends only when the namespace is empty, or the sweep has
+    /// given up on what SIGKILL could not end.
+    fn sweep_done(&mut self, cx: &mut Cx<'_>) -> bool {
+        if !self.is_pid1 {
+            return true;
+        }
+        match &self.sweep {
+            None => {
+                let everyone = nix::unistd::Pid::from_raw(-1);
+                if nix::sys::signal::kill(everyone, nix::sys::signal::SIGTERM).is_err() {
+                    return true; // ESRCH: nothing else is left
+                }
+                log::info!(
+                    "sending TERM to every process left, KILL in {}",
+                    format_duration(self.grace)
+                );
+                self.sweep = Some(Sweep {
+                    kill_at: Some(cx.now + self.grace),
+                    give_up_at: cx.now + self.grace + SWEEP_KILL_WAIT,
+                });
+                *cx.children_left = true;
+                false
+            }
+            Some(sweep) => !*cx.children_left || cx.now >= sweep.give_up_at,
+        }
+    }
+}
+
+impl Part for MainCommand {
+    fn deadline(&self) -> Option<Instant> {
+        let main = self.command.as_ref().filter(|m| m.is_running());
+        let sweep = self
+            .sweep
+            .as_ref()
+            .map(|s| s.kill_at.unwrap_or(s.give_up_at));
+        [main.and_then(|m| m.kill_at), sweep]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn due(&mut self, cx: &mut Cx<'_>) {
+        let grace = format_duration(self.grace);
+        if let Some(main) = self.command.as_mut().filter(|m| m.is_running())
+            && main.kill_at.is_some_and(|at| cx.now >= at)
+        {
+            main.kill_at = None;
+            if let Some(pid) = main.pid {
+                log::warn!("main command did not exit within {grace}, pid {pid}, sending KILL");
+                signal_group(pid, libc::SIGKILL);
+            }
+        }
+        if let Some(sweep) = &mut self.sweep
+            && sweep.kill_at.is_some_and(|at| cx.now >= at)
+        {
+            sweep.kill_at = None;
+            log::warn!("processes left after {grace}, sending KILL to all");
+            let everyone = nix::unistd::Pid::from_raw(-1);
+            let _ = nix::sys::signal::kill(everyone, nix::sys::signal::SIGKILL);
+        }
+    }
+
+    fn reaped(&mut self, pid: i32, status: Exit, cx: &mut Cx<'_>) -> bool {
+        if self.running_pid() != Some(pid) {
+            return false;
+        }
+        self.ended(status, cx);
+        true
+    }
+
+    fn signal(&mut self, signal: i32, cx: &mut Cx<'_>) -> bool {
+        forwards(signal) && self.forward(signal, cx)
+    }
+
+    fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
+        if notice == Notice::ShuttingDown {
+            // A critical service failed: the main command stops too.
+            self.forward(libc::SIGTERM, cx);
+        }
+    }
+
+    fn busy(&mut self, cx: &mut Cx<'_>) -> bool {
+        self.running_pid().is_some() || !self.sweep_done(cx)
+    }
+
+    fn hand_over(&mut self, handover: &mut Handover) {
+        let start = |pid| crate::procfs::start_time(pid).map(|start| (pid, start));
+        handover.main = self.running_pid().and_then(start);
+    }
+
+    fn take_back(&mut self, handover: &mut Handover) {
+        let me = std::process::id() as i32;
+        if let (Some(main), Some((pid, start))) = (&mut self.command, handover.main)
+            && crate::procfs::start_time(pid) == Some(start)
+            && crate::procfs::parent(pid) == Some(me)
+        {
+            log::info!("main command adopted, pid {pid}");
+            main.pid = Some(pid);
+        }
+    }
+}
+
+/// One line on stderr about the main command, and in syslog if going logs
+/// there: a container's user sees why it ended.
+fn report_main_failure(why: &str) {
+    use std::io::Write;
+    log::error!("{why}");
+    if !crate::log::to_stderr() {
+        let _ = writeln!(std::io::stderr(), "going: {why}");
     }
 }
 
@@ -83,7 +317,7 @@ mod tests {
     use super::*;
 
     fn ended(status: Exit, success_codes: Vec<i32>) -> i32 {
-        let mut main = MainCommand::new(vec!["x".into()], false, success_codes);
+        let mut main = Main::new(vec!["x".into()], false, success_codes);
         main.pid = Some(2);
         main.status = Some(status);
         main.exit_code()
@@ -107,7 +341,7 @@ mod tests {
 
     #[test]
     fn exec_failures_are_127_or_126() {
-        let mut main = MainCommand::new(vec!["nope".into()], false, vec![]);
+        let mut main = Main::new(vec!["nope".into()], false, vec![]);
         main.status = Some(Exit::Code(127));
         main.exec_error = Some((libc::ENOENT, "x".into()));
         assert_eq!(main.exit_code(), 127);

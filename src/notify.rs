@@ -3,7 +3,7 @@
 //! services as `NOTIFY_SOCKET`. The kernel stamps each datagram with the
 //! sender's pid, which says which service sent `READY=1`.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub struct NotifySocket {
     fd: OwnedFd,
@@ -81,8 +81,8 @@ impl NotifySocket {
         }
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
     }
 
     /// The pids that have sent `READY=1` since the last call.

@@ -1,9 +1,85 @@
 //! Service output read through pipes (`stdout`/`stderr = "syslog"`): cut
 //! into lines with a bounded buffer and logged under the service's name
 //! and pid. A line longer than the buffer is logged in pieces; memory
-//! never grows with what a service writes.
+//! never grows with what a service writes. The pipes of services and of
+//! their hooks are one part of the loop; an upgrade hands them over.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// The output part: every pipe being read.
+#[derive(Default)]
+pub struct Outputs {
+    pipes: Vec<OutputPipe>,
+}
+
+impl Part for Outputs {
+    fn fds<'a>(&'a self, set: &mut PollSet<'a>) {
+        for (index, pipe) in self.pipes.iter().enumerate() {
+            set.read(pipe.fd.as_fd(), index as u32);
+        }
+    }
+
+    fn ready(&mut self, token: u32, _revents: nix::poll::PollFlags, _cx: &mut Cx<'_>) {
+        if let Some(pipe) = self.pipes.get_mut(token as usize) {
+            pipe.drain();
+        }
+    }
+
+    fn before_sleep(&mut self, _cx: &mut Cx<'_>) {
+        // Only here: tokens are indexes, which must not move within a turn.
+        self.pipes.retain(|pipe| !pipe.closed);
+    }
+
+    fn spawned(&mut self, started: &mut Started, _cx: &mut Cx<'_>) {
+        let (child, name) = (&mut started.child, &started.name);
+        for (fd, is_stderr) in [
+            (child.stdout_pipe.take(), false),
+            (child.stderr_pipe.take(), true),
+        ] {
+            if let Some(fd) = fd {
+                self.pipes
+                    .push(OutputPipe::new(name, child.pid, is_stderr, fd));
+            }
+        }
+    }
+
+    fn notice(&mut self, notice: Notice, _cx: &mut Cx<'_>) {
+        if notice == Notice::Exiting {
+            // The last words of the services, before going goes.
+            for pipe in &mut self.pipes {
+                pipe.drain();
+            }
+        }
+    }
+
+    fn hand_over(&mut self, handover: &mut Handover) {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        for pipe in &self.pipes {
+            if fcntl(&pipe.fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok() {
+                handover.pipes.push(crate::state::Pipe {
+                    name: pipe.name.clone(),
+                    pid: pipe.pid,
+                    stderr: pipe.stderr,
+                    fd: pipe.fd(),
+                });
+            }
+        }
+    }
+
+    fn take_back(&mut self, handover: &mut Handover) {
+        for pipe in handover.pipes.drain(..) {
+            // SAFETY: the old going left this pipe open for its heir (the
+            // takeover part checked it is one), and nothing else in this
+            // process owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(pipe.fd) };
+            let flags = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
+            let _ = nix::fcntl::fcntl(&fd, flags);
+            self.pipes
+                .push(OutputPipe::new(&pipe.name, pipe.pid, pipe.stderr, fd));
+        }
+    }
+}
 
 /// The longest line logged in one piece.
 pub const LINE_MAX: usize = 1024;

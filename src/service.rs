@@ -1009,6 +1009,34 @@ impl Service {
     }
 }
 
+/// Read access for the loop, its parts and the status output.
+impl Service {
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+    pub fn started_at(&self) -> Option<Instant> {
+        self.started_at
+    }
+    pub fn last_exit(&self) -> Option<Exit> {
+        self.last_exit
+    }
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+    pub fn is_admin_down(&self) -> bool {
+        self.admin_down
+    }
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+}
+
 /// The file's name of a service or instance name: `web@3` -> `web`.
 pub fn base_name(name: &str) -> &str {
     name.split_once('@').map_or(name, |(base, _)| base)

@@ -7,7 +7,6 @@
 //! leaves (step, errno) in the plan it shares with going, then exits 127.
 
 use crate::config::{Id, Output, Readiness, ServiceSpec, describe_io};
-use crate::state;
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
@@ -425,7 +424,7 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     // inside clone; when the tick is the same either side of the call it
     // is that tick, and going need not read /proc/PID/stat while the exec
     // is still loading the program (the read then waits for it).
-    let tick_before = state::boot_tick();
+    let tick_before = crate::procfs::boot_tick();
     // SAFETY: going is single-threaded and waits (CLONE_VFORK) while the
     // child runs on `stack`, which outlives it; the child only reads `plan`
     // and makes system calls, then execs or exits, never returning here.
@@ -437,9 +436,11 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
             arg,
         )
     };
-    let tick_after = state::boot_tick();
+    // Before boot_tick, whose sysconf clears errno.
+    let clone_errno = Errno::last();
+    let tick_after = crate::procfs::boot_tick();
     if pid < 0 {
-        return Err(format!("fork: {}", Errno::last().desc()));
+        return Err(format!("fork: {}", clone_errno.desc()));
     }
     // SAFETY: setpgid/tcsetpgrp repeat the child's own calls so that
     // neither order races.

@@ -11,6 +11,8 @@
 //! service. Formatting and parsing are pure; the /proc readers are the
 //! only system calls besides the file's own.
 
+use crate::procfs;
+use crate::util::Fnv;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -55,29 +57,6 @@ pub struct Saved {
 /// The state file that goes with a control socket path.
 pub fn path_for(socket: &Path) -> PathBuf {
     socket.with_extension("state")
-}
-
-/// FNV-1a, 64 bits.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    Fnv::default().feed(bytes).0
-}
-
-/// FNV-1a, fed piece by piece.
-pub struct Fnv(pub u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub fn feed(mut self, bytes: &[u8]) -> Fnv {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self
-    }
 }
 
 /// The lines of a state file, written as the loop walks its services
@@ -233,108 +212,14 @@ impl Saved {
     }
 }
 
-/// Start time (field 22) of a live process; `None` once it is gone or a
-/// zombie.
-pub fn start_time(pid: i32) -> Option<u64> {
-    let mut buffer = [0u8; 1024];
-    let after = read_stat(pid, &mut buffer)?;
-    let fields: Vec<&str> = after.split_ascii_whitespace().collect();
-    // fields[0] is field 3 (state); field 22 is fields[19].
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    fields.get(19)?.parse().ok()
-}
-
-const NANOS_PER_SECOND: u64 = 1_000_000_000;
-
-/// Clock ticks a second (USER_HZ, 100 almost everywhere): the unit of the
-/// times in /proc/PID/stat.
-pub fn ticks_per_second() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
-        .ok()
-        .filter(|&ticks| ticks > 0)
-        .unwrap_or(100)
-}
-
-/// Nanoseconds since boot by CLOCK_BOOTTIME, the clock that /proc/PID/stat
-/// start times count in (time namespaces shift both alike).
-fn boot_nanos() -> Option<u64> {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) } != 0 {
-        return None;
-    }
-    u64::try_from(now.tv_sec)
-        .ok()?
-        .checked_mul(NANOS_PER_SECOND)?
-        .checked_add(u64::try_from(now.tv_nsec).ok()?)
-}
-
-/// The clock tick since boot that a process started now would show as its
-/// start time (field 22 of /proc/PID/stat). `None` where a tick is not a
-/// whole number of nanoseconds, for which the kernel rounds differently.
-pub fn boot_tick() -> Option<u64> {
-    let ticks = ticks_per_second();
-    if !NANOS_PER_SECOND.is_multiple_of(ticks) {
-        return None;
-    }
-    Some(boot_nanos()? / (NANOS_PER_SECOND / ticks))
-}
-
-/// The parent of a live process.
-pub fn parent(pid: i32) -> Option<i32> {
-    stat_field(pid, 1)
-}
-
-/// The session a process leads or belongs to.
-pub fn session(pid: i32) -> Option<i32> {
-    stat_field(pid, 3)
-}
-
-/// Field `index + 3` of /proc/PID/stat (after the command name).
-fn stat_field(pid: i32, index: usize) -> Option<i32> {
-    let mut buffer = [0u8; 1024];
-    let after = read_stat(pid, &mut buffer)?;
-    after.split_ascii_whitespace().nth(index)?.parse().ok()
-}
-
-/// /proc/PID/stat after the command name (field 2, which may hold spaces,
-/// parentheses and bytes that are not UTF-8), in one read into `buffer`:
-/// the line is well under 1 kB (a name of at most 64 bytes, 50 numbers).
-fn read_stat(pid: i32, buffer: &mut [u8; 1024]) -> Option<&str> {
-    use std::io::Read;
-    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
-    let n = file.read(buffer).ok()?;
-    let line = buffer.get(..n)?;
-    let after = line.get(line.iter().rposition(|&b| b == b')')? + 1..)?;
-    std::str::from_utf8(after).ok()
-}
-
-pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
-    std::fs::read(format!("/proc/{pid}/cmdline")).ok()
-}
-
-/// How long ago a process started, from its start time.
-pub fn age(start_time: u64) -> Option<std::time::Duration> {
-    let started = start_time.checked_mul(NANOS_PER_SECOND)? / ticks_per_second();
-    Some(std::time::Duration::from_nanos(
-        boot_nanos()?.saturating_sub(started),
-    ))
-}
-
 /// True when `record` still describes a live process: same start time,
 /// and the recorded command line, or, when the process has since exec'd
 /// another program (a shell running its last command), still the leader
 /// of the session going gave it.
 pub fn still_running(record: &Record) -> bool {
-    start_time(record.pid) == Some(record.start_time)
-        && (cmdline(record.pid).map(|c| fnv1a(&c)) == Some(record.cmdline)
-            || session(record.pid) == Some(record.pid))
+    procfs::start_time(record.pid) == Some(record.start_time)
+        && (procfs::cmdline(record.pid).map(|c| Fnv::hash(&c)) == Some(record.cmdline)
+            || procfs::session(record.pid) == Some(record.pid))
 }
 
 /// Reads the state file, if there is one that going may trust: a regular
@@ -450,6 +335,7 @@ pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::procfs::{age, boot_tick, cmdline, session, start_time, ticks_per_second};
 
     #[test]
     fn the_boot_tick_is_the_start_time_proc_gives() {
@@ -482,7 +368,7 @@ mod tests {
                     start_time: 98765,
                     fingerprint: 0xdead_beef,
                     restarts: 3,
-                    cmdline: fnv1a(b"/bin/sleep\x001000\x00"),
+                    cmdline: Fnv::hash(b"/bin/sleep\x001000\x00"),
                 },
                 Record {
                     name: "db".into(),
@@ -562,7 +448,7 @@ mod tests {
             start_time: start_time(pid).unwrap(),
             fingerprint: 0,
             restarts: 0,
-            cmdline: fnv1a(&cmdline(pid).unwrap()),
+            cmdline: Fnv::hash(&cmdline(pid).unwrap()),
         };
         assert!(still_running(&record));
         assert!(age(record.start_time).is_some());

@@ -17,26 +17,44 @@ pub struct ProcStats {
 
 /// CPU time (user + system) and RSS of `pid`, from /proc/PID/stat.
 pub fn proc_stats(pid: i32) -> Option<ProcStats> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text, crate::state::ticks_per_second(), page_kb())
-}
-
-fn page_kb() -> u64 {
-    // SAFETY: sysconf has no memory effects.
-    u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096) / 1024
-}
-
-/// Fields after the command name, which may itself hold spaces and `)`.
-fn parse_stat(text: &str, ticks: u64, page_kb: u64) -> Option<ProcStats> {
-    let after = text.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // after ')' field 0 is state (field 3 of stat); utime is 14, stime 15, rss 24.
-    let number = |stat_field: usize| -> Option<u64> { fields.get(stat_field - 3)?.parse().ok() };
-    let ticks_used = number(14)?.saturating_add(number(15)?);
+    let stat = crate::procfs::stat(pid)?;
+    let ticks_used = stat.user_ticks.saturating_add(stat.system_ticks);
+    let ticks = crate::procfs::ticks_per_second();
     Some(ProcStats {
         cpu: Duration::from_millis(ticks_used.saturating_mul(1000) / ticks),
-        rss_kb: number(24)?.saturating_mul(page_kb),
+        rss_kb: stat.rss_pages.saturating_mul(crate::procfs::page_kb()),
     })
+}
+
+/// How long going has run: by its process's start time, which an upgrade's
+/// exec keeps.
+pub fn going_uptime() -> Duration {
+    let me = std::process::id() as i32;
+    crate::procfs::start_time(me)
+        .and_then(crate::procfs::age)
+        .unwrap_or_default()
+}
+
+/// SIGUSR1: one log line about going, then one a service.
+pub fn log_summary(supervisor: &crate::supervisor::Supervisor, now: Instant) {
+    log::info!(
+        "pid {}, up {}, {} services",
+        std::process::id(),
+        format_duration(going_uptime()),
+        supervisor.services().count()
+    );
+    for service in supervisor.services() {
+        let pid = service
+            .pid()
+            .map(|pid| format!(", pid {pid}"))
+            .unwrap_or_default();
+        let up = match (service.is_active(), service.started_at()) {
+            (true, Some(at)) => format!(", up {}", format_duration(now - at)),
+            _ => String::new(),
+        };
+        let (state, restarts) = (service.state().name(), service.restarts());
+        log::info!(target: service.name(), "{state}{pid}{up}, {restarts} restarts");
+    }
 }
 
 /// The summary line's facts.
@@ -301,20 +319,6 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
 mod tests {
     use super::*;
     use crate::config::ServiceSpec;
-
-    #[test]
-    fn stat_lines_with_odd_names_parse() {
-        let line = "42 (a) b (c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 12345 1000000 300 18446744073709551615";
-        let stats = parse_stat(line, 100, 4);
-        assert_eq!(
-            stats,
-            Some(ProcStats {
-                cpu: Duration::from_secs(3),
-                rss_kb: 1200
-            })
-        );
-        assert_eq!(parse_stat("garbage", 100, 4), None);
-    }
 
     fn row_service(name: &str) -> Service {
         let mut service = Service::new(ServiceSpec::new(name, vec!["x".into()]));

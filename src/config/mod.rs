@@ -201,7 +201,7 @@ pub fn load(dir: &Path, name: &str) -> Loaded {
 fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Loaded {
     let fingerprint = text
         .as_ref()
-        .map_or(0, |text| crate::state::fnv1a(text.as_bytes()));
+        .map_or(0, |text| crate::util::Fnv::hash(text.as_bytes()));
     let retry = text.as_ref().is_err_and(is_transient);
     let parsed = text
         .map_err(|err| {

@@ -1,0 +1,156 @@
+//! The service directory as a part of the loop: its inotify watch
+//! (`watch.rs`), the files read again when it says they changed, the full
+//! rescan (start, SIGHUP, `going reload`), and files that could not be
+//! read for want of a resource, read again later.
+
+use crate::config;
+use crate::part::{Cx, Notice, Part, PollSet};
+use crate::watch::DirWatch;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Directory {
+    dir: PathBuf,
+    watch: DirWatch,
+    retry: ReadRetry,
+}
+
+/// Service files, and the directory, that could not be read for want of a
+/// resource (EMFILE, ENOMEM...): each said so once, and is read again after
+/// a delay that doubles while the want lasts.
+#[derive(Default)]
+struct ReadRetry {
+    names: Vec<String>,
+    rescan: bool,
+    at: Option<Instant>,
+    delay: Duration,
+}
+
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+impl ReadRetry {
+    fn schedule(&mut self, now: Instant) {
+        if self.delay.is_zero() {
+            self.delay = RETRY_FIRST;
+        }
+        self.at.get_or_insert(now + self.delay);
+    }
+}
+
+impl Directory {
+    /// Watches `dir`; with a main command a missing `dir` is normal.
+    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<Directory, String> {
+        Ok(Directory {
+            dir: dir.to_path_buf(),
+            watch: DirWatch::new(dir, missing_is_normal)?,
+            retry: ReadRetry::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Loads the files `names` (one inotify read's worth, or a rescan's),
+    /// each before anything new starts.
+    fn load(&mut self, names: &[String], announce: bool, cx: &mut Cx<'_>) {
+        cx.supervisor.begin_batch(announce);
+        for name in names {
+            self.reload(name, cx);
+        }
+        let work = cx.supervisor.end_batch(cx.now);
+        cx.out.work.extend(work);
+    }
+
+    fn reload(&mut self, name: &str, cx: &mut Cx<'_>) {
+        let loaded = config::load(&self.dir, name);
+        if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
+            let reported = self.retry.names.iter().any(|n| n == name);
+            self.retry.schedule(cx.now);
+            if reported {
+                return; // said once; nothing changes until it reads
+            }
+            self.retry.names.push(name.to_string());
+        } else {
+            self.retry.names.retain(|n| n != name);
+        }
+        let work = cx.supervisor.reconcile(name, loaded, cx.now);
+        cx.out.work.extend(work);
+    }
+
+    /// Rereads every file, and forgets services whose file is gone.
+    fn rescan(&mut self, cx: &mut Cx<'_>) {
+        self.watch.rewatch_if_lost();
+        let on_disk = match config::service_names(&self.dir) {
+            Ok(names) => names,
+            // The watch has said so already, once.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) => {
+                if config::is_transient(&err) {
+                    self.retry.schedule(cx.now);
+                    if std::mem::replace(&mut self.retry.rescan, true) {
+                        return; // said once
+                    }
+                }
+                let why = crate::util::describe_io(&err);
+                let dir = self.dir.display();
+                log::warn!("cannot read {dir}: {why}; services keep running");
+                return;
+            }
+        };
+        self.retry.rescan = false;
+        let mut names: Vec<String> = cx.supervisor.names().map(str::to_string).collect();
+        names.extend(on_disk);
+        names.sort();
+        names.dedup();
+        self.load(&names, true, cx);
+    }
+}
+
+impl Part for Directory {
+    fn fds<'a>(&'a self, set: &mut PollSet<'a>) {
+        set.read(self.watch.fd(), 0);
+    }
+
+    fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
+        let changes = self.watch.read();
+        if changes.rescan {
+            self.rescan(cx);
+        } else if !changes.names.is_empty() {
+            // One batch for all the files of one read: thousands of new
+            // files cost one pass over the services, not one each.
+            let names: Vec<String> = changes.names.into_iter().collect();
+            self.load(&names, false, cx);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.retry.at
+    }
+
+    /// Reads again what could not be read for want of a resource.
+    fn due(&mut self, cx: &mut Cx<'_>) {
+        if self.retry.at.is_none_or(|at| at > cx.now) {
+            return;
+        }
+        self.retry.at = None;
+        // What fails again waits twice as long; once all reads, 1 s again.
+        self.retry.delay = (self.retry.delay * 2).min(RETRY_MAX);
+        if self.retry.rescan {
+            self.rescan(cx);
+        } else {
+            let names = self.retry.names.clone();
+            self.load(&names, false, cx);
+        }
+        if self.retry.at.is_none() {
+            self.retry.delay = RETRY_FIRST;
+        }
+    }
+
+    fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
+        if notice == Notice::Rescan {
+            self.rescan(cx);
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! What going reads of other processes in /proc: one parser of
+//! /proc/PID/stat for every field going uses, the command line, and
+//! whether a process group still has a live member.
+
+use std::time::Duration;
+
+/// The fields of /proc/PID/stat that going uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// Field 3: `R`, `S`, `Z`...
+    pub state: u8,
+    pub parent: i32,
+    pub group: i32,
+    pub session: i32,
+    /// Fields 14 and 15, in clock ticks.
+    pub user_ticks: u64,
+    pub system_ticks: u64,
+    /// Field 22: clock ticks after boot.
+    pub start_time: u64,
+    /// Field 24, in pages.
+    pub rss_pages: u64,
+}
+
+impl Stat {
+    /// Parses a stat line; the command name (field 2) may hold spaces,
+    /// parentheses and bytes that are not UTF-8, so fields are counted
+    /// from its last `)`.
+    pub fn parse(line: &[u8]) -> Option<Stat> {
+        let after = line.get(line.iter().rposition(|&b| b == b')')? + 1..)?;
+        let mut fields = std::str::from_utf8(after).ok()?.split_ascii_whitespace();
+        // `field(n)` takes field n, counting on from the last one taken.
+        let mut at = 3;
+        let mut field = |n: usize| -> Option<&str> {
+            let skip = n.checked_sub(at)?;
+            at = n + 1;
+            fields.nth(skip)
+        };
+        let state = *field(3)?.as_bytes().first()?;
+        Some(Stat {
+            state,
+            parent: field(4)?.parse().ok()?,
+            group: field(5)?.parse().ok()?,
+            session: field(6)?.parse().ok()?,
+            user_ticks: field(14)?.parse().ok()?,
+            system_ticks: field(15)?.parse().ok()?,
+            start_time: field(22)?.parse().ok()?,
+            rss_pages: field(24)?.parse().ok()?,
+        })
+    }
+
+    pub fn is_zombie(&self) -> bool {
+        self.state == b'Z'
+    }
+}
+
+/// /proc/PID/stat, in one read into a stack buffer: the line is well under
+/// 1 kB (a name of at most 64 bytes, 50 numbers).
+pub fn stat(pid: i32) -> Option<Stat> {
+    use std::io::Read;
+    let mut buffer = [0u8; 1024];
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    let n = file.read(&mut buffer).ok()?;
+    Stat::parse(buffer.get(..n)?)
+}
+
+/// Start time of a live process; `None` once it is gone or a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat(pid).filter(|s| !s.is_zombie()).map(|s| s.start_time)
+}
+
+/// The parent of a live process.
+pub fn parent(pid: i32) -> Option<i32> {
+    stat(pid).map(|s| s.parent)
+}
+
+/// The session a process leads or belongs to.
+pub fn session(pid: i32) -> Option<i32> {
+    stat(pid).map(|s| s.session)
+}
+
+pub fn cmdline(pid: i32) -> Option<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
+/// True while any live process of the group `group` exists.
+pub fn group_alive(group: i32) -> bool {
+    use nix::sys::signal::killpg;
+    match killpg(nix::unistd::Pid::from_raw(group), None) {
+        Err(nix::errno::Errno::ESRCH) => return false,
+        Err(_) => return true,
+        Ok(()) => {}
+    }
+    // kill counts zombies, and those of an adopted service are another
+    // parent's to reap (maybe never): only a live member keeps a stop going.
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(stat)
+        .any(|s| !s.is_zombie() && s.group == group)
+}
+
+const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// Clock ticks a second (USER_HZ, 100 almost everywhere): the unit of the
+/// times in /proc/PID/stat.
+pub fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|ticks| u64::try_from(ticks).ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
+}
+
+/// Nanoseconds since boot by CLOCK_BOOTTIME, the clock that /proc/PID/stat
+/// start times count in (time namespaces shift both alike).
+fn boot_nanos() -> Option<u64> {
+    use nix::time::{ClockId, clock_gettime};
+    let now = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+    u64::try_from(now.tv_sec())
+        .ok()?
+        .checked_mul(NANOS_PER_SECOND)?
+        .checked_add(u64::try_from(now.tv_nsec()).ok()?)
+}
+
+/// The clock tick since boot that a process started now would show as its
+/// start time. `None` where a tick is not a whole number of nanoseconds,
+/// for which the kernel rounds differently.
+pub fn boot_tick() -> Option<u64> {
+    let ticks = ticks_per_second();
+    if !NANOS_PER_SECOND.is_multiple_of(ticks) {
+        return None;
+    }
+    Some(boot_nanos()? / (NANOS_PER_SECOND / ticks))
+}
+
+/// How long ago a process started, from its start time.
+pub fn age(start_time: u64) -> Option<Duration> {
+    let started = start_time.checked_mul(NANOS_PER_SECOND)? / ticks_per_second();
+    Some(Duration::from_nanos(boot_nanos()?.saturating_sub(started)))
+}
+
+/// The size of a page, in kB.
+pub fn page_kb() -> u64 {
+    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE);
+    size.ok()
+        .flatten()
+        .and_then(|s| u64::try_from(s).ok())
+        .unwrap_or(4096)
+        / 1024
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_counted_from_the_last_parenthesis() {
+        let line = b"42 (a) b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 12345 1000000 250 18446744073709551615";
+        let stat = Stat::parse(line).expect("parses");
+        assert_eq!(stat.state, b'S');
+        assert_eq!((stat.parent, stat.group, stat.session), (1, 42, 42));
+        assert_eq!((stat.user_ticks, stat.system_ticks), (7, 3));
+        assert_eq!(stat.start_time, 12345);
+        assert_eq!(stat.rss_pages, 250);
+    }
+
+    #[test]
+    fn a_short_or_nameless_line_is_none() {
+        assert_eq!(Stat::parse(b"42 S 1 2 3"), None);
+        assert_eq!(Stat::parse(b"42 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn going_reads_itself() {
+        let me = std::process::id() as i32;
+        let stat = stat(me).expect("own stat");
+        assert_eq!(stat.parent, nix::unistd::getppid().as_raw());
+        assert_eq!(start_time(me), Some(stat.start_time));
+        assert!(group_alive(nix::unistd::getpgrp().as_raw()));
+    }
+}

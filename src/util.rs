@@ -1,0 +1,42 @@
+//! Small helpers used everywhere: FNV-1a, and how errors and durations
+//! are written in log lines and messages.
+
+pub use crate::config::describe_io;
+pub use crate::config::values::format_duration;
+
+/// FNV-1a, 64 bits, fed piece by piece: a stable short name for a
+/// directory, a command line's fingerprint in the state file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fnv(pub u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn feed(mut self, bytes: &[u8]) -> Fnv {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+
+    /// The hash of `bytes` in one piece.
+    pub fn hash(bytes: &[u8]) -> u64 {
+        Fnv::default().feed(bytes).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(Fnv::hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(Fnv::hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(Fnv::default().feed(b"fo").feed(b"o").0, Fnv::hash(b"foo"));
+    }
+}
