@@ -744,9 +744,12 @@ impl Going {
     /// Wait until `name` waits out the backoff after at least `n` short
     /// runs in a row (from 50 ms, doubling: n = 6 waits 1.6 s).
     pub fn wait_backoff(&self, name: &str, n: u32) -> Svc {
-        self.wait_svc(name, &format!("backoff after {n} restarts"), secs(10), |s| {
-            s.state == "backoff" && s.restarts >= n
-        })
+        self.wait_svc(
+            name,
+            &format!("backoff after {n} restarts"),
+            secs(10),
+            |s| s.state == "backoff" && s.restarts >= n,
+        )
     }
 
     /// The (outer) pid of `name` when going says it is running and it is
@@ -1190,7 +1193,8 @@ impl JsonParser<'_> {
                     self.at += 1;
                     match e {
                         b'u' => {
-                            let hex = std::str::from_utf8(self.b.get(self.at..self.at + 4)?).ok()?;
+                            let hex =
+                                std::str::from_utf8(self.b.get(self.at..self.at + 4)?).ok()?;
                             self.at += 4;
                             let ch = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
                             out.extend_from_slice(ch.to_string().as_bytes());
