@@ -580,7 +580,13 @@ impl Going {
             dir,
             log_path,
             pid1: o.pid1,
-            sock: (!o.default_socket).then(|| t.join("going.sock")),
+            sock: (!o.default_socket).then(|| {
+                // A `-s 'PATH'` that `pre` appends wins over ours.
+                o.pre
+                    .split_once("-s '")
+                    .and_then(|(_, rest)| rest.split_once('\''))
+                    .map_or_else(|| t.join("going.sock"), |(path, _)| PathBuf::from(path))
+            }),
             stdin,
             exit: None,
         };
@@ -1005,7 +1011,7 @@ pub fn start_ctl(t: &TempDir) -> (Going, String) {
     fs::create_dir_all(&run).expect("mkdir run");
     fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).expect("chmod run");
     let sock = run.join("ctl.sock").display().to_string();
-    let mut g = Going::start_with(
+    let g = Going::start_with(
         t,
         Opts {
             // A later -s wins over the one Going::start_with passes.
@@ -1013,7 +1019,6 @@ pub fn start_ctl(t: &TempDir) -> (Going, String) {
             ..Opts::default()
         },
     );
-    g.sock = Some(PathBuf::from(&sock));
     g.wait_up();
     (g, sock)
 }
