@@ -688,10 +688,26 @@ impl Going {
             Some(sock) => ["-s".to_string(), sock.display().to_string()],
             None => ["-d".to_string(), self.dir.display().to_string()],
         };
-        let out = run_going(&["status", "--json", &at[0], &at[1]]);
-        if !out.status.success() {
-            return None;
+        let child = Command::new(BIN)
+            .args(["status", "--json", &at[0], &at[1]])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // Read as it comes (thousands of services do not fit in a pipe),
+        // and give up on a going that does not answer.
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx.recv_timeout(secs(10)).ok().and_then(Result::ok);
+        if out.is_none() {
+            kill(pid, SIGKILL);
         }
+        let _ = reader.join();
+        let out = out.filter(|o| o.status.success())?;
         parse_json(&String::from_utf8_lossy(&out.stdout))
     }
 
