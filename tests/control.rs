@@ -63,7 +63,7 @@ impl Drop for RunDir {
 /// for the socket to accept.
 fn start_on(t: &TempDir, sock: &str, dir: Option<&Path>) -> Going {
     let g = spawn_on(t, sock, dir);
-    g.wait_started();
+    g.wait_up();
     g.wait(secs(5), &format!("control socket {sock} accepting"), || {
         is_socket(sock) && UnixStream::connect(sock).is_ok()
     });
@@ -1013,6 +1013,8 @@ fn admin_down_survives_reload() {
     t.replace_svc("a.toml", &pid_service(&pa, "env = { V = \"2\" }"));
     g.sync(&t);
     // ... and a full rescan, by signal and by command.
+    // Only the log says a rescan happened: the line is the contract:
+    // going(8) LOGGING.
     let rescans = g.log_count("rescanning");
     g.signal(SIGHUP);
     g.wait_log_count("rescanning", rescans + 1, secs(5));
@@ -1217,6 +1219,7 @@ fn non_root_client_is_refused() {
         &format!("no status for nobody:\n{o}"),
     );
     let uid = passwd_entry("nobody").unwrap().0;
+    // the line is the contract: going(8) LOGGING
     g.wait_log(
         &format!("refused control connection from uid {uid}"),
         secs(5),
@@ -1473,6 +1476,8 @@ fn second_going_on_the_same_socket_refuses_to_start() {
         st.code() == Some(1),
         &format!("second going exits 1, got {st:?}"),
     );
+    // The second going exited: its log is all there is (the lines are the
+    // contract: going(8) LOGGING).
     let err = g2.log();
     g2.check(
         err.contains("another going") && err.contains(&sock),
@@ -1560,7 +1565,7 @@ fn default_socket_path_is_derived_from_dir() {
             ..Opts::default()
         },
     );
-    g.wait_started();
+    g.wait_up();
     let a = g.pid_from_file(&pa);
     g.wait(secs(5), &format!("socket {path}"), || is_socket(&path));
     g.check(

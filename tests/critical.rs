@@ -94,7 +94,9 @@ fn a_non_critical_service_ending_changes_nothing() {
     t.write_svc("web.toml", &sleep_service(1001, ""));
     let g = Going::start(&t);
     let web = g.wait_running("web");
-    g.wait_log(" job: exited with status 7", secs(5));
+    g.wait_svc("job", "exited with status 7", secs(5), |s| {
+        s.state == "exited" && s.last_exit.as_deref() == Some("exit 7")
+    });
     std::thread::sleep(ms(300));
     g.check(alive(g.pid) && alive(web), "going and web keep running");
 }

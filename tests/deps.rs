@@ -675,8 +675,8 @@ fn stopping_a_dependency_stops_its_dependents_first_and_they_come_back() {
     g.check(alive(other), "other keeps running");
 
     ctl_ok(&g, &sock, "start", &["db"]);
-    let web2 = g.wait_running_n("web", 2);
-    let db2 = g.wait_running_n("db", 2);
+    let web2 = g.wait_new_pid("web", web);
+    let db2 = g.wait_new_pid("db", db);
     g.check(web2 != web && db2 != db, "new processes");
     // web came back by itself, and only once db was ready again.
     let db_ready = wait_stamps(&g, &t.join("db.ready"), 2)[1];
@@ -909,13 +909,13 @@ fn not_ready_within_start_timeout_restarts_with_backoff() {
     );
     t.write_svc("web.toml", &dependent(&t, "web", &qa(&["slow"])));
     let mut g = Going::start(&t);
-    let p1 = g.wait_running_n("slow", 1);
+    let p1 = g.wait_running("slow");
     g.wait_log(
         &format!(" slow: not ready within 0.5s, pid {p1}, restarting"),
         secs(5),
     );
     g.wait_gone(p1, secs(3));
-    let p2 = g.wait_running_n("slow", 2);
+    let p2 = g.wait_new_pid("slow", p1);
     g.wait_log(
         &format!(" slow: not ready within 0.5s, pid {p2}, restarting"),
         secs(5),

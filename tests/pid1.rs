@@ -31,7 +31,10 @@ fn pid1_starts_services() {
     assert_ne!(a, inner, "outer and inner pids differ (sanity)");
     let s = stat(a).unwrap();
     assert_eq!((s.session, s.pgrp), (a, a), "session and group leader");
-    g.wait_log(&format!(" a: running, pid {inner}"), secs(2));
+    g.wait_svc("a", "running as the namespace pid", secs(2), |s| {
+        s.state == "running" && s.pid == Some(inner)
+    });
+    // the line is the contract: going(8) LOGGING
     g.wait_log("going: going 1.0.0 started, pid 1, directory ", secs(2));
     let b = g.wait_running("b");
     assert_eq!(cmdline(b), vec!["/bin/sleep", "1001"]);
@@ -51,10 +54,15 @@ fn pid1_restarts_after_exit() {
     let a2 = g.new_pid_from_file(&pidf, a1);
     g.check(!alive(a1), "old instance alive");
     g.check(stat(a1).is_none(), "old instance not reaped (zombie)");
-    g.wait_log(" a: killed by signal KILL after ", secs(2));
-    // And the crash-loop backoff works as PID 1 too.
+    g.wait_svc("a", "killed by KILL", secs(2), |s| {
+        s.last_exit.as_deref() == Some("signal KILL") && s.restarts >= 1
+    });
+    // And the crash-loop backoff works as PID 1 too: the second short run
+    // waits 0.1 s.
     kill(a2, SIGKILL);
     g.new_pid_from_file(&pidf, a2);
+    g.wait_svc("a", "two short runs", secs(2), |s| s.restarts >= 2);
+    // the line is the contract: going(8) LOGGING
     g.wait_log(", restart in 0.1s", secs(2));
 }
 

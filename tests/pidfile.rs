@@ -33,13 +33,26 @@ fn followed_and_restarted(pid1: bool) {
     } else {
         Going::start(&t)
     };
-    g.wait_log("(from its pid file)", secs(5));
+    g.wait_state("d", "running", secs(5));
     let first = g.pid_from_file(&pidfile);
     g.check(alive(first), "the daemon runs");
+    // Followed: going names the pid of its pid file.
+    g.wait_svc("d", "running as the pid of its pid file", secs(5), |s| {
+        s.state == "running" && s.pid.and_then(|p| g.outer(p)) == Some(first)
+    });
     kill(first, 9);
-    g.wait_log("d: killed by signal KILL", secs(5));
-    g.wait_log_count("(from its pid file)", 2, secs(5));
+    g.wait_svc("d", "killed by KILL, running again", secs(5), |s| {
+        s.last_exit.as_deref() == Some("signal KILL")
+            && s.state == "running"
+            && s.pid.is_some_and(|p| g.outer(p) != Some(first))
+    });
     let second = g.pid_from_file(&pidfile);
+    g.wait_svc(
+        "d",
+        "running as the new pid of its pid file",
+        secs(5),
+        |s| s.state == "running" && s.pid.and_then(|p| g.outer(p)) == Some(second),
+    );
     g.check(
         second != first && alive(second),
         "a new daemon replaced the killed one",
@@ -71,6 +84,7 @@ fn a_pid_file_that_never_appears_is_a_timeout_and_a_backoff() {
         ),
     );
     let g = Going::start(&t);
+    // the diagnostics are the contract: going(8) LOGGING
     g.wait_log(
         "named no live process within 0.3s, restart in 50ms",
         secs(5),

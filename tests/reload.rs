@@ -16,21 +16,14 @@ fn setup(tag: &str) -> (TempDir, Going) {
     (t, g)
 }
 
-/// The service `name` still runs as `pid`, never restarted.
+/// The service `name` still runs as `pid`, never restarted: a restart or
+/// a stop would have ended that process or left the running state.
 fn assert_untouched(g: &Going, name: &str, pid: i32) {
     g.check(alive(pid), &format!("{name} (pid {pid}) is gone"));
-    let pids = g.running_pids(name);
+    let s = g.svc(name);
     g.check(
-        pids.len() == 1,
-        &format!("{name} was restarted: running pids {pids:?}"),
-    );
-    g.check(
-        !g.log_has(&format!(" {name}: definition changed")),
-        &format!("{name}: 'definition changed' logged"),
-    );
-    g.check(
-        !g.log_has(&format!(" {name}: stopping")),
-        &format!("{name}: 'stopping' logged"),
+        g.running_pid(name) == Some(pid),
+        &format!("{name} was stopped or restarted: status {s:?}"),
     );
 }
 
@@ -40,6 +33,7 @@ fn new_file_starts_service() {
     let pidf = t.join("pid");
     t.write_svc("a.toml", &pid_service(&pidf, ""));
     g.pid_from_file(&pidf);
+    // the line is the contract: going(8) LOGGING
     g.wait_log(" a: new service", secs(2));
     // The legacy format too.
     t.write_svc("b", "cmd=/bin/sleep 1002\n");
@@ -54,16 +48,18 @@ fn removed_file_stops_service() {
     let a = g.wait_running("a");
     t.remove_svc("a.toml");
     g.wait_gone(a, secs(5));
+    // the lines are the contract: going(8) LOGGING
     g.wait_log(" a: file removed, stopping", secs(1));
     g.wait_log(&format!(" a: stopping, pid {a}, signal TERM"), secs(1));
     g.wait_log(&format!(" a: stopped, pid {a}"), secs(2));
     // Forgotten: not restarted.
     std::thread::sleep(ms(300));
+    let s = g.svc("a");
     g.check(
-        g.running_pids("a").len() == 1,
-        "a restarted after its file was removed",
+        s.is_none(),
+        &format!("a restarted after its file was removed: {s:?}"),
     );
-    assert_untouched(&g, "base", g.running_pids("base")[0]);
+    assert_untouched(&g, "base", g.wait_running("base"));
 }
 
 #[test]
@@ -79,12 +75,13 @@ fn changed_file_restarts_service() {
         "runs the new definition"
     );
     g.check(!alive(a1), "old instance still alive");
+    // the line is the contract: going(8) LOGGING
     g.wait_log(" a: definition changed, restarting", secs(1));
     // Only the env changed: a restart too.
     t.write_svc("a.toml", &sleep_service(1002, "env = { X = \"1\" }"));
     let a3 = g.wait_new_pid("a", a2);
     g.check(environ(a3).contains(&"X=1".to_string()), "new env");
-    let base = g.running_pids("base")[0];
+    let base = g.wait_running("base");
     assert_untouched(&g, "base", base);
 }
 
@@ -127,6 +124,8 @@ fn broken_file_keeps_old_instance_and_logs_file_line() {
     let (t, g) = setup("broken");
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let a = g.wait_running("a");
+    // The diagnostic naming file and line is the contract: going(8)
+    // LOGGING, going.d(5).
     // Unknown key on line 3.
     t.write_svc(
         "a.toml",
@@ -180,6 +179,7 @@ fn broken_legacy_file_logs_file_line() {
         "web",
         "cmd=/bin/sleep 1002\n# ok\nthis line has no equals sign\n",
     );
+    // the line is the contract: going(8) LOGGING
     g.wait(secs(5), "error line naming web:3", || {
         g.log().lines().any(|l| {
             l.contains(" error web: ") && l.contains("web:3: ") && l.ends_with(", nothing changed")
@@ -196,15 +196,17 @@ fn several_errors_are_counted_in_one_line() {
         "a.toml",
         "cmd = [\"/bin/sleep\", \"1001\"]\nbogus = 1\nother = 2\nnice = \"x\"\n",
     );
+    // the line is the contract: going(8) LOGGING
     g.wait(secs(5), "one line with '(and 2 more)'", || {
         g.log()
             .lines()
             .any(|l| l.contains(" a: ") && l.contains("a.toml:2: ") && l.contains("(and 2 more)"))
     });
     g.sync(&t);
+    let s = g.svc("a");
     g.check(
-        g.running_pids("a").is_empty(),
-        "a broken new file started a service",
+        s.as_ref().is_none_or(|s| s.pid.is_none()),
+        &format!("a broken new file started a service: {s:?}"),
     );
     g.check(
         g.log_count("a.toml:") == 1,
@@ -224,12 +226,14 @@ fn new_broken_file_starts_nothing() {
             qa(&["/bin/sh", "-c", &script])
         ),
     );
+    // the line is the contract: going(8) LOGGING
     g.wait_log("a.toml:2: ", secs(5));
     g.sync(&t);
     std::thread::sleep(ms(200));
+    let s = g.svc("a");
     g.check(
-        !marker.exists() && g.running_pids("a").is_empty(),
-        "a broken file started a service",
+        !marker.exists() && s.as_ref().is_none_or(|s| s.pid.is_none()),
+        &format!("a broken file started a service: {s:?}"),
     );
 }
 
@@ -242,6 +246,8 @@ fn write_in_two_steps_with_close_between() {
     let (first, second) = new.split_at(new.find("\"1002").unwrap());
     // Step 1: truncated file (broken TOML), closed.
     t.write_svc("a.toml", first);
+    // Nothing changes but the diagnostic: the line is the contract:
+    // going(8) LOGGING.
     g.wait_log(", nothing changed", secs(5));
     g.sync(&t);
     assert_untouched(&g, "a", a);
@@ -275,13 +281,15 @@ fn write_in_two_steps_while_open_acts_only_on_close() {
     g.sync(&t);
     std::thread::sleep(ms(100));
     assert_untouched(&g, "a", a);
+    // the line is the contract: going(8) LOGGING
     g.check(
         !g.log_has("nothing changed"),
         "a file still open for writing was parsed",
     );
+    let n = g.svc("n");
     g.check(
-        !newpidf.exists() && g.running_pids("n").is_empty(),
-        "n started before its file was closed",
+        !newpidf.exists() && n.is_none(),
+        &format!("n started before its file was closed: {n:?}"),
     );
     f.write_all(second.as_bytes()).unwrap();
     drop(f);
@@ -310,6 +318,13 @@ fn rename_over_restarts_and_tempfile_ignored() {
     let a2 = g.wait_new_pid("a", a);
     assert_eq!(cmdline(a2), vec!["/bin/sleep", "1002"]);
     g.wait_gone(a, secs(3));
+    let names: Vec<String> = g.services().into_iter().map(|s| s.name).collect();
+    g.check(
+        names.iter().all(|n| !n.starts_with('.')),
+        &format!("the dotfile was treated as a service: {names:?}"),
+    );
+    // Nor named in a diagnostic (the lines are the contract: going(8)
+    // LOGGING).
     g.check(
         !g.log().contains(" .a"),
         "the dotfile was treated as a service",
@@ -381,6 +396,8 @@ fn editor_and_package_files_are_ignored() {
     );
     // A SIGHUP rescan ignores them too.
     g.signal(SIGHUP);
+    // Only the log says the rescan happened: the line is the contract:
+    // going(8) LOGGING.
     g.wait_log("going: SIGHUP, rescanning ", secs(3));
     g.sync(&t);
     for (n, m) in &markers {
@@ -406,6 +423,8 @@ fn sighup_rescans_symlink_target_change() {
     std::thread::sleep(ms(300));
     assert_untouched(&g, "a", a);
     g.signal(SIGHUP);
+    // Only the log says a rescan happened: the lines are the contract:
+    // going(8) LOGGING.
     g.wait_log(
         &format!("going: SIGHUP, rescanning {}", t.svc().display()),
         secs(3),
@@ -417,12 +436,13 @@ fn sighup_rescans_symlink_target_change() {
     g.signal(SIGHUP);
     g.wait_log_count("going: SIGHUP, rescanning ", 2, secs(3));
     g.sync(&t);
-    let pids = g.running_pids("a");
+    let s = g.svc("a");
     g.check(
-        pids.len() == 2 && alive(a2),
-        &format!("a restarted by an empty rescan: {pids:?}"),
+        g.running_pid("a") == Some(a2) && alive(a2),
+        &format!("a restarted by an empty rescan: {s:?}"),
     );
-    assert_untouched(&g, "base", g.running_pids("base")[0]);
+    let base = g.wait_running("base");
+    assert_untouched(&g, "base", base);
 }
 
 #[test]
@@ -446,6 +466,7 @@ fn duplicate_name_keeps_running_definition() {
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let a = g.wait_running("a");
     t.write_svc("a", "cmd=/bin/sleep 1002\n");
+    // the line is the contract: going(8) LOGGING
     g.wait_log("duplicate service a: both a and a.toml exist", secs(5));
     g.sync(&t);
     assert_untouched(&g, "a", a);
@@ -457,9 +478,10 @@ fn directory_renamed_away_then_replaced() {
     let (t, g) = setup("dirswap");
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let a = g.wait_running("a");
-    let base = g.running_pids("base")[0];
+    let base = g.wait_running("base");
     // The directory goes away: services keep running.
     fs::rename(t.svc(), t.join("old")).unwrap();
+    // the line is the contract: going(8) LOGGING
     g.wait(secs(5), "a warning about the directory", || {
         g.log().lines().any(|l| l.contains(" warn going: "))
     });
@@ -487,7 +509,7 @@ fn directory_replaced_by_a_symlink() {
     let (t, g) = setup("dirsymlink");
     t.write_svc("a.toml", &sleep_service(1001, ""));
     let a = g.wait_running("a");
-    let base = g.running_pids("base")[0];
+    let base = g.wait_running("base");
     let other = t.join("other");
     fs::create_dir_all(&other).unwrap();
     fs::write(other.join("base.toml"), sleep_service(999, "")).unwrap();
@@ -515,7 +537,7 @@ fn directory_created_with_mkdir_then_file_written_at_once() {
             ..Opts::default()
         },
     );
-    g.wait_started();
+    g.wait_up();
     fs::create_dir(t.svc()).unwrap();
     t.write_svc("a.toml", &sleep_service(1001, ""));
     g.wait_running("a");
@@ -529,11 +551,13 @@ fn changed_file_during_backoff_starts_now() {
     let (t, g) = setup("backoffchange");
     t.write_svc("a.toml", "cmd = \"/bin/false\"\n");
     // Wait for a long backoff (1.6 s, then 3.2 s).
-    g.wait_log(" a: exited with status 1 after ", secs(5));
-    g.wait_log(", restart in 1.6s", secs(5));
+    g.wait_backoff("a", 6);
     let t0 = std::time::Instant::now();
     t.write_svc("a.toml", &sleep_service(1001, ""));
-    let a = g.wait_running_n("a", 7);
+    let a = g.wait_for(secs(5), "a: running sleep 1001", || {
+        g.running_pid("a")
+            .filter(|&p| cmdline(p) == ["/bin/sleep", "1001"])
+    });
     g.check(
         t0.elapsed() < ms(1000),
         &format!(
@@ -547,14 +571,20 @@ fn changed_file_during_backoff_starts_now() {
 #[test]
 fn removed_file_during_backoff_stops_the_loop() {
     let (t, g) = setup("backoffremove");
-    t.write_svc("a.toml", "cmd = \"/bin/false\"\n");
-    g.wait_log(", restart in 0.4s", secs(5));
+    let starts = t.join("starts");
+    let script = format!("echo >> {}; exit 1", starts.display());
+    t.write_svc(
+        "a.toml",
+        &format!("cmd = {}\n", qa(&["/bin/sh", "-c", &script])),
+    );
+    g.wait_backoff("a", 4);
     t.remove_svc("a.toml");
     g.sync(&t);
-    let n = g.log_count(" a: starting, pid ");
+    let n = fs::read_to_string(&starts).unwrap_or_default().len();
     std::thread::sleep(ms(1000));
+    let s = g.svc("a");
     g.check(
-        g.log_count(" a: starting, pid ") == n,
-        "a was started again after its file was removed",
+        fs::read_to_string(&starts).unwrap_or_default().len() == n && s.is_none(),
+        &format!("a was started again after its file was removed: {s:?}"),
     );
 }

@@ -488,6 +488,8 @@ pub struct Going {
     pub dir: PathBuf,
     pub log_path: PathBuf,
     pub pid1: bool,
+    /// The control socket `status_json` asks (None: derived from `dir`).
+    pub sock: Option<PathBuf>,
     stdin: Option<ChildStdin>,
     exit: Option<ExitStatus>,
 }
@@ -578,6 +580,13 @@ impl Going {
             dir,
             log_path,
             pid1: o.pid1,
+            sock: (!o.default_socket).then(|| {
+                // A `-s 'PATH'` that `pre` appends wins over ours.
+                o.pre
+                    .split_once("-s '")
+                    .and_then(|(_, rest)| rest.split_once('\''))
+                    .map_or_else(|| t.join("going.sock"), |(path, _)| PathBuf::from(path))
+            }),
             stdin,
             exit: None,
         };
@@ -661,23 +670,6 @@ impl Going {
         self.wait_log("going: going 1.0.0 started, pid ", secs(5));
     }
 
-    /// The pids from `NAME: running, pid N` lines, in order (as logged,
-    /// i.e. namespace pids in PID 1 mode).
-    pub fn running_pids(&self, name: &str) -> Vec<i32> {
-        let pat = format!(" {name}: running, pid ");
-        self.log()
-            .lines()
-            .filter_map(|l| {
-                let i = l.find(&pat)?;
-                let rest = &l[i + pat.len()..];
-                let end = rest
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(rest.len());
-                rest[..end].parse().ok()
-            })
-            .collect()
-    }
-
     /// Map a pid as seen inside going's PID namespace to ours.
     pub fn outer(&self, inner: i32) -> Option<i32> {
         if !self.pid1 {
@@ -689,32 +681,120 @@ impl Going {
             .find(|&p| nspid(p).last() == Some(&inner) && nspid(p).len() >= 2)
     }
 
-    /// Wait for the `n`-th (1-based) "running" line of `name` and return
-    /// that (outer) pid, checking that it is a live child of going.
-    pub fn wait_running_n(&self, name: &str, n: usize) -> i32 {
-        self.wait_for(secs(5), &format!("{name}: running (start #{n})"), || {
-            let pids = self.running_pids(name);
-            let inner = *pids.get(n - 1)?;
-            let p = self.outer(inner)?;
-            (alive(p) && stat(p)?.ppid == self.pid).then_some(p)
+    /// `going status --json`, parsed; None when going does not answer
+    /// (not up yet, or gone).
+    pub fn status_json(&self) -> Option<Json> {
+        let at = match &self.sock {
+            Some(sock) => ["-s".to_string(), sock.display().to_string()],
+            None => ["-d".to_string(), self.dir.display().to_string()],
+        };
+        let child = Command::new(BIN)
+            .args(["status", "--json", &at[0], &at[1]])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // Read as it comes (thousands of services do not fit in a pipe),
+        // and give up on a going that does not answer.
+        let pid = child.id() as i32;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let _ = tx.send(child.wait_with_output());
+        });
+        let out = rx.recv_timeout(secs(10)).ok().and_then(Result::ok);
+        if out.is_none() {
+            kill(pid, SIGKILL);
+        }
+        let _ = reader.join();
+        let out = out.filter(|o| o.status.success())?;
+        parse_json(&String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Every service `going status --json` shows.
+    pub fn services(&self) -> Vec<Svc> {
+        self.status_json()
+            .as_ref()
+            .and_then(|j| j.get("services"))
+            .map(|s| match s {
+                Json::Arr(v) => v.iter().filter_map(Svc::from_json).collect(),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default()
+    }
+
+    /// One service as `going status --json` shows it.
+    pub fn svc(&self, name: &str) -> Option<Svc> {
+        self.services().into_iter().find(|s| s.name == name)
+    }
+
+    /// Wait until going answers `going status`: it has read its
+    /// directory and runs its loop.
+    pub fn wait_up(&self) {
+        self.wait(secs(5), "going status to answer", || {
+            self.status_json().is_some()
+        });
+    }
+
+    /// Wait until the status of `name` satisfies `cond`; returns it.
+    pub fn wait_svc(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        mut cond: impl FnMut(&Svc) -> bool,
+    ) -> Svc {
+        let mut last = None;
+        match wait_for(timeout, || {
+            last = self.svc(name);
+            last.clone().filter(|s| cond(s))
+        }) {
+            Some(s) => s,
+            None => self.fail(&format!(
+                "timed out after {timeout:?} waiting for {name}: {what}; last status: {last:?}"
+            )),
+        }
+    }
+
+    /// Wait until going says `name` is in `state`.
+    pub fn wait_state(&self, name: &str, state: &str, timeout: Duration) -> Svc {
+        self.wait_svc(name, &format!("state {state}"), timeout, |s| {
+            s.state == state
         })
     }
 
-    /// Wait for `name` to be running (first start) and return its pid.
-    pub fn wait_running(&self, name: &str) -> i32 {
-        self.wait_running_n(name, 1)
+    /// Wait until `name` waits out the backoff after at least `n` short
+    /// runs in a row (from 50 ms, doubling: n = 6 waits 1.6 s).
+    pub fn wait_backoff(&self, name: &str, n: u32) -> Svc {
+        self.wait_svc(
+            name,
+            &format!("backoff after {n} restarts"),
+            secs(10),
+            |s| s.state == "backoff" && s.restarts >= n,
+        )
     }
 
-    /// Wait until the latest running pid of `name` differs from `old`.
+    /// The (outer) pid of `name` when going says it is running and it is
+    /// a live child of going.
+    pub fn running_pid(&self, name: &str) -> Option<i32> {
+        let s = self.svc(name)?;
+        let p = self.outer(s.pid.filter(|_| s.state == "running")?)?;
+        (alive(p) && stat(p)?.ppid == self.pid).then_some(p)
+    }
+
+    /// Wait for `name` to be running and return its pid.
+    pub fn wait_running(&self, name: &str) -> i32 {
+        self.wait_for(secs(5), &format!("{name}: running"), || {
+            self.running_pid(name)
+        })
+    }
+
+    /// Wait until `name` runs with a pid other than `old`.
     pub fn wait_new_pid(&self, name: &str, old: i32) -> i32 {
         self.wait_for(
             secs(5),
             &format!("{name} restarted (old pid {old})"),
-            || {
-                let inner = *self.running_pids(name).last()?;
-                let p = self.outer(inner)?;
-                (p != old && alive(p) && stat(p)?.ppid == self.pid).then_some(p)
-            },
+            || self.running_pid(name).filter(|&p| p != old),
         )
     }
 
@@ -955,10 +1035,7 @@ pub fn start_ctl(t: &TempDir) -> (Going, String) {
             ..Opts::default()
         },
     );
-    g.wait_started();
-    g.wait(secs(5), &format!("control socket {sock} accepting"), || {
-        std::os::unix::net::UnixStream::connect(&sock).is_ok()
-    });
+    g.wait_up();
     (g, sock)
 }
 
@@ -979,5 +1056,219 @@ pub fn kill_survivors(procs: &[Stat], going: i32) {
     }
     for g in groups {
         kill(-g, SIGKILL);
+    }
+}
+
+// ---------------------------------------------------------------- status JSON
+
+/// A JSON value, enough for the documents `going status --json` writes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    /// A number, as written.
+    Num(String),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Json::Num(n) => n.parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Parses one JSON document (surrounding whitespace allowed).
+pub fn parse_json(text: &str) -> Option<Json> {
+    let mut p = JsonParser {
+        b: text.as_bytes(),
+        at: 0,
+    };
+    let v = p.value(0)?;
+    p.ws();
+    (p.at == p.b.len()).then_some(v)
+}
+
+struct JsonParser<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl JsonParser<'_> {
+    fn ws(&mut self) {
+        while self.b.get(self.at).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, c: u8) -> bool {
+        self.ws();
+        let ok = self.b.get(self.at) == Some(&c);
+        if ok {
+            self.at += 1;
+        }
+        ok
+    }
+
+    fn word(&mut self, w: &str, v: Json) -> Option<Json> {
+        let end = self.at + w.len();
+        (self.b.get(self.at..end)? == w.as_bytes()).then(|| {
+            self.at = end;
+            v
+        })
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Json> {
+        if depth > 32 {
+            return None;
+        }
+        self.ws();
+        match *self.b.get(self.at)? {
+            b'n' => self.word("null", Json::Null),
+            b't' => self.word("true", Json::Bool(true)),
+            b'f' => self.word("false", Json::Bool(false)),
+            b'"' => self.string().map(Json::Str),
+            b'[' => {
+                self.at += 1;
+                let mut v = Vec::new();
+                if self.eat(b']') {
+                    return Some(Json::Arr(v));
+                }
+                loop {
+                    v.push(self.value(depth + 1)?);
+                    if self.eat(b']') {
+                        return Some(Json::Arr(v));
+                    }
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            b'{' => {
+                self.at += 1;
+                let mut v = Vec::new();
+                if self.eat(b'}') {
+                    return Some(Json::Obj(v));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    if !self.eat(b':') {
+                        return None;
+                    }
+                    v.push((k, self.value(depth + 1)?));
+                    if self.eat(b'}') {
+                        return Some(Json::Obj(v));
+                    }
+                    if !self.eat(b',') {
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                let start = self.at;
+                while self
+                    .b
+                    .get(self.at)
+                    .is_some_and(|c| c.is_ascii_digit() || b"+-.eE".contains(c))
+                {
+                    self.at += 1;
+                }
+                let n = std::str::from_utf8(self.b.get(start..self.at)?).ok()?;
+                n.parse::<f64>().ok().map(|_| Json::Num(n.to_string()))
+            }
+        }
+    }
+
+    fn string(&mut self) -> Option<String> {
+        if self.b.get(self.at) != Some(&b'"') {
+            return None;
+        }
+        self.at += 1;
+        let mut out = Vec::new();
+        loop {
+            let c = *self.b.get(self.at)?;
+            self.at += 1;
+            match c {
+                b'"' => return String::from_utf8(out).ok(),
+                b'\\' => {
+                    let e = *self.b.get(self.at)?;
+                    self.at += 1;
+                    match e {
+                        b'u' => {
+                            let hex =
+                                std::str::from_utf8(self.b.get(self.at..self.at + 4)?).ok()?;
+                            self.at += 4;
+                            let ch = char::from_u32(u32::from_str_radix(hex, 16).ok()?)?;
+                            out.extend_from_slice(ch.to_string().as_bytes());
+                        }
+                        b'n' => out.push(b'\n'),
+                        b't' => out.push(b'\t'),
+                        b'r' => out.push(b'\r'),
+                        other => out.push(other),
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+    }
+}
+
+/// One service of `going status --json`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Svc {
+    pub name: String,
+    pub state: String,
+    /// As going sees it (the namespace pid in PID 1 mode).
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    /// `exit N`, `signal NAME` or `unknown`; None before the first exit.
+    pub last_exit: Option<String>,
+    pub ready: bool,
+    pub admin_down: bool,
+    pub flapping: bool,
+}
+
+impl Svc {
+    fn from_json(j: &Json) -> Option<Svc> {
+        let flag = |k: &str| j.get(k) == Some(&Json::Bool(true));
+        let exit = j.get("last_exit")?;
+        let last_exit = if let Some(code) = exit.get("code").and_then(Json::as_i64) {
+            Some(format!("exit {code}"))
+        } else if let Some(sig) = exit.get("signal").and_then(Json::as_str) {
+            Some(format!("signal {sig}"))
+        } else if *exit == Json::Null {
+            None
+        } else {
+            Some("unknown".to_string())
+        };
+        Some(Svc {
+            name: j.get("name")?.as_str()?.to_string(),
+            state: j.get("state")?.as_str()?.to_string(),
+            pid: j.get("pid")?.as_i64().map(|p| p as i32),
+            restarts: j.get("restarts")?.as_i64()? as u32,
+            last_exit,
+            ready: flag("ready"),
+            admin_down: flag("admin_down"),
+            flapping: flag("flapping"),
+        })
     }
 }
