@@ -9,7 +9,7 @@ use crate::status;
 use crate::supervisor::Command;
 use nix::poll::PollFlags;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -155,8 +155,7 @@ fn private_parent(path: &Path) -> Result<(), String> {
     let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
     let meta = std::fs::symlink_metadata(parent)
         .map_err(|e| format!("{}: {}", parent.display(), crate::config::describe_io(&e)))?;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(format!(
             "{} is not a private directory of uid {me}",
@@ -216,12 +215,10 @@ impl Server {
             }
             let _ = std::fs::remove_file(path);
         }
-        // SAFETY: umask only changes the creation mode of the socket file,
-        // which must never exist with wider permissions than 0600.
-        let old_mask = unsafe { libc::umask(0o177) };
+        // The socket file must never exist with wider permissions than 0600.
+        let old_mask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
         let bound = UnixListener::bind(path);
-        // SAFETY: as above.
-        unsafe { libc::umask(old_mask) };
+        nix::sys::stat::umask(old_mask);
         let failed = |e: std::io::Error| {
             BindError::Other(format!(
                 "cannot listen on {}: {}",
@@ -243,34 +240,29 @@ impl Server {
     pub fn accept(&mut self, now: Instant) {
         self.paused_until = None;
         loop {
-            // SAFETY: accept4 with no address buffers.
-            let fd = unsafe {
-                libc::accept4(
-                    self.listener.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-                )
-            };
-            if fd < 0 {
-                let errno = nix::errno::Errno::last();
-                match errno {
-                    nix::errno::Errno::EAGAIN | nix::errno::Errno::ECONNABORTED => {}
-                    nix::errno::Errno::EINTR => continue,
-                    nix::errno::Errno::EMFILE
-                    | nix::errno::Errno::ENFILE
-                    | nix::errno::Errno::ENOBUFS
-                    | nix::errno::Errno::ENOMEM => {
-                        // Not spinning on a listener that cannot accept.
-                        self.paused_until = Some(now + ACCEPT_PAUSE);
+            use nix::sys::socket::{SockFlag, accept4};
+            let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+            let fd = match accept4(self.listener.as_raw_fd(), flags) {
+                Ok(fd) => fd,
+                Err(errno) => {
+                    match errno {
+                        nix::errno::Errno::EAGAIN | nix::errno::Errno::ECONNABORTED => {}
+                        nix::errno::Errno::EINTR => continue,
+                        nix::errno::Errno::EMFILE
+                        | nix::errno::Errno::ENFILE
+                        | nix::errno::Errno::ENOBUFS
+                        | nix::errno::Errno::ENOMEM => {
+                            // Not spinning on a listener that cannot accept.
+                            self.paused_until = Some(now + ACCEPT_PAUSE);
+                        }
+                        other => log::warn!("accept on {}: {}", self.path.display(), other.desc()),
                     }
-                    other => log::warn!("accept on {}: {}", self.path.display(), other.desc()),
+                    return;
                 }
-                return;
-            }
+            };
             // SAFETY: accept4 returned a new descriptor that we now own.
             let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            if !peer_allowed(fd) || self.clients.len() >= MAX_CLIENTS {
+            if !peer_allowed(&stream) || self.clients.len() >= MAX_CLIENTS {
                 continue; // dropped: closed
             }
             self.clients.push(Client {
@@ -357,32 +349,20 @@ impl Drop for Server {
 
 /// Only root and going's own user may control it; others are logged once
 /// a connection and closed.
-fn peer_allowed(fd: RawFd) -> bool {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: u32::MAX,
-        gid: u32::MAX,
+fn peer_allowed(stream: &UnixStream) -> bool {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    let Ok(cred) = getsockopt(stream, PeerCredentials) else {
+        log::warn!("refused control connection: its credentials cannot be read");
+        return false;
     };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`.
-    let got = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if got == 0 && (cred.uid == 0 || cred.uid == me) {
+    let me = nix::unistd::geteuid().as_raw();
+    if cred.uid() == 0 || cred.uid() == me {
         return true;
     }
     log::warn!(
         "refused control connection from uid {}, pid {}",
-        cred.uid,
-        cred.pid
+        cred.uid(),
+        cred.pid()
     );
     false
 }

@@ -46,7 +46,6 @@ pub mod util;
 pub mod watch;
 
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd};
 
 /// Runs one mode of the command line (without the program name) and
 /// returns the process exit status. Signals must already be blocked
@@ -136,14 +135,12 @@ fn fatal(why: &str, log_target: log::Target) -> i32 {
 
 /// Process-wide set-up: subreaper, descriptors, limits, /dev/null.
 fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
-    // SAFETY: plain system calls with valid arguments.
-    unsafe {
-        if libc::getpid() != 1 && libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 {
-            ::log::warn!(
-                "cannot become a child subreaper: {}",
-                nix::errno::Errno::last().desc()
-            );
-        }
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if std::process::id() != 1
+        && let Err(errno) = nix::sys::prctl::set_child_subreaper(true)
+    {
+        ::log::warn!("cannot become a child subreaper: {}", errno.desc());
     }
     // Descriptors going inherited never reach a service; a main command
     // gets them, as under tini (socket activation), so they stay open and
@@ -151,40 +148,30 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
     let inherited = inheritable_fds();
     if !keep_inherited {
         for &fd in &inherited {
-            // SAFETY: F_SETFD on a descriptor that exists.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            // SAFETY: only marked close-on-exec: a descriptor that
+            // inheritable_fds found open, which nothing else owns.
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
         }
     }
-    let mut nofile = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
+    // Going itself may hold one pipe a starting service; the services get
+    // the original limit.
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap_or((1024, 1024));
+    let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    let nofile = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
     };
-    // SAFETY: getrlimit/setrlimit on a local struct. Going itself may hold
-    // one pipe a starting service; the services get the original limit.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut nofile);
-        let raised = libc::rlimit {
-            rlim_cur: nofile.rlim_max,
-            rlim_max: nofile.rlim_max,
-        };
-        libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
-    }
-    // SAFETY: open of a constant C string; the descriptor is owned below.
-    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!(
-            "cannot open /dev/null: {}",
-            nix::errno::Errno::last().desc()
-        ));
-    }
-    // SAFETY: fd was just opened.
-    let dev_null = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: geteuid cannot fail.
-    let is_root = unsafe { libc::geteuid() } == 0;
+    let dev_null = nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|errno| format!("cannot open /dev/null: {}", errno.desc()))?;
     Ok(spawn::Context {
         dev_null,
         nofile,
-        is_root,
+        is_root: nix::unistd::geteuid().is_root(),
         inherited: if keep_inherited {
             inherited
         } else {
@@ -206,10 +193,12 @@ fn inheritable_fds() -> Vec<i32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .filter(|&fd| fd > 2)
         .collect();
-    // The directory's own descriptor is closed by now and fails F_GETFD.
+    // The directory's own descriptor is closed by now and fails F_GETFD,
+    // which is why the raw call: nix's fcntl wants a descriptor known open.
     listed
         .into_iter()
-        // SAFETY: F_GETFD only reads the descriptor's flags.
+        // SAFETY: F_GETFD only reads the flags of a number that may or may
+        // not be an open descriptor.
         .filter(|&fd| {
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
             flags >= 0 && flags & libc::FD_CLOEXEC == 0

@@ -169,34 +169,20 @@ impl OutputPipe {
         let (name, pid, stderr) = (self.name.as_str(), self.pid, self.stderr);
         let mut emit = |line: &[u8]| log_line(name, pid, stderr, line);
         loop {
-            // SAFETY: read into a stack buffer of its length.
-            let n = unsafe {
-                libc::read(
-                    self.fd.as_raw_fd(),
-                    buffer.as_mut_ptr().cast(),
-                    buffer.len(),
-                )
-            };
-            match n {
-                0 => {
-                    self.lines.finish(&mut emit);
-                    self.closed = true;
-                    return;
-                }
-                n if n > 0 => self
+            match nix::unistd::read(self.fd.as_fd(), &mut buffer) {
+                Ok(0) => break,
+                Ok(n) => self
                     .lines
-                    .push(buffer.get(..n as usize).unwrap_or_default(), &mut emit),
-                _ => match nix::errno::Errno::last() {
-                    nix::errno::Errno::EINTR => continue,
-                    nix::errno::Errno::EAGAIN => return,
-                    _ => {
-                        self.lines.finish(&mut emit);
-                        self.closed = true;
-                        return;
-                    }
-                },
+                    .push(buffer.get(..n).unwrap_or_default(), &mut emit),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(_) => break,
             }
         }
+        // End of file, or a pipe that cannot be read: what is left is the
+        // last line.
+        self.lines.finish(&mut emit);
+        self.closed = true;
     }
 }
 
