@@ -38,22 +38,28 @@ pub fn problems(dir: &Path) -> Vec<String> {
         .filter_map(|name| Some((name.clone(), config::examine(dir, &name)?)))
         .collect();
     for found in files.values_mut() {
-        let (spec, origin) = (&found.spec, &found.origin);
-        if let Some(user) = &spec.user
-            && let Err(why) = spawn::check_user(user)
-        {
-            let line = origin.line_of("user");
-            found
-                .problems
-                .push(Problem::new(line, format!("user: {why}")));
-        }
-        if let Some(group) = &spec.group
-            && let Err(why) = spawn::resolve_group(group)
-        {
-            let line = origin.line_of("group");
-            found
-                .problems
-                .push(Problem::new(line, format!("group: {why}")));
+        let spec = &found.spec;
+        let unknown = [
+            (
+                "user",
+                spec.user
+                    .as_ref()
+                    .and_then(|id| spawn::check_user(id).err()),
+            ),
+            (
+                "group",
+                spec.group
+                    .as_ref()
+                    .and_then(|id| spawn::resolve_group(id).err()),
+            ),
+        ];
+        for (key, why) in unknown {
+            if let Some(why) = why {
+                let line = found.origin.line_of(key);
+                found
+                    .problems
+                    .push(Problem::new(line, format!("{key}: {why}")));
+            }
         }
     }
     let graph: BTreeMap<String, Vec<String>> = files

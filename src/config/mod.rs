@@ -372,6 +372,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_broken_file_still_says_what_its_good_lines_say() {
+        let dir = std::env::temp_dir().join(format!("going-examine-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let text = "cmd = \"x\"\nready-fd = 3\nnotify = true\nuser = \"someone\"\n";
+        let _ = std::fs::write(dir.join("web.toml"), text);
+        let found = examine(&dir, "web");
+        let loaded = load(&dir, "web");
+        let _ = std::fs::remove_dir_all(&dir);
+        let found = found.map(|f| (f.spec.user, f.origin.line_of("user"), f.problems));
+        assert_eq!(
+            found,
+            Some((
+                Some(Id::Name("someone".into())),
+                4,
+                vec![Problem::new(
+                    3,
+                    "notify: only one of ready-fd, notify and ready"
+                )]
+            ))
+        );
+        assert!(
+            matches!(loaded, Loaded::Broken { problems, retry: false, .. } if problems.len() == 1)
+        );
+    }
+
+    #[test]
     fn only_a_want_of_resources_is_worth_a_retry() {
         let err = |errno| io::Error::from_raw_os_error(errno);
         assert!(is_transient(&err(libc::EMFILE)));
