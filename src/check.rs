@@ -3,7 +3,7 @@
 //! exist on this machine (which the running supervisor only meets when it
 //! starts the service) and `depends-on` cycles and dangling names.
 
-use crate::config::{self, Loaded, Located, Origin, Problem, ServiceSpec};
+use crate::config::{self, Examined, Located, Problem};
 use crate::spawn;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -19,6 +19,7 @@ pub fn run(dir: &Path) -> i32 {
     i32::from(!lines.is_empty())
 }
 
+/// Every problem, file by file in name order, each file's in line order.
 pub fn problems(dir: &Path) -> Vec<String> {
     let names = match config::service_names(dir) {
         Ok(names) => names,
@@ -30,45 +31,54 @@ pub fn problems(dir: &Path) -> Vec<String> {
             )];
         }
     };
-    let mut lines = Vec::new();
-    let mut parsed: BTreeMap<String, (ServiceSpec, Origin)> = BTreeMap::new();
-    for name in names {
-        match config::load(dir, &name) {
-            Loaded::Missing => {}
-            Loaded::Broken { file, problems, .. } => {
-                lines.extend(problems.iter().map(|p| Located(&file, p).to_string()));
-                // Known, even if broken: depending on it is no dangling name.
-                parsed.insert(name, (ServiceSpec::new("", Vec::new()), Origin::default()));
-            }
-            Loaded::Ok(spec, origin) => {
-                let mut found = Vec::new();
-                if let Some(user) = &spec.user
-                    && let Err(why) = spawn::check_user(user)
-                {
-                    found.push(Problem::new(origin.line_of("user"), format!("user: {why}")));
-                }
-                if let Some(group) = &spec.group
-                    && let Err(why) = spawn::resolve_group(group)
-                {
-                    found.push(Problem::new(
-                        origin.line_of("group"),
-                        format!("group: {why}"),
-                    ));
-                }
-                lines.extend(found.iter().map(|p| Located(&origin.file, p).to_string()));
-                parsed.insert(name, (spec, origin));
+    // A file with errors counts too: depending on it is no dangling name,
+    // and what its good lines say is checked as well.
+    let mut files: BTreeMap<String, Examined> = names
+        .into_iter()
+        .filter_map(|name| Some((name.clone(), config::examine(dir, &name)?)))
+        .collect();
+    for found in files.values_mut() {
+        let spec = &found.spec;
+        let unknown = [
+            (
+                "user",
+                spec.user
+                    .as_ref()
+                    .and_then(|id| spawn::check_user(id).err()),
+            ),
+            (
+                "group",
+                spec.group
+                    .as_ref()
+                    .and_then(|id| spawn::resolve_group(id).err()),
+            ),
+        ];
+        for (key, why) in unknown {
+            if let Some(why) = why {
+                let line = found.origin.line_of(key);
+                found
+                    .problems
+                    .push(Problem::new(line, format!("{key}: {why}")));
             }
         }
     }
-    let graph: BTreeMap<String, Vec<String>> = parsed
+    let graph: BTreeMap<String, Vec<String>> = files
         .iter()
-        .map(|(name, (spec, _))| (name.clone(), spec.depends_on.clone()))
+        .map(|(name, found)| (name.clone(), found.spec.depends_on.clone()))
         .collect();
     for (name, why) in crate::deps::problems(&graph) {
-        if let Some((_, origin)) = parsed.get(&name) {
-            let problem = Problem::new(origin.line_of("depends-on"), format!("depends-on: {why}"));
-            lines.push(Located(&origin.file, &problem).to_string());
+        if let Some(found) = files.get_mut(&name) {
+            let line = found.origin.line_of("depends-on");
+            found
+                .problems
+                .push(Problem::new(line, format!("depends-on: {why}")));
         }
+    }
+    let mut lines = Vec::new();
+    for found in files.values_mut() {
+        found.problems.sort_by_key(|p| p.line);
+        let file = &found.origin.file;
+        lines.extend(found.problems.iter().map(|p| Located(file, p).to_string()));
     }
     lines
 }

@@ -227,6 +227,71 @@ fn check_one_line_per_problem_over_several_files() {
 }
 
 #[test]
+fn check_lists_every_problem_of_a_going_format_file() {
+    expect_problems(
+        "check-all-going",
+        "web",
+        "cmd=/bin/true\nno equals here\nnice=99\nuser=no-such-user-going\nbogus=1\n",
+        &[
+            "2: expected key=value",
+            "3: nice: 99 is out of range -20..19",
+            "4: user: unknown user \"no-such-user-going\"",
+            "5: unknown key \"bogus\"",
+        ],
+    );
+}
+
+#[test]
+fn check_lists_every_problem_of_a_toml_file() {
+    expect_problems(
+        "check-all-toml",
+        "a.toml",
+        "cmd = \"/bin/true\"\nready-fd = 3\nnotify = true\nuser = \"no-such-user-going\"\n\
+         group = \"no-such-group-going\"\ndepends-on = \"nope\"\n",
+        &[
+            "3: notify: only one of ready-fd, notify and ready",
+            "4: user: unknown user \"no-such-user-going\"",
+            "5: group: unknown group \"no-such-group-going\"",
+            "6: depends-on: depends on \"nope\", which no file defines",
+        ],
+    );
+}
+
+#[test]
+fn check_env_values_must_be_strings() {
+    expect_problems(
+        "check-env",
+        "a.toml",
+        "cmd = \"/bin/true\"\n[env]\nA = 1\nB = true\nC = \"fine\"\n",
+        &[
+            "3: env.A: expected a string, found integer",
+            "4: env.B: expected a string, found boolean",
+        ],
+    );
+    expect_problems(
+        "check-env-inline",
+        "a.toml",
+        "cmd = \"/bin/true\"\nenv = { A = \"1\", B = 2 }\n",
+        &["2: env.B: expected a string, found integer"],
+    );
+}
+
+#[test]
+fn check_toml_syntax_error_with_its_line() {
+    let t = TempDir::new("check-syntax");
+    let p = t.write_svc("a.toml", "cmd = \"/bin/true\"\nnice = 1\ncmd = \"x\"\n");
+    let (code, lines, _) = check(&t.svc());
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        lines,
+        [format!(
+            "{}:3: TOML syntax: duplicate key \"cmd\"",
+            p.display()
+        )]
+    );
+}
+
+#[test]
 fn check_duplicate_service() {
     let t = TempDir::new("check-dup");
     let p = t.write_svc("a.toml", "cmd = \"/bin/true\"\n");

@@ -1,9 +1,10 @@
 //! The original going format: `key=value` lines, `#` comments, the value
-//! raw to the end of the line.
+//! raw to the end of the line. A bad line spoils only itself.
 
 use super::{Entry, Problem, Value};
 
-pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
+/// The good lines' entries, and a problem for each bad line.
+pub fn entries(text: &str) -> (Vec<Entry>, Vec<Problem>) {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
     for (index, line) in text.lines().enumerate() {
@@ -21,11 +22,7 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             _ => problems.push(Problem::new(line_number, "expected key=value")),
         }
     }
-    if problems.is_empty() {
-        Ok(entries)
-    } else {
-        Err(problems)
-    }
+    (entries, problems)
 }
 
 #[cfg(test)]
@@ -35,7 +32,8 @@ mod tests {
     #[test]
     fn lines_become_entries() {
         let text = "# salt\ncmd=/usr/bin/salt-minion -l info\n\n  env.A = b=c \nstop-timeout=2\n";
-        let got = entries(text).unwrap_or_default();
+        let (got, problems) = entries(text);
+        assert_eq!(problems, []);
         let keys: Vec<_> = got.iter().map(|e| (e.key.as_str(), e.line)).collect();
         assert_eq!(keys, [("cmd", 2), ("env.A", 4), ("stop-timeout", 5)]);
         assert_eq!(
@@ -49,13 +47,16 @@ mod tests {
     }
 
     #[test]
-    fn lines_without_equals_are_errors() {
+    fn lines_without_equals_are_errors_and_the_rest_is_read() {
+        let (got, problems) = entries("cmd=/bin/true\nbogus\n=x\nnice=1\n");
         assert_eq!(
-            entries("cmd=/bin/true\nbogus\n=x\n"),
-            Err(vec![
+            problems,
+            [
                 Problem::new(2, "expected key=value"),
                 Problem::new(3, "expected key=value")
-            ])
+            ]
         );
+        let keys: Vec<_> = got.iter().map(|e| (e.key.as_str(), e.line)).collect();
+        assert_eq!(keys, [("cmd", 1), ("nice", 4)]);
     }
 }

@@ -164,74 +164,113 @@ pub fn service_names(dir: &Path) -> io::Result<BTreeSet<String>> {
 
 /// Reads the service `name` from `dir`, whichever format defines it.
 pub fn load(dir: &Path, name: &str) -> Loaded {
+    match examine(dir, name) {
+        None => Loaded::Missing,
+        Some(found) if found.problems.is_empty() => Loaded::Ok(found.spec, found.origin),
+        Some(found) => Loaded::Broken {
+            file: found.origin.file,
+            problems: found.problems,
+            retry: found.retry,
+        },
+    }
+}
+
+/// A service's file as `going check` sees it: every problem, and beside
+/// them what the file's good lines say.
+pub struct Examined {
+    /// With problems, only what the good entries set: never to be run.
+    pub spec: ServiceSpec,
+    pub origin: Origin,
+    /// In line order; none when the file can be used.
+    pub problems: Vec<Problem>,
+    /// See [`Loaded::Broken`].
+    pub retry: bool,
+}
+
+/// Reads the service `name` from `dir`, whichever format defines it;
+/// `None` when no file defines it.
+pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
     let toml_path = dir.join(format!("{name}.toml"));
     let going_path = dir.join(name);
     let toml_text = read_service_file(&toml_path);
     let going_text = read_service_file(&going_path);
-    match (toml_text, going_text) {
-        (None, None) => Loaded::Missing,
+    let refused = |file: PathBuf, why: String| Examined {
+        spec: ServiceSpec::new(name, Vec::new()),
+        origin: Origin {
+            file,
+            ..Origin::default()
+        },
+        problems: vec![Problem::new(1, why)],
+        retry: false,
+    };
+    Some(match (toml_text, going_text) {
+        (None, None) => return None,
         (Some(_), _) | (_, Some(_)) if let Some(why) = untrusted(dir, "directory") => {
             let file = if toml_path.exists() {
                 toml_path
             } else {
                 going_path
             };
-            Loaded::Broken {
-                file,
-                problems: vec![Problem::new(1, why)],
-                retry: false,
-            }
+            refused(file, why)
         }
         // An error (an unreadable directory fails both) is what to report.
         (Some(Err(err)), _) => finish(name, Format::Toml, toml_path, Err(err)),
         (_, Some(Err(err))) => finish(name, Format::Going, going_path, Err(err)),
-        (Some(_), Some(_)) => Loaded::Broken {
-            file: toml_path,
-            problems: vec![Problem::new(
-                1,
-                format!("duplicate service {name}: both {name} and {name}.toml exist"),
-            )],
-            retry: false,
-        },
+        (Some(_), Some(_)) => refused(
+            toml_path,
+            format!("duplicate service {name}: both {name} and {name}.toml exist"),
+        ),
         (Some(text), None) => finish(name, Format::Toml, toml_path, text),
         (None, Some(text)) => finish(name, Format::Going, going_path, text),
+    })
+}
+
+fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Examined {
+    let (spec, key_lines, problems) = match &text {
+        Ok(text) => read(name, format, text),
+        Err(err) => {
+            let message = match err.kind() {
+                io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
+                _ => format!("cannot read: {}", describe_io(err)),
+            };
+            let spec = ServiceSpec::new(name, Vec::new());
+            (spec, Vec::new(), vec![Problem::new(1, message)])
+        }
+    };
+    Examined {
+        spec,
+        origin: Origin {
+            file,
+            key_lines,
+            fingerprint: text
+                .as_ref()
+                .map_or(0, |text| crate::util::Fnv::hash(text.as_bytes())),
+        },
+        problems,
+        retry: text.as_ref().is_err_and(is_transient),
     }
 }
 
-fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Loaded {
-    let fingerprint = text
-        .as_ref()
-        .map_or(0, |text| crate::util::Fnv::hash(text.as_bytes()));
-    let retry = text.as_ref().is_err_and(is_transient);
-    let parsed = text
-        .map_err(|err| {
-            let message = match err.kind() {
-                io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
-                _ => format!("cannot read: {}", describe_io(&err)),
-            };
-            vec![Problem::new(1, message)]
-        })
-        .and_then(|text| {
-            let entries = read_entries(format, &text)?;
-            let spec = spec::build(name, &entries)?;
-            let key_lines = entries.into_iter().map(|e| (e.key, e.line)).collect();
-            Ok((spec, key_lines))
-        });
-    match parsed {
-        Ok((spec, key_lines)) => Loaded::Ok(
-            spec,
-            Origin {
-                file,
-                key_lines,
-                fingerprint,
-            },
-        ),
-        Err(problems) => Loaded::Broken {
-            file,
-            problems,
-            retry,
+/// A file's text as a definition, the line of each key and every problem,
+/// in line order. A TOML syntax error is the whole answer: what the crate
+/// read up to it is not a document.
+fn read(
+    name: &str,
+    format: Format,
+    text: &str,
+) -> (ServiceSpec, Vec<(String, usize)>, Vec<Problem>) {
+    let (entries, mut problems) = match format {
+        Format::Toml => match toml_format::entries(text) {
+            Ok(entries) => (entries, Vec::new()),
+            Err(problems) => return (ServiceSpec::new(name, Vec::new()), Vec::new(), problems),
         },
-    }
+        Format::Going => going_format::entries(text),
+    };
+    let (spec, more) = spec::build(name, &entries);
+    problems.extend(more);
+    problems.sort_by_key(|p| p.line);
+    let key_lines = entries.into_iter().map(|e| (e.key, e.line)).collect();
+    (spec, key_lines, problems)
 }
 
 /// An error that says "not now" rather than "not this file": going, or the
@@ -322,19 +361,41 @@ pub fn describe_io(err: &io::Error) -> String {
 /// Parses a service file's text; every problem found, in line order.
 /// What [`load`] does with a file's text, without the file.
 pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
-    spec::build(name, &read_entries(format, text)?)
-}
-
-fn read_entries(format: Format, text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
-    match format {
-        Format::Toml => toml_format::entries(text),
-        Format::Going => going_format::entries(text),
+    match read(name, format, text) {
+        (spec, _, problems) if problems.is_empty() => Ok(spec),
+        (_, _, problems) => Err(problems),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broken_file_still_says_what_its_good_lines_say() {
+        let dir = std::env::temp_dir().join(format!("going-examine-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let text = "cmd = \"x\"\nready-fd = 3\nnotify = true\nuser = \"someone\"\n";
+        let _ = std::fs::write(dir.join("web.toml"), text);
+        let found = examine(&dir, "web");
+        let loaded = load(&dir, "web");
+        let _ = std::fs::remove_dir_all(&dir);
+        let found = found.map(|f| (f.spec.user, f.origin.line_of("user"), f.problems));
+        assert_eq!(
+            found,
+            Some((
+                Some(Id::Name("someone".into())),
+                4,
+                vec![Problem::new(
+                    3,
+                    "notify: only one of ready-fd, notify and ready"
+                )]
+            ))
+        );
+        assert!(
+            matches!(loaded, Loaded::Broken { problems, retry: false, .. } if problems.len() == 1)
+        );
+    }
 
     #[test]
     fn only_a_want_of_resources_is_worth_a_retry() {

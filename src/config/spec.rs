@@ -173,9 +173,10 @@ enum Command {
     Words(Vec<String>),
 }
 
-/// Builds a definition from a file's entries, or says everything wrong
-/// with them, in line order.
-pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>> {
+/// Builds a definition from a file's entries, and says everything wrong
+/// with them, in line order. With problems, the definition holds what the
+/// good entries say (for `going check` to look further), never to be run.
+pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     let mut spec = ServiceSpec::new(name, Vec::new());
     let mut problems = Vec::new();
     let mut command = None;
@@ -236,11 +237,7 @@ pub fn build(name: &str, entries: &[Entry]) -> Result<ServiceSpec, Vec<Problem>>
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
     problems.sort_by_key(|p| p.line);
-    if problems.is_empty() {
-        Ok(spec)
-    } else {
-        Err(problems)
-    }
+    (spec, problems)
 }
 
 fn apply(
@@ -389,11 +386,7 @@ fn apply(
                 if var.is_empty() || var.contains(['=', '\0']) {
                     return Err(format!("env: bad variable name {var:?}"));
                 }
-                let text = match value {
-                    Value::Int(n) => n.to_string(),
-                    Value::Bool(b) => b.to_string(),
-                    _ => string(value).map_err(prefixed)?,
-                };
+                let text = string(value).map_err(prefixed)?;
                 if text.contains('\0') {
                     return Err(prefixed("value contains a NUL byte".into()));
                 }
@@ -615,7 +608,7 @@ stop-signal = "INT"
 stop-timeout = "2.5s"
 enabled = false
 [env]
-PORT = 80
+PORT = "80"
 MODE = "prod"
 "#;
         let spec = toml(text).unwrap_or_else(|_| ServiceSpec::new("x", vec![]));
@@ -842,6 +835,17 @@ MODE = "prod"
             one(3, "env.A: expected a string, found array")
         );
         assert_eq!(
+            problems(toml("cmd = \"x\"\nenv = { A = 1 }\n")),
+            problems(toml("cmd = \"x\"\nenv.A = 1\n"))
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\n[env]\nA = 1\nB = true\nC = \"ok\"\n")),
+            [
+                (3, "env.A: expected a string, found integer".to_string()),
+                (4, "env.B: expected a string, found boolean".to_string()),
+            ]
+        );
+        assert_eq!(
             problems(going("cmd=x\njunk\n")),
             one(2, "expected key=value")
         );
@@ -1016,6 +1020,27 @@ MODE = "prod"
 
     fn one_problem(line: usize, message: &str) -> Vec<(usize, String)> {
         one(line, message)
+    }
+
+    #[test]
+    fn a_bad_line_of_the_going_format_hides_nothing_after_it() {
+        assert_eq!(
+            problems(going("cmd=x\njunk\nnice=99\nmore junk\nbogus=1\n")),
+            [
+                (2, "expected key=value".to_string()),
+                (3, "nice: 99 is out of range -20..19".to_string()),
+                (4, "expected key=value".to_string()),
+                (5, "unknown key \"bogus\"".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_toml_syntax_error_is_the_whole_answer() {
+        assert_eq!(
+            problems(toml("nice = 99\ncmd = \"x\"\ncmd = \"y\"\n")),
+            one(3, "TOML syntax: duplicate key \"cmd\"")
+        );
     }
 
     #[test]
