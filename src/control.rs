@@ -418,38 +418,25 @@ fn peer_allowed(fd: RawFd) -> bool {
 }
 
 /// The client side: sends `words` as one request, prints the answer,
-/// returns the exit status.
-pub fn run_client(socket: &Path, words: &[String]) -> i32 {
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(stream) => stream,
-        Err(e) => {
-            eprintln!(
-                "going: cannot connect to {}: {}",
-                socket.display(),
-                crate::config::describe_io(&e)
-            );
+/// returns the exit status. `timeout` bounds the whole exchange, so that a
+/// going that never answers cannot hold a script or a health check.
+pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
+    let request = format!("{}\n", words.join(" "));
+    let answer = match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
+        Ok(answer) => answer,
+        Err(why) => {
+            let why = match why {
+                ClientError::Connect(e) => format!("cannot connect: {}", describe(&e)),
+                ClientError::Exchange(e) => describe(&e),
+                ClientError::TimedOut => match timeout.as_millis() {
+                    ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+                    ms => format!("no answer within {ms}ms (-t)"),
+                },
+            };
+            eprintln!("going: {}: {why}", socket.display());
             return 1;
         }
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let request = format!("{}\n", words.join(" "));
-    if let Err(e) = stream.write_all(request.as_bytes()) {
-        eprintln!(
-            "going: {}: {}",
-            socket.display(),
-            crate::config::describe_io(&e)
-        );
-        return 1;
-    }
-    let mut answer = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut answer) {
-        eprintln!(
-            "going: {}: {}",
-            socket.display(),
-            crate::config::describe_io(&e)
-        );
-        return 1;
-    }
     let answer = String::from_utf8_lossy(&answer);
     let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
     let code: i32 = code.trim().parse().unwrap_or(1);
@@ -461,6 +448,130 @@ pub fn run_client(socket: &Path, words: &[String]) -> i32 {
         print!("{text}");
     }
     code
+}
+
+enum ClientError {
+    Connect(std::io::Error),
+    Exchange(std::io::Error),
+    TimedOut,
+}
+
+fn describe(e: &std::io::Error) -> String {
+    crate::config::describe_io(e)
+}
+
+/// What is left of the time until `deadline`, or `TimedOut`.
+fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(ClientError::TimedOut),
+    }
+}
+
+/// A socket call that failed: out of time (the socket timeouts give
+/// EAGAIN), interrupted (a stop and SIGCONT, retried), or an error.
+fn failed(e: std::io::Error, wrap: fn(std::io::Error) -> ClientError) -> Option<ClientError> {
+    match e.kind() {
+        std::io::ErrorKind::Interrupted => None,
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            Some(ClientError::TimedOut)
+        }
+        _ => Some(wrap(e)),
+    }
+}
+
+/// Connects, writes the request and reads the answer to its end, each
+/// step bounded by SO_SNDTIMEO/SO_RCVTIMEO set to what is left before
+/// `deadline` (a blocking connect to a listener whose backlog is full
+/// waits for SO_SNDTIMEO, as a write does).
+fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut address = libc::sockaddr_un {
+        sun_family: libc::AF_UNIX as libc::sa_family_t,
+        sun_path: [0; 108],
+    };
+    let path = socket.as_os_str().as_bytes();
+    if path.len() >= address.sun_path.len() || path.contains(&0) {
+        return Err(ClientError::Connect(std::io::Error::from_raw_os_error(
+            libc::ENAMETOOLONG,
+        )));
+    }
+    for (slot, &byte) in address.sun_path.iter_mut().zip(path) {
+        *slot = byte as libc::c_char;
+    }
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned
+    // at once.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(ClientError::Connect(std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just created and nothing else owns it.
+    let mut stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    loop {
+        stream
+            .set_write_timeout(Some(remaining(deadline)?))
+            .map_err(ClientError::Connect)?;
+        // SAFETY: `address` is an initialised sockaddr_un and the length
+        // given is its size.
+        let got = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&address as *const libc::sockaddr_un).cast(),
+                std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
+            )
+        };
+        if got == 0 {
+            break;
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EISCONN) {
+            break;
+        }
+        if let Some(why) = failed(e, ClientError::Connect) {
+            return Err(why);
+        }
+    }
+    let mut sent = 0;
+    while let Some(rest) = request.get(sent..).filter(|rest| !rest.is_empty()) {
+        stream
+            .set_write_timeout(Some(remaining(deadline)?))
+            .map_err(ClientError::Exchange)?;
+        // SAFETY: send(2) reads `rest.len()` bytes of `rest`. MSG_NOSIGNAL:
+        // a going that closed the connection is an error here, not a
+        // SIGPIPE that kills the client without a word.
+        let n = unsafe {
+            libc::send(
+                stream.as_raw_fd(),
+                rest.as_ptr().cast(),
+                rest.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(n) => sent += n,
+            Err(_) => {
+                if let Some(why) = failed(std::io::Error::last_os_error(), ClientError::Exchange) {
+                    return Err(why);
+                }
+            }
+        }
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        stream
+            .set_read_timeout(Some(remaining(deadline)?))
+            .map_err(ClientError::Exchange)?;
+        match stream.read(&mut buffer) {
+            Ok(0) => return Ok(answer),
+            Ok(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+            Err(e) => {
+                if let Some(why) = failed(e, ClientError::Exchange) {
+                    return Err(why);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
