@@ -468,22 +468,35 @@ fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
     }
 }
 
-/// A socket call that failed: out of time (the socket timeouts give
-/// EAGAIN), interrupted (a stop and SIGCONT, retried), or an error.
-fn failed(e: std::io::Error, wrap: fn(std::io::Error) -> ClientError) -> Option<ClientError> {
-    match e.kind() {
-        std::io::ErrorKind::Interrupted => None,
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-            Some(ClientError::TimedOut)
-        }
-        _ => Some(wrap(e)),
+/// One socket call, bounded by what is left before `deadline` through
+/// SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener whose
+/// backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN). `None`:
+/// a stop and SIGCONT interrupted it, to be made again.
+fn bounded<T>(
+    stream: &UnixStream,
+    deadline: Instant,
+    wrap: fn(std::io::Error) -> ClientError,
+    call: impl FnOnce() -> std::io::Result<T>,
+) -> Result<Option<T>, ClientError> {
+    let left = remaining(deadline)?;
+    stream
+        .set_write_timeout(Some(left))
+        .and_then(|()| stream.set_read_timeout(Some(left)))
+        .map_err(wrap)?;
+    match call() {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => match e.kind() {
+            std::io::ErrorKind::Interrupted => Ok(None),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                Err(ClientError::TimedOut)
+            }
+            _ => Err(wrap(e)),
+        },
     }
 }
 
-/// Connects, writes the request and reads the answer to its end, each
-/// step bounded by SO_SNDTIMEO/SO_RCVTIMEO set to what is left before
-/// `deadline` (a blocking connect to a listener whose backlog is full
-/// waits for SO_SNDTIMEO, as a write does).
+/// Connects, writes the request and reads the answer to its end, all
+/// before `deadline`.
 fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
     use std::os::unix::ffi::OsStrExt;
     let mut address = libc::sockaddr_un {
@@ -506,11 +519,8 @@ fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>,
         return Err(ClientError::Connect(std::io::Error::last_os_error()));
     }
     // SAFETY: fd was just created and nothing else owns it.
-    let mut stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    loop {
-        stream
-            .set_write_timeout(Some(remaining(deadline)?))
-            .map_err(ClientError::Connect)?;
+    let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let connect = || {
         // SAFETY: `address` is an initialised sockaddr_un and the length
         // given is its size.
         let got = unsafe {
@@ -520,56 +530,41 @@ fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>,
                 std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t,
             )
         };
-        if got == 0 {
-            break;
-        }
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EISCONN) {
-            break;
+        // EISCONN: an interrupted connect went through after all.
+        if got == 0 || e.raw_os_error() == Some(libc::EISCONN) {
+            Ok(())
+        } else {
+            Err(e)
         }
-        if let Some(why) = failed(e, ClientError::Connect) {
-            return Err(why);
-        }
-    }
+    };
+    while bounded(&stream, deadline, ClientError::Connect, connect)?.is_none() {}
     let mut sent = 0;
     while let Some(rest) = request.get(sent..).filter(|rest| !rest.is_empty()) {
-        stream
-            .set_write_timeout(Some(remaining(deadline)?))
-            .map_err(ClientError::Exchange)?;
-        // SAFETY: send(2) reads `rest.len()` bytes of `rest`. MSG_NOSIGNAL:
-        // a going that closed the connection is an error here, not a
-        // SIGPIPE that kills the client without a word.
-        let n = unsafe {
-            libc::send(
-                stream.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_NOSIGNAL,
-            )
+        let send = || {
+            // SAFETY: send(2) reads `rest.len()` bytes of `rest`.
+            // MSG_NOSIGNAL: a going that closed the connection is an error
+            // here, not a SIGPIPE that kills the client without a word.
+            let n = unsafe {
+                libc::send(
+                    stream.as_raw_fd(),
+                    rest.as_ptr().cast(),
+                    rest.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
         };
-        match usize::try_from(n) {
-            Ok(n) => sent += n,
-            Err(_) => {
-                if let Some(why) = failed(std::io::Error::last_os_error(), ClientError::Exchange) {
-                    return Err(why);
-                }
-            }
-        }
+        sent += bounded(&stream, deadline, ClientError::Exchange, send)?.unwrap_or(0);
     }
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
-        stream
-            .set_read_timeout(Some(remaining(deadline)?))
-            .map_err(ClientError::Exchange)?;
-        match stream.read(&mut buffer) {
-            Ok(0) => return Ok(answer),
-            Ok(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
-            Err(e) => {
-                if let Some(why) = failed(e, ClientError::Exchange) {
-                    return Err(why);
-                }
-            }
+        let read = || (&stream).read(&mut buffer);
+        match bounded(&stream, deadline, ClientError::Exchange, read)? {
+            Some(0) => return Ok(answer),
+            Some(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+            None => {}
         }
     }
 }
