@@ -3,27 +3,38 @@
 #   make                 static release binary, copied to ./going
 #   make run             the example services in a temp dir, reloaded live; Ctrl-C ends it
 #   make test            cargo build + cargo test, clippy, rustfmt, man page lint
+#                        (mandoc at every level, style included; groff -ww)
 #   make bench           going against runit, s6, supervisor, tini, dumb-init, catatonit -> BENCH.md (~20 min; QUICK=1 ~6 min)
 #   make fuzz            cargo-fuzz on the TOML, going-format and control-socket
 #                        parsers, one target after the other, 10 million inputs
 #                        each (FUZZ_RUNS=N, or FUZZ_TIME=SECONDS; FUZZ_TARGETS,
 #                        FUZZ_MAX_LEN, FUZZ_TIMEOUT, FUZZ_FLAGS); needs nightly,
 #                        installs cargo-fuzz; not part of make test
-#   make install         PREFIX=/usr/local DESTDIR= ; uses ./going if already built
+#   make install         PREFIX=/usr/local DESTDIR= ; uses ./going if already built;
+#                        sbin/going, the link bin/going, the man pages, and
+#                        going.d.example in share/doc/going/examples
 #   make uninstall       removes exactly what install put there
 #   make clean
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CARGO   ?= cargo
+RUSTC   ?= rustc
 INSTALL ?= install
 
-MUSL := x86_64-unknown-linux-musl
-GNU  := x86_64-unknown-linux-gnu
+# The host's own target (x86_64, aarch64...), from `rustc -vV`; a glibc
+# host builds for its musl twin (x86_64-unknown-linux-gnu ->
+# x86_64-unknown-linux-musl), a musl host (Alpine) for itself.
+HOST := $(shell $(RUSTC) -vV 2>/dev/null | sed -n 's/^host: //p')
+MUSL := $(subst -linux-gnu,-linux-musl,$(HOST))
+GNU  := $(HOST)
 
-BINDIR := $(DESTDIR)$(PREFIX)/sbin
-MAN8   := $(DESTDIR)$(PREFIX)/share/man/man8
-MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
+BINDIR  := $(DESTDIR)$(PREFIX)/sbin
+USRBIN  := $(DESTDIR)$(PREFIX)/bin
+MAN8    := $(DESTDIR)$(PREFIX)/share/man/man8
+MAN5    := $(DESTDIR)$(PREFIX)/share/man/man5
+EXAMPLES := $(DESTDIR)$(PREFIX)/share/doc/going/examples
+EXAMPLE_FILES := $(notdir $(wildcard going.d.example/*))
 
 .PHONY: all run test bench fuzz install uninstall clean
 
@@ -41,6 +52,7 @@ MAN5   := $(DESTDIR)$(PREFIX)/share/man/man5
 #  3. if that fails too: a static glibc build.
 SMALL_FLAGS := -Zunstable-options -Cpanic=immediate-abort
 define build
+	@if [ -z "$(HOST)" ]; then echo "make: no host target from '$(RUSTC) -vV'" >&2; exit 1; fi
 	@if command -v rustup >/dev/null 2>&1; then \
 	    rustup target add $(MUSL) >/dev/null 2>&1 || true; \
 	    rustup component add rust-src >/dev/null 2>&1 || true; \
@@ -113,8 +125,8 @@ test:
 	    $(CARGO) fmt --check; \
 	else $(call missing,cargo fmt); fi
 	@if command -v mandoc >/dev/null 2>&1; then \
-	    echo "mandoc -T lint -W warning man/*.[58]"; \
-	    out=$$(mandoc -T lint -W warning man/*.[58] 2>&1); st=$$?; \
+	    echo "mandoc -T lint man/*.[58]"; \
+	    out=$$(mandoc -T lint man/*.[58] 2>&1); st=$$?; \
 	    if [ -n "$$out" ] || [ $$st -ne 0 ]; then \
 	        printf '%s\n' "$$out"; echo "make test: mandoc lint failed" >&2; exit 1; fi; \
 	else $(call missing,mandoc); fi
@@ -144,14 +156,20 @@ fuzz:
 	FUZZ_TIME='$(FUZZ_TIME)' FUZZ_MAX_LEN='$(FUZZ_MAX_LEN)' \
 	FUZZ_TIMEOUT='$(FUZZ_TIMEOUT)' FUZZ_FLAGS='$(FUZZ_FLAGS)' scripts/fuzz.sh
 
+# going lives in sbin (it is an init), and a relative link in bin puts it
+# on the PATH of users (Debian's has no /usr/sbin) for `going status`.
 install: going
-	$(INSTALL) -d -m 755 $(BINDIR) $(MAN8) $(MAN5)
+	$(INSTALL) -d -m 755 $(BINDIR) $(USRBIN) $(MAN8) $(MAN5) $(EXAMPLES)
 	$(INSTALL) -m 755 going $(BINDIR)/going
+	ln -sfn ../sbin/going $(USRBIN)/going
 	$(INSTALL) -m 644 man/going.8 $(MAN8)/going.8
 	$(INSTALL) -m 644 man/going.d.5 $(MAN5)/going.d.5
+	$(INSTALL) -m 644 $(addprefix going.d.example/,$(EXAMPLE_FILES)) $(EXAMPLES)/
 
 uninstall:
-	rm -f $(BINDIR)/going $(MAN8)/going.8 $(MAN5)/going.d.5
+	rm -f $(BINDIR)/going $(USRBIN)/going $(MAN8)/going.8 $(MAN5)/going.d.5
+	rm -f $(addprefix $(EXAMPLES)/,$(EXAMPLE_FILES))
+	rmdir $(EXAMPLES) $(DESTDIR)$(PREFIX)/share/doc/going 2>/dev/null || true
 
 clean:
 	$(CARGO) clean

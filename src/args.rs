@@ -13,13 +13,14 @@ pub const DEFAULT_DIR: &str = "/etc/going.d";
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
 pub const USAGE: &str = "\
-usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION] [-- CMD [ARG...]]
+usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
+             [-t DURATION] [-- CMD [ARG...]]
        going check [-d DIR]                          validate service files, exit 0 or 1
-       going status [-s SOCKET|-d DIR] [--json] [NAME|GROUP...]
-       going start|stop|restart [-s SOCKET|-d DIR] NAME|GROUP...
-       going reload [-s SOCKET|-d DIR]
-       going -v                    print the version
-       going -h                    print this help
+       going status [-s SOCKET|-d DIR] [-t DURATION] [--json] [NAME|GROUP...]
+       going start|stop|restart [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
+       going reload [-s SOCKET|-d DIR] [-t DURATION]
+       going -v, --version         print the version
+       going -h, --help            print this help
 
   -d DIR       the service directory (default /etc/going.d)
   -s SOCKET    the control socket (default: derived from DIR)
@@ -28,8 +29,14 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog] [-g] [-e CODE] [-t DURATION
   -- CMD ARG   run CMD as the main command; going exits with its status
   -g           forward signals to the main command's process group
   -e CODE      count exit status CODE of the main command as 0 (repeatable)
-  -t DURATION  grace period before SIGKILL at shutdown (default 5s)
+  -t DURATION  the supervisor: grace period before SIGKILL at shutdown
+               (default 5s); a command to the control socket: how long it
+               may take in all, connecting, sending and reading the answer
+               (default 5s); 250ms, 10s, 5m, or whole seconds
 ";
+
+/// How long a command to the control socket may take without `-t`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How going runs a main command given after `--`.
 #[derive(Debug, PartialEq, Eq)]
@@ -61,6 +68,9 @@ pub enum Mode {
         dir: PathBuf,
         socket: Option<PathBuf>,
         words: Vec<String>,
+        /// `-t`: bounds the exchange (and, for the commands that wait, the
+        /// wait); `None` leaves the default to the command.
+        timeout: Option<Duration>,
     },
     Version,
     Help,
@@ -85,7 +95,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     let mut syslog_socket = None;
     let mut forward_to_group = false;
     let mut success_codes = Vec::new();
-    let mut grace = DEFAULT_GRACE;
+    let mut duration = None;
     let text = |e: lexopt::Error| e.to_string();
     while let Some(arg) = parser.next().map_err(text)? {
         match arg {
@@ -120,10 +130,12 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             }
             Short('t') => {
                 let value = parser.value().map_err(text)?;
-                grace = value
-                    .to_str()
-                    .ok_or_else(|| "-t: not text".to_string())
-                    .and_then(|v| values::duration(v).map_err(|why| format!("-t: {why}")))?;
+                duration = Some(
+                    value
+                        .to_str()
+                        .ok_or_else(|| "-t: not text".to_string())
+                        .and_then(|v| values::duration(v).map_err(|why| format!("-t: {why}")))?,
+                );
             }
             Short('v') | Long("version") => return Ok(Mode::Version),
             Short('h') | Long("help") => return Ok(Mode::Help),
@@ -144,7 +156,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     }
     if !control.is_empty() {
         if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
-            return Err("control commands take only -s, -d and names".into());
+            return Err("control commands take only -s, -d, -t and names".into());
         }
         if json {
             control.insert(1, "--json".into());
@@ -153,10 +165,16 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             dir,
             socket,
             words: control,
+            timeout: duration,
         });
     }
     if check {
-        if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
+        if log.is_some()
+            || main_argv.is_some()
+            || forward_to_group
+            || !success_codes.is_empty()
+            || duration.is_some()
+        {
             return Err("check takes only -d".into());
         }
         return Ok(Mode::Check { dir });
@@ -179,7 +197,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
         syslog_socket,
         log,
         main,
-        grace,
+        grace: duration.unwrap_or(DEFAULT_GRACE),
     }))
 }
 
@@ -261,7 +279,8 @@ mod tests {
             Ok(Mode::Control {
                 dir: "/x".into(),
                 socket: None,
-                words: words(&["status", "--json", "web"])
+                words: words(&["status", "--json", "web"]),
+                timeout: None,
             })
         );
         assert_eq!(
@@ -269,7 +288,8 @@ mod tests {
             Ok(Mode::Control {
                 dir: DEFAULT_DIR.into(),
                 socket: Some("/s".into()),
-                words: words(&["stop", "web", "db"])
+                words: words(&["stop", "web", "db"]),
+                timeout: None,
             })
         );
         assert_eq!(
@@ -277,9 +297,23 @@ mod tests {
             Ok(Mode::Control {
                 dir: DEFAULT_DIR.into(),
                 socket: None,
-                words: words(&["reload"])
+                words: words(&["reload"]),
+                timeout: None,
             })
         );
+        assert_eq!(
+            parse_words(&["-t", "250ms", "status", "-t", "2"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: None,
+                words: words(&["status"]),
+                timeout: Some(Duration::from_secs(2)),
+            })
+        );
+        assert!(matches!(
+            parse_words(&["restart", "-t", "5m", "web"]),
+            Ok(Mode::Control { timeout: Some(t), .. }) if t == Duration::from_secs(300)
+        ));
         assert!(matches!(
             parse_words(&["-s", "/s", "-d", "/x"]),
             Ok(Mode::Supervise(Supervise {
@@ -306,6 +340,9 @@ mod tests {
             &["-e", "300", "--", "x"],
             &["-t", "soon", "--", "x"],
             &["check", "--", "x"],
+            &["check", "-t", "1s"],
+            &["status", "-t", "soon"],
+            &["status", "-t"],
         ] {
             assert!(
                 parse_words(words).is_err(),

@@ -6,11 +6,11 @@
 //! answers with the exit status on the first line, then the output, and
 //! closes the connection.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
@@ -125,38 +125,25 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
 }
 
 /// The client side: sends `words` as one request, prints the answer,
-/// returns the exit status.
-pub fn run_client(socket: &Path, words: &[String]) -> i32 {
-    let mut stream = match UnixStream::connect(socket) {
-        Ok(stream) => stream,
-        Err(e) => {
-            eprintln!(
-                "going: cannot connect to {}: {}",
-                socket.display(),
-                crate::config::describe_io(&e)
-            );
+/// returns the exit status. `timeout` bounds the whole exchange, so that a
+/// going that never answers cannot hold a script or a health check.
+pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
+    let request = format!("{}\n", words.join(" "));
+    let answer = match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
+        Ok(answer) => answer,
+        Err(why) => {
+            let why = match why {
+                ClientError::Connect(e) => format!("cannot connect: {}", describe(&e)),
+                ClientError::Exchange(e) => describe(&e),
+                ClientError::TimedOut => match timeout.as_millis() {
+                    ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+                    ms => format!("no answer within {ms}ms (-t)"),
+                },
+            };
+            eprintln!("going: {}: {why}", socket.display());
             return 1;
         }
     };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
-    let request = format!("{}\n", words.join(" "));
-    if let Err(e) = stream.write_all(request.as_bytes()) {
-        eprintln!(
-            "going: {}: {}",
-            socket.display(),
-            crate::config::describe_io(&e)
-        );
-        return 1;
-    }
-    let mut answer = Vec::new();
-    if let Err(e) = stream.read_to_end(&mut answer) {
-        eprintln!(
-            "going: {}: {}",
-            socket.display(),
-            crate::config::describe_io(&e)
-        );
-        return 1;
-    }
     let answer = String::from_utf8_lossy(&answer);
     let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
     let code: i32 = code.trim().parse().unwrap_or(1);
@@ -168,6 +155,94 @@ pub fn run_client(socket: &Path, words: &[String]) -> i32 {
         print!("{text}");
     }
     code
+}
+
+enum ClientError {
+    Connect(std::io::Error),
+    Exchange(std::io::Error),
+    TimedOut,
+}
+
+fn describe(e: &std::io::Error) -> String {
+    crate::config::describe_io(e)
+}
+
+/// What is left of the time until `deadline`, or `TimedOut`.
+fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
+    match deadline.checked_duration_since(Instant::now()) {
+        Some(left) if !left.is_zero() => Ok(left),
+        _ => Err(ClientError::TimedOut),
+    }
+}
+
+/// One socket call, bounded by what is left before `deadline` through
+/// SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener whose
+/// backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN). `None`:
+/// a stop and SIGCONT interrupted it, to be made again.
+fn bounded<T>(
+    stream: &UnixStream,
+    deadline: Instant,
+    wrap: fn(std::io::Error) -> ClientError,
+    call: impl FnOnce() -> std::io::Result<T>,
+) -> Result<Option<T>, ClientError> {
+    let left = remaining(deadline)?;
+    stream
+        .set_write_timeout(Some(left))
+        .and_then(|()| stream.set_read_timeout(Some(left)))
+        .map_err(wrap)?;
+    match call() {
+        Ok(value) => Ok(Some(value)),
+        Err(e) => match e.kind() {
+            std::io::ErrorKind::Interrupted => Ok(None),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                Err(ClientError::TimedOut)
+            }
+            _ => Err(wrap(e)),
+        },
+    }
+}
+
+/// Connects, writes the request and reads the answer to its end, all
+/// before `deadline`.
+fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
+    use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let nix_error = |errno: nix::errno::Errno| std::io::Error::from_raw_os_error(errno as i32);
+    let address = UnixAddr::new(socket).map_err(|e| ClientError::Connect(nix_error(e)))?;
+    let fd = nix::sys::socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| ClientError::Connect(nix_error(e)))?;
+    let stream = UnixStream::from(fd);
+    let connect = || match nix::sys::socket::connect(stream.as_raw_fd(), &address) {
+        // EISCONN: an interrupted connect went through after all.
+        Ok(()) | Err(nix::errno::Errno::EISCONN) => Ok(()),
+        Err(errno) => Err(nix_error(errno)),
+    };
+    while bounded(&stream, deadline, ClientError::Connect, connect)?.is_none() {}
+    let mut sent = 0;
+    while let Some(rest) = request.get(sent..).filter(|rest| !rest.is_empty()) {
+        // MSG_NOSIGNAL: a going that closed the connection is an error
+        // here, not a SIGPIPE that kills the client without a word.
+        let send = || {
+            nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL)
+                .map_err(nix_error)
+        };
+        sent += bounded(&stream, deadline, ClientError::Exchange, send)?.unwrap_or(0);
+    }
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = || (&stream).read(&mut buffer);
+        match bounded(&stream, deadline, ClientError::Exchange, read)? {
+            Some(0) => return Ok(answer),
+            Some(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
+            None => {}
+        }
+    }
 }
 
 #[cfg(test)]

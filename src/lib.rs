@@ -49,12 +49,18 @@ use std::io::Write;
 
 /// Runs one mode of the command line (without the program name) and
 /// returns the process exit status. Signals must already be blocked
-/// (`event_loop::block_signals`).
-pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
+/// (`event_loop::block_signals`); the supervisor keeps them so (it takes
+/// them from a signalfd), every other mode gets back the mask it inherited,
+/// `inherited`, so that Ctrl-C and `timeout` stop a client.
+pub fn run(args: Vec<std::ffi::OsString>, inherited: nix::sys::signal::SigSet) -> i32 {
     use args::Mode;
     // Kept for the exec of an upgrade (SIGUSR2).
     let argv = args.clone();
-    match args::parse(args) {
+    let mode = args::parse(args);
+    if !matches!(mode, Ok(Mode::Supervise(_))) {
+        let _ = inherited.thread_set_mask();
+    }
+    match mode {
         Ok(Mode::Version) => {
             println!("going {}", env!("CARGO_PKG_VERSION"));
             0
@@ -64,10 +70,16 @@ pub fn run(args: Vec<std::ffi::OsString>) -> i32 {
             0
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
-        Ok(Mode::Control { dir, socket, words }) => {
+        Ok(Mode::Control {
+            dir,
+            socket,
+            words,
+            timeout,
+        }) => {
             let euid = nix::unistd::geteuid().as_raw();
             let socket = socket.unwrap_or_else(|| control::default_socket(&dir, euid));
-            control::run_client(&socket, &words)
+            let timeout = timeout.unwrap_or(args::DEFAULT_CLIENT_TIMEOUT);
+            control::run_client(&socket, &words, timeout)
         }
         Ok(Mode::Supervise(options)) => supervise(options, argv),
         Err(why) => {

@@ -1,5 +1,6 @@
 //! going's entry point: block signals before anything else, then run the
-//! mode the command line asks for (`going::run`).
+//! mode the command line asks for (`going::run`, which gives a client its
+//! inherited signal mask back).
 //!
 //! `no_main`: going's own C `main` skips std's runtime set-up, which
 //! would install signal handlers and an alternate signal stack (memory that
@@ -11,7 +12,9 @@
 extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc::c_int {
     use std::ffi::{CStr, OsStr, OsString};
     use std::os::unix::ffi::OsStrExt;
-    going::event_loop::block_signals();
+    let inherited = going::event_loop::handled_signals()
+        .thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK)
+        .unwrap_or_else(|_| nix::sys::signal::SigSet::empty());
     let args = (1..usize::try_from(argc).unwrap_or(0))
         .filter_map(|i| {
             // SAFETY: the C runtime passes argc valid, NUL-terminated strings.
@@ -21,5 +24,5 @@ extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> libc:
             })
         })
         .collect();
-    going::run(args)
+    going::run(args, inherited)
 }

@@ -1591,3 +1591,76 @@ fn default_socket_path_is_derived_from_dir() {
         &format!("going status -d ./svc/ a (from the temp dir):\n{o}"),
     );
 }
+
+// ------------------------------------------------------- clients that wait
+
+/// A Unix listener at `path` that accepts every connection and never
+/// answers, holding each connection open until the returned sender is
+/// dropped.
+fn silent_server(path: &str) -> mpsc::Sender<()> {
+    let listener = UnixListener::bind(path).expect("bind the silent server");
+    listener
+        .set_nonblocking(true)
+        .expect("nonblocking listener");
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Err(mpsc::TryRecvError::Empty) = stopped.try_recv() {
+            match listener.accept() {
+                Ok((stream, _)) => held.push(stream),
+                Err(_) => std::thread::sleep(ms(10)),
+            }
+        }
+    });
+    stop
+}
+
+#[test]
+fn client_gives_up_after_its_timeout() {
+    let t = TempDir::new("client-timeout");
+    let sock = sock_path(&t);
+    let _server = silent_server(&sock);
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args(["status", "-s", &sock, "-t", "1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run going status");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        took >= ms(900) && took < secs(3),
+        "going status -t 1 took {took:?}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn client_is_stopped_by_sigint() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = TempDir::new("client-sigint");
+    let sock = sock_path(&t);
+    let _server = silent_server(&sock);
+    // Without -t: the default (5s) is longer than the wait for SIGINT.
+    let mut child = Command::new(BIN)
+        .args(["status", "-s", &sock])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn going status");
+    let started = Instant::now();
+    std::thread::sleep(secs(1));
+    assert!(kill(child.id() as i32, SIGINT), "kill -INT");
+    let status = wait_for(secs(8), || child.try_wait().ok().flatten());
+    let took = started.elapsed();
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("going status outlived SIGINT by 8 s");
+    };
+    assert_eq!(status.signal(), Some(SIGINT), "ended by {status:?}");
+    assert!(took < secs(2), "SIGINT took {took:?} to end going status");
+}
