@@ -4,6 +4,7 @@
 //! paths named inside are resolved later, by whoever starts the service.
 
 pub mod going_format;
+pub mod procfile;
 mod spec;
 pub mod toml_format;
 pub mod values;
