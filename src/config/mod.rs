@@ -6,6 +6,7 @@
 pub mod going_format;
 pub mod procfile;
 mod spec;
+pub mod template;
 pub mod toml_format;
 pub mod values;
 
