@@ -438,6 +438,35 @@ mod tests {
         Some(Edge { kind, at })
     }
 
+    /// The next edge as status shows it.
+    fn next(schedule: &Schedule, now: LocalTime) -> String {
+        schedule
+            .next_edge(now)
+            .map_or("never".into(), |e| e.to_string())
+    }
+
+    /// `"2026-12-03 08:00"` or with seconds.
+    fn local(text: &str) -> LocalTime {
+        let (date, time) = text.split_once(' ').unwrap();
+        let mut ymd = date.split('-').map(|n| n.parse::<i32>().unwrap());
+        let mut field = || ymd.next().unwrap();
+        let (year, month, day) = (field(), field() as u8, field() as u8);
+        at(year, month, day, time)
+    }
+
+    /// Whether each time is in a window, and the next edge from it.
+    fn walk(schedule: &Schedule, cases: &[(&str, bool, &str)]) {
+        for &(now, inside, edge) in cases {
+            let now = local(now);
+            assert_eq!(schedule.in_window(now), inside, "{schedule:?} at {now}");
+            assert_eq!(
+                next(schedule, now),
+                format!("next {edge}"),
+                "{schedule:?} at {now}"
+            );
+        }
+    }
+
     fn entry(key: &str, line: usize, value: Value) -> Entry {
         Entry {
             key: key.into(),
@@ -592,89 +621,79 @@ mod tests {
 
     #[test]
     fn a_day_window() {
-        let office = schedule("08:00", "18:00", "mon-fri");
-        // Thursday 2026-12-03.
-        assert!(!office.in_window(at(2026, 12, 3, "07:59:59")));
-        assert!(office.in_window(at(2026, 12, 3, "08:00")));
-        assert!(office.in_window(at(2026, 12, 3, "17:59:59")));
-        assert!(!office.in_window(at(2026, 12, 3, "18:00")));
-        assert_eq!(
-            office.next_edge(at(2026, 12, 3, "07:00")),
-            edge(EdgeKind::Start, at(2026, 12, 3, "08:00"))
+        // 2026-12-03 is a Thursday.
+        walk(
+            &schedule("08:00", "18:00", "mon-fri"),
+            &[
+                ("2026-12-03 07:00", false, "start 2026-12-03 08:00"),
+                ("2026-12-03 07:59:59", false, "start 2026-12-03 08:00"),
+                ("2026-12-03 08:00", true, "stop 2026-12-03 18:00"),
+                ("2026-12-03 17:59:59", true, "stop 2026-12-03 18:00"),
+                ("2026-12-03 18:00", false, "start 2026-12-04 08:00"),
+                // Friday evening and Saturday: the next start is Monday.
+                ("2026-12-04 18:30", false, "start 2026-12-07 08:00"),
+                ("2026-12-05 12:00", false, "start 2026-12-07 08:00"),
+            ],
         );
-        assert_eq!(
-            office.next_edge(at(2026, 12, 3, "08:00")),
-            edge(EdgeKind::Stop, at(2026, 12, 3, "18:00"))
-        );
-        assert_eq!(
-            office.next_edge(at(2026, 12, 3, "18:00")),
-            edge(EdgeKind::Start, at(2026, 12, 4, "08:00"))
-        );
-        // Friday evening: the next start is Monday.
-        assert_eq!(
-            office.next_edge(at(2026, 12, 4, "18:30")),
-            edge(EdgeKind::Start, at(2026, 12, 7, "08:00"))
-        );
-        assert!(!office.in_window(at(2026, 12, 5, "12:00")));
     }
 
     #[test]
     fn a_week_day_that_is_not_today() {
-        let wednesdays = schedule("10:00", "11:00", "wed");
-        // Thursday: the next Wednesday is six days on, across a month.
-        assert_eq!(
-            wednesdays.next_edge(at(2026, 12, 31, "10:30")),
-            edge(EdgeKind::Start, at(2027, 1, 6, "10:00"))
-        );
-        // Wednesday after its window: a week on.
-        assert_eq!(
-            wednesdays.next_edge(at(2026, 12, 2, "11:00")),
-            edge(EdgeKind::Start, at(2026, 12, 9, "10:00"))
+        walk(
+            &schedule("10:00", "11:00", "wed"),
+            &[
+                // Thursday: the next Wednesday is six days on, across a year.
+                ("2026-12-31 10:30", false, "start 2027-01-06 10:00"),
+                // Wednesday after its window: a week on.
+                ("2026-12-02 11:00", false, "start 2026-12-09 10:00"),
+                ("2026-12-02 10:59:59", true, "stop 2026-12-02 11:00"),
+            ],
         );
     }
 
     #[test]
     fn a_window_over_midnight_belongs_to_its_first_day() {
-        let nights = schedule("22:00", "06:00", "fri");
         // Friday 2026-12-04 22:00 to Saturday 06:00.
-        assert!(!nights.in_window(at(2026, 12, 4, "05:00")));
-        assert!(nights.in_window(at(2026, 12, 4, "22:00")));
-        assert!(nights.in_window(at(2026, 12, 5, "00:00")));
-        assert!(nights.in_window(at(2026, 12, 5, "05:59:59")));
-        assert!(!nights.in_window(at(2026, 12, 5, "06:00")));
-        assert!(!nights.in_window(at(2026, 12, 5, "22:00")));
-        assert_eq!(
-            nights.next_edge(at(2026, 12, 4, "23:00")),
-            edge(EdgeKind::Stop, at(2026, 12, 5, "06:00"))
-        );
-        assert_eq!(
-            nights.next_edge(at(2026, 12, 5, "06:00")),
-            edge(EdgeKind::Start, at(2026, 12, 11, "22:00"))
+        walk(
+            &schedule("22:00", "06:00", "fri"),
+            &[
+                ("2026-12-04 05:00", false, "start 2026-12-04 22:00"),
+                ("2026-12-04 22:00", true, "stop 2026-12-05 06:00"),
+                ("2026-12-04 23:00", true, "stop 2026-12-05 06:00"),
+                ("2026-12-05 00:00", true, "stop 2026-12-05 06:00"),
+                ("2026-12-05 05:59:59", true, "stop 2026-12-05 06:00"),
+                ("2026-12-05 06:00", false, "start 2026-12-11 22:00"),
+                ("2026-12-05 22:00", false, "start 2026-12-11 22:00"),
+            ],
         );
         // Sunday's night runs into Monday; Monday's own does not start.
-        let sunday_nights = schedule("23:00", "01:00", "sun");
-        assert!(sunday_nights.in_window(at(2026, 12, 7, "00:30")));
-        assert!(!sunday_nights.in_window(at(2026, 12, 7, "23:30")));
-        assert_eq!(
-            sunday_nights.next_edge(at(2026, 12, 7, "00:30")),
-            edge(EdgeKind::Stop, at(2026, 12, 7, "01:00"))
+        walk(
+            &schedule("23:00", "01:00", "sun"),
+            &[
+                ("2026-12-07 00:30", true, "stop 2026-12-07 01:00"),
+                ("2026-12-07 23:30", false, "start 2026-12-13 23:00"),
+                ("2026-12-13 23:00", true, "stop 2026-12-14 01:00"),
+            ],
         );
     }
 
     #[test]
     fn windows_at_midnight() {
-        let from_midnight = schedule("00:00", "01:00", "all");
-        assert!(from_midnight.in_window(at(2026, 12, 31, "00:00")));
-        assert_eq!(
-            from_midnight.next_edge(at(2026, 12, 31, "23:59:59")),
-            edge(EdgeKind::Start, at(2027, 1, 1, "00:00"))
+        walk(
+            &schedule("00:00", "01:00", "all"),
+            &[
+                ("2026-12-31 00:00", true, "stop 2026-12-31 01:00"),
+                ("2026-12-31 23:59:59", false, "start 2027-01-01 00:00"),
+            ],
         );
         let to_midnight = schedule("23:00", "24:00", "sun");
-        assert!(to_midnight.in_window(at(2026, 12, 6, "23:59:59")));
-        assert!(!to_midnight.in_window(at(2026, 12, 7, "00:00")));
-        assert_eq!(
-            to_midnight.next_edge(at(2026, 12, 6, "23:30")),
-            edge(EdgeKind::Stop, at(2026, 12, 7, "00:00"))
+        walk(
+            &to_midnight,
+            &[
+                ("2026-12-06 23:30", true, "stop 2026-12-07 00:00"),
+                ("2026-12-06 23:59:59", true, "stop 2026-12-07 00:00"),
+                ("2026-12-07 00:00", false, "start 2026-12-13 23:00"),
+            ],
         );
         // Stopping at 00:00 is stopping at 24:00.
         assert_eq!(schedule("23:00", "00:00", "sun"), to_midnight);
@@ -682,58 +701,54 @@ mod tests {
 
     #[test]
     fn whole_days_join_into_one_window() {
-        assert_eq!(
-            Schedule::default().next_edge(at(2026, 12, 3, "12:00")),
-            None
-        );
-        assert!(Schedule::default().in_window(at(2026, 12, 3, "12:00")));
-        let weekend = schedule("00:00", "24:00", "sat-sun");
-        assert_eq!(
-            weekend.next_edge(at(2026, 12, 5, "00:00")),
-            edge(EdgeKind::Stop, at(2026, 12, 7, "00:00"))
-        );
-        assert_eq!(
-            weekend.next_edge(at(2026, 12, 3, "12:00")),
-            edge(EdgeKind::Start, at(2026, 12, 5, "00:00"))
+        let always = Schedule::default();
+        assert_eq!(always.next_edge(at(2026, 12, 3, "12:00")), None);
+        assert!(always.in_window(at(2026, 12, 3, "12:00")));
+        walk(
+            &schedule("00:00", "24:00", "sat-sun"),
+            &[
+                ("2026-12-03 12:00", false, "start 2026-12-05 00:00"),
+                ("2026-12-05 00:00", true, "stop 2026-12-07 00:00"),
+                ("2026-12-06 23:59:59", true, "stop 2026-12-07 00:00"),
+            ],
         );
         // Equal times make a 24-hour window from the start.
-        let daily = schedule("08:00", "08:00", "mon");
-        assert!(daily.in_window(at(2026, 12, 8, "07:59:59")));
-        assert_eq!(
-            daily.next_edge(at(2026, 12, 7, "09:00")),
-            edge(EdgeKind::Stop, at(2026, 12, 8, "08:00"))
+        walk(
+            &schedule("08:00", "08:00", "mon"),
+            &[
+                ("2026-12-07 09:00", true, "stop 2026-12-08 08:00"),
+                ("2026-12-08 07:59:59", true, "stop 2026-12-08 08:00"),
+                ("2026-12-08 08:00", false, "start 2026-12-14 08:00"),
+            ],
         );
         // Every day but Wednesday, all day: the stop is at Wednesday's midnight.
-        let not_wednesday = schedule("00:00", "24:00", "thu-tue");
-        assert_eq!(
-            not_wednesday.next_edge(at(2026, 12, 3, "12:00")),
-            edge(EdgeKind::Stop, at(2026, 12, 9, "00:00"))
+        walk(
+            &schedule("00:00", "24:00", "thu-tue"),
+            &[
+                ("2026-12-03 12:00", true, "stop 2026-12-09 00:00"),
+                ("2026-12-09 12:00", false, "start 2026-12-10 00:00"),
+            ],
         );
     }
 
     #[test]
     fn leap_days() {
-        let daily = schedule("08:00", "09:00", "all");
-        assert_eq!(
-            daily.next_edge(at(2028, 2, 28, "10:00")),
-            edge(EdgeKind::Start, at(2028, 2, 29, "08:00"))
-        );
-        assert_eq!(
-            daily.next_edge(at(2027, 2, 28, "10:00")),
-            edge(EdgeKind::Start, at(2027, 3, 1, "08:00"))
-        );
-        assert_eq!(
-            daily.next_edge(at(2100, 2, 28, "10:00")),
-            edge(EdgeKind::Start, at(2100, 3, 1, "08:00"))
+        walk(
+            &schedule("08:00", "09:00", "all"),
+            &[
+                ("2028-02-28 10:00", false, "start 2028-02-29 08:00"),
+                ("2028-02-29 08:30", true, "stop 2028-02-29 09:00"),
+                ("2027-02-28 10:00", false, "start 2027-03-01 08:00"),
+                ("2100-02-28 10:00", false, "start 2100-03-01 08:00"),
+                ("2000-02-28 10:00", false, "start 2000-02-29 08:00"),
+            ],
         );
         // 2028-02-29 is a Tuesday.
-        let tuesdays = schedule("08:00", "09:00", "tue");
-        assert_eq!(
-            tuesdays.next_edge(at(2028, 2, 23, "10:00")),
-            edge(EdgeKind::Start, at(2028, 2, 29, "08:00"))
+        walk(
+            &schedule("08:00", "09:00", "tue"),
+            &[("2028-02-23 10:00", false, "start 2028-02-29 08:00")],
         );
     }
-
     #[test]
     fn edges_are_shown_as_status_says() {
         let next = edge(EdgeKind::Start, at(2026, 12, 3, "08:00")).unwrap();

@@ -164,11 +164,10 @@ mod tests {
         }
     }
 
-    fn problems(result: Result<impl std::fmt::Debug, Vec<Problem>>) -> Vec<(usize, String)> {
-        result
-            .unwrap_err()
-            .into_iter()
-            .map(|p| (p.line, p.message))
+    fn problems(result: Result<impl std::fmt::Debug, Vec<Problem>>) -> Vec<String> {
+        let found = result.unwrap_err().into_iter();
+        found
+            .map(|p| format!("{}: {}", p.line, p.message))
             .collect()
     }
 
@@ -209,12 +208,12 @@ mod tests {
         assert_eq!(
             problems(parse_procfile(text)),
             [
-                (2, "expected \"name: command\"".to_string()),
-                (3, "bad name \"we b\": use letters, digits, _ and -".into()),
-                (4, "bad name \"\": use letters, digits, _ and -".into()),
-                (5, "worker: empty command".into()),
-                (6, "web: defined twice (first on line 1)".into()),
-                (7, "bad name \"w.x\": use letters, digits, _ and -".into()),
+                "2: expected \"name: command\"",
+                "3: bad name \"we b\": use letters, digits, _ and -",
+                "4: bad name \"\": use letters, digits, _ and -",
+                "5: worker: empty command",
+                "6: web: defined twice (first on line 1)",
+                "7: bad name \"w.x\": use letters, digits, _ and -",
             ]
         );
     }
@@ -262,28 +261,19 @@ URL=postgres://u:p@h/db?x=1
         assert_eq!(
             problems(parse_env(text)),
             [
-                (2, "expected NAME=value".to_string()),
-                (
-                    3,
-                    "bad variable name \"1A\": use letters, digits and _".into()
-                ),
-                (4, "B: no closing ' on this line".into()),
-                (5, "C: no closing \" on this line".into()),
-                (6, "D: text after the closing quote: \"y\"".into()),
-                (
-                    7,
-                    "bad variable name \"\": use letters, digits and _".into()
-                ),
-                (
-                    8,
-                    "bad variable name \"E-F\": use letters, digits and _".into()
-                ),
-                (9, "H: no closing \" on this line".into()),
+                "2: expected NAME=value",
+                "3: bad variable name \"1A\": use letters, digits and _",
+                "4: B: no closing ' on this line",
+                "5: C: no closing \" on this line",
+                "6: D: text after the closing quote: \"y\"",
+                "7: bad variable name \"\": use letters, digits and _",
+                "8: bad variable name \"E-F\": use letters, digits and _",
+                "9: H: no closing \" on this line",
             ]
         );
         assert_eq!(
             problems(parse_env("N='a\0b'\n")),
-            [(1, "N: a value cannot hold a NUL byte".to_string())]
+            ["1: N: a value cannot hold a NUL byte"]
         );
     }
 }

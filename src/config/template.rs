@@ -88,11 +88,10 @@ mod tests {
         move |name| pairs.iter().find(|(n, _)| *n == name).map(|&(_, v)| v)
     }
 
-    fn problems(result: Result<String, Vec<Problem>>) -> Vec<(usize, String)> {
-        result
-            .unwrap_err()
-            .into_iter()
-            .map(|p| (p.line, p.message))
+    fn problems(result: Result<String, Vec<Problem>>) -> Vec<String> {
+        let found = result.unwrap_err().into_iter();
+        found
+            .map(|p| format!("{}: {}", p.line, p.message))
             .collect()
     }
 
@@ -154,24 +153,18 @@ mod tests {
         assert_eq!(
             problems(expand(template, vars(&pairs))),
             [
-                (1, "unknown variable \"x\"".to_string()),
-                (2, "\"{{\" with no \"}}\" on its line".into()),
-                (3, "bad placeholder \"{{ }}\": write {{ name }}".into()),
-                (
-                    4,
-                    "bad placeholder \"{{ na me }}\": write {{ name }}".into()
-                ),
-                (
-                    5,
-                    "variable \"nl\": a value cannot hold a line break".into()
-                ),
-                (5, "unknown variable \"missing\"".into()),
+                "1: unknown variable \"x\"",
+                "2: \"{{\" with no \"}}\" on its line",
+                "3: bad placeholder \"{{ }}\": write {{ name }}",
+                "4: bad placeholder \"{{ na me }}\": write {{ name }}",
+                "5: variable \"nl\": a value cannot hold a line break",
+                "5: unknown variable \"missing\"",
             ]
         );
         // A closing brace on the next line does not close.
         assert_eq!(
             problems(expand("a = {{ x\n}}\n", vars(&[("x", "1")]))),
-            [(1, "\"{{\" with no \"}}\" on its line".to_string())]
+            ["1: \"{{\" with no \"}}\" on its line"]
         );
         let cr = [("v", "a\rb")];
         assert_eq!(problems(expand("{{v}}", vars(&cr))).len(), 1);
@@ -184,7 +177,7 @@ mod tests {
         let template = "a = \"{{ big }}\"\nb = \"{{ big }}\"\nc = \"{{ big }}\"\n";
         assert_eq!(
             problems(expand(template, vars(&pairs))),
-            [(2, "the expanded text passes 64 kB".to_string())]
+            ["2: the expanded text passes 64 kB"]
         );
     }
 }
