@@ -348,6 +348,9 @@ fn day_number(word: &str) -> Result<u32, String> {
 
 /// The local time of a UNIX time, in the zone of TZ or /etc/localtime.
 pub fn local_time(unix: i64) -> Option<LocalTime> {
+    // The libc crate flags musl's time_t as due to change (to 64 bits on
+    // 32-bit targets); on 64-bit ones it is i64 already.
+    #[allow(deprecated)]
     let time = unix as libc::time_t;
     let mut tm = std::mem::MaybeUninit::<libc::tm>::uninit();
     // SAFETY: both pointers are valid for the call; localtime_r fills `tm`
@@ -366,6 +369,20 @@ pub fn local_time(unix: i64) -> Option<LocalTime> {
         day: u8::try_from(tm.tm_mday).ok()?,
         secs: u32::try_from(secs).ok().filter(|&s| s < DAY as u32)?,
     })
+}
+
+unsafe extern "C" {
+    // POSIX; the libc crate declares it for Windows only.
+    fn tzset();
+}
+
+/// Reads TZ and /etc/localtime again: glibc's localtime_r reads them
+/// once, so a changed zone is seen only after this (musl's reads TZ at
+/// each call).
+pub fn reload_zone() {
+    // SAFETY: tzset takes nothing and cannot fail; going has one thread,
+    // so nothing reads the zone while it changes.
+    unsafe { tzset() }
 }
 
 /// The next edge of `schedule` after the UNIX time `now`, as a UNIX time.
@@ -846,6 +863,7 @@ mod tests {
         };
         let utc = |y, m, d, hms| at(y, m, d, hms).stamp();
         let office = schedule("08:00", "18:00", "mon-fri");
+        reload_zone();
         if tz == "UTC0" {
             let now = utc(2026, 12, 3, "12:00");
             assert_eq!(local_time(now), Some(at(2026, 12, 3, "12:00")));
