@@ -339,9 +339,7 @@ fn day_number(word: &str) -> Result<u32, String> {
     let word = word.to_ascii_lowercase();
     DAY_NAMES
         .iter()
-        .position(|name| {
-            word.len() >= 3 && name.starts_with(&word) && (word.len() == 3 || *name == word)
-        })
+        .position(|name| *name == word || word.len() == 3 && name.starts_with(&word))
         .map(|at| at as u32)
         .ok_or_else(|| format!("bad week day {word:?}: use mon, tue, wed, thu, fri, sat or sun"))
 }
