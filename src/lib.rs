@@ -20,6 +20,7 @@
 )]
 
 pub mod args;
+pub mod calendar;
 pub mod check;
 pub mod config;
 pub mod control;

@@ -4,7 +4,9 @@
 //! paths named inside are resolved later, by whoever starts the service.
 
 pub mod going_format;
+pub mod procfile;
 mod spec;
+pub mod template;
 pub mod toml_format;
 pub mod values;
 
