@@ -499,7 +499,7 @@ impl EventLoop {
                     .filter(|s| selected.iter().any(|n| n == s.name()))
                     .map(|service| status::Row {
                         service,
-                        stats: service.pid.and_then(status::proc_stats),
+                        stats: service.pid().and_then(status::proc_stats),
                     })
                     .collect();
                 let host = status::Host::read(now.saturating_duration_since(self.started));
@@ -508,7 +508,7 @@ impl EventLoop {
                 } else {
                     status::text(&host, &rows, now)
                 };
-                let all_running = rows.iter().all(|r| r.service.state == State::Running);
+                let all_running = rows.iter().all(|r| r.service.state() == State::Running);
                 let code = i32::from(!names.is_empty() && !all_running);
                 Reply { code, text }
             }
@@ -819,14 +819,14 @@ impl EventLoop {
         );
         for service in self.supervisor.services() {
             let pid = service
-                .pid
+                .pid()
                 .map(|pid| format!(", pid {pid}"))
                 .unwrap_or_default();
-            let up = match (service.is_active(), service.started_at) {
+            let up = match (service.is_active(), service.started_at()) {
                 (true, Some(at)) => format!(", up {}", config::values::format_duration(now - at)),
                 _ => String::new(),
             };
-            log::info!(target: service.name(), "{}{pid}{up}, {} restarts", service.state.name(), service.restarts);
+            log::info!(target: service.name(), "{}{pid}{up}, {} restarts", service.state().name(), service.restarts());
         }
     }
 
@@ -1075,8 +1075,8 @@ impl EventLoop {
             let service = self
                 .supervisor
                 .services()
-                .find(|s| s.pid.is_some_and(|pid| pid == sender || pid == group))
-                .map(|s| (s.name().to_string(), s.pid.unwrap_or(0)));
+                .find(|s| s.pid().is_some_and(|pid| pid == sender || pid == group))
+                .map(|s| (s.name().to_string(), s.pid().unwrap_or(0)));
             if let Some((name, pid)) = service {
                 self.ready(&name, pid);
             }
@@ -1087,7 +1087,7 @@ impl EventLoop {
         let still_that_process = self
             .supervisor
             .services()
-            .any(|s| s.name() == name && s.pid == Some(pid));
+            .any(|s| s.name() == name && s.pid() == Some(pid));
         if still_that_process {
             let work = self.supervisor.event(name, Event::Ready, Instant::now());
             self.execute(work);
@@ -1366,14 +1366,17 @@ impl EventLoop {
         }
         let mut recorded = Vec::new();
         for s in self.supervisor.services() {
-            if s.admin_down {
+            if s.is_admin_down() {
                 state::write_down(out, s.name())?;
             }
-            if !matches!(s.state, State::Starting | State::Running | State::Stopping) {
+            if !matches!(
+                s.state(),
+                State::Starting | State::Running | State::Stopping
+            ) {
                 continue;
             }
-            let Some(pid) = s.pid else { continue };
-            let exec_done = s.state != State::Starting;
+            let Some(pid) = s.pid() else { continue };
+            let exec_done = s.state() != State::Starting;
             let cached = known
                 .binary_search_by_key(&pid, |r| r.pid)
                 .ok()
@@ -1406,8 +1409,8 @@ impl EventLoop {
                 name: s.name().to_string(),
                 pid,
                 start_time,
-                fingerprint: s.fingerprint,
-                restarts: s.restarts,
+                fingerprint: s.fingerprint(),
+                restarts: s.restarts(),
                 cmdline,
             };
             record.write_to(out)?;
@@ -1428,9 +1431,9 @@ impl EventLoop {
         for s in self.supervisor.services() {
             signature = signature
                 .feed(s.name().as_bytes())
-                .feed(&s.pid.unwrap_or(0).to_le_bytes())
-                .feed(s.state.name().as_bytes())
-                .feed(&[u8::from(s.admin_down)]);
+                .feed(&s.pid().unwrap_or(0).to_le_bytes())
+                .feed(s.state().name().as_bytes())
+                .feed(&[u8::from(s.is_admin_down())]);
         }
         let main = self
             .main
