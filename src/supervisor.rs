@@ -89,6 +89,11 @@ impl Supervisor {
         self.services.binary_search_by(|s| s.name().cmp(name))
     }
 
+    fn get_mut(&mut self, name: &str) -> Option<&mut Service> {
+        let index = self.index(name).ok()?;
+        self.services.get_mut(index).map(|s| &mut **s)
+    }
+
     /// The services of the file `name`: `name` itself and its instances
     /// `name@i`, found by binary search (a rescan of thousands of files
     /// must not walk every service for each file).
@@ -176,8 +181,7 @@ impl Supervisor {
     /// Brings one service (or instance) in line with its definition.
     fn reconcile_unit(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
         if let Loaded::Ok(spec, _) = &loaded
-            && let Ok(index) = self.index(name)
-            && let Some(service) = self.services.get_mut(index)
+            && let Some(service) = self.get_mut(name)
         {
             service.set_depends_on(&spec.depends_on);
         }
@@ -211,9 +215,9 @@ impl Supervisor {
                     self.down.swap_remove(at);
                     service.want_down(true);
                 }
-                let mut work = Vec::new();
                 if self.shutting_down {
-                    work = tag(name, service.on(Event::Shutdown, now));
+                    // Stopped and new: it has nothing to do but never start.
+                    service.on(Event::Shutdown, now);
                 }
                 if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
                     let adoption = self.adoptions.swap_remove(at);
@@ -224,16 +228,16 @@ impl Supervisor {
                 }
                 if self.batch {
                     service.wait();
-                    self.services.insert(index, service);
-                    return work;
                 }
                 self.services.insert(index, service);
+                if self.batch {
+                    return Vec::new();
+                }
                 self.update_blocked();
                 let Some(service) = self.services.get_mut(index) else {
-                    return work;
+                    return Vec::new();
                 };
-                work.extend(tag(name, service.on(Event::Start, now)));
-                return work;
+                service.on(Event::Start, now)
             }
             (Ok(index), Loaded::Ok(spec, origin)) => {
                 let Some(service) = self.services.get_mut(index) else {
@@ -311,21 +315,12 @@ impl Supervisor {
         // A start calls off a stop still waiting for dependents.
         self.pending_stops.retain(|(n, _)| !names.contains(n));
         for name in &names {
-            let Ok(index) = self.index(name) else {
+            let Some(service) = self.get_mut(name) else {
                 continue;
             };
-            let Some(service) = self.services.get_mut(index) else {
-                continue;
-            };
-            let actions = match command {
-                Command::Start => service.admin_start(now),
-                Command::Stop => service.admin_stop(now),
-                Command::Restart => service.admin_restart(now),
-            };
-            let verb = match command {
-                Command::Start => "start",
-                Command::Stop => "stop",
-                Command::Restart => "restart",
+            let (actions, verb) = match command {
+                Command::Restart => (service.admin_restart(now), "restart"),
+                _ => (service.admin_start(now), "start"),
             };
             log::info!(target: name, "{verb} requested");
             work.extend(tag(name, actions));
@@ -336,10 +331,7 @@ impl Supervisor {
 
     /// Feeds one event to the service `name`.
     pub fn event(&mut self, name: &str, event: Event, now: Instant) -> Work {
-        let Ok(index) = self.index(name) else {
-            return Vec::new();
-        };
-        let Some(service) = self.services.get_mut(index) else {
+        let Some(service) = self.get_mut(name) else {
             return Vec::new();
         };
         let mut work = tag(name, service.on(event, now));
@@ -425,8 +417,7 @@ impl Supervisor {
                 PendingStop::Dependent
             };
             if stop == PendingStop::Admin
-                && let Ok(index) = self.index(&name)
-                && let Some(service) = self.services.get_mut(index)
+                && let Some(service) = self.get_mut(&name)
             {
                 // Down at once, so nothing restarts it while it waits.
                 service.want_down(true);
@@ -552,10 +543,7 @@ impl Supervisor {
             self.pending_stops
                 .retain(|(n, _)| taken.binary_search(&n.as_str()).is_err());
             for (name, kind) in ready {
-                let Ok(index) = self.index(&name) else {
-                    continue;
-                };
-                let Some(service) = self.services.get_mut(index) else {
+                let Some(service) = self.get_mut(&name) else {
                     continue;
                 };
                 let actions = match kind {
