@@ -758,7 +758,7 @@ impl Service {
                 actions = self.on_exit_hook(pid, status);
                 actions.push(Action::CheckGroup { pid });
             }
-            Event::GroupGone if stop.leader_gone.is_some() => return self.stopped(stop, now),
+            Event::GroupGone if stop.leader_gone.is_some() => return self.stopped(*stop, now),
             Event::Deadline => {
                 if stop.kill_at.is_some_and(|at| now >= at) {
                     stop.kill_at = None;
@@ -1040,7 +1040,7 @@ impl Service {
     }
 
     /// The process group is gone: log, switch definitions, and do `then`.
-    fn stopped(&mut self, stop: Box<Stop>, now: Instant) -> Next {
+    fn stopped(&mut self, stop: Stop, now: Instant) -> Next {
         let how = self.last_exit.map(Exit::describe).unwrap_or_default();
         let ran = format_duration(self.ran_for(now));
         log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
@@ -1799,5 +1799,220 @@ mod tests {
         idle.on(Event::Stop, t0);
         idle.remove(t0);
         assert!(idle.is_removable());
+    }
+
+    #[test]
+    fn shutdown_rests_what_has_no_process_and_nothing_starts_again() {
+        let t0 = Instant::now();
+        // Backoff: stopped at once, no restart at its deadline.
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.on(exit(1), t0);
+        assert_eq!(s.on(Event::Shutdown, t0), vec![]);
+        assert_eq!((s.state(), s.deadline()), (State::Stopped, None));
+        assert_eq!(s.on(Event::Start, t0), vec![]);
+        assert_eq!(s.admin_start(t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        // A before hook under way is called off.
+        let mut before = with_hooks();
+        before.on(Event::Start, t0);
+        assert_eq!(
+            before.on(Event::Shutdown, t0),
+            vec![Action::CancelHook { hook: Hook::Before }]
+        );
+        assert_eq!(before.state(), State::Stopped);
+        // A running one waits for its Stop (dependency order), but its
+        // crash no longer restarts it, even after a long run.
+        let mut running = service(&["x"]);
+        run(&mut running, t0);
+        assert_eq!(running.on(Event::Shutdown, t0), vec![]);
+        assert_eq!(running.state(), State::Running);
+        assert_eq!(running.on(exit(0), t0 + SHORT_RUN), vec![]);
+        assert_eq!(running.state(), State::Stopped);
+        let mut short = service(&["x"]);
+        run(&mut short, t0);
+        short.on(Event::Shutdown, t0);
+        assert_eq!(short.on(exit(1), t0), vec![]);
+        assert_eq!((short.state(), short.deadline()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn shutdown_calls_off_a_restart_under_way_and_keeps_the_down_flag() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.admin_restart(t0);
+        s.on(Event::Shutdown, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        let mut down = service(&["x"]);
+        down.admin_stop(t0);
+        down.on(Event::Shutdown, t0);
+        assert!(down.is_admin_down());
+        assert_eq!(down.admin_start(t0), vec![]);
+        assert!(!down.is_admin_down());
+        assert_eq!(down.state(), State::Stopped);
+        // A daemon that forks during shutdown is not waited for.
+        let mut daemon = service(&["/usr/sbin/daemon"]);
+        daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        run(&mut daemon, t0);
+        daemon.on(Event::Shutdown, t0);
+        assert_eq!(daemon.on(exit(0), t0), vec![]);
+        assert_eq!(daemon.state(), State::Stopped);
+    }
+
+    #[test]
+    fn on_stopped_adopts_only_when_stopped_and_a_stop_rests() {
+        let t0 = Instant::now();
+        let adopted = Event::Adopted {
+            pid: 9,
+            age_ms: 1000,
+            restarts: 2,
+        };
+        let mut s = service(&["x"]);
+        assert_eq!(s.on(adopted.clone(), t0), vec![]);
+        assert_eq!(
+            (s.state(), s.pid(), s.restarts()),
+            (State::Running, Some(9), 2)
+        );
+        assert!(s.is_ready());
+        assert_eq!(s.started_at(), t0.checked_sub(Duration::from_secs(1)));
+        let mut ended = service(&["x"]);
+        ended.spec.restart = Restart::Never;
+        run(&mut ended, t0);
+        ended.on(exit(0), t0);
+        assert_eq!(ended.on(adopted, t0), vec![]);
+        assert_eq!(ended.state(), State::Exited);
+        assert_eq!(ended.on(Event::Stop, t0), vec![]);
+        assert_eq!(ended.state(), State::Stopped);
+        // Waiting for dependencies: released once they allow it.
+        let mut waiting = service(&["x"]);
+        waiting.set_blocked(Some("waiting for db".into()));
+        assert_eq!(waiting.on(Event::Start, t0), vec![]);
+        assert!(waiting.is_waiting());
+        assert_eq!(waiting.release(t0), vec![]);
+        waiting.set_blocked(None);
+        assert_eq!(waiting.release(t0), vec![Action::Spawn]);
+        assert_eq!(waiting.state(), State::Starting);
+    }
+
+    #[test]
+    fn on_starting_a_stop_while_the_fork_is_under_way_stops_its_process() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.on(Event::Start, t0);
+        assert_eq!(s.on(Event::Stop, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        assert_eq!(
+            s.on(Event::Spawned(7), t0).first(),
+            Some(&Action::Signal {
+                pid: 7,
+                signal: libc::SIGTERM
+            })
+        );
+        assert_eq!((s.state(), s.pid()), (State::Stopping, Some(7)));
+        // A pid file not there yet: asked again at each recheck.
+        let mut daemon = service(&["/usr/sbin/daemon"]);
+        daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        run(&mut daemon, t0);
+        daemon.on(exit(0), t0);
+        assert_eq!(daemon.deadline(), Some(t0 + PID_FILE_RECHECK));
+        assert_eq!(daemon.on(Event::Stop, t0), vec![]);
+        assert_eq!((daemon.state(), daemon.deadline()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn on_running_readiness_by_command_times_out() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.extras_mut().readiness = Some(Readiness::Command {
+            argv: vec!["/bin/ready".into()],
+            interval: Duration::from_millis(100),
+        });
+        s.spec.extras_mut().start_timeout = Duration::from_secs(1);
+        run(&mut s, t0);
+        assert!(!s.is_ready());
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(s.deadline(), Some(t1));
+        let check = vec![Action::RunHook {
+            hook: Hook::Ready,
+            env: vec![],
+        }];
+        assert_eq!(s.on(Event::Deadline, t1), check);
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(1)));
+        let failed = Event::HookDone {
+            hook: Hook::Ready,
+            status: Exit::Code(1),
+        };
+        assert_eq!(s.on(failed, t1), vec![]);
+        assert_eq!(s.deadline(), Some(t1 + Duration::from_millis(100)));
+        s.on(Event::Deadline, t1 + Duration::from_millis(100));
+        // Timed out with its check still running: called off, then stopped.
+        let actions = s.on(Event::Deadline, t0 + Duration::from_secs(1));
+        assert_eq!(
+            actions.first(),
+            Some(&Action::CancelHook { hook: Hook::Ready })
+        );
+        assert_eq!(s.state(), State::Stopping);
+        let mut quick = service(&["x"]);
+        quick.spec.extras_mut().readiness = Some(Readiness::Notify);
+        run(&mut quick, t0);
+        assert_eq!(quick.on(Event::Ready, t0), vec![]);
+        assert!(quick.is_ready());
+        assert_eq!(quick.deadline(), None);
+    }
+
+    #[test]
+    fn on_stopping_a_failed_stop_hook_falls_back_to_the_signal() {
+        let t0 = Instant::now();
+        let mut s = with_hooks();
+        s.spec.extras_mut().before = None;
+        run(&mut s, t0);
+        s.on(Event::Stop, t0);
+        assert!(!s.leader_gone());
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        let failed = Event::HookDone {
+            hook: Hook::Stop,
+            status: Exit::Code(1),
+        };
+        assert_eq!(
+            s.on(failed, t0),
+            vec![
+                Action::Signal {
+                    pid: 100,
+                    signal: libc::SIGTERM
+                },
+                Action::Signal {
+                    pid: 100,
+                    signal: libc::SIGCONT
+                }
+            ]
+        );
+        assert_eq!(s.state(), State::Stopping);
+        s.on(exit(0), t0);
+        assert!(s.leader_gone());
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!((s.state(), s.pid()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn a_dependent_stopped_with_its_dependency_waits_for_it() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.stop_for_dependency(t0);
+        s.on(exit(0), t0);
+        s.set_blocked(Some("waiting for db".into()));
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert!(s.is_waiting());
+        assert_eq!(s.state(), State::Stopped);
+        let mut down = service(&["x"]);
+        run(&mut down, t0);
+        down.want_down(true);
+        down.stop_for_dependency(t0);
+        down.on(exit(0), t0);
+        down.on(Event::GroupGone, t0);
+        assert!(!down.is_waiting());
     }
 }

@@ -1038,4 +1038,31 @@ mod tests {
         assert!(sup.services().next().unwrap().is_admin_down());
         assert_eq!(sup.unclaimed(), vec![other]);
     }
+
+    #[test]
+    fn a_dependency_held_for_its_dependents_at_shutdown_is_not_restarted() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.reconcile("db", named("db"), now);
+        sup.event("db", Event::Spawned(1), now);
+        sup.event("db", Event::ExecOk, now);
+        let mut web = ServiceSpec::new("web", vec!["/bin/sleep".into(), "9".into()]);
+        web.depends_on = vec!["db".into()];
+        sup.reconcile("web", Loaded::Ok(web, Origin::default()), now);
+        sup.event("web", Event::Spawned(2), now);
+        sup.event("web", Event::ExecOk, now);
+        let work = sup.shutdown(now);
+        // web stops first; db waits for it.
+        assert!(work.iter().all(|(name, _)| name == "web"), "{work:?}");
+        let crashed = Event::Exited {
+            status: Exit::Code(1),
+            exec_error: None,
+        };
+        assert_eq!(
+            sup.event("db", crashed, now + Duration::from_secs(60)),
+            vec![]
+        );
+        assert_eq!(sup.reconcile("new", named("new"), now), vec![]);
+        assert!(sup.services().all(|s| s.name() == "web" || !s.is_active()));
+    }
 }
