@@ -1212,6 +1212,12 @@ mod tests {
         }
     }
 
+    /// The stop signal, and SIGCONT, to the group of `pid`.
+    fn term_cont(pid: i32) -> Vec<Action> {
+        let signal = |signal| Action::Signal { pid, signal };
+        vec![signal(libc::SIGTERM), signal(libc::SIGCONT)]
+    }
+
     /// Starts `s` at `now` with pid 100 and confirms the exec.
     fn run(s: &mut Service, now: Instant) {
         assert_eq!(s.on(Event::Start, now), vec![Action::Spawn]);
@@ -1338,19 +1344,7 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         let actions = s.on(Event::Stop, t0);
-        assert_eq!(
-            actions,
-            vec![
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGTERM
-                },
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGCONT
-                }
-            ]
-        );
+        assert_eq!(actions, term_cont(100));
         assert_eq!(s.state(), State::Stopping);
         let kill_at = t0 + Duration::from_secs(2);
         assert_eq!(s.deadline(), Some(kill_at));
@@ -1976,19 +1970,7 @@ mod tests {
             hook: Hook::Stop,
             status: Exit::Code(1),
         };
-        assert_eq!(
-            s.on(failed, t0),
-            vec![
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGTERM
-                },
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGCONT
-                }
-            ]
-        );
+        assert_eq!(s.on(failed, t0), term_cont(100));
         assert_eq!(s.state(), State::Stopping);
         s.on(exit(0), t0);
         assert!(s.leader_gone());
