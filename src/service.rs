@@ -2,6 +2,8 @@
 //! actions each transition asks for. This file never calls the kernel; the
 //! event loop carries out the actions and reports what happened as the next
 //! event, so every transition is testable with nothing but `Instant`s.
+//! [`Service::on`] is a state x event table, one function per state; the
+//! table is written out in ARCHITECTURE.md.
 
 use crate::config::values::format_duration;
 use crate::config::{Readiness, Restart, ServiceSpec};
@@ -126,6 +128,8 @@ pub enum Event {
         age_ms: u64,
         restarts: u32,
     },
+    /// going is on its way out: nothing starts again (see [`Want`]).
+    Shutdown,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,10 +189,92 @@ impl Hook {
 /// 50 s of backoff in all) has failed for good.
 pub const CRITICAL_SHORT_RUNS: u32 = 10;
 
+/// What is wanted of a service, whatever it does now: s6-supervise's
+/// "want up". Intent, not state: it outlives every start and stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Want {
+    Up,
+    /// `going stop`: stays down, across reloads, until `going start`.
+    Down,
+    /// going is shutting down: nothing starts again; `down` is whether it
+    /// was also stopped by `going stop` (as status and the state file say).
+    Never {
+        down: bool,
+    },
+}
+
+/// What a service does: [`State`] is its public name, the data is what
+/// that state must remember, its deadlines included.
+#[derive(Debug)]
+enum Phase {
+    Stopped,
+    /// A start its dependencies hold back (`blocked`); public `stopped`.
+    Waiting,
+    Starting(Start),
+    Running(Run),
+    Stopping(Box<Stop>),
+    /// Waits out a restart delay after a short run.
+    Backoff {
+        until: Instant,
+    },
+    Exited,
+    Disabled,
+    /// Stopped for good; the supervisor drops it. Public `stopped`.
+    Removed,
+}
+
+#[derive(Debug)]
+enum Start {
+    /// The `before` hook runs; no process yet.
+    Before,
+    /// The loop was asked to fork (`Action::Spawn`); it answers at once.
+    Spawn,
+    /// Forked; the exec is not confirmed yet.
+    Exec { pid: i32 },
+    /// The command daemonized: its pid file is read every `recheck`
+    /// until it names a live process, or `until` has passed.
+    PidFile { until: Instant, recheck: Instant },
+}
+
+#[derive(Debug)]
+struct Run {
+    pid: i32,
+    /// Found through the pid file: even its exit with 0 is a crash.
+    daemon: bool,
+    ready: Ready,
+    /// The ready or health command running now.
+    check: Option<Hook>,
+    /// When the next ready command or health check is due.
+    next_check: Option<Instant>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Ready {
+    /// A service that says when it is ready must have by `until`.
+    No { until: Instant },
+    /// Ready (at once, for one that does not say): health checks run.
+    Yes { health_failures: u32 },
+}
+
+#[derive(Debug)]
+struct Stop {
+    pid: i32,
+    /// When the process group gets SIGKILL (the stop timeout).
+    kill_at: Option<Instant>,
+    /// Once the leader is gone: when to look again whether its group is
+    /// empty, and the interval after that (it doubles).
+    leader_gone: Option<(Instant, Duration)>,
+    then: AfterStop,
+    /// A definition to switch to once stopped.
+    spec: Option<Box<ServiceSpec>>,
+}
+
 /// What a stop leads to once the process group is gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AfterStop {
+enum AfterStop {
     Rest,
+    /// Wait for its dependencies, then start (a dependent stopped with them).
+    Wait,
     Restart,
     /// Restart, after the backoff its short runs call for.
     RestartAfterBackoff,
@@ -196,85 +282,59 @@ pub enum AfterStop {
     Remove,
 }
 
+impl Phase {
+    fn public(&self) -> State {
+        match self {
+            Phase::Stopped | Phase::Waiting | Phase::Removed => State::Stopped,
+            Phase::Starting(_) => State::Starting,
+            Phase::Running(_) => State::Running,
+            Phase::Stopping(_) => State::Stopping,
+            Phase::Backoff { .. } => State::Backoff,
+            Phase::Exited => State::Exited,
+            Phase::Disabled => State::Disabled,
+        }
+    }
+}
+
+/// The next phase and the actions that go with the transition.
+type Next = (Phase, Vec<Action>);
+
 #[derive(Debug)]
 pub struct Service {
     pub spec: ServiceSpec,
-    pub state: State,
-    /// The process (and process group) while starting, running or stopping.
-    pub pid: Option<i32>,
-    pub started_at: Option<Instant>,
+    phase: Phase,
+    want: Want,
+    /// When the last process was started.
+    started_at: Option<Instant>,
     /// Automatic restarts since the definition was last (re)loaded.
-    pub restarts: u32,
-    pub last_exit: Option<Exit>,
-    /// When the next `Deadline` event is due.
-    pub deadline: Option<Instant>,
+    restarts: u32,
+    last_exit: Option<Exit>,
     /// When the last process ended.
-    pub exited_at: Option<Instant>,
-    /// `going stop`: stays stopped, across reloads, until `going start`.
-    pub admin_down: bool,
+    exited_at: Option<Instant>,
     /// Of the file it was defined by (`Origin::fingerprint`).
-    pub fingerprint: u64,
+    fingerprint: u64,
     /// The last few automatic restarts, for flapping.
     recent_restarts: VecDeque<Instant>,
-    /// A `before` hook is running: the service is starting but has no pid.
-    before_running: bool,
-    health_running: bool,
-    /// Failed health checks in a row.
-    health_failures: u32,
-    /// Waiting for the pid file of a daemonized command, until then.
-    pid_file_until: Option<Instant>,
-    /// The process is a daemon found through the pid file.
-    following_daemon: bool,
-    /// Running and ready to serve (at once, for a service that does not
-    /// say when it is).
-    pub ready: bool,
-    /// A service that says when it is ready must have by then.
-    ready_until: Option<Instant>,
-    /// Why it may not start now (its dependencies), kept current by the
-    /// supervisor; `None` when it may.
-    pub blocked: Option<String>,
-    /// A start was held back by `blocked`; it happens once that clears.
-    pub waiting: bool,
-    ready_check_running: bool,
     short_runs: u32,
-    after_stop: AfterStop,
-    /// A definition to switch to once the current process has stopped.
-    pending_spec: Option<Box<ServiceSpec>>,
-    kill_at: Option<Instant>,
-    leader_gone: bool,
-    group_recheck: Duration,
+    /// Why its dependencies keep it from starting now, as the supervisor
+    /// last found; `None` when they do not.
+    blocked: Option<String>,
 }
 
 impl Service {
     pub fn new(spec: ServiceSpec) -> Service {
         Service {
             spec,
-            state: State::Stopped,
-            pid: None,
+            phase: Phase::Stopped,
+            want: Want::Up,
             started_at: None,
             restarts: 0,
             last_exit: None,
-            deadline: None,
             exited_at: None,
-            admin_down: false,
             fingerprint: 0,
             recent_restarts: VecDeque::new(),
-            before_running: false,
-            health_running: false,
-            health_failures: 0,
-            pid_file_until: None,
-            following_daemon: false,
-            ready: false,
-            ready_until: None,
-            blocked: None,
-            waiting: false,
-            ready_check_running: false,
             short_runs: 0,
-            after_stop: AfterStop::Rest,
-            pending_spec: None,
-            kill_at: None,
-            leader_gone: false,
-            group_recheck: GROUP_RECHECK_FIRST,
+            blocked: None,
         }
     }
 
@@ -285,6 +345,91 @@ impl Service {
     /// The file's name: `web` for `web` and for `web@3`.
     pub fn base_name(&self) -> &str {
         base_name(&self.spec.name)
+    }
+
+    pub fn state(&self) -> State {
+        self.phase.public()
+    }
+
+    /// The process (and process group) while starting, running or stopping.
+    pub fn pid(&self) -> Option<i32> {
+        match &self.phase {
+            Phase::Starting(Start::Exec { pid }) => Some(*pid),
+            Phase::Running(run) => Some(run.pid),
+            Phase::Stopping(stop) => Some(stop.pid),
+            _ => None,
+        }
+    }
+
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    pub fn started_at(&self) -> Option<Instant> {
+        self.started_at
+    }
+
+    pub fn last_exit(&self) -> Option<Exit> {
+        self.last_exit
+    }
+
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exited_at
+    }
+
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    pub fn set_fingerprint(&mut self, fingerprint: u64) {
+        self.fingerprint = fingerprint;
+    }
+
+    /// Running and ready to serve.
+    pub fn is_ready(&self) -> bool {
+        matches!(&self.phase, Phase::Running(run) if matches!(run.ready, Ready::Yes { .. }))
+    }
+
+    /// `going stop`: stays stopped, across reloads, until `going start`.
+    pub fn is_admin_down(&self) -> bool {
+        matches!(self.want, Want::Down | Want::Never { down: true })
+    }
+
+    pub fn blocked(&self) -> Option<&str> {
+        self.blocked.as_deref()
+    }
+
+    /// The supervisor's finding on its dependencies; only a start reads it.
+    pub fn set_blocked(&mut self, reason: Option<String>) {
+        self.blocked = reason;
+    }
+
+    /// The dependencies of a new definition decide its start at once.
+    pub fn set_depends_on(&mut self, depends_on: &[String]) {
+        self.spec.depends_on = depends_on.to_vec();
+    }
+
+    /// A start is held back until its dependencies allow it.
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.phase, Phase::Waiting)
+    }
+
+    /// When the next `Deadline` event is due: the nearest that its state
+    /// carries.
+    pub fn deadline(&self) -> Option<Instant> {
+        match &self.phase {
+            Phase::Backoff { until } => Some(*until),
+            Phase::Starting(Start::PidFile { recheck, .. }) => Some(*recheck),
+            Phase::Running(run) => match run.ready {
+                Ready::No { until } => Some(run.next_check.map_or(until, |at| at.min(until))),
+                Ready::Yes { .. } => run.next_check,
+            },
+            Phase::Stopping(stop) => {
+                let recheck = stop.leader_gone.map(|(at, _)| at);
+                [stop.kill_at, recheck].into_iter().flatten().min()
+            }
+            _ => None,
+        }
     }
 
     /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`], or as
@@ -298,6 +443,30 @@ impl Service {
                     .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
     }
 
+    /// True while a process of this service may exist.
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Starting(_) | Phase::Running(_) | Phase::Stopping(_)
+        )
+    }
+
+    /// True when a stop that leads to removal has finished.
+    pub fn is_removable(&self) -> bool {
+        matches!(self.phase, Phase::Removed)
+    }
+
+    /// True while a stop that ends in removal is under way.
+    pub fn is_being_removed(&self) -> bool {
+        let removing = matches!(&self.phase, Phase::Stopping(s) if s.then == AfterStop::Remove);
+        removing || self.is_removable()
+    }
+
+    /// Stopping, and the group leader has already been reaped.
+    pub fn leader_gone(&self) -> bool {
+        matches!(&self.phase, Phase::Stopping(stop) if stop.leader_gone.is_some())
+    }
+
     fn count_restart(&mut self, now: Instant) {
         self.restarts = self.restarts.saturating_add(1);
         if self.recent_restarts.len() >= FLAP_RESTARTS {
@@ -306,24 +475,30 @@ impl Service {
         self.recent_restarts.push_back(now);
     }
 
+    /// `going stop` (`down`, even before the stop is sent) or start.
+    pub fn want_down(&mut self, down: bool) {
+        self.want = match self.want {
+            Want::Never { .. } => Want::Never { down },
+            _ if down => Want::Down,
+            _ => Want::Up,
+        };
+    }
+
     /// `going stop`: an administrative down.
     pub fn admin_stop(&mut self, now: Instant) -> Vec<Action> {
-        self.admin_down = true;
-        self.waiting = false;
-        let actions = self.on(Event::Stop, now);
-        if self.after_stop == AfterStop::Restart {
-            self.after_stop = AfterStop::Rest;
-        }
-        actions
+        self.want_down(true);
+        self.on(Event::Stop, now)
     }
 
     /// `going start`: ends an administrative down and starts now, even
     /// from backoff.
     pub fn admin_start(&mut self, now: Instant) -> Vec<Action> {
-        self.admin_down = false;
-        if self.state == State::Stopping && self.after_stop != AfterStop::Remove {
-            // Start again once the stop under way has finished.
-            self.after_stop = AfterStop::Restart;
+        self.want_down(false);
+        if let Phase::Stopping(stop) = &mut self.phase {
+            if stop.then != AfterStop::Remove {
+                // Start again once the stop under way has finished.
+                stop.then = AfterStop::Restart;
+            }
             return vec![];
         }
         self.on(Event::Start, now)
@@ -331,49 +506,61 @@ impl Service {
 
     /// `going restart`: stops (if running) and starts again.
     pub fn admin_restart(&mut self, now: Instant) -> Vec<Action> {
-        self.admin_down = false;
+        self.want_down(false);
         if self.is_active() {
-            self.stop_then_start(now)
+            self.stop_then(AfterStop::Restart, now)
         } else {
             self.on(Event::Start, now)
         }
     }
 
-    /// Stops the running process and starts again once it is gone.
-    fn stop_then_start(&mut self, now: Instant) -> Vec<Action> {
+    /// Stops, and once stopped does `then`.
+    fn stop_then(&mut self, then: AfterStop, now: Instant) -> Vec<Action> {
         let mut actions = self.on(Event::Stop, now);
-        self.after_stop = AfterStop::Restart;
-        if !self.is_active() {
-            actions.extend(self.finish_stop(now));
+        match &mut self.phase {
+            Phase::Stopping(stop) => stop.then = then,
+            Phase::Stopped => {
+                let (next, more) = self.finish(then, now);
+                self.phase = next;
+                actions.extend(more);
+            }
+            _ => {}
         }
         actions
     }
 
-    /// True when a stop that leads to removal has finished.
-    pub fn is_removable(&self) -> bool {
-        self.after_stop == AfterStop::Remove && !self.is_active()
-    }
-
-    /// True while a process of this service may exist.
-    pub fn is_active(&self) -> bool {
-        matches!(
-            self.state,
-            State::Starting | State::Running | State::Stopping
-        )
-    }
-
-    /// True while a stop that ends in removal is under way.
-    pub fn is_being_removed(&self) -> bool {
-        self.after_stop == AfterStop::Remove
+    /// Stopped because a dependency stops: starts again once the
+    /// dependencies are back, unless it is wanted down.
+    pub fn stop_for_dependency(&mut self, now: Instant) -> Vec<Action> {
+        let then = match self.want {
+            Want::Up => AfterStop::Wait,
+            _ => AfterStop::Rest,
+        };
+        self.stop_then(then, now)
     }
 
     /// Cancels a removal under way: the service starts again once stopped.
     pub fn keep(&mut self) {
-        self.after_stop = AfterStop::Restart;
+        if let Phase::Stopping(stop) = &mut self.phase {
+            stop.then = AfterStop::Restart;
+        }
     }
 
-    pub fn leader_gone(&self) -> bool {
-        self.leader_gone
+    /// A new service found while files are loaded: it starts, if its
+    /// dependencies allow, once all of them are known.
+    pub fn wait(&mut self) {
+        if let Phase::Stopped = self.phase {
+            self.phase = Phase::Waiting;
+        }
+    }
+
+    /// Starts a start that its dependencies held back, if they now allow it.
+    pub fn release(&mut self, now: Instant) -> Vec<Action> {
+        if !self.is_waiting() || self.blocked.is_some() {
+            return vec![];
+        }
+        self.phase = Phase::Stopped;
+        self.on(Event::Start, now)
     }
 
     /// Switches to a new definition: at once if nothing runs, else after
@@ -381,405 +568,520 @@ impl Service {
     pub fn replace(&mut self, spec: ServiceSpec, now: Instant) -> Vec<Action> {
         self.restarts = 0;
         self.short_runs = 0;
+        let mut actions = Vec::new();
         if self.is_active() {
-            self.pending_spec = Some(Box::new(spec));
-            self.stop_then_start(now)
-        } else {
-            self.spec = spec;
-            self.after_stop = AfterStop::Rest;
-            self.on(Event::Start, now)
+            actions = self.on(Event::Stop, now);
         }
+        if let Phase::Stopping(stop) = &mut self.phase {
+            stop.then = AfterStop::Restart;
+            stop.spec = Some(Box::new(spec));
+            return actions;
+        }
+        self.spec = spec;
+        actions.extend(self.on(Event::Start, now));
+        actions
     }
 
     /// Stops the service for good; the supervisor drops it once
     /// [`Service::is_removable`].
     pub fn remove(&mut self, now: Instant) -> Vec<Action> {
-        let actions = self.on(Event::Stop, now);
-        self.after_stop = AfterStop::Remove;
-        self.pending_spec = None;
+        let actions = self.stop_then(AfterStop::Remove, now);
+        if let Phase::Stopping(stop) = &mut self.phase {
+            stop.spec = None;
+        }
         actions
     }
 
+    /// The state x event table: one function per state, each returning
+    /// the next state and the actions of the transition.
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
-        match (self.state, event) {
-            (State::Stopped | State::Backoff | State::Exited | State::Disabled, Event::Start) => {
-                if self.admin_down {
-                    return vec![];
-                }
-                self.deadline = None;
-                if self.spec.enabled {
-                    self.begin_start()
-                } else {
-                    self.enter(State::Disabled);
-                    vec![]
-                }
+        if event == Event::Shutdown {
+            self.want = Want::Never {
+                down: self.is_admin_down(),
+            };
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
+        let (next, actions) = match phase {
+            Phase::Backoff { until } => self.on_backoff(until, event),
+            Phase::Starting(start) => self.on_starting(start, event, now),
+            Phase::Running(run) => self.on_running(run, event, now),
+            Phase::Stopping(stop) => self.on_stopping(stop, event, now),
+            Phase::Removed => (Phase::Removed, self.other(State::Stopped, event)),
+            resting => self.on_stopped(resting, event, now),
+        };
+        self.phase = next;
+        actions
+    }
+
+    /// Stopped, Waiting, Exited, Disabled: no process, no deadline.
+    fn on_stopped(&mut self, phase: Phase, event: Event, now: Instant) -> Next {
+        match event {
+            Event::Start => self.start(phase),
+            Event::Stop | Event::Shutdown if matches!(phase, Phase::Waiting) => {
+                (Phase::Stopped, vec![])
             }
-            (_, Event::Start) => vec![],
-            (
-                State::Stopped,
-                Event::Adopted {
-                    pid,
-                    age_ms,
-                    restarts,
-                },
-            ) => {
-                let age = Duration::from_millis(age_ms);
-                self.pid = Some(pid);
-                self.started_at = Some(now.checked_sub(age).unwrap_or(now));
-                self.restarts = restarts;
-                self.leader_gone = false;
-                self.enter(State::Running);
-                log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
-                // It was running before: ready, as far as going can tell.
-                self.health_failures = 0;
-                self.ready = true;
-                self.deadline = self.health_deadline(now);
-                vec![]
-            }
-            (_, Event::Adopted { .. }) => vec![],
-            (_, Event::Spawned(pid)) => {
-                self.following_daemon = false;
-                self.pid = Some(pid);
+            Event::Stop if !matches!(phase, Phase::Stopped) => (Phase::Stopped, vec![]),
+            Event::Adopted {
+                pid,
+                age_ms,
+                restarts,
+            } if matches!(phase, Phase::Stopped) => self.adopted(pid, age_ms, restarts, now),
+            // Forked after all, though stopped while the fork was under way.
+            Event::Spawned(pid) if matches!(phase, Phase::Stopped | Phase::Waiting) => {
                 self.started_at = Some(now);
-                self.leader_gone = false;
-                self.enter(State::Starting);
                 log::info!(target: &self.spec.name, "starting, pid {pid}");
-                vec![]
+                self.stop(pid, vec![], now)
             }
-            (_, Event::SpawnFailed(reason)) => {
-                self.pid = None;
-                self.after_failure(&format!("cannot start: {reason}"), now)
+            event => {
+                let actions = self.other(phase.public(), event);
+                (phase, actions)
             }
-            (State::Starting, Event::ExecOk) => {
-                self.enter(State::Running);
-                log::info!(target: &self.spec.name, "running, pid {}", self.pid.unwrap_or(0));
-                self.entered_running(now);
-                vec![]
-            }
-            (State::Running, Event::Ready) if !self.ready => {
-                self.become_ready(now);
-                vec![]
-            }
+        }
+    }
+
+    fn on_backoff(&mut self, until: Instant, event: Event) -> Next {
+        match event {
+            Event::Start => self.start(Phase::Backoff { until }),
+            Event::Deadline => self.begin_start(false),
+            Event::Stop | Event::Shutdown => (Phase::Stopped, vec![]),
+            event => (Phase::Backoff { until }, self.other(State::Backoff, event)),
+        }
+    }
+
+    fn on_starting(&mut self, start: Start, event: Event, now: Instant) -> Next {
+        match (start, event) {
             (
-                State::Running,
-                Event::HookDone {
-                    hook: Hook::Ready,
-                    status,
-                },
-            ) => {
-                self.ready_check_running = false;
-                if self.ready {
-                    return vec![];
-                }
-                if status == Exit::Code(0) {
-                    self.become_ready(now);
-                    return vec![];
-                }
-                self.deadline = self.next_ready_check(now);
-                vec![]
-            }
-            (State::Running, Event::Deadline) if !self.ready => {
-                if self.ready_until.is_some_and(|until| now >= until) {
-                    let waited = format_duration(self.spec.extras().start_timeout);
-                    let pid = self.pid.unwrap_or(0);
-                    let then = if self.spec.restart == Restart::Never {
-                        "stopping"
-                    } else {
-                        "restarting"
-                    };
-                    log::warn!(target: &self.spec.name, "not ready within {waited}, pid {pid}, {then}");
-                    return self.restart_after_backoff(now);
-                }
-                self.deadline = self.ready_until;
-                if matches!(
-                    self.spec.extras().readiness,
-                    Some(Readiness::Command { .. })
-                ) && !self.ready_check_running
-                {
-                    self.ready_check_running = true;
-                    return vec![Action::RunHook {
-                        hook: Hook::Ready,
-                        env: Vec::new(),
-                    }];
-                }
-                vec![]
-            }
-            (
-                State::Starting,
+                Start::Before,
                 Event::HookDone {
                     hook: Hook::Before,
                     status,
                 },
-            ) if self.before_running => {
-                self.before_running = false;
+            ) => {
                 if status == Exit::Code(0) {
-                    return vec![Action::Spawn];
+                    return (Phase::Starting(Start::Spawn), vec![Action::Spawn]);
                 }
                 self.last_exit = Some(status);
-                self.after_failure(
-                    &format!("cannot start: before hook {}", status.describe()),
-                    now,
-                )
+                let why = format!("cannot start: before hook {}", status.describe());
+                self.after_failure(&why, now)
             }
-            (State::Starting, Event::Stop) if self.before_running => {
-                self.before_running = false;
-                self.enter(State::Stopped);
-                vec![Action::CancelHook { hook: Hook::Before }]
+            (Start::Before, Event::Stop | Event::Shutdown) => (
+                Phase::Stopped,
+                vec![Action::CancelHook { hook: Hook::Before }],
+            ),
+            (Start::Spawn, Event::Spawned(pid)) => {
+                self.started_at = Some(now);
+                log::info!(target: &self.spec.name, "starting, pid {pid}");
+                (Phase::Starting(Start::Exec { pid }), vec![])
             }
-            (State::Starting | State::Running, Event::Exited { status, exec_error })
-                if status == Exit::Code(0)
-                    && exec_error.is_none()
-                    && !self.following_daemon
-                    && self.spec.extras().pid_file.is_some() =>
-            {
-                // The command daemonized: the service is whoever the pid file names.
-                let pid = self.pid.take().unwrap_or(0);
-                let file = self.pid_file_name();
-                log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
-                self.enter(State::Starting);
-                self.pid_file_until = Some(now + self.spec.extras().start_timeout);
-                self.deadline = Some(now + PID_FILE_RECHECK);
-                vec![Action::ReadPidFile]
+            (Start::Spawn, Event::SpawnFailed(reason)) => {
+                self.after_failure(&format!("cannot start: {reason}"), now)
             }
-            (State::Starting, Event::PidFile(found)) if self.pid_file_until.is_some() => {
-                let Some(pid) = found else { return vec![] };
-                self.pid_file_until = None;
-                self.following_daemon = true;
-                self.pid = Some(pid);
-                self.enter(State::Running);
+            // The fork is under way: its process is stopped once it exists.
+            (Start::Spawn, Event::Stop) => (Phase::Stopped, vec![]),
+            (Start::Exec { pid }, Event::ExecOk) => {
+                log::info!(target: &self.spec.name, "running, pid {pid}");
+                (self.running(pid, false, self.says_no_ready(), now), vec![])
+            }
+            (Start::Exec { pid }, Event::Exited { status, exec_error }) => {
+                self.exited(pid, false, status, exec_error, vec![], now)
+            }
+            (Start::Exec { pid }, Event::Stop) => self.stop(pid, vec![], now),
+            (Start::PidFile { .. }, Event::PidFile(Some(pid))) => {
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
-                self.entered_running(now);
-                vec![]
+                (self.running(pid, true, self.says_no_ready(), now), vec![])
             }
-            (State::Starting, Event::Deadline) if self.pid_file_until.is_some() => {
-                if self.pid_file_until.is_some_and(|until| now >= until) {
-                    self.pid_file_until = None;
-                    self.deadline = None;
-                    let file = self.pid_file_name();
-                    let waited = format_duration(self.spec.extras().start_timeout);
-                    return self.after_failure(
-                        &format!("cannot start: {file} named no live process within {waited}"),
-                        now,
-                    );
+            (Start::PidFile { until, .. }, Event::Deadline) if now >= until => {
+                let file = self.pid_file_name();
+                let waited = format_duration(self.spec.extras().start_timeout);
+                let why = format!("cannot start: {file} named no live process within {waited}");
+                self.after_failure(&why, now)
+            }
+            (Start::PidFile { until, .. }, Event::Deadline) => {
+                let recheck = now + PID_FILE_RECHECK;
+                let phase = Phase::Starting(Start::PidFile { until, recheck });
+                (phase, vec![Action::ReadPidFile])
+            }
+            (start @ Start::PidFile { .. }, Event::PidFile(None)) => {
+                (Phase::Starting(start), vec![])
+            }
+            (Start::PidFile { .. }, Event::Stop | Event::Shutdown) => (Phase::Stopped, vec![]),
+            (start, event) => (Phase::Starting(start), self.other(State::Starting, event)),
+        }
+    }
+
+    fn on_running(&mut self, mut run: Run, event: Event, now: Instant) -> Next {
+        match event {
+            Event::Ready if matches!(run.ready, Ready::No { .. }) => {
+                (self.become_ready(run, now), vec![])
+            }
+            Event::HookDone {
+                hook: Hook::Ready,
+                status,
+            } => {
+                if run.check == Some(Hook::Ready) {
+                    run.check = None;
                 }
-                self.deadline = Some(now + PID_FILE_RECHECK);
-                vec![Action::ReadPidFile]
+                match run.ready {
+                    Ready::Yes { .. } => {}
+                    _ if status == Exit::Code(0) => return (self.become_ready(run, now), vec![]),
+                    _ => run.next_check = self.ready_check_at(now),
+                }
+                (Phase::Running(run), vec![])
             }
-            (State::Starting, Event::Stop)
-                if self.pid_file_until.is_some() && self.pid.is_none() =>
-            {
-                self.pid_file_until = None;
-                self.deadline = None;
-                self.enter(State::Stopped);
-                vec![]
+            Event::HookDone {
+                hook: Hook::Health,
+                status,
+            } => {
+                if run.check == Some(Hook::Health) {
+                    run.check = None;
+                }
+                self.health_checked(run, status, now)
             }
-            (State::Starting | State::Running, Event::Exited { status, exec_error }) => {
-                let mut actions = self.cancel_checks();
+            Event::Deadline => self.running_deadline(run, now),
+            Event::Exited { status, exec_error } => {
+                let cancel = cancel(run.check);
+                self.exited(run.pid, run.daemon, status, exec_error, cancel, now)
+            }
+            Event::Stop => self.stop(run.pid, cancel(run.check), now),
+            event => (Phase::Running(run), self.other(State::Running, event)),
+        }
+    }
+
+    fn on_stopping(&mut self, mut stop: Box<Stop>, event: Event, now: Instant) -> Next {
+        let pid = stop.pid;
+        let mut actions = Vec::new();
+        match event {
+            Event::Stop => stop.then = AfterStop::Rest,
+            Event::Exited { status, .. } => {
                 self.reaped(status, now);
-                self.deadline = None;
-                let pid = self.pid.take().unwrap_or(0);
-                let ran = self.ran_for(now);
-                actions.extend(self.on_exit_hook(pid, status));
-                if let Some(why) = exec_error {
-                    actions.extend(
-                        self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
-                    );
-                    return actions;
-                }
-                let what = format!(
-                    "{} after {}, pid {pid}",
-                    status.describe(),
-                    format_duration(ran)
-                );
-                actions.extend(self.after_exit(
-                    &what,
-                    status != Exit::Code(0),
-                    ran < SHORT_RUN,
-                    now,
-                ));
-                actions
-            }
-            (State::Running, Event::Deadline) if !self.health_running => {
-                self.deadline = None;
-                self.health_running = true;
-                vec![Action::RunHook {
-                    hook: Hook::Health,
-                    env: Vec::new(),
-                }]
-            }
-            (
-                _,
-                Event::HookDone {
-                    hook: Hook::Health,
-                    status,
-                },
-            ) => {
-                self.health_running = false;
-                self.health_checked(status, now)
-            }
-            (_, Event::HookDone { hook, status }) => {
-                if status == Exit::Code(0) {
-                    return vec![];
-                }
-                log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
-                // A stop hook that failed still has to stop the service.
-                match (hook, self.state, self.pid) {
-                    (Hook::Stop, State::Stopping, Some(pid)) if !self.leader_gone => {
-                        let signal = self.spec.stop_signal;
-                        vec![
-                            Action::Signal { pid, signal },
-                            Action::Signal {
-                                pid,
-                                signal: libc::SIGCONT,
-                            },
-                        ]
-                    }
-                    _ => vec![],
-                }
-            }
-            (State::Starting | State::Running, Event::Stop)
-                if !self.health_running && !self.ready_check_running =>
-            {
-                let pid = self.pid.unwrap_or(0);
-                let signal = self.spec.stop_signal;
-                let by_hook = self.spec.extras().stop_command.is_some();
-                let how = if by_hook {
-                    "stop hook".to_string()
-                } else {
-                    format!("signal {}", signals::name(signal))
-                };
-                log::info!(target: &self.spec.name, "stopping, pid {pid}, {how}");
-                self.kill_at = Some(now + self.spec.stop_timeout);
-                self.deadline = self.kill_at;
-                self.leader_gone = false;
-                self.group_recheck = GROUP_RECHECK_FIRST;
-                self.after_stop = AfterStop::Rest;
-                self.enter(State::Stopping);
-                if by_hook {
-                    let env = vec![("GOING_PID".to_string(), pid.to_string())];
-                    return vec![Action::RunHook {
-                        hook: Hook::Stop,
-                        env,
-                    }];
-                }
-                vec![
-                    Action::Signal { pid, signal },
-                    Action::Signal {
-                        pid,
-                        signal: libc::SIGCONT,
-                    },
-                ]
-            }
-            (State::Starting | State::Running, Event::Stop) => {
-                // Checks of a process being stopped are over.
-                let mut actions = self.cancel_checks();
-                actions.extend(self.on(Event::Stop, now));
-                actions
-            }
-            (State::Backoff | State::Exited | State::Disabled, Event::Stop) => {
-                self.deadline = None;
-                self.enter(State::Stopped);
-                vec![]
-            }
-            (State::Stopping, Event::Stop) => {
-                self.after_stop = AfterStop::Rest;
-                vec![]
-            }
-            (State::Stopping, Event::Exited { status, .. }) => {
-                self.reaped(status, now);
-                self.leader_gone = true;
-                let pid = self.pid.unwrap_or(0);
-                self.deadline = Some(self.next_group_check(now));
-                let mut actions = self.on_exit_hook(pid, status);
+                stop.leader_gone = Some((now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST));
+                actions = self.on_exit_hook(pid, status);
                 actions.push(Action::CheckGroup { pid });
-                actions
             }
-            (State::Stopping, Event::GroupGone) if self.leader_gone => self.finish_stop(now),
-            (State::Stopping, Event::Deadline) => {
-                let mut actions = Vec::new();
-                let pid = self.pid.unwrap_or(0);
-                if self.kill_at.is_some_and(|at| now >= at) {
-                    self.kill_at = None;
+            Event::GroupGone if stop.leader_gone.is_some() => return self.stopped(*stop, now),
+            Event::Deadline => {
+                if stop.kill_at.is_some_and(|at| now >= at) {
+                    stop.kill_at = None;
                     log::warn!(target: &self.spec.name, "stop timeout, pid {pid}, sending KILL to the process group");
                     actions.push(Action::Signal {
                         pid,
                         signal: libc::SIGKILL,
                     });
                 }
-                if self.leader_gone {
+                if let Some((_, every)) = stop.leader_gone {
                     actions.push(Action::CheckGroup { pid });
-                    self.group_recheck = (self.group_recheck * 2).min(GROUP_RECHECK_MAX);
+                    let every = (every * 2).min(GROUP_RECHECK_MAX);
+                    stop.leader_gone = Some((now + every, every));
                 }
-                self.deadline = if self.leader_gone {
-                    Some(self.next_group_check(now))
-                } else {
-                    self.kill_at
-                };
-                actions
             }
-            (State::Backoff, Event::Deadline) => {
-                self.deadline = None;
-                self.begin_start()
+            Event::HookDone {
+                hook: Hook::Stop,
+                status,
+            } if status != Exit::Code(0) && stop.leader_gone.is_none() => {
+                // A stop hook that failed still has to stop the service.
+                actions = self.other(State::Stopping, event);
+                actions.extend(self.stop_signals(pid));
             }
-            (_, Event::Deadline) => {
-                // A deadline nothing here wants any more: never wake for it again.
-                self.deadline = None;
-                vec![]
+            event => actions = self.other(State::Stopping, event),
+        }
+        (Phase::Stopping(stop), actions)
+    }
+
+    /// What every state answers alike: a hook's end is logged if it
+    /// failed, anything else is ignored.
+    fn other(&self, state: State, event: Event) -> Vec<Action> {
+        match event {
+            Event::HookDone { hook, status } if hook != Hook::Health && status != Exit::Code(0) => {
+                log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
             }
-            (state, event) => {
+            Event::HookDone { .. } | Event::Deadline | Event::Shutdown | Event::Start => {}
+            Event::Adopted { .. } => {}
+            event => {
                 log::debug!(target: &self.spec.name, "ignored {event:?} in state {}", state.name());
-                vec![]
+            }
+        }
+        vec![]
+    }
+
+    /// `Start` with no process: starts, unless it is wanted down.
+    fn start(&mut self, resting: Phase) -> Next {
+        if self.want != Want::Up {
+            return (resting, vec![]);
+        }
+        if !self.spec.enabled {
+            return (Phase::Disabled, vec![]);
+        }
+        self.begin_start(matches!(resting, Phase::Waiting))
+    }
+
+    /// Spawns the service, or first its `before` hook; or, while its
+    /// dependencies are not met, waits for them. Nothing starts during
+    /// shutdown.
+    fn begin_start(&self, waiting: bool) -> Next {
+        if let Want::Never { .. } = self.want {
+            return (Phase::Stopped, vec![]);
+        }
+        if let Some(reason) = &self.blocked {
+            if !waiting {
+                log::info!(target: &self.spec.name, "waiting: {reason}");
+            }
+            return (Phase::Waiting, vec![]);
+        }
+        if self.spec.extras().before.is_none() {
+            return (Phase::Starting(Start::Spawn), vec![Action::Spawn]);
+        }
+        (Phase::Starting(Start::Before), vec![run_hook(Hook::Before)])
+    }
+
+    /// A process an earlier going started is this service's now.
+    fn adopted(&mut self, pid: i32, age_ms: u64, restarts: u32, now: Instant) -> Next {
+        let age = Duration::from_millis(age_ms);
+        self.started_at = Some(now.checked_sub(age).unwrap_or(now));
+        self.restarts = restarts;
+        log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
+        // It was running before: ready, as far as going can tell.
+        (self.running(pid, false, true, now), vec![])
+    }
+
+    /// The process runs: `ready` (one that does not say when it is, or
+    /// an adopted one), or waiting to say so.
+    fn running(&self, pid: i32, daemon: bool, ready: bool, now: Instant) -> Phase {
+        let (ready, next_check) = if ready {
+            (Ready::Yes { health_failures: 0 }, self.health_deadline(now))
+        } else {
+            let until = now + self.spec.extras().start_timeout;
+            (Ready::No { until }, self.ready_check_at(now))
+        };
+        Phase::Running(Run {
+            pid,
+            daemon,
+            ready,
+            check: None,
+            next_check,
+        })
+    }
+
+    /// Ready as soon as it runs: it has no way to say when it is.
+    fn says_no_ready(&self) -> bool {
+        self.spec.extras().readiness.is_none()
+    }
+
+    /// When the first health check is due, if the service has one.
+    fn health_deadline(&self, now: Instant) -> Option<Instant> {
+        let check = self.spec.extras().health_check.as_ref();
+        check.map(|h| now + h.interval)
+    }
+
+    /// When the next ready command is due, if readiness is a command.
+    fn ready_check_at(&self, now: Instant) -> Option<Instant> {
+        match &self.spec.extras().readiness {
+            Some(Readiness::Command { interval, .. }) => Some(now + *interval),
+            _ => None,
+        }
+    }
+
+    fn become_ready(&self, mut run: Run, now: Instant) -> Phase {
+        log::info!(target: &self.spec.name, "ready, pid {}", run.pid);
+        run.ready = Ready::Yes { health_failures: 0 };
+        run.next_check = self.health_deadline(now);
+        Phase::Running(run)
+    }
+
+    /// Running's deadline: the readiness timeout, the next ready command,
+    /// or the next health check.
+    fn running_deadline(&mut self, mut run: Run, now: Instant) -> Next {
+        run.next_check = None;
+        match run.ready {
+            Ready::No { until } if now >= until => {
+                let waited = format_duration(self.spec.extras().start_timeout);
+                let then = if self.spec.restart == Restart::Never {
+                    "stopping"
+                } else {
+                    "restarting"
+                };
+                log::warn!(target: &self.spec.name, "not ready within {waited}, pid {}, {then}", run.pid);
+                return self.restart_after_backoff(run, now);
+            }
+            Ready::No { .. } if self.ready_check_at(now).is_none() => {}
+            Ready::No { .. } if run.check.is_none() => run.check = Some(Hook::Ready),
+            Ready::Yes { .. } if run.check.is_none() => run.check = Some(Hook::Health),
+            _ => return (Phase::Running(run), vec![]),
+        }
+        let actions = run.check.map(run_hook).into_iter().collect();
+        (Phase::Running(run), actions)
+    }
+
+    /// A health check ended: count a failure, restart after `retries` of
+    /// them in a row, and schedule the next check.
+    fn health_checked(&mut self, mut run: Run, status: Exit, now: Instant) -> Next {
+        let Some(check) = self.spec.extras().health_check.clone() else {
+            return (Phase::Running(run), vec![]);
+        };
+        run.next_check = Some(now + check.interval);
+        let failures = match &mut run.ready {
+            Ready::Yes { health_failures } => health_failures,
+            Ready::No { .. } => return (Phase::Running(run), vec![]),
+        };
+        if status == Exit::Code(0) {
+            *failures = 0;
+            return (Phase::Running(run), vec![]);
+        }
+        *failures += 1;
+        let (pid, failed) = (run.pid, *failures);
+        if failed < check.retries {
+            log::warn!(target: &self.spec.name, "health check {}, {failed} of {}, pid {pid}", status.describe(), check.retries);
+            return (Phase::Running(run), vec![]);
+        }
+        log::warn!(target: &self.spec.name, "health check {}, {failed} times in a row, pid {pid}, restarting", status.describe());
+        *failures = 0;
+        self.restart_after_backoff(run, now)
+    }
+
+    /// The leader of a starting or running service ended on its own;
+    /// `actions` call off its checks if it crashed.
+    fn exited(
+        &mut self,
+        pid: i32,
+        daemon: bool,
+        status: Exit,
+        exec_error: Option<String>,
+        mut actions: Vec<Action>,
+        now: Instant,
+    ) -> Next {
+        let pid_file = self.spec.extras().pid_file.is_some();
+        if status == Exit::Code(0) && exec_error.is_none() && !daemon && pid_file {
+            // The command daemonized: the service is whoever the pid file names.
+            let file = self.pid_file_name();
+            log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
+            if let Want::Never { .. } = self.want {
+                return (Phase::Stopped, vec![]);
+            }
+            let until = now + self.spec.extras().start_timeout;
+            let recheck = now + PID_FILE_RECHECK;
+            let phase = Phase::Starting(Start::PidFile { until, recheck });
+            return (phase, vec![Action::ReadPidFile]);
+        }
+        self.reaped(status, now);
+        let ran = self.ran_for(now);
+        actions.extend(self.on_exit_hook(pid, status));
+        let (next, more) = match exec_error {
+            Some(why) => self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
+            None => {
+                let what = format!(
+                    "{} after {}, pid {pid}",
+                    status.describe(),
+                    format_duration(ran)
+                );
+                self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
+            }
+        };
+        actions.extend(more);
+        (next, actions)
+    }
+
+    /// Sends the stop signal (or runs the stop hook) to a process, after
+    /// `actions` (checks of it called off).
+    fn stop(&self, pid: i32, mut actions: Vec<Action>, now: Instant) -> Next {
+        let by_hook = self.spec.extras().stop_command.is_some();
+        let how = if by_hook {
+            "stop hook".to_string()
+        } else {
+            format!("signal {}", signals::name(self.spec.stop_signal))
+        };
+        log::info!(target: &self.spec.name, "stopping, pid {pid}, {how}");
+        if by_hook {
+            let env = vec![("GOING_PID".to_string(), pid.to_string())];
+            actions.push(Action::RunHook {
+                hook: Hook::Stop,
+                env,
+            });
+        } else {
+            actions.extend(self.stop_signals(pid));
+        }
+        let stop = Stop {
+            pid,
+            kill_at: Some(now + self.spec.stop_timeout),
+            leader_gone: None,
+            then: AfterStop::Rest,
+            spec: None,
+        };
+        (Phase::Stopping(Box::new(stop)), actions)
+    }
+
+    fn stop_signals(&self, pid: i32) -> Vec<Action> {
+        let signal = self.spec.stop_signal;
+        let cont = libc::SIGCONT;
+        vec![
+            Action::Signal { pid, signal },
+            Action::Signal { pid, signal: cont },
+        ]
+    }
+
+    /// Stops the service and starts it again, after the backoff its run
+    /// calls for: a failed health check or readiness counts as a crash.
+    fn restart_after_backoff(&mut self, run: Run, now: Instant) -> Next {
+        let (phase, actions) = self.stop(run.pid, cancel(run.check), now);
+        if self.spec.restart == Restart::Never {
+            return (phase, actions);
+        }
+        // Restarted like a crash: after a short run, with the backoff.
+        if self.ran_for(now) < SHORT_RUN {
+            self.short_runs = self.short_runs.saturating_add(1);
+        } else {
+            self.short_runs = 0;
+        }
+        match phase {
+            Phase::Stopping(mut stop) => {
+                stop.then = AfterStop::RestartAfterBackoff;
+                (Phase::Stopping(stop), actions)
+            }
+            phase => (phase, actions),
+        }
+    }
+
+    /// The process group is gone: log, switch definitions, and do `then`.
+    fn stopped(&mut self, stop: Stop, now: Instant) -> Next {
+        let how = self.last_exit.map(Exit::describe).unwrap_or_default();
+        let ran = format_duration(self.ran_for(now));
+        log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
+        // A new definition waiting for this stop applies even if the
+        // restart was called off (`going stop` meanwhile).
+        if let Some(spec) = stop.spec {
+            self.spec = *spec;
+        }
+        self.finish(stop.then, now)
+    }
+
+    /// What a finished stop leads to.
+    fn finish(&mut self, then: AfterStop, now: Instant) -> Next {
+        match then {
+            AfterStop::Rest => (Phase::Stopped, vec![]),
+            AfterStop::Wait => (Phase::Waiting, vec![]),
+            AfterStop::Remove => (Phase::Removed, vec![]),
+            AfterStop::Restart => self.start(Phase::Stopped),
+            AfterStop::RestartAfterBackoff => {
+                self.count_restart(now);
+                if self.short_runs == 0 {
+                    return self.start(Phase::Stopped);
+                }
+                let delay = backoff_delay(self.short_runs);
+                log::warn!(target: &self.spec.name, "restart in {}", format_duration(delay));
+                (self.backoff(now + delay), vec![])
             }
         }
     }
 
-    fn enter(&mut self, state: State) {
-        self.state = state;
+    /// Backoff until `until`, or, during shutdown, stopped.
+    fn backoff(&self, until: Instant) -> Phase {
+        match self.want {
+            Want::Never { .. } => Phase::Stopped,
+            _ => Phase::Backoff { until },
+        }
     }
 
     fn reaped(&mut self, status: Exit, now: Instant) {
         self.last_exit = Some(status);
         self.exited_at = Some(now);
-        self.ready = false;
-        self.ready_until = None;
-    }
-
-    /// When the first health check is due, if the service has one.
-    fn health_deadline(&self, now: Instant) -> Option<Instant> {
-        self.spec
-            .extras()
-            .health_check
-            .as_ref()
-            .map(|h| now + h.interval)
-    }
-
-    /// The process runs: ready at once, or waiting to say so.
-    fn entered_running(&mut self, now: Instant) {
-        self.health_failures = 0;
-        if self.spec.extras().readiness.is_none() {
-            self.ready = true;
-            self.deadline = self.health_deadline(now);
-            return;
-        }
-        self.ready = false;
-        self.ready_until = Some(now + self.spec.extras().start_timeout);
-        self.deadline = self.next_ready_check(now);
-    }
-
-    /// The next ready command, or else the readiness deadline.
-    fn next_ready_check(&self, now: Instant) -> Option<Instant> {
-        let check = match &self.spec.extras().readiness {
-            Some(Readiness::Command { interval, .. }) => Some(now + *interval),
-            _ => None,
-        };
-        [check, self.ready_until].into_iter().flatten().min()
-    }
-
-    fn become_ready(&mut self, now: Instant) {
-        self.ready = true;
-        self.ready_until = None;
-        log::info!(target: &self.spec.name, "ready, pid {}", self.pid.unwrap_or(0));
-        self.deadline = self.health_deadline(now);
     }
 
     fn ran_for(&self, now: Instant) -> Duration {
@@ -787,13 +1089,8 @@ impl Service {
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
     }
 
-    fn next_group_check(&self, now: Instant) -> Instant {
-        let recheck = now + self.group_recheck;
-        self.kill_at.map_or(recheck, |kill_at| kill_at.min(recheck))
-    }
-
     /// The leader died on its own: restart now, later, or not at all.
-    fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> Vec<Action> {
+    fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> Next {
         let restart = match self.spec.restart {
             Restart::Always => true,
             Restart::OnFailure => failed,
@@ -805,83 +1102,44 @@ impl Service {
                 _ => "never",
             };
             log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
-            self.enter(State::Exited);
-            return self.critical_end();
+            return (Phase::Exited, self.critical_end());
         }
         self.count_restart(now);
         if !short {
             self.short_runs = 0;
             log::warn!(target: &self.spec.name, "{what}, restarting");
-            self.enter(State::Stopped);
-            return self.begin_start();
+            return self.begin_start(false);
         }
         self.back_off(what, log::Level::Warn, now)
     }
 
     /// One more short run: the backoff it calls for, or, for a critical
     /// service that keeps failing, the end.
-    fn back_off(&mut self, what: &str, level: log::Level, now: Instant) -> Vec<Action> {
+    fn back_off(&mut self, what: &str, level: log::Level, now: Instant) -> Next {
         self.short_runs = self.short_runs.saturating_add(1);
         if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
             log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
-            self.enter(State::Exited);
-            return self.critical_end();
+            return (Phase::Exited, self.critical_end());
         }
         let delay = backoff_delay(self.short_runs);
         log::log!(target: &self.spec.name, level, "{what}, restart in {}", format_duration(delay));
-        self.deadline = Some(now + delay);
-        self.enter(State::Backoff);
-        vec![]
+        (self.backoff(now + delay), vec![])
     }
 
     /// The service could not be started at all: always a short run.
-    fn after_failure(&mut self, what: &str, now: Instant) -> Vec<Action> {
+    fn after_failure(&mut self, what: &str, now: Instant) -> Next {
         if self.spec.restart == Restart::Never {
             log::error!(target: &self.spec.name, "{what}, not restarted (restart = never)");
-            self.enter(State::Exited);
-            return self.critical_end();
+            return (Phase::Exited, self.critical_end());
         }
         self.count_restart(now);
         self.back_off(what, log::Level::Error, now)
-    }
-
-    /// Starts a start that its dependencies held back, if they now allow it.
-    pub fn release(&mut self, now: Instant) -> Vec<Action> {
-        if !self.waiting || self.blocked.is_some() || self.is_active() {
-            return vec![];
-        }
-        self.waiting = false;
-        self.on(Event::Start, now)
     }
 
     /// The pid file, as log lines name it.
     fn pid_file_name(&self) -> String {
         let file = self.spec.extras().pid_file.as_deref();
         file.map(|p| p.display().to_string()).unwrap_or_default()
-    }
-
-    /// Spawns the service, or first its `before` hook; or, while its
-    /// dependencies are not met, waits for them.
-    fn begin_start(&mut self) -> Vec<Action> {
-        if let Some(reason) = &self.blocked {
-            if !self.waiting {
-                log::info!(target: &self.spec.name, "waiting: {reason}");
-            }
-            self.waiting = true;
-            self.deadline = None;
-            self.enter(State::Stopped);
-            return vec![];
-        }
-        if self.spec.extras().before.is_none() {
-            return vec![Action::Spawn];
-        }
-        self.before_running = true;
-        self.pid = None;
-        self.enter(State::Starting);
-        vec![Action::RunHook {
-            hook: Hook::Before,
-            env: Vec::new(),
-        }]
     }
 
     /// The `on-exit` hook, told how the process ended.
@@ -905,60 +1163,6 @@ impl Service {
         }]
     }
 
-    /// A health check ended: count a failure, restart after `retries` of
-    /// them in a row, and schedule the next check.
-    fn health_checked(&mut self, status: Exit, now: Instant) -> Vec<Action> {
-        let Some(check) = self.spec.extras().health_check.clone() else {
-            return vec![];
-        };
-        if self.state != State::Running {
-            return vec![];
-        }
-        self.deadline = Some(now + check.interval);
-        if status == Exit::Code(0) {
-            self.health_failures = 0;
-            return vec![];
-        }
-        self.health_failures += 1;
-        let pid = self.pid.unwrap_or(0);
-        if self.health_failures < check.retries {
-            log::warn!(target: &self.spec.name, "health check {}, {} of {}, pid {pid}", status.describe(), self.health_failures, check.retries);
-            return vec![];
-        }
-        log::warn!(target: &self.spec.name, "health check {}, {} times in a row, pid {pid}, restarting", status.describe(), self.health_failures);
-        self.health_failures = 0;
-        self.restart_after_backoff(now)
-    }
-
-    /// Health and readiness checks still running for this process.
-    fn cancel_checks(&mut self) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if std::mem::take(&mut self.health_running) {
-            actions.push(Action::CancelHook { hook: Hook::Health });
-        }
-        if std::mem::take(&mut self.ready_check_running) {
-            actions.push(Action::CancelHook { hook: Hook::Ready });
-        }
-        actions
-    }
-
-    /// Stops the service and starts it again, after the backoff its run
-    /// calls for: a failed health check or readiness counts as a crash.
-    fn restart_after_backoff(&mut self, now: Instant) -> Vec<Action> {
-        if self.spec.restart == Restart::Never {
-            return self.on(Event::Stop, now);
-        }
-        // Restarted like a crash: after a short run, with the backoff.
-        if self.ran_for(now) < SHORT_RUN {
-            self.short_runs = self.short_runs.saturating_add(1);
-        } else {
-            self.short_runs = 0;
-        }
-        let actions = self.on(Event::Stop, now);
-        self.after_stop = AfterStop::RestartAfterBackoff;
-        actions
-    }
-
     /// The end of a critical service is going's end: its last status, or 1
     /// when it never ran.
     fn critical_end(&self) -> Vec<Action> {
@@ -969,72 +1173,21 @@ impl Service {
             code: self.last_exit.map_or(1, Exit::code),
         }]
     }
+}
 
-    fn finish_stop(&mut self, now: Instant) -> Vec<Action> {
-        let pid = self.pid.take();
-        self.deadline = None;
-        self.kill_at = None;
-        if let Some(pid) = pid {
-            let how = self.last_exit.map(Exit::describe).unwrap_or_default();
-            let ran = format_duration(self.ran_for(now));
-            log::info!(target: &self.spec.name, "stopped, pid {pid}, {how} after {ran}");
-        }
-        self.enter(State::Stopped);
-        // A new definition waiting for this stop applies even if the
-        // restart was called off (`going stop` meanwhile).
-        if let Some(spec) = self.pending_spec.take() {
-            self.spec = *spec;
-        }
-        match self.after_stop {
-            AfterStop::Restart => {
-                self.after_stop = AfterStop::Rest;
-                self.on(Event::Start, now)
-            }
-            AfterStop::RestartAfterBackoff if self.short_runs == 0 => {
-                self.after_stop = AfterStop::Rest;
-                self.count_restart(now);
-                self.on(Event::Start, now)
-            }
-            AfterStop::RestartAfterBackoff => {
-                self.after_stop = AfterStop::Rest;
-                self.count_restart(now);
-                let delay = backoff_delay(self.short_runs);
-                log::warn!(target: &self.spec.name, "restart in {}", format_duration(delay));
-                self.deadline = Some(now + delay);
-                self.enter(State::Backoff);
-                vec![]
-            }
-            AfterStop::Rest | AfterStop::Remove => vec![],
-        }
+fn run_hook(hook: Hook) -> Action {
+    Action::RunHook {
+        hook,
+        env: Vec::new(),
     }
 }
 
-/// Read access for the loop, its parts and the status output.
-impl Service {
-    pub fn pid(&self) -> Option<i32> {
-        self.pid
-    }
-    pub fn state(&self) -> State {
-        self.state
-    }
-    pub fn restarts(&self) -> u32 {
-        self.restarts
-    }
-    pub fn started_at(&self) -> Option<Instant> {
-        self.started_at
-    }
-    pub fn last_exit(&self) -> Option<Exit> {
-        self.last_exit
-    }
-    pub fn is_ready(&self) -> bool {
-        self.ready
-    }
-    pub fn is_admin_down(&self) -> bool {
-        self.admin_down
-    }
-    pub fn fingerprint(&self) -> u64 {
-        self.fingerprint
-    }
+/// The check command still running for a process that ends or stops.
+fn cancel(check: Option<Hook>) -> Vec<Action> {
+    check
+        .map(|hook| Action::CancelHook { hook })
+        .into_iter()
+        .collect()
 }
 
 /// The file's name of a service or instance name: `web@3` -> `web`.
@@ -1059,13 +1212,25 @@ mod tests {
         }
     }
 
+    /// The stop signal, and SIGCONT, to the group of `pid`.
+    fn term_cont(pid: i32) -> Vec<Action> {
+        let signal = |signal| Action::Signal { pid, signal };
+        vec![signal(libc::SIGTERM), signal(libc::SIGCONT)]
+    }
+
     /// Starts `s` at `now` with pid 100 and confirms the exec.
     fn run(s: &mut Service, now: Instant) {
         assert_eq!(s.on(Event::Start, now), vec![Action::Spawn]);
+        spawned(s, now);
+    }
+
+    /// The spawn `s` asked for has happened: pid 100, exec confirmed.
+    fn spawned(s: &mut Service, now: Instant) {
+        assert_eq!(s.state(), State::Starting);
         s.on(Event::Spawned(100), now);
-        assert_eq!(s.state, State::Starting);
+        assert_eq!(s.state(), State::Starting);
         s.on(Event::ExecOk, now);
-        assert_eq!(s.state, State::Running);
+        assert_eq!(s.state(), State::Running);
     }
 
     #[test]
@@ -1088,9 +1253,9 @@ mod tests {
         run(&mut s, t0);
         let actions = s.on(exit(0), t0 + Duration::from_secs(60));
         assert_eq!(actions, vec![Action::Spawn]);
-        assert_eq!(s.restarts, 1);
-        assert_eq!(s.last_exit, Some(Exit::Code(0)));
-        assert_eq!(s.pid, None);
+        assert_eq!(s.restarts(), 1);
+        assert_eq!(s.last_exit(), Some(Exit::Code(0)));
+        assert_eq!(s.pid(), None);
     }
 
     #[test]
@@ -1098,22 +1263,21 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["/bin/false"]);
         let mut now = t0;
+        run(&mut s, now);
         for expected_ms in [50, 100, 200, 400] {
-            run(&mut s, now);
             now += Duration::from_millis(10);
             assert_eq!(s.on(exit(1), now), vec![]);
-            assert_eq!(s.state, State::Backoff);
-            assert_eq!(s.deadline, Some(now + Duration::from_millis(expected_ms)));
+            assert_eq!(s.state(), State::Backoff);
+            assert_eq!(s.deadline(), Some(now + Duration::from_millis(expected_ms)));
             now += Duration::from_millis(expected_ms);
             assert_eq!(s.on(Event::Deadline, now), vec![Action::Spawn]);
-            s.state = State::Stopped; // as if the spawn were about to happen
+            spawned(&mut s, now);
         }
-        run(&mut s, now);
         assert_eq!(s.on(exit(1), now + SHORT_RUN), vec![Action::Spawn]);
-        run(&mut s, now);
+        spawned(&mut s, now);
         s.on(exit(1), now + Duration::from_millis(1));
         assert_eq!(
-            s.deadline,
+            s.deadline(),
             Some(now + Duration::from_millis(1) + FIRST_BACKOFF)
         );
     }
@@ -1126,11 +1290,10 @@ mod tests {
         s.spec.restart = Restart::OnFailure;
         run(&mut s, t0);
         assert_eq!(s.on(exit(0), later), vec![]);
-        assert_eq!(s.state, State::Exited);
+        assert_eq!(s.state(), State::Exited);
         run(&mut s, t0);
         assert_eq!(s.on(exit(3), later), vec![Action::Spawn]);
-        s.state = State::Stopped;
-        run(&mut s, t0);
+        spawned(&mut s, t0);
         let killed = Event::Exited {
             status: Exit::Signal(9),
             exec_error: None,
@@ -1138,11 +1301,10 @@ mod tests {
         assert_eq!(s.on(killed, later), vec![Action::Spawn]);
 
         s.spec.restart = Restart::Never;
-        s.state = State::Stopped;
-        run(&mut s, t0);
+        spawned(&mut s, t0);
         assert_eq!(s.on(exit(3), later), vec![]);
-        assert_eq!(s.state, State::Exited);
-        assert_eq!(s.deadline, None);
+        assert_eq!(s.state(), State::Exited);
+        assert_eq!(s.deadline(), None);
     }
 
     #[test]
@@ -1157,8 +1319,8 @@ mod tests {
             exec_error: Some("exec".into()),
         };
         assert_eq!(s.on(failed, t0 + SHORT_RUN * 2), vec![]);
-        assert_eq!(s.state, State::Backoff);
-        assert_eq!(s.deadline, Some(t0 + SHORT_RUN * 2 + FIRST_BACKOFF));
+        assert_eq!(s.state(), State::Backoff);
+        assert_eq!(s.deadline(), Some(t0 + SHORT_RUN * 2 + FIRST_BACKOFF));
     }
 
     #[test]
@@ -1170,10 +1332,10 @@ mod tests {
             s.on(Event::SpawnFailed("unknown user \"bob\"".into()), t0),
             vec![]
         );
-        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.state(), State::Backoff);
         s.on(Event::Deadline, t0 + FIRST_BACKOFF);
         s.on(Event::SpawnFailed("again".into()), t0 + FIRST_BACKOFF);
-        assert_eq!(s.deadline, Some(t0 + FIRST_BACKOFF * 3));
+        assert_eq!(s.deadline(), Some(t0 + FIRST_BACKOFF * 3));
     }
 
     #[test]
@@ -1182,22 +1344,10 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         let actions = s.on(Event::Stop, t0);
-        assert_eq!(
-            actions,
-            vec![
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGTERM
-                },
-                Action::Signal {
-                    pid: 100,
-                    signal: libc::SIGCONT
-                }
-            ]
-        );
-        assert_eq!(s.state, State::Stopping);
+        assert_eq!(actions, term_cont(100));
+        assert_eq!(s.state(), State::Stopping);
         let kill_at = t0 + Duration::from_secs(2);
-        assert_eq!(s.deadline, Some(kill_at));
+        assert_eq!(s.deadline(), Some(kill_at));
         assert_eq!(
             s.on(Event::Deadline, kill_at),
             vec![Action::Signal {
@@ -1205,16 +1355,16 @@ mod tests {
                 signal: libc::SIGKILL
             }]
         );
-        assert_eq!(s.deadline, None);
+        assert_eq!(s.deadline(), None);
         let killed = Event::Exited {
             status: Exit::Signal(9),
             exec_error: None,
         };
         assert_eq!(s.on(killed, kill_at), vec![Action::CheckGroup { pid: 100 }]);
-        assert_eq!(s.state, State::Stopping);
+        assert_eq!(s.state(), State::Stopping);
         assert_eq!(s.on(Event::GroupGone, kill_at), vec![]);
-        assert_eq!(s.state, State::Stopped);
-        assert_eq!(s.pid, None);
+        assert_eq!(s.state(), State::Stopped);
+        assert_eq!(s.pid(), None);
     }
 
     #[test]
@@ -1225,13 +1375,13 @@ mod tests {
         s.on(Event::Stop, t0);
         s.on(exit(0), t0);
         // The group outlives its leader: recheck soon, then less often.
-        assert_eq!(s.deadline, Some(t0 + GROUP_RECHECK_FIRST));
+        assert_eq!(s.deadline(), Some(t0 + GROUP_RECHECK_FIRST));
         let t1 = t0 + GROUP_RECHECK_FIRST;
         assert_eq!(
             s.on(Event::Deadline, t1),
             vec![Action::CheckGroup { pid: 100 }]
         );
-        assert_eq!(s.deadline, Some(t1 + GROUP_RECHECK_FIRST * 2));
+        assert_eq!(s.deadline(), Some(t1 + GROUP_RECHECK_FIRST * 2));
         // The kill still comes at the stop timeout.
         let kill_at = t0 + Duration::from_secs(2);
         assert_eq!(
@@ -1244,9 +1394,9 @@ mod tests {
                 Action::CheckGroup { pid: 100 }
             ]
         );
-        assert_eq!(s.state, State::Stopping);
+        assert_eq!(s.state(), State::Stopping);
         s.on(Event::GroupGone, kill_at);
-        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.state(), State::Stopped);
     }
 
     #[test]
@@ -1270,10 +1420,10 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         s.on(exit(1), t0);
-        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.state(), State::Backoff);
         assert_eq!(s.on(Event::Stop, t0), vec![]);
-        assert_eq!(s.state, State::Stopped);
-        assert_eq!(s.deadline, None);
+        assert_eq!(s.state(), State::Stopped);
+        assert_eq!(s.deadline(), None);
         assert_eq!(s.on(Event::Deadline, t0 + MAX_BACKOFF), vec![]);
     }
 
@@ -1295,7 +1445,7 @@ mod tests {
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
         assert_eq!(s.spec, new);
-        assert_eq!(s.restarts, 0);
+        assert_eq!(s.restarts(), 0);
     }
 
     #[test]
@@ -1304,10 +1454,10 @@ mod tests {
         let mut s = service(&["old"]);
         run(&mut s, t0);
         s.on(exit(1), t0);
-        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.state(), State::Backoff);
         let actions = s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
         assert_eq!(actions, vec![Action::Spawn]);
-        assert_eq!(s.deadline, None);
+        assert_eq!(s.deadline(), None);
     }
 
     #[test]
@@ -1316,17 +1466,17 @@ mod tests {
         let mut s = service(&["x"]);
         s.spec.enabled = false;
         assert_eq!(s.on(Event::Start, t0), vec![]);
-        assert_eq!(s.state, State::Disabled);
+        assert_eq!(s.state(), State::Disabled);
         let mut enabled = s.spec.clone();
         enabled.enabled = true;
         assert_eq!(s.replace(enabled, t0), vec![Action::Spawn]);
-        run(&mut s, t0);
+        spawned(&mut s, t0);
         let mut disabled = s.spec.clone();
         disabled.enabled = false;
         s.replace(disabled, t0);
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
-        assert_eq!(s.state, State::Disabled);
+        assert_eq!(s.state(), State::Disabled);
     }
 
     #[test]
@@ -1337,13 +1487,13 @@ mod tests {
         s.admin_stop(t0);
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
-        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.state(), State::Stopped);
         assert_eq!(s.on(Event::Start, t0), vec![]);
         let changed = ServiceSpec::new("web", vec!["y".into()]);
         assert_eq!(s.replace(changed, t0), vec![]);
         assert_eq!(s.spec.argv, ["y"]);
         assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
-        assert!(!s.admin_down);
+        assert!(!s.is_admin_down());
     }
 
     #[test]
@@ -1393,11 +1543,11 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         let mut now = t0;
+        run(&mut s, now);
         for _ in 0..FLAP_RESTARTS {
-            run(&mut s, now);
             now += SHORT_RUN;
-            s.on(exit(1), now);
-            s.state = State::Stopped;
+            assert_eq!(s.on(exit(1), now), vec![Action::Spawn]);
+            spawned(&mut s, now);
         }
         assert!(s.is_flapping(now));
         assert!(!s.is_flapping(t0 + FLAP_WINDOW * 2));
@@ -1407,7 +1557,6 @@ mod tests {
         for _ in 0..FLAP_RESTARTS {
             run(&mut slow, now);
             slow.on(exit(1), now + Duration::from_millis(1));
-            slow.state = State::Stopped;
             now += MAX_BACKOFF;
         }
         assert!(slow.is_flapping(now));
@@ -1447,13 +1596,12 @@ mod tests {
         for _ in 1..CRITICAL_SHORT_RUNS {
             run(&mut s, now);
             assert_eq!(s.on(exit(2), now), vec![]);
-            assert_eq!(s.state, State::Backoff);
-            s.state = State::Stopped;
+            assert_eq!(s.state(), State::Backoff);
             now += MAX_BACKOFF;
         }
         run(&mut s, now);
         assert_eq!(s.on(exit(2), now), vec![Action::Critical { code: 2 }]);
-        assert_eq!(s.state, State::Exited);
+        assert_eq!(s.state(), State::Exited);
         let killed = Event::Exited {
             status: Exit::Signal(9),
             exec_error: None,
@@ -1483,7 +1631,7 @@ mod tests {
                 env: vec![]
             }]
         );
-        assert_eq!(s.state, State::Starting);
+        assert_eq!(s.state(), State::Starting);
         let ok = Event::HookDone {
             hook: Hook::Before,
             status: Exit::Code(0),
@@ -1496,15 +1644,15 @@ mod tests {
             status: Exit::Code(3),
         };
         assert_eq!(failing.on(failed, t0), vec![]);
-        assert_eq!(failing.state, State::Backoff);
-        assert_eq!(failing.deadline, Some(t0 + FIRST_BACKOFF));
+        assert_eq!(failing.state(), State::Backoff);
+        assert_eq!(failing.deadline(), Some(t0 + FIRST_BACKOFF));
         let mut stopped = with_hooks();
         stopped.on(Event::Start, t0);
         assert_eq!(
             stopped.on(Event::Stop, t0),
             vec![Action::CancelHook { hook: Hook::Before }]
         );
-        assert_eq!(stopped.state, State::Stopped);
+        assert_eq!(stopped.state(), State::Stopped);
     }
 
     #[test]
@@ -1529,7 +1677,7 @@ mod tests {
                 env
             }]
         );
-        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(2)));
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(2)));
         let killed = Event::Exited {
             status: Exit::Signal(15),
             exec_error: None,
@@ -1560,7 +1708,7 @@ mod tests {
             retries: 2,
         });
         run(&mut s, t0);
-        assert_eq!(s.deadline, Some(t0 + Duration::from_secs(1)));
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(1)));
         let t1 = t0 + Duration::from_secs(1);
         assert_eq!(
             s.on(Event::Deadline, t1),
@@ -1574,7 +1722,7 @@ mod tests {
             status: Exit::Code(1),
         };
         assert_eq!(s.on(failed.clone(), t1), vec![]);
-        assert_eq!(s.deadline, Some(t1 + Duration::from_secs(1)));
+        assert_eq!(s.deadline(), Some(t1 + Duration::from_secs(1)));
         s.on(Event::Deadline, t1 + Duration::from_secs(1));
         let actions = s.on(failed, t1 + Duration::from_secs(1));
         assert_eq!(
@@ -1586,8 +1734,8 @@ mod tests {
         );
         s.on(exit(0), t1);
         assert_eq!(s.on(Event::GroupGone, t1), vec![]);
-        assert_eq!(s.state, State::Backoff);
-        assert_eq!(s.restarts, 1);
+        assert_eq!(s.state(), State::Backoff);
+        assert_eq!(s.restarts(), 1);
         let passed = Event::HookDone {
             hook: Hook::Health,
             status: Exit::Code(0),
@@ -1603,13 +1751,13 @@ mod tests {
         s.spec.extras_mut().start_timeout = Duration::from_secs(1);
         run(&mut s, t0);
         assert_eq!(s.on(exit(0), t0), vec![Action::ReadPidFile]);
-        assert_eq!(s.state, State::Starting);
-        assert_eq!(s.pid, None);
+        assert_eq!(s.state(), State::Starting);
+        assert_eq!(s.pid(), None);
         assert_eq!(s.on(Event::PidFile(None), t0), vec![]);
         let t1 = t0 + PID_FILE_RECHECK;
         assert_eq!(s.on(Event::Deadline, t1), vec![Action::ReadPidFile]);
         assert_eq!(s.on(Event::PidFile(Some(4242)), t1), vec![]);
-        assert_eq!((s.state, s.pid), (State::Running, Some(4242)));
+        assert_eq!((s.state(), s.pid()), (State::Running, Some(4242)));
         // The daemon's own exit is a crash like any other, even with status 0.
         assert_eq!(s.on(exit(0), t1 + SHORT_RUN), vec![Action::Spawn]);
     }
@@ -1623,12 +1771,12 @@ mod tests {
         run(&mut s, t0);
         s.on(exit(0), t0);
         assert_eq!(s.on(Event::Deadline, t0 + Duration::from_secs(1)), vec![]);
-        assert_eq!(s.state, State::Backoff);
+        assert_eq!(s.state(), State::Backoff);
         let mut failing = service(&["/usr/sbin/daemon"]);
         failing.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         run(&mut failing, t0);
         failing.on(exit(1), t0);
-        assert_eq!(failing.state, State::Backoff);
+        assert_eq!(failing.state(), State::Backoff);
     }
 
     #[test]
@@ -1645,5 +1793,208 @@ mod tests {
         idle.on(Event::Stop, t0);
         idle.remove(t0);
         assert!(idle.is_removable());
+    }
+
+    #[test]
+    fn shutdown_rests_what_has_no_process_and_nothing_starts_again() {
+        let t0 = Instant::now();
+        // Backoff: stopped at once, no restart at its deadline.
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.on(exit(1), t0);
+        assert_eq!(s.on(Event::Shutdown, t0), vec![]);
+        assert_eq!((s.state(), s.deadline()), (State::Stopped, None));
+        assert_eq!(s.on(Event::Start, t0), vec![]);
+        assert_eq!(s.admin_start(t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        // A before hook under way is called off.
+        let mut before = with_hooks();
+        before.on(Event::Start, t0);
+        assert_eq!(
+            before.on(Event::Shutdown, t0),
+            vec![Action::CancelHook { hook: Hook::Before }]
+        );
+        assert_eq!(before.state(), State::Stopped);
+        // A running one waits for its Stop (dependency order), but its
+        // crash no longer restarts it, even after a long run.
+        let mut running = service(&["x"]);
+        run(&mut running, t0);
+        assert_eq!(running.on(Event::Shutdown, t0), vec![]);
+        assert_eq!(running.state(), State::Running);
+        assert_eq!(running.on(exit(0), t0 + SHORT_RUN), vec![]);
+        assert_eq!(running.state(), State::Stopped);
+        let mut short = service(&["x"]);
+        run(&mut short, t0);
+        short.on(Event::Shutdown, t0);
+        assert_eq!(short.on(exit(1), t0), vec![]);
+        assert_eq!((short.state(), short.deadline()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn shutdown_calls_off_a_restart_under_way_and_keeps_the_down_flag() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.admin_restart(t0);
+        s.on(Event::Shutdown, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        let mut down = service(&["x"]);
+        down.admin_stop(t0);
+        down.on(Event::Shutdown, t0);
+        assert!(down.is_admin_down());
+        assert_eq!(down.admin_start(t0), vec![]);
+        assert!(!down.is_admin_down());
+        assert_eq!(down.state(), State::Stopped);
+        // A daemon that forks during shutdown is not waited for.
+        let mut daemon = service(&["/usr/sbin/daemon"]);
+        daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        run(&mut daemon, t0);
+        daemon.on(Event::Shutdown, t0);
+        assert_eq!(daemon.on(exit(0), t0), vec![]);
+        assert_eq!(daemon.state(), State::Stopped);
+    }
+
+    #[test]
+    fn on_stopped_adopts_only_when_stopped_and_a_stop_rests() {
+        let t0 = Instant::now();
+        let adopted = Event::Adopted {
+            pid: 9,
+            age_ms: 1000,
+            restarts: 2,
+        };
+        let mut s = service(&["x"]);
+        assert_eq!(s.on(adopted.clone(), t0), vec![]);
+        assert_eq!(
+            (s.state(), s.pid(), s.restarts()),
+            (State::Running, Some(9), 2)
+        );
+        assert!(s.is_ready());
+        assert_eq!(s.started_at(), t0.checked_sub(Duration::from_secs(1)));
+        let mut ended = service(&["x"]);
+        ended.spec.restart = Restart::Never;
+        run(&mut ended, t0);
+        ended.on(exit(0), t0);
+        assert_eq!(ended.on(adopted, t0), vec![]);
+        assert_eq!(ended.state(), State::Exited);
+        assert_eq!(ended.on(Event::Stop, t0), vec![]);
+        assert_eq!(ended.state(), State::Stopped);
+        // Waiting for dependencies: released once they allow it.
+        let mut waiting = service(&["x"]);
+        waiting.set_blocked(Some("waiting for db".into()));
+        assert_eq!(waiting.on(Event::Start, t0), vec![]);
+        assert!(waiting.is_waiting());
+        assert_eq!(waiting.release(t0), vec![]);
+        waiting.set_blocked(None);
+        assert_eq!(waiting.release(t0), vec![Action::Spawn]);
+        assert_eq!(waiting.state(), State::Starting);
+    }
+
+    #[test]
+    fn on_starting_a_stop_while_the_fork_is_under_way_stops_its_process() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.on(Event::Start, t0);
+        assert_eq!(s.on(Event::Stop, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        assert_eq!(
+            s.on(Event::Spawned(7), t0).first(),
+            Some(&Action::Signal {
+                pid: 7,
+                signal: libc::SIGTERM
+            })
+        );
+        assert_eq!((s.state(), s.pid()), (State::Stopping, Some(7)));
+        // A pid file not there yet: asked again at each recheck.
+        let mut daemon = service(&["/usr/sbin/daemon"]);
+        daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        run(&mut daemon, t0);
+        daemon.on(exit(0), t0);
+        assert_eq!(daemon.deadline(), Some(t0 + PID_FILE_RECHECK));
+        assert_eq!(daemon.on(Event::Stop, t0), vec![]);
+        assert_eq!((daemon.state(), daemon.deadline()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn on_running_readiness_by_command_times_out() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.extras_mut().readiness = Some(Readiness::Command {
+            argv: vec!["/bin/ready".into()],
+            interval: Duration::from_millis(100),
+        });
+        s.spec.extras_mut().start_timeout = Duration::from_secs(1);
+        run(&mut s, t0);
+        assert!(!s.is_ready());
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(s.deadline(), Some(t1));
+        let check = vec![Action::RunHook {
+            hook: Hook::Ready,
+            env: vec![],
+        }];
+        assert_eq!(s.on(Event::Deadline, t1), check);
+        assert_eq!(s.deadline(), Some(t0 + Duration::from_secs(1)));
+        let failed = Event::HookDone {
+            hook: Hook::Ready,
+            status: Exit::Code(1),
+        };
+        assert_eq!(s.on(failed, t1), vec![]);
+        assert_eq!(s.deadline(), Some(t1 + Duration::from_millis(100)));
+        s.on(Event::Deadline, t1 + Duration::from_millis(100));
+        // Timed out with its check still running: called off, then stopped.
+        let actions = s.on(Event::Deadline, t0 + Duration::from_secs(1));
+        assert_eq!(
+            actions.first(),
+            Some(&Action::CancelHook { hook: Hook::Ready })
+        );
+        assert_eq!(s.state(), State::Stopping);
+        let mut quick = service(&["x"]);
+        quick.spec.extras_mut().readiness = Some(Readiness::Notify);
+        run(&mut quick, t0);
+        assert_eq!(quick.on(Event::Ready, t0), vec![]);
+        assert!(quick.is_ready());
+        assert_eq!(quick.deadline(), None);
+    }
+
+    #[test]
+    fn on_stopping_a_failed_stop_hook_falls_back_to_the_signal() {
+        let t0 = Instant::now();
+        let mut s = with_hooks();
+        s.spec.extras_mut().before = None;
+        run(&mut s, t0);
+        s.on(Event::Stop, t0);
+        assert!(!s.leader_gone());
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        let failed = Event::HookDone {
+            hook: Hook::Stop,
+            status: Exit::Code(1),
+        };
+        assert_eq!(s.on(failed, t0), term_cont(100));
+        assert_eq!(s.state(), State::Stopping);
+        s.on(exit(0), t0);
+        assert!(s.leader_gone());
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!((s.state(), s.pid()), (State::Stopped, None));
+    }
+
+    #[test]
+    fn a_dependent_stopped_with_its_dependency_waits_for_it() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        s.stop_for_dependency(t0);
+        s.on(exit(0), t0);
+        s.set_blocked(Some("waiting for db".into()));
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert!(s.is_waiting());
+        assert_eq!(s.state(), State::Stopped);
+        let mut down = service(&["x"]);
+        run(&mut down, t0);
+        down.want_down(true);
+        down.stop_for_dependency(t0);
+        down.on(exit(0), t0);
+        down.on(Event::GroupGone, t0);
+        assert!(!down.is_waiting());
     }
 }

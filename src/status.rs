@@ -122,13 +122,13 @@ fn last_exit(exit: Option<Exit>) -> String {
 
 fn uptime(service: &Service, now: Instant) -> Option<Duration> {
     let running = matches!(
-        service.state,
+        service.state(),
         State::Starting | State::Running | State::Stopping
     );
     running
         .then(|| {
             service
-                .started_at
+                .started_at()
                 .map(|at| now.saturating_duration_since(at))
         })
         .flatten()
@@ -183,25 +183,25 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
     let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
     for row in rows {
         let s = row.service;
-        let state = s.state.name().to_string();
+        let state = s.state().name().to_string();
         let mut cells = vec![
             s.name().to_string(),
             state,
-            s.pid.map_or("-".into(), |pid| pid.to_string()),
+            s.pid().map_or("-".into(), |pid| pid.to_string()),
             uptime(s, now).map_or("-".into(), format_duration),
-            s.restarts.to_string(),
-            last_exit(s.last_exit),
+            s.restarts().to_string(),
+            last_exit(s.last_exit()),
             row.stats
                 .map_or("-".into(), |st| format!("{}s", seconds(st.cpu, 2))),
             row.stats
                 .map_or("-".into(), |st| format!("{} kB", st.rss_kb)),
         ];
         // A service that says when it is ready: started, or ready too.
-        let says_ready = s.spec.extras().readiness.is_some() && s.state == State::Running;
+        let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
         let notes: Vec<&str> = [
-            (says_ready && s.ready, "ready"),
-            (says_ready && !s.ready, "not-ready"),
-            (s.admin_down, "down"),
+            (says_ready && s.is_ready(), "ready"),
+            (says_ready && !s.is_ready(), "not-ready"),
+            (s.is_admin_down(), "down"),
             (s.is_flapping(now), "flapping"),
         ]
         .into_iter()
@@ -283,7 +283,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             .split_once('@')
             .map_or_else(null, |(_, i)| i.to_string());
         let groups: Vec<String> = s.spec.groups.iter().map(|g| quoted(g)).collect();
-        let exit = match s.last_exit {
+        let exit = match s.last_exit() {
             None => null(),
             Some(Exit::Code(code)) => format!("{{\"code\":{code}}}"),
             Some(Exit::Signal(signal)) => {
@@ -298,17 +298,19 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             quoted(s.name()),
             quoted(s.base_name()),
             groups.join(","),
-            quoted(s.state.name()),
-            s.pid.map_or_else(null, |pid| pid.to_string()),
+            quoted(s.state().name()),
+            s.pid().map_or_else(null, |pid| pid.to_string()),
             uptime(s, now).map_or_else(null, |up| seconds(up, 3)),
-            s.restarts,
-            s.exited_at.map_or_else(null, |at| wall(at, now, wall_now)),
-            s.started_at.map_or_else(null, |at| wall(at, now, wall_now)),
+            s.restarts(),
+            s.exited_at()
+                .map_or_else(null, |at| wall(at, now, wall_now)),
+            s.started_at()
+                .map_or_else(null, |at| wall(at, now, wall_now)),
             row.stats.map_or_else(null, |st| seconds(st.cpu, 2)),
             row.stats.map_or_else(null, |st| st.rss_kb.to_string()),
             s.is_flapping(now),
-            s.admin_down,
-            s.ready && s.state == State::Running,
+            s.is_admin_down(),
+            s.is_ready(),
         );
     }
     out.push_str("]}\n");
@@ -321,11 +323,20 @@ mod tests {
     use crate::config::ServiceSpec;
 
     fn row_service(name: &str) -> Service {
+        use crate::service::Event;
+        // Killed once, then running again as pid 42.
         let mut service = Service::new(ServiceSpec::new(name, vec!["x".into()]));
-        service.state = State::Running;
-        service.pid = Some(42);
-        service.started_at = Some(Instant::now());
-        service.last_exit = Some(Exit::Signal(9));
+        let now = Instant::now();
+        let killed = Event::Exited {
+            status: Exit::Signal(9),
+            exec_error: None,
+        };
+        let (start, run) = (Event::Start, Event::ExecOk);
+        let events = [start.clone(), Event::Spawned(41), run.clone(), killed];
+        for event in events.into_iter().chain([start, Event::Spawned(42), run]) {
+            service.on(event, now);
+        }
+        assert_eq!((service.state(), service.pid()), (State::Running, Some(42)));
         service
     }
 

@@ -4,8 +4,7 @@
 //! the kernel: it returns the actions for the event loop to carry out.
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
-use crate::service::{Action, Event, Service, State};
-use crate::service::{Exit, Hook};
+use crate::service::{Action, Event, Exit, Service, State};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -88,6 +87,11 @@ impl Supervisor {
 
     fn index(&self, name: &str) -> Result<usize, usize> {
         self.services.binary_search_by(|s| s.name().cmp(name))
+    }
+
+    fn get_mut(&mut self, name: &str) -> Option<&mut Service> {
+        let index = self.index(name).ok()?;
+        self.services.get_mut(index).map(|s| &mut **s)
     }
 
     /// The services of the file `name`: `name` itself and its instances
@@ -177,11 +181,9 @@ impl Supervisor {
     /// Brings one service (or instance) in line with its definition.
     fn reconcile_unit(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
         if let Loaded::Ok(spec, _) = &loaded
-            && let Ok(index) = self.index(name)
-            && let Some(service) = self.services.get_mut(index)
+            && let Some(service) = self.get_mut(name)
         {
-            // Its dependencies as the new definition has them decide its start.
-            service.spec.depends_on = spec.depends_on.clone();
+            service.set_depends_on(&spec.depends_on);
         }
         let found = self.index(name);
         let actions = match (found, loaded) {
@@ -208,10 +210,14 @@ impl Supervisor {
             (Err(index), Loaded::Ok(spec, origin)) => {
                 log::info!(target: name, "new service");
                 let mut service = Box::new(Service::new(spec));
-                service.fingerprint = origin.fingerprint;
+                service.set_fingerprint(origin.fingerprint);
                 if let Some(at) = self.down.iter().position(|d| d == name) {
                     self.down.swap_remove(at);
-                    service.admin_down = true;
+                    service.want_down(true);
+                }
+                if self.shutting_down {
+                    // Stopped and new: it has nothing to do but never start.
+                    service.on(Event::Shutdown, now);
                 }
                 if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
                     let adoption = self.adoptions.swap_remove(at);
@@ -220,27 +226,24 @@ impl Supervisor {
                     self.update_blocked();
                     return tag(name, actions);
                 }
+                if self.batch {
+                    service.wait();
+                }
                 self.services.insert(index, service);
                 if self.batch {
-                    if let Some(service) = self.services.get_mut(index) {
-                        service.waiting = true;
-                    }
                     return Vec::new();
                 }
                 self.update_blocked();
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
                 };
-                if self.shutting_down {
-                    return Vec::new();
-                }
                 service.on(Event::Start, now)
             }
             (Ok(index), Loaded::Ok(spec, origin)) => {
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
                 };
-                service.fingerprint = origin.fingerprint;
+                service.set_fingerprint(origin.fingerprint);
                 if service.spec == spec && !service.is_removable() && !self.shutting_down {
                     if service.is_being_removed() {
                         log::info!(target: name, "file back, keeping it");
@@ -312,21 +315,12 @@ impl Supervisor {
         // A start calls off a stop still waiting for dependents.
         self.pending_stops.retain(|(n, _)| !names.contains(n));
         for name in &names {
-            let Ok(index) = self.index(name) else {
+            let Some(service) = self.get_mut(name) else {
                 continue;
             };
-            let Some(service) = self.services.get_mut(index) else {
-                continue;
-            };
-            let actions = match command {
-                Command::Start => service.admin_start(now),
-                Command::Stop => service.admin_stop(now),
-                Command::Restart => service.admin_restart(now),
-            };
-            let verb = match command {
-                Command::Start => "start",
-                Command::Stop => "stop",
-                Command::Restart => "restart",
+            let (actions, verb) = match command {
+                Command::Restart => (service.admin_restart(now), "restart"),
+                _ => (service.admin_start(now), "start"),
             };
             log::info!(target: name, "{verb} requested");
             work.extend(tag(name, actions));
@@ -337,30 +331,10 @@ impl Supervisor {
 
     /// Feeds one event to the service `name`.
     pub fn event(&mut self, name: &str, event: Event, now: Instant) -> Work {
-        let Ok(index) = self.index(name) else {
+        let Some(service) = self.get_mut(name) else {
             return Vec::new();
         };
-        let Some(service) = self.services.get_mut(index) else {
-            return Vec::new();
-        };
-        let mut actions = service.on(event, now);
-        if self.shutting_down {
-            // Nothing starts again once going is on its way out.
-            actions.retain(|action| {
-                !matches!(
-                    action,
-                    Action::Spawn
-                        | Action::RunHook {
-                            hook: Hook::Before,
-                            ..
-                        }
-                )
-            });
-            if matches!(service.state, State::Backoff | State::Starting) && service.pid.is_none() {
-                actions.extend(service.on(Event::Stop, now));
-            }
-        }
-        let mut work = tag(name, actions);
+        let mut work = tag(name, service.on(event, now));
         work.extend(self.refresh(now));
         work
     }
@@ -371,8 +345,8 @@ impl Supervisor {
         self.batch = true;
         self.reasons_before = (!announce).then(|| {
             self.services()
-                .filter(|s| s.waiting)
-                .filter_map(|s| Some((s.name().to_string(), s.blocked.clone()?)))
+                .filter(|s| s.is_waiting())
+                .filter_map(|s| Some((s.name().to_string(), s.blocked()?.to_string())))
                 .collect()
         });
     }
@@ -385,7 +359,7 @@ impl Supervisor {
         self.batch = false;
         let before = self.reasons_before.take();
         for service in &self.services {
-            if let (true, Some(reason)) = (service.waiting, &service.blocked) {
+            if let (true, Some(reason)) = (service.is_waiting(), service.blocked()) {
                 let known = before
                     .as_ref()
                     .is_some_and(|b| b.iter().any(|(n, r)| n == service.name() && r == reason));
@@ -443,11 +417,10 @@ impl Supervisor {
                 PendingStop::Dependent
             };
             if stop == PendingStop::Admin
-                && let Ok(index) = self.index(&name)
-                && let Some(service) = self.services.get_mut(index)
+                && let Some(service) = self.get_mut(&name)
             {
                 // Down at once, so nothing restarts it while it waits.
-                service.admin_down = true;
+                service.want_down(true);
             }
             self.pending_stops.push((name, stop));
         }
@@ -462,7 +435,7 @@ impl Supervisor {
         // rescan of thousands of files stays linear per file.
         if self.services.iter().all(|s| s.spec.depends_on.is_empty()) {
             for service in &mut self.services {
-                service.blocked = None;
+                service.set_blocked(None);
             }
             return;
         }
@@ -476,15 +449,13 @@ impl Supervisor {
             .map(|s| self.blocked_reason(s, &broken))
             .collect();
         for (service, reason) in self.services.iter_mut().zip(reasons) {
-            if service.waiting
+            if service.is_waiting()
                 && !self.batch
-                && let Some(new) = reason
-                    .as_ref()
-                    .filter(|r| service.blocked.as_ref() != Some(r))
+                && let Some(new) = reason.as_ref().filter(|r| service.blocked() != Some(r))
             {
                 log::info!(target: service.name(), "waiting: {new}");
             }
-            service.blocked = reason;
+            service.set_blocked(reason);
         }
     }
 
@@ -519,8 +490,10 @@ impl Supervisor {
             }
             // A one-shot must have done its job; anything else must run, ready.
             let met = |u: &&Service| match u.spec.restart {
-                Restart::Never => u.state == State::Exited && u.last_exit == Some(Exit::Code(0)),
-                _ => u.state == State::Running && u.ready,
+                Restart::Never => {
+                    u.state() == State::Exited && u.last_exit() == Some(Exit::Code(0))
+                }
+                _ => u.is_ready(),
             };
             if !units.iter().all(met) {
                 return Some(format!("waiting for {dep}"));
@@ -570,32 +543,23 @@ impl Supervisor {
             self.pending_stops
                 .retain(|(n, _)| taken.binary_search(&n.as_str()).is_err());
             for (name, kind) in ready {
-                let Ok(index) = self.index(&name) else {
-                    continue;
-                };
-                let Some(service) = self.services.get_mut(index) else {
+                let Some(service) = self.get_mut(&name) else {
                     continue;
                 };
                 let actions = match kind {
                     PendingStop::Shutdown => service.on(Event::Stop, now),
                     PendingStop::Admin => service.admin_stop(now),
                     PendingStop::Remove => service.remove(now),
-                    PendingStop::Dependent => {
-                        let actions = service.on(Event::Stop, now);
-                        service.waiting = !service.admin_down;
-                        actions
-                    }
+                    PendingStop::Dependent => service.stop_for_dependency(now),
                 };
                 work.extend(tag(&name, actions));
                 progress = true;
             }
         }
         self.update_blocked();
-        if !self.shutting_down {
-            for service in &mut self.services {
-                let actions = service.release(now);
-                work.extend(tag(service.name(), actions));
-            }
+        for service in &mut self.services {
+            let actions = service.release(now);
+            work.extend(tag(service.name(), actions));
         }
         self.sweep();
         work
@@ -605,7 +569,7 @@ impl Supervisor {
     pub fn by_pid(&self, pid: i32) -> Option<&str> {
         self.services
             .iter()
-            .find(|s| s.pid == Some(pid))
+            .find(|s| s.pid() == Some(pid))
             .map(|s| s.name())
     }
 
@@ -613,29 +577,37 @@ impl Supervisor {
     pub fn awaiting_group(&self) -> Work {
         self.services
             .iter()
-            .filter(|s| s.state == State::Stopping && s.leader_gone())
-            .filter_map(|s| Some((s.name().to_string(), Action::CheckGroup { pid: s.pid? })))
+            .filter(|s| s.leader_gone())
+            .filter_map(|s| Some((s.name().to_string(), Action::CheckGroup { pid: s.pid()? })))
             .collect()
     }
 
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.services.iter().filter_map(|s| s.deadline).min()
+        self.services.iter().filter_map(|s| s.deadline()).min()
     }
 
     /// Names of the services whose deadline has come.
     pub fn due(&self, now: Instant) -> Vec<String> {
         self.services
             .iter()
-            .filter(|s| s.deadline.is_some_and(|at| at <= now))
+            .filter(|s| s.deadline().is_some_and(|at| at <= now))
             .map(|s| s.name().to_string())
             .collect()
     }
 
     /// Stops every service; going exits once [`Supervisor::all_stopped`].
+    /// Each service hears `Shutdown` (nothing starts again) at once, and
+    /// its `Stop` in dependency order.
     pub fn shutdown(&mut self, now: Instant) -> Work {
         self.shutting_down = true;
+        let mut work = Vec::new();
+        for service in &mut self.services {
+            let actions = service.on(Event::Shutdown, now);
+            work.extend(tag(service.name(), actions));
+        }
         let names: Vec<String> = self.names().map(str::to_string).collect();
-        self.stop_in_order(&names, PendingStop::Shutdown, now)
+        work.extend(self.stop_in_order(&names, PendingStop::Shutdown, now));
+        work
     }
 
     /// A second request to stop: kill what is still there.
@@ -647,7 +619,7 @@ impl Supervisor {
                 Some((
                     s.name().to_string(),
                     Action::Signal {
-                        pid: s.pid?,
+                        pid: s.pid()?,
                         signal: libc::SIGKILL,
                     },
                 ))
@@ -675,10 +647,10 @@ fn adopt(service: &mut Service, adoption: Adoption, now: Instant) -> Vec<Action>
         },
         now,
     );
-    if !service.spec.enabled || service.admin_down {
+    if !service.spec.enabled || service.is_admin_down() {
         log::info!(target: service.name(), "not to run now, stopping pid {}", adoption.pid);
         actions.extend(service.on(Event::Stop, now));
-    } else if adoption.fingerprint != service.fingerprint {
+    } else if adoption.fingerprint != service.fingerprint() {
         log::info!(target: service.name(), "definition changed while going was not running, restarting");
         actions.extend(service.admin_restart(now));
     }
@@ -738,7 +710,7 @@ mod tests {
     }
 
     fn state(sup: &Supervisor) -> Option<State> {
-        sup.services().next().map(|s| s.state)
+        sup.services().next().map(|s| s.state())
     }
 
     #[test]
@@ -944,11 +916,11 @@ mod tests {
             sup.command(Command::Stop, &all(&["db", "nope"]), now)
                 .is_err()
         );
-        assert!(sup.services().all(|s| !s.admin_down));
+        assert!(sup.services().all(|s| !s.is_admin_down()));
         assert!(sup.command(Command::Stop, &all(&["front"]), now).is_ok());
         let down: Vec<&str> = sup
             .services()
-            .filter(|s| s.admin_down)
+            .filter(|s| s.is_admin_down())
             .map(|s| s.name())
             .collect();
         assert_eq!(down, ["web@0", "web@1"]);
@@ -1031,10 +1003,10 @@ mod tests {
         assert!(work.is_empty(), "{work:?}");
         let web = sup.services().next().unwrap();
         assert_eq!(
-            (web.state, web.pid, web.restarts),
+            (web.state(), web.pid(), web.restarts()),
             (State::Running, Some(42), 4)
         );
-        assert!(web.ready);
+        assert!(web.is_ready());
         assert!(sup.unclaimed().is_empty());
     }
 
@@ -1063,7 +1035,34 @@ mod tests {
         sup.take_over(vec![other.clone()], vec!["web".into()]);
         let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
         assert!(work.is_empty(), "a stopped service was started: {work:?}");
-        assert!(sup.services().next().unwrap().admin_down);
+        assert!(sup.services().next().unwrap().is_admin_down());
         assert_eq!(sup.unclaimed(), vec![other]);
+    }
+
+    #[test]
+    fn a_dependency_held_for_its_dependents_at_shutdown_is_not_restarted() {
+        let now = Instant::now();
+        let mut sup = Supervisor::default();
+        sup.reconcile("db", named("db"), now);
+        sup.event("db", Event::Spawned(1), now);
+        sup.event("db", Event::ExecOk, now);
+        let mut web = ServiceSpec::new("web", vec!["/bin/sleep".into(), "9".into()]);
+        web.depends_on = vec!["db".into()];
+        sup.reconcile("web", Loaded::Ok(web, Origin::default()), now);
+        sup.event("web", Event::Spawned(2), now);
+        sup.event("web", Event::ExecOk, now);
+        let work = sup.shutdown(now);
+        // web stops first; db waits for it.
+        assert!(work.iter().all(|(name, _)| name == "web"), "{work:?}");
+        let crashed = Event::Exited {
+            status: Exit::Code(1),
+            exec_error: None,
+        };
+        assert_eq!(
+            sup.event("db", crashed, now + Duration::from_secs(60)),
+            vec![]
+        );
+        assert_eq!(sup.reconcile("new", named("new"), now), vec![]);
+        assert!(sup.services().all(|s| s.name() == "web" || !s.is_active()));
     }
 }
