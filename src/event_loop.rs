@@ -348,6 +348,10 @@ impl EventLoop {
         if let Some(path) = &service.spec.extras().pid_file {
             let _ = std::fs::remove_file(path);
         }
+        self.each_part(|part, cx| part.spawning(name, cx));
+        let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
+            return;
+        };
         let outcome = spawn::spawn(&service.spec, &self.context).map(|child| {
             let why = child
                 .exec_failure

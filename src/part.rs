@@ -36,6 +36,8 @@ pub trait Part {
     fn act(&mut self, _name: &str, _action: &Action, _cx: &mut Cx<'_>) -> bool {
         false
     }
+    /// A service's process is about to be started (its clone is next).
+    fn spawning(&mut self, _name: &str, _cx: &mut Cx<'_>) {}
     /// A process was started for `name`; the part takes what is its own
     /// (output pipes, the ready pipe, its start time).
     fn spawned(&mut self, _started: &mut Started, _cx: &mut Cx<'_>) {}

@@ -189,6 +189,21 @@ impl Hook {
 /// 50 s of backoff in all) has failed for good.
 pub const CRITICAL_SHORT_RUNS: u32 = 10;
 
+/// What one going tells the next of a service beside its process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Memory {
+    pub restarts: u32,
+    pub short_runs: u32,
+    /// What was left of a backoff.
+    pub backoff_ms: Option<u64>,
+    /// How long ago the last few restarts were (for flapping).
+    pub flaps_ms: Vec<u64>,
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// What is wanted of a service, whatever it does now: s6-supervise's
 /// "want up". Intent, not state: it outlives every start and stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -465,6 +480,39 @@ impl Service {
     /// Stopping, and the group leader has already been reaped.
     pub fn leader_gone(&self) -> bool {
         matches!(&self.phase, Phase::Stopping(stop) if stop.leader_gone.is_some())
+    }
+
+    /// What a next going needs to carry on where this one stops: counts,
+    /// backoff and flapping (the state file's `mem` line).
+    pub fn memory(&self, now: Instant) -> Memory {
+        let backoff_ms = match &self.phase {
+            Phase::Backoff { until } => Some(millis(until.saturating_duration_since(now))),
+            _ => None,
+        };
+        let flaps_ms = self.recent_restarts.iter();
+        Memory {
+            restarts: self.restarts,
+            short_runs: self.short_runs,
+            backoff_ms,
+            flaps_ms: flaps_ms.map(|&at| millis(now - at)).collect(),
+        }
+    }
+
+    /// Takes back what an earlier going remembered; true when that leaves
+    /// the service waiting out its backoff, which the start must not cut.
+    pub fn remember(&mut self, memory: &Memory, now: Instant) -> bool {
+        self.restarts = memory.restarts;
+        self.short_runs = memory.short_runs;
+        let ago = |ms: &u64| now.checked_sub(Duration::from_millis(*ms));
+        self.recent_restarts = memory.flaps_ms.iter().filter_map(ago).collect();
+        let (Some(ms), Phase::Stopped, Want::Up) = (memory.backoff_ms, &self.phase, self.want)
+        else {
+            return false;
+        };
+        self.phase = Phase::Backoff {
+            until: now + Duration::from_millis(ms),
+        };
+        true
     }
 
     fn count_restart(&mut self, now: Instant) {

@@ -12,6 +12,7 @@
 //! only system calls besides the file's own.
 
 use crate::procfs;
+use crate::service::Memory;
 use crate::util::Fnv;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,22 @@ pub struct Saved {
     /// The main command of `going -- CMD`: pid and start time.
     pub main: Option<(i32, u64)>,
     pub pipes: Vec<Pipe>,
+    /// Counts, backoffs and flapping of services, by name.
+    pub memories: Vec<(String, Memory)>,
+    /// Starts under way when the file was last written: a process cloned
+    /// for each may run though no `svc` line names it yet.
+    pub spawning: Vec<Spawning>,
+    /// When the first going of this directory started (boot clock ticks).
+    pub since: Option<u64>,
+}
+
+/// A start announced before its clone: the service, the fingerprint of
+/// its definition, and the boot clock tick before the clone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spawning {
+    pub name: String,
+    pub fingerprint: u64,
+    pub tick: u64,
 }
 
 /// The state file that goes with a control socket path.
@@ -71,6 +88,30 @@ pub fn write_main(out: &mut dyn Write, pid: i32, start: u64) -> std::io::Result<
 
 pub fn write_down(out: &mut dyn Write, name: &str) -> std::io::Result<()> {
     writeln!(out, "down {name}")
+}
+
+pub fn write_since(out: &mut dyn Write, tick: u64) -> std::io::Result<()> {
+    writeln!(out, "since {tick}")
+}
+
+/// `mem NAME RESTARTS SHORT_RUNS BACKOFF_MS|- FLAP_MS,...|-`
+pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io::Result<()> {
+    let backoff = memory.backoff_ms.map_or("-".to_string(), |ms| ms.to_string());
+    let flaps: Vec<String> = memory.flaps_ms.iter().map(u64::to_string).collect();
+    let flaps = if flaps.is_empty() {
+        "-".to_string()
+    } else {
+        flaps.join(",")
+    };
+    let (restarts, short) = (memory.restarts, memory.short_runs);
+    writeln!(out, "mem {name} {restarts} {short} {backoff} {flaps}")
+}
+
+impl Spawning {
+    /// `spawning NAME FP TICK`, appended before the clone.
+    pub fn line(&self) -> String {
+        format!("spawning {} {:016x} {}\n", self.name, self.fingerprint, self.tick)
+    }
 }
 
 impl Record {
@@ -158,6 +199,15 @@ impl Saved {
         for name in &self.down {
             let _ = write_down(&mut out, name);
         }
+        if let Some(since) = self.since {
+            let _ = write_since(&mut out, since);
+        }
+        for (name, memory) in &self.memories {
+            let _ = write_memory(&mut out, name, memory);
+        }
+        for spawning in &self.spawning {
+            out.extend_from_slice(spawning.line().as_bytes());
+        }
         for p in &self.pipes {
             let _ = p.write_to(&mut out);
         }
@@ -192,9 +242,33 @@ impl Saved {
                             cmdline: u64::from_str_radix(cmdline, 16).ok()?,
                         })
                     })();
-                    saved.services.extend(record);
+                    if let Some(record) = record {
+                        // A later line (a start appended to the file) wins.
+                        saved.services.retain(|r| r.name != record.name);
+                        saved.spawning.retain(|s| s.name != record.name);
+                        saved.services.push(record);
+                    }
                 }
                 ["down", name] => saved.down.push((*name).to_string()),
+                ["since", tick] => saved.since = tick.parse().ok(),
+                ["mem", name, restarts, short, backoff, flaps] => {
+                    let memory = (|| {
+                        Some(Memory {
+                            restarts: restarts.parse().ok()?,
+                            short_runs: short.parse().ok()?,
+                            backoff_ms: (*backoff != "-").then(|| backoff.parse().ok()).flatten(),
+                            flaps_ms: flaps.split(',').filter_map(|f| f.parse().ok()).collect(),
+                        })
+                    })();
+                    saved.memories.extend(memory.map(|m| ((*name).to_string(), m)));
+                }
+                ["spawning", name, fp, tick] => {
+                    if let (Ok(fingerprint), Ok(tick)) = (u64::from_str_radix(fp, 16), tick.parse()) {
+                        let name = (*name).to_string();
+                        saved.spawning.retain(|s| s.name != name);
+                        saved.spawning.push(Spawning { name, fingerprint, tick });
+                    }
+                }
                 ["pipe", name, pid, stderr, fd] => {
                     if let (Ok(pid), Ok(fd)) = (pid.parse(), fd.parse()) {
                         saved.pipes.push(Pipe {
@@ -321,6 +395,36 @@ impl Write for StackBuffer {
     }
 }
 
+/// Adds `line` to the end of the state file, as one write: a start is on
+/// record the moment it is made, not only at the next rewrite.
+pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(path)?;
+    file.write_all(line)
+}
+
+/// A process that may be the clone of an announced start nothing recorded
+/// after it: a session leader started since, whose environment names the
+/// service. Only a going killed between a clone and its next write leaves
+/// one.
+pub fn find_spawned(spawning: &Spawning) -> Option<i32> {
+    let wanted = format!("\0GOING_SERVICE={}\0", spawning.name);
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|&pid| {
+            procfs::stat(pid).is_some_and(|st| {
+                !st.is_zombie() && st.session == pid && st.start_time >= spawning.tick
+            }) && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                let env = [b"\0", env.as_slice()].concat();
+                env.windows(wanted.len()).any(|w| w == wanted.as_bytes())
+            })
+        })
+}
+
 /// A pidfd for a process going did not fork: readable once it has ended.
 pub fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
@@ -387,7 +491,50 @@ mod tests {
                 stderr: true,
                 fd: 7,
             }],
+            memories: vec![(
+                "cron".into(),
+                Memory {
+                    restarts: 10,
+                    short_runs: 6,
+                    backoff_ms: Some(29_500),
+                    flaps_ms: vec![100, 2000],
+                },
+            )],
+            spawning: vec![],
+            since: Some(4242),
         }
+    }
+
+    #[test]
+    fn a_start_appended_after_the_file_wins_and_settles_its_announcement() {
+        let mut text = sample().format();
+        let announced = Spawning {
+            name: "db".into(),
+            fingerprint: 5,
+            tick: 99,
+        };
+        let pending = Spawning {
+            name: "new".into(),
+            fingerprint: 6,
+            tick: 100,
+        };
+        text.push_str(&announced.line());
+        text.push_str(&pending.line());
+        let started = Record {
+            name: "db".into(),
+            pid: 78,
+            start_time: 101,
+            fingerprint: 5,
+            restarts: 1,
+            cmdline: 3,
+        };
+        let mut line = Vec::new();
+        started.write_to(&mut line).unwrap();
+        text.push_str(std::str::from_utf8(&line).unwrap());
+        let saved = Saved::parse(&text).unwrap();
+        assert_eq!(saved.spawning, vec![pending], "db's start was recorded");
+        let db: Vec<_> = saved.services.iter().filter(|r| r.name == "db").collect();
+        assert_eq!(db, vec![&started], "the later line replaces the earlier");
     }
 
     #[test]

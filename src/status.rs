@@ -26,13 +26,22 @@ pub fn proc_stats(pid: i32) -> Option<ProcStats> {
     })
 }
 
-/// How long going has run: by its process's start time, which an upgrade's
-/// exec keeps.
+/// When the first going of this directory started, in boot clock ticks:
+/// set from the state file, so that an upgrade or a successor after a
+/// crash goes on counting (0: this process's own start).
+static SINCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+pub fn set_going_since(tick: u64) {
+    SINCE.store(tick, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How long going has run.
 pub fn going_uptime() -> Duration {
-    let me = std::process::id() as i32;
-    crate::procfs::start_time(me)
-        .and_then(crate::procfs::age)
-        .unwrap_or_default()
+    let since = match SINCE.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => crate::procfs::start_time(std::process::id() as i32),
+        tick => Some(tick),
+    };
+    since.and_then(crate::procfs::age).unwrap_or_default()
 }
 
 /// SIGUSR1: one log line about going, then one a service.

@@ -4,7 +4,7 @@
 //! the kernel: it returns the actions for the event loop to carry out.
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
-use crate::service::{Action, Event, Exit, Service, State};
+use crate::service::{Action, Event, Exit, Memory, Service, State};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -33,6 +33,8 @@ pub struct Supervisor {
     adoptions: Vec<Adoption>,
     /// Services an earlier going had stopped with `going stop`.
     down: Vec<String>,
+    /// Counts, backoffs and flapping an earlier going left.
+    memories: Vec<(String, Memory)>,
 }
 
 /// A live process an earlier going started, checked by the loop.
@@ -78,10 +80,17 @@ impl Supervisor {
         self.down = down;
     }
 
+    /// What an earlier going remembered of services, taken back as they
+    /// are defined.
+    pub fn remember(&mut self, memories: Vec<(String, Memory)>) {
+        self.memories = memories;
+    }
+
     /// Adoptions no service claimed (its file is gone, or does not parse);
     /// the loop decides what becomes of them.
     pub fn unclaimed(&mut self) -> Vec<Adoption> {
         self.down.clear();
+        self.memories.clear();
         std::mem::take(&mut self.adoptions)
     }
 
@@ -218,6 +227,13 @@ impl Supervisor {
                 if self.shutting_down {
                     // Stopped and new: it has nothing to do but never start.
                     service.on(Event::Shutdown, now);
+                }
+                let memory = self.memories.iter().position(|(n, _)| n == name);
+                let memory = memory.map(|at| self.memories.swap_remove(at).1);
+                if memory.is_some_and(|m| service.remember(&m, now)) {
+                    // Waits out the backoff it was in.
+                    self.services.insert(index, service);
+                    return Vec::new();
                 }
                 if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
                     let adoption = self.adoptions.swap_remove(at);

@@ -7,7 +7,7 @@ use crate::config;
 use crate::event_loop::signal_group;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::procfs;
-use crate::service::{Event, Exit, State};
+use crate::service::{Event, Exit, Memory, State};
 use crate::state;
 use crate::supervisor::{Adoption, Supervisor};
 use crate::util::Fnv;
@@ -33,6 +33,9 @@ pub struct Takeover {
     /// The last write failed, and said so.
     failed: bool,
     adopted: Vec<AdoptedWatch>,
+    /// When the first going of this directory started, in boot clock
+    /// ticks: carried across upgrades and adoptions.
+    since: u64,
 }
 
 /// What the state file last said of one process, by pid: reused so that
@@ -71,6 +74,7 @@ impl Takeover {
             fresh_spawns: Vec::new(),
             failed: false,
             adopted: Vec::new(),
+            since: procfs::start_time(std::process::id() as i32).unwrap_or(0),
         }
     }
 
@@ -80,15 +84,39 @@ impl Takeover {
     pub fn take_over(&mut self, supervisor: &mut Supervisor) -> Handover {
         let saved = match state::read(&self.path) {
             Ok(Some(saved)) => saved,
-            Ok(None) => return Handover::default(),
+            Ok(None) => return self.begin_file(),
             Err(why) => {
                 log::warn!("{why}");
-                return Handover::default();
+                return self.begin_file();
             }
         };
         let me = std::process::id() as i32;
         let mut adoptions = Vec::new();
-        for record in saved.services {
+        let mut records = saved.services;
+        // Starts announced but not recorded: the going before died between
+        // a clone and its next write, and the clone may run.
+        for spawning in &saved.spawning {
+            let Some(pid) = state::find_spawned(spawning) else {
+                continue;
+            };
+            let Some(start_time) = procfs::start_time(pid) else {
+                continue;
+            };
+            let memory = saved.memories.iter().find(|(n, _)| *n == spawning.name);
+            records.push(state::Record {
+                name: spawning.name.clone(),
+                pid,
+                start_time,
+                fingerprint: spawning.fingerprint,
+                restarts: memory.map_or(0, |(_, m)| m.restarts),
+                cmdline: procfs::cmdline(pid).map_or(0, |c| Fnv::hash(&c)),
+            });
+        }
+        if let Some(since) = saved.since {
+            self.since = since;
+            crate::status::set_going_since(since);
+        }
+        for record in records {
             if !state::still_running(&record) {
                 continue;
             }
@@ -119,10 +147,22 @@ impl Takeover {
             saved.writer == me && adoptions.iter().any(|a| a.pid == pipe.pid) && is_fifo(pipe.fd)
         });
         supervisor.take_over(adoptions, saved.down);
+        supervisor.remember(saved.memories);
         Handover {
             main: saved.main,
             pipes,
         }
+    }
+
+    /// A state file with nothing in it yet, for the first starts to be
+    /// appended to before the first full write.
+    fn begin_file(&mut self) -> Handover {
+        let me = std::process::id() as i32;
+        if let Err(why) = state::write(&self.path, |out| state::write_header(out, me)) {
+            self.failed = true;
+            log::warn!("{why}; a going restarted after a crash may start services twice");
+        }
+        Handover::default()
     }
 
     /// Adopted processes no service took: their file is gone (stopped, as
@@ -148,7 +188,9 @@ impl Takeover {
         main: Option<(i32, u64)>,
         known: &[Recorded],
     ) -> std::io::Result<Vec<Recorded>> {
+        let now = std::time::Instant::now();
         state::write_header(out, std::process::id() as i32)?;
+        state::write_since(out, self.since)?;
         if let Some((pid, start)) = main {
             state::write_main(out, pid, start)?;
         }
@@ -156,6 +198,10 @@ impl Takeover {
         for s in supervisor.services() {
             if s.is_admin_down() {
                 state::write_down(out, s.name())?;
+            }
+            let memory = s.memory(now);
+            if memory != Memory::default() {
+                state::write_memory(out, s.name(), &memory)?;
             }
             if !s.is_active() {
                 continue;
@@ -216,6 +262,7 @@ impl Takeover {
                 .feed(s.name().as_bytes())
                 .feed(&s.pid().unwrap_or(0).to_le_bytes())
                 .feed(s.state().name().as_bytes())
+                .feed(&s.restarts().to_le_bytes())
                 .feed(&[u8::from(s.is_admin_down())]);
         }
         let signature = signature.feed(&main_pid.unwrap_or(0).to_le_bytes()).0;
@@ -298,6 +345,20 @@ impl Takeover {
     }
 }
 
+impl Takeover {
+    fn append(&mut self, line: &[u8]) {
+        match state::append(&self.path, line) {
+            Ok(()) => {}
+            Err(err) if !self.failed => {
+                let (path, why) = (self.path.display(), crate::util::describe_io(&err));
+                log::warn!("cannot write {path}: {why}; a going restarted after a crash may start services twice");
+                self.failed = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
 impl Part for Takeover {
     fn fds<'a>(&'a self, set: &mut PollSet<'a>) {
         for (index, watch) in self.adopted.iter().enumerate() {
@@ -332,10 +393,45 @@ impl Part for Takeover {
         self.record(cx.supervisor, cx.main_pid);
     }
 
-    fn spawned(&mut self, started: &mut Started, _cx: &mut Cx<'_>) {
-        if !started.hook {
-            let (pid, start_time) = (started.child.pid, started.child.start_time);
-            self.fresh_spawns.push(FreshSpawn { pid, start_time });
+    /// A start is on record before its clone, so that a going killed
+    /// while the clone runs leaves its successor a trace of it.
+    fn spawning(&mut self, name: &str, cx: &mut Cx<'_>) {
+        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+            return;
+        };
+        let spawning = state::Spawning {
+            name: name.to_string(),
+            fingerprint: service.fingerprint(),
+            tick: procfs::boot_tick().unwrap_or(0),
+        };
+        self.append(spawning.line().as_bytes());
+    }
+
+    fn spawned(&mut self, started: &mut Started, cx: &mut Cx<'_>) {
+        if started.hook {
+            return;
+        }
+        let (pid, start_time) = (started.child.pid, started.child.start_time);
+        self.fresh_spawns.push(FreshSpawn { pid, start_time });
+        let name = started.name.as_str();
+        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+            return;
+        };
+        let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
+            return;
+        };
+        let argv = service.spec.argv.iter();
+        let record = state::Record {
+            name: name.to_string(),
+            pid,
+            start_time,
+            fingerprint: service.fingerprint(),
+            restarts: service.restarts(),
+            cmdline: argv.fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0")).0,
+        };
+        let mut line = Vec::new();
+        if record.write_to(&mut line).is_ok() {
+            self.append(&line);
         }
     }
 
