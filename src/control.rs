@@ -177,6 +177,52 @@ pub struct Server {
     path: PathBuf,
     clients: Vec<Client>,
     paused_until: Option<Instant>,
+    refused: Refusals,
+}
+
+/// Refused connections are logged at most once a second: a flood of them
+/// must not become a flood of log lines.
+#[derive(Default)]
+struct Refusals {
+    logged_at: Option<Instant>,
+    /// Refused since then, not yet logged.
+    unlogged: u64,
+}
+
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(1);
+
+impl Refusals {
+    /// A connection from `who` was refused: the line to log now, if any.
+    fn refused(&mut self, now: Instant, who: &str) -> Option<String> {
+        if self
+            .logged_at
+            .is_some_and(|at| now < at + REFUSALS_LOGGED_EVERY)
+        {
+            self.unlogged += 1;
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(match std::mem::take(&mut self.unlogged) {
+            0 => format!("refused control connection from {who}"),
+            n => format!("refused control connection from {who}, and {n} more before it"),
+        })
+    }
+
+    /// When the refusals not yet logged are due to be.
+    fn due(&self) -> Option<Instant> {
+        let at = self.logged_at?;
+        (self.unlogged > 0).then(|| at + REFUSALS_LOGGED_EVERY)
+    }
+
+    /// The line for the refusals not yet logged, once they are due.
+    fn expire(&mut self, now: Instant) -> Option<String> {
+        if self.due().is_none_or(|due| now < due) {
+            return None;
+        }
+        self.logged_at = Some(now);
+        let n = std::mem::take(&mut self.unlogged);
+        Some(format!("refused {n} more control connections"))
+    }
 }
 
 /// What a poll slot of the server is.
@@ -231,6 +277,7 @@ impl Server {
             path: path.to_path_buf(),
             clients: Vec::new(),
             paused_until: None,
+            refused: Refusals::default(),
         })
     }
 
@@ -261,7 +308,10 @@ impl Server {
 
     pub fn next_deadline(&self) -> Option<Instant> {
         let clients = self.clients.iter().map(|c| c.deadline).min();
-        [clients, self.paused_until].into_iter().flatten().min()
+        [clients, self.paused_until, self.refused.due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Accepts every pending connection.
@@ -295,7 +345,13 @@ impl Server {
             }
             // SAFETY: accept4 returned a new descriptor that we now own.
             let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            if !peer_allowed(fd) || self.clients.len() >= MAX_CLIENTS {
+            if let Err(who) = peer_allowed(fd) {
+                if let Some(line) = self.refused.refused(now, &who) {
+                    log::warn!("{line}");
+                }
+                continue; // dropped: closed
+            }
+            if self.clients.len() >= MAX_CLIENTS {
                 continue; // dropped: closed
             }
             self.clients.push(Client {
@@ -376,6 +432,9 @@ impl Server {
     /// Closes clients that are done or out of time.
     pub fn expire(&mut self, now: Instant) {
         self.clients.retain(|client| client.deadline > now);
+        if let Some(line) = self.refused.expire(now) {
+            log::warn!("{line}");
+        }
     }
 }
 
@@ -385,9 +444,9 @@ impl Drop for Server {
     }
 }
 
-/// Only root and going's own user may control it; others are logged once
-/// a connection and closed.
-fn peer_allowed(fd: RawFd) -> bool {
+/// Only root and going's own user may control it; others are closed (and
+/// logged, see [`Refusals`]): `Err` names them.
+fn peer_allowed(fd: RawFd) -> Result<(), String> {
     let mut cred = libc::ucred {
         pid: 0,
         uid: u32::MAX,
@@ -407,14 +466,9 @@ fn peer_allowed(fd: RawFd) -> bool {
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     if got == 0 && (cred.uid == 0 || cred.uid == me) {
-        return true;
+        return Ok(());
     }
-    log::warn!(
-        "refused control connection from uid {}, pid {}",
-        cred.uid,
-        cred.pid
-    );
-    false
+    Err(format!("uid {}, pid {}", cred.uid, cred.pid))
 }
 
 /// The client side: sends `words` as one request, prints the answer,
@@ -466,6 +520,34 @@ pub fn run_client(socket: &Path, words: &[String]) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_second_with_a_count() {
+        let mut refusals = Refusals::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            refusals.refused(at(0), "uid 7, pid 9").as_deref(),
+            Some("refused control connection from uid 7, pid 9")
+        );
+        assert_eq!(refusals.due(), None);
+        for ms in 1..2000 {
+            assert_eq!(refusals.refused(at(ms / 2), "uid 7, pid 9"), None);
+        }
+        assert_eq!(refusals.due(), Some(at(1000)));
+        assert_eq!(refusals.expire(at(999)), None);
+        assert_eq!(
+            refusals.expire(at(1000)).as_deref(),
+            Some("refused 1999 more control connections")
+        );
+        assert_eq!(refusals.due(), None);
+        assert_eq!(refusals.expire(at(5000)), None);
+        assert_eq!(refusals.refused(at(1500), "uid 8, pid 1"), None);
+        assert_eq!(
+            refusals.refused(at(2000), "uid 8, pid 2").as_deref(),
+            Some("refused control connection from uid 8, pid 2, and 1 more before it")
+        );
+    }
 
     fn words(list: &[&str]) -> Vec<String> {
         list.iter().map(|w| w.to_string()).collect()

@@ -46,6 +46,8 @@ enum Source {
     Notify,
     /// An adopted process that is not going's child, by index.
     Adopted(usize),
+    /// going's stderr, while log lines wait for it (log.rs).
+    LogBacklog,
 }
 
 /// A process taken over from an earlier going that is not going's child:
@@ -373,6 +375,7 @@ impl EventLoop {
                     Source::ReadyPipe(index) => self.ready_pipe_readable(index),
                     Source::Notify => self.notified(),
                     Source::Adopted(index) => self.adopted_ended(index),
+                    Source::LogBacklog => crate::log::writable(),
                 }
             }
             self.adopted.retain(|watch| !watch.done);
@@ -430,6 +433,15 @@ impl EventLoop {
             let mut slots = Vec::new();
             server.poll_fds(Instant::now(), fds, &mut slots);
             sources.extend(slots.into_iter().map(Source::Control));
+        }
+        // Log lines waiting for stderr (log.rs): written when it can take them.
+        if let Some(fd) = crate::log::backlog_fd() {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            });
+            sources.push(Source::LogBacklog);
         }
     }
 
