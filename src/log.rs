@@ -16,8 +16,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The longest log line, in bytes, newline included; longer ones are cut
-/// and end in [`CUT`]. 1024 is also RFC 3164's limit for a syslog message.
-pub const LINE_MAX: usize = 1024;
+/// and end in [`CUT`]. A service's output, logged in pieces of 1024 bytes
+/// (output.rs), fits whole with its timestamp, name and pid.
+pub const LINE_MAX: usize = 2048;
 const CUT: &str = "...";
 /// What stderr may owe before lines are dropped: a few lines, so that a
 /// reader that is merely slow loses nothing and a stuck one costs little.
