@@ -60,12 +60,19 @@ impl Part for ControlServer {
     fn deadline(&self) -> Option<Instant> {
         let server = self.server.as_ref()?;
         let clients = server.clients.iter().map(|c| c.deadline).min();
-        [clients, server.paused_until].into_iter().flatten().min()
+        let refusals = server.refused.due();
+        [clients, server.paused_until, refusals]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
         if let Some(server) = &mut self.server {
             server.clients.retain(|client| client.deadline > cx.now);
+            if let Some(line) = server.refused.expire(cx.now) {
+                log::warn!("{line}");
+            }
         }
     }
 
@@ -188,6 +195,52 @@ pub struct Server {
     path: PathBuf,
     clients: Vec<Client>,
     paused_until: Option<Instant>,
+    refused: Refusals,
+}
+
+/// Refused connections are logged at most once a second: a flood of them
+/// must not become a flood of log lines.
+#[derive(Default)]
+struct Refusals {
+    logged_at: Option<Instant>,
+    /// Refused since then, not yet logged.
+    unlogged: u64,
+}
+
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(1);
+
+impl Refusals {
+    /// A connection from `who` was refused: the line to log now, if any.
+    fn refused(&mut self, now: Instant, who: &str) -> Option<String> {
+        if self
+            .logged_at
+            .is_some_and(|at| now < at + REFUSALS_LOGGED_EVERY)
+        {
+            self.unlogged += 1;
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(match std::mem::take(&mut self.unlogged) {
+            0 => format!("refused control connection from {who}"),
+            n => format!("refused control connection from {who}, and {n} more before it"),
+        })
+    }
+
+    /// When the refusals not yet logged are due to be.
+    fn due(&self) -> Option<Instant> {
+        let at = self.logged_at?;
+        (self.unlogged > 0).then(|| at + REFUSALS_LOGGED_EVERY)
+    }
+
+    /// The line for the refusals not yet logged, once they are due.
+    fn expire(&mut self, now: Instant) -> Option<String> {
+        if self.due().is_none_or(|due| now < due) {
+            return None;
+        }
+        self.logged_at = Some(now);
+        let n = std::mem::take(&mut self.unlogged);
+        Some(format!("refused {n} more control connections"))
+    }
 }
 
 impl Server {
@@ -233,6 +286,7 @@ impl Server {
             path: path.to_path_buf(),
             clients: Vec::new(),
             paused_until: None,
+            refused: Refusals::default(),
         })
     }
 
@@ -262,7 +316,13 @@ impl Server {
             };
             // SAFETY: accept4 returned a new descriptor that we now own.
             let stream = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-            if !peer_allowed(&stream) || self.clients.len() >= MAX_CLIENTS {
+            if let Err(who) = peer_allowed(&stream) {
+                if let Some(line) = self.refused.refused(now, &who) {
+                    log::warn!("{line}");
+                }
+                continue; // dropped: closed
+            }
+            if self.clients.len() >= MAX_CLIENTS {
                 continue; // dropped: closed
             }
             self.clients.push(Client {
@@ -347,22 +407,48 @@ impl Drop for Server {
     }
 }
 
-/// Only root and going's own user may control it; others are logged once
-/// a connection and closed.
-fn peer_allowed(stream: &UnixStream) -> bool {
+/// Only root and going's own user may control it; others are closed (and
+/// logged, see [`Refusals`]): `Err` names them.
+fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    let Ok(cred) = getsockopt(stream, PeerCredentials) else {
-        log::warn!("refused control connection: its credentials cannot be read");
-        return false;
-    };
+    let cred = getsockopt(stream, PeerCredentials)
+        .map_err(|errno| format!("a peer whose credentials cannot be read ({})", errno.desc()))?;
     let me = nix::unistd::geteuid().as_raw();
     if cred.uid() == 0 || cred.uid() == me {
-        return true;
+        return Ok(());
     }
-    log::warn!(
-        "refused control connection from uid {}, pid {}",
-        cred.uid(),
-        cred.pid()
-    );
-    false
+    Err(format!("uid {}, pid {}", cred.uid(), cred.pid()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_second_with_a_count() {
+        let mut refusals = Refusals::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        assert_eq!(
+            refusals.refused(at(0), "uid 7, pid 9").as_deref(),
+            Some("refused control connection from uid 7, pid 9")
+        );
+        assert_eq!(refusals.due(), None);
+        for ms in 1..2000 {
+            assert_eq!(refusals.refused(at(ms / 2), "uid 7, pid 9"), None);
+        }
+        assert_eq!(refusals.due(), Some(at(1000)));
+        assert_eq!(refusals.expire(at(999)), None);
+        assert_eq!(
+            refusals.expire(at(1000)).as_deref(),
+            Some("refused 1999 more control connections")
+        );
+        assert_eq!(refusals.due(), None);
+        assert_eq!(refusals.expire(at(5000)), None);
+        assert_eq!(refusals.refused(at(1500), "uid 8, pid 1"), None);
+        assert_eq!(
+            refusals.refused(at(2000), "uid 8, pid 2").as_deref(),
+            Some("refused control connection from uid 8, pid 2, and 1 more before it")
+        );
+    }
 }

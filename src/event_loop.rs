@@ -11,6 +11,7 @@
 use crate::control_server::ControlServer;
 use crate::directory::Directory;
 use crate::hooks::Hooks;
+use crate::log::StderrBacklog;
 use crate::main_command::MainCommand;
 use crate::output::Outputs;
 use crate::part::{Cx, Handover, Notice, Outbox, Part, PollSet, Started};
@@ -38,11 +39,12 @@ pub struct Parts {
     pub hooks: Hooks,
     pub readiness: Readiness,
     pub output: Outputs,
+    pub log: StderrBacklog,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 7] {
+    fn each(&mut self) -> [&mut dyn Part; 8] {
         [
             &mut self.takeover,
             &mut self.directory,
@@ -50,6 +52,7 @@ impl Parts {
             &mut self.hooks,
             &mut self.readiness,
             &mut self.output,
+            &mut self.log,
             &mut self.main,
         ]
     }

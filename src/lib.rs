@@ -120,6 +120,7 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             hooks: hooks::Hooks::default(),
             readiness,
             output: output::Outputs::default(),
+            log: log::StderrBacklog,
             main: main_command::MainCommand::new(main, options.grace),
         };
         event_loop::EventLoop::new(parts, context)

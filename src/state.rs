@@ -96,7 +96,9 @@ pub fn write_since(out: &mut dyn Write, tick: u64) -> std::io::Result<()> {
 
 /// `mem NAME RESTARTS SHORT_RUNS BACKOFF_MS|- FLAP_MS,...|-`
 pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io::Result<()> {
-    let backoff = memory.backoff_ms.map_or("-".to_string(), |ms| ms.to_string());
+    let backoff = memory
+        .backoff_ms
+        .map_or("-".to_string(), |ms| ms.to_string());
     let flaps: Vec<String> = memory.flaps_ms.iter().map(u64::to_string).collect();
     let flaps = if flaps.is_empty() {
         "-".to_string()
@@ -110,7 +112,10 @@ pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io
 impl Spawning {
     /// `spawning NAME FP TICK`, appended before the clone.
     pub fn line(&self) -> String {
-        format!("spawning {} {:016x} {}\n", self.name, self.fingerprint, self.tick)
+        format!(
+            "spawning {} {:016x} {}\n",
+            self.name, self.fingerprint, self.tick
+        )
     }
 }
 
@@ -260,13 +265,20 @@ impl Saved {
                             flaps_ms: flaps.split(',').filter_map(|f| f.parse().ok()).collect(),
                         })
                     })();
-                    saved.memories.extend(memory.map(|m| ((*name).to_string(), m)));
+                    saved
+                        .memories
+                        .extend(memory.map(|m| ((*name).to_string(), m)));
                 }
                 ["spawning", name, fp, tick] => {
-                    if let (Ok(fingerprint), Ok(tick)) = (u64::from_str_radix(fp, 16), tick.parse()) {
+                    if let (Ok(fingerprint), Ok(tick)) = (u64::from_str_radix(fp, 16), tick.parse())
+                    {
                         let name = (*name).to_string();
                         saved.spawning.retain(|s| s.name != name);
-                        saved.spawning.push(Spawning { name, fingerprint, tick });
+                        saved.spawning.push(Spawning {
+                            name,
+                            fingerprint,
+                            tick,
+                        });
                     }
                 }
                 ["pipe", name, pid, stderr, fd] => {

@@ -351,7 +351,9 @@ impl Takeover {
             Ok(()) => {}
             Err(err) if !self.failed => {
                 let (path, why) = (self.path.display(), crate::util::describe_io(&err));
-                log::warn!("cannot write {path}: {why}; a going restarted after a crash may start services twice");
+                log::warn!(
+                    "cannot write {path}: {why}; a going restarted after a crash may start services twice"
+                );
                 self.failed = true;
             }
             Err(_) => {}
@@ -427,7 +429,9 @@ impl Part for Takeover {
             start_time,
             fingerprint: service.fingerprint(),
             restarts: service.restarts(),
-            cmdline: argv.fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0")).0,
+            cmdline: argv
+                .fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0"))
+                .0,
         };
         let mut line = Vec::new();
         if record.write_to(&mut line).is_ok() {

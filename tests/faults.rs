@@ -1358,3 +1358,207 @@ fn control_client_sends_1mb_of_garbage() {
     g.check(g.log().lines().count() < 20, "the garbage flooded the log");
     assert_supervised(&g, &sock, &[("steady", steady)], &[]);
 }
+
+// ------------------------------------------- the log and service files (issue 14)
+
+/// mkfifo(3), fast enough to race going.
+fn mkfifo(path: &Path) {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).expect("path");
+    // SAFETY: a NUL-terminated path that outlives the call.
+    let made = unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) };
+    assert_eq!(made, 0, "mkfifo {}", path.display());
+}
+
+/// The pid `going status` gives `name`, once it has one.
+fn status_pid(g: &Going, sock: &str, name: &str) -> i32 {
+    g.wait_for(secs(5), &format!("{name} running"), || {
+        status(g, sock).row(name)?.pid
+    })
+}
+
+#[test]
+fn stderr_a_pipe_nobody_reads_and_a_chatty_service() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let t = TempDir::new("stderr-stuck");
+    let fifo = t.join("stderr.fifo");
+    mkfifo(&fifo);
+    // The one reader, which never reads until the end: `going 2>&1 | sleep`.
+    let mut reader = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .expect("open the fifo");
+    t.write_svc(
+        "chatty.toml",
+        "cmd = [\"/bin/sh\", \"-c\", \"while :; do seq 300; sleep 0.02; done\"]\n\
+         stdout = \"syslog\"\n",
+    );
+    t.write_svc("victim.toml", &sleep_service(3201, ""));
+    let sock = t.join("going.sock").display().to_string();
+    let g = Going::start_with(
+        &t,
+        Opts {
+            pre: format!("exec 2>{};", q(&fifo.display().to_string())),
+            ..Opts::default()
+        },
+    );
+    wait_socket(&g, &sock);
+    let victim = status_pid(&g, &sock, "victim");
+    // Long enough for the pipe (64 KiB, about 1,500 lines) to fill.
+    std::thread::sleep(secs(1));
+    kill(victim, SIGKILL);
+    let restarted = g.wait_for(secs(5), "victim restarted", || {
+        status(&g, &sock)
+            .row("victim")?
+            .pid
+            .filter(|&p| p != victim)
+    });
+    assert_supervised(&g, &sock, &[("victim", restarted)], &["chatty"]);
+    // Once read again, the log says how many lines it dropped (going(8)).
+    let mut log = Vec::new();
+    let said = wait_until(secs(5), || {
+        let mut buffer = [0u8; 65536];
+        while let Ok(n @ 1..) = reader.read(&mut buffer) {
+            log.extend_from_slice(&buffer[..n]);
+        }
+        String::from_utf8_lossy(&log).contains(" warn going: ")
+            && String::from_utf8_lossy(&log).contains(" log lines dropped: ")
+    });
+    assert!(said, "no line said how many lines were dropped");
+    assert!(
+        log.split(|&b| b == b'\n').all(|line| line.len() < 2048),
+        "a log line longer than 2048 bytes"
+    );
+}
+
+#[test]
+fn fifo_renamed_onto_a_service_file() {
+    let t = TempDir::new("fifo-race");
+    t.write_svc("steady.toml", &sleep_service(3202, ""));
+    let text = sleep_service(3203, "");
+    t.write_svc("x.toml", &text);
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let x = g.wait_running("x");
+    // A FIFO left there: refused, x keeps running as it was.
+    let fifo = t.join("fifo");
+    mkfifo(&fifo);
+    fs::rename(&fifo, t.svc().join("x.toml")).expect("rename the fifo");
+    g.sync(&t);
+    assert_supervised(&g, &sock, &[("steady", steady), ("x", x)], &[]);
+    g.check(
+        g.log_count("/x.toml:1: ") == 1,
+        "one line says why x.toml is not read",
+    );
+    // A regular file and a FIFO in turns: some look at the path finds a
+    // file and the open that follows a FIFO.
+    let (file, svc_x) = (t.join("x.file"), t.svc().join("x.toml"));
+    let until = Instant::now() + secs(2);
+    while Instant::now() < until {
+        fs::write(&file, &text).expect("write x");
+        fs::rename(&file, &svc_x).expect("rename x");
+        mkfifo(&fifo);
+        fs::rename(&fifo, &svc_x).expect("rename the fifo");
+    }
+    fs::write(&file, &text).expect("write x");
+    fs::rename(&file, &svc_x).expect("rename x");
+    g.sync(&t);
+    assert_supervised(&g, &sock, &[("steady", steady), ("x", x)], &[]);
+}
+
+#[test]
+fn service_files_linked_to_procfs() {
+    let t = TempDir::new("procfs-links");
+    t.write_svc("steady.toml", &sleep_service(3204, ""));
+    fs::write(t.join("elsewhere.toml"), sleep_service(3205, "")).expect("write");
+    symlink(t.join("elsewhere.toml"), t.svc().join("linked.toml")).expect("symlink");
+    // A bound on going's address space: the old code read pagemap until
+    // it ran out of memory (RLIMIT_AS) rather than until the machine did.
+    let (g, sock) = start_with(
+        &t,
+        Opts {
+            pre: "ulimit -v 1048576;".into(),
+            ..Opts::default()
+        },
+    );
+    let steady = g.wait_running("steady");
+    let linked = g.wait_running("linked");
+    let mut links = vec![
+        "/proc/self/pagemap",
+        "/proc/self/status",
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+    ];
+    if Path::new("/proc/kmsg").exists() {
+        links.push("/proc/kmsg");
+    } else {
+        eprintln!("no /proc/kmsg: that link is not tried");
+    }
+    for (i, target) in links.iter().enumerate() {
+        symlink(target, t.svc().join(format!("pseudo{i}.toml"))).expect("symlink");
+    }
+    g.sync(&t);
+    let st = assert_supervised(&g, &sock, &[("steady", steady), ("linked", linked)], &[]);
+    for (i, target) in links.iter().enumerate() {
+        g.check(
+            st.row(&format!("pseudo{i}"))
+                .is_none_or(|r| r.pid.is_none()),
+            &format!("{target} ran as a service"),
+        );
+    }
+    let rss = vm_rss_kb(g.pid);
+    g.check(rss < 16 * 1024, &format!("going's VmRSS is {rss} kB"));
+    for i in 0..links.len() {
+        fs::remove_file(t.svc().join(format!("pseudo{i}.toml"))).expect("rm link");
+    }
+    g.sync(&t);
+    assert_supervised(&g, &sock, &[("steady", steady), ("linked", linked)], &[]);
+}
+
+#[test]
+fn refused_connections_flood() {
+    require_root!();
+    if !have_all(&["setpriv"]) {
+        return;
+    }
+    let t = TempDir::new("refused-flood");
+    t.write_svc("steady.toml", &sleep_service(3206, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    // Past the socket's mode, each connection is refused by its uid.
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).expect("chmod socket");
+    const N: usize = 300;
+    let flood = format!(
+        "{} /bin/sh -c 'for i in $(seq {N}); do {BIN} status -s {} >/dev/null 2>&1 || :; done'",
+        setpriv(65_534),
+        q(&sock)
+    );
+    let done = Command::new("/bin/sh")
+        .args(["-c", &format!("exec timeout 60 {flood}")])
+        .status();
+    assert!(done.is_ok_and(|s| s.success()), "the flood did not run");
+    // Every refusal is counted, in a few lines: at most one a second.
+    let counted = |log: &str| -> (usize, usize) {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(" refused ")).collect();
+        // The number just before `before`, when the line has it.
+        let number = |l: &str, before: &str| -> Option<usize> {
+            let (head, _) = l.split_once(before)?;
+            head.rsplit(' ').next()?.parse().ok()
+        };
+        let total = lines
+            .iter()
+            .map(|l| match number(l, " more before it") {
+                Some(n) => n + 1,
+                None => number(l, " more control connections").unwrap_or(1),
+            })
+            .sum();
+        (lines.len(), total)
+    };
+    g.wait(secs(3), "every refusal counted", || {
+        counted(&g.log()).1 >= N
+    });
+    let (lines, total) = counted(&g.log());
+    g.check(total == N, &format!("{total} refusals counted, not {N}"));
+    g.check(lines <= 2 + 60, &format!("{lines} lines for {N} refusals"));
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}

@@ -286,17 +286,52 @@ pub fn is_transient(err: &io::Error) -> bool {
     )
 }
 
-/// `None` when there is no regular file (or link to one) at `path`.
+/// `None` when nothing, or a directory, is at `path`. Nothing read here
+/// may block the loop or cost more than [`MAX_FILE_SIZE`]: the file is
+/// opened without blocking (a FIFO renamed onto it after a look at the
+/// path must not hang going), and what is judged and read is what was
+/// opened.
 fn read_service_file(path: &Path) -> Option<io::Result<String>> {
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // PermissionDenied without an errno: logged as it is (see `finish`).
+    let refused = |why: &str| {
+        let why = format!("refused: {why}");
+        Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)))
+    };
+    // A look first, so that a device or FIFO left there is not even opened.
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => return None,
+        Ok(meta) if !meta.is_file() => return refused("not a regular file"),
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
+        Err(err) => return Some(Err(err)),
+    }
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
         Err(err) => return Some(Err(err)),
     };
-    if !meta.is_file() {
+    let meta = match file.metadata() {
+        Ok(meta) => meta,
+        Err(err) => return Some(Err(err)),
+    };
+    if meta.is_dir() {
         return None;
     }
-    if let Some(why) = untrusted(path, "file") {
+    if !meta.is_file() {
+        return refused("not a regular file");
+    }
+    // Their files say they are empty and never end (/proc/kmsg) or hold
+    // hundreds of megabytes (/proc/self/pagemap): not service files.
+    if let Some(fs) = pseudo_file_system(&file) {
+        return refused(&format!("a {fs} file, not a service file"));
+    }
+    if let Some(why) = untrusted_meta(&meta, path, "file") {
         return Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)));
     }
     if meta.len() > MAX_FILE_SIZE {
@@ -304,23 +339,42 @@ fn read_service_file(path: &Path) -> Option<io::Result<String>> {
             "larger than {MAX_FILE_SIZE} bytes"
         ))));
     }
-    match std::fs::read(path) {
-        Ok(bytes) => Some(file_text(bytes)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-        Err(err) => Some(Err(err)),
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    match file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
+        Ok(_) => Some(file_text(bytes)),
+        // Not worth a retry: the same file would fail the same way.
+        Err(err) => Some(Err(io::Error::other(describe_io(&err)))),
     }
+}
+
+/// The kernel's own file system `file` is on, if it is one.
+fn pseudo_file_system(file: &std::fs::File) -> Option<&'static str> {
+    use nix::sys::statfs;
+    let kind = statfs::fstatfs(file).ok()?.filesystem_type();
+    [
+        (statfs::PROC_SUPER_MAGIC, "procfs"),
+        (statfs::SYSFS_MAGIC, "sysfs"),
+        (statfs::DEBUGFS_MAGIC, "debugfs"),
+        (statfs::TRACEFS_MAGIC, "tracefs"),
+        (statfs::SECURITYFS_MAGIC, "securityfs"),
+    ]
+    .into_iter()
+    .find_map(|(magic, name)| (magic == kind).then_some(name))
 }
 
 /// Why going, running as root, must not read `path`: anyone who can write
 /// to a service file or its directory would run commands as root. `None`
 /// when going is not root, or `path` is root's alone.
 fn untrusted(path: &Path, what: &str) -> Option<String> {
+    untrusted_meta(&std::fs::metadata(path).ok()?, path, what)
+}
+
+fn untrusted_meta(meta: &std::fs::Metadata, path: &Path, what: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return None;
     }
-    let meta = std::fs::metadata(path).ok()?;
     let why = if meta.uid() != 0 {
         format!("owned by uid {}", meta.uid())
     } else if meta.mode() & 0o022 != 0 {
