@@ -355,6 +355,7 @@ fn exit_statuses(pid1: bool) {
         let mut g = Init::start(&t, pid1, &[], &["sh", "-c", script]);
         g.expect_code(secs(10), want, script);
         let log = g.stderr();
+        // the line is the contract: going(8) LOGGING
         g.check(
             log.contains(&format!("main command \"sh\" {logged}, pid ")),
             &format!("{script}: no log line \"main command \\\"sh\\\" {logged}, pid N\""),
@@ -594,6 +595,7 @@ fn ignored_term_killed_after_grace(pid1: bool) {
         took >= ms(900) && took < secs(4),
         &format!("going exited {took:?} after SIGTERM; expected about 1 s (-t 1s)"),
     );
+    // the line is the contract: going(8) LOGGING
     g.check(
         g.stderr().contains("main command did not exit within 1"),
         "no log line about the grace period",
@@ -766,6 +768,7 @@ fn sweep_waits_for_leftovers() {
         took < secs(4),
         &format!("going took {took:?}: it should exit once the namespace is empty, not after the 5 s grace"),
     );
+    // the line is the contract: going(8) LOGGING
     g.check(
         g.stderr().contains("sending TERM to every process left"),
         "no log line about the final sweep",
@@ -793,6 +796,7 @@ fn sweep_kills_stubborn_leftovers() {
         took >= ms(900) && took < secs(5),
         &format!("going took {took:?}, expected about the 1 s grace"),
     );
+    // the line is the contract: going(8) LOGGING
     g.check(
         g.stderr().contains("sending KILL to all"),
         "no log line about the KILL sweep",
@@ -850,6 +854,8 @@ fn services_run_beside_main_command(pid1: bool) {
     if let Some(sp) = svc_pid {
         g.check(!alive(sp), "the service outlived going");
     }
+    // going has exited, so no status to ask: the order of its lines is the
+    // contract of going(8) LOGGING and SHUTDOWN.
     let log = g.stderr();
     let at = |pat: &str| {
         log.find(pat)
@@ -888,6 +894,7 @@ fn exec_failures(pid1: bool) {
     ] {
         let mut g = Init::start(&t, pid1, &[], &[prog, "arg"]);
         g.expect_code(secs(10), want, &format!("going -- {prog}"));
+        // the line is the contract: going(8) LOGGING
         let log = g.stderr();
         let pat = format!("cannot run \"{prog}\"");
         let n = log.lines().filter(|l| l.contains(&pat)).count();
@@ -1059,6 +1066,7 @@ fn ctrl_c_reaches_main_command(pid1: bool) {
     );
     touch(&stop);
     g.expect_code(secs(10), 7, "after ^C");
+    // the line is the contract: going(8) LOGGING
     g.check(
         !g.stderr().contains("sending KILL"),
         "going escalated after ^C",

@@ -303,7 +303,7 @@ fn wait_row(g: &Going, sock: &str, name: &str, what: &str, cond: impl Fn(&Row) -
     }
 }
 
-/// One service of `going status --json`, as flattened by python3.
+/// One service of `going status --json`, checked and flattened.
 #[derive(Debug, Clone)]
 struct JRow {
     name: String,
@@ -337,118 +337,132 @@ impl Json {
     }
 }
 
-/// Validates the document (types of every key DECISIONS lists, ISO UTC
-/// times) and prints one tab-separated line a service.
-const JSON_CHECK: &str = r#"
-import json, sys, re, datetime
-d = json.load(sys.stdin)
-if not isinstance(d, dict) or not isinstance(d.get("going"), dict) or not isinstance(d.get("services"), list):
-    sys.exit("top level must be {going: {...}, services: [...]}")
-g = d["going"]
-print("GOING\t%s" % (g["pid"] if isinstance(g.get("pid"), int) else "-"))
-iso = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
-def num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-def t(s, k):
-    v = s[k]
-    if v is None:
-        return "-"
-    if not isinstance(v, str) or not iso.match(v):
-        sys.exit("%s of %s: not an ISO UTC time: %r" % (k, s.get("name"), v))
-    return "%.3f" % datetime.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-keys = ["name", "service", "instance", "groups", "state", "pid", "uptime_seconds", "restarts",
-        "last_exit", "last_exit_time", "start_time", "cpu_seconds", "rss_kb", "flapping", "admin_down"]
-for s in d["services"]:
-    for k in keys:
-        if k not in s:
-            sys.exit("service %r lacks key %s" % (s, k))
-    bad = []
-    if not isinstance(s["name"], str): bad.append("name")
-    if not isinstance(s["service"], str): bad.append("service")
-    if not (s["instance"] is None or (isinstance(s["instance"], int) and not isinstance(s["instance"], bool))): bad.append("instance")
-    if not (isinstance(s["groups"], list) and all(isinstance(x, str) for x in s["groups"])): bad.append("groups")
-    if not isinstance(s["state"], str): bad.append("state")
-    if not (s["pid"] is None or (isinstance(s["pid"], int) and not isinstance(s["pid"], bool))): bad.append("pid")
-    if not (s["uptime_seconds"] is None or num(s["uptime_seconds"])): bad.append("uptime_seconds")
-    if not (isinstance(s["restarts"], int) and not isinstance(s["restarts"], bool)): bad.append("restarts")
-    if not (s["cpu_seconds"] is None or num(s["cpu_seconds"])): bad.append("cpu_seconds")
-    if not (s["rss_kb"] is None or num(s["rss_kb"])): bad.append("rss_kb")
-    if not isinstance(s["flapping"], bool): bad.append("flapping")
-    if not isinstance(s["admin_down"], bool): bad.append("admin_down")
-    le = s["last_exit"]
-    if le is None:
-        les = "-"
-    elif isinstance(le, dict) and isinstance(le.get("code"), int) and len(le) == 1:
-        les = "exit %d" % le["code"]
-    elif isinstance(le, dict) and isinstance(le.get("signal"), str) and len(le) == 1:
-        les = "signal %s" % le["signal"]
-    else:
-        bad.append("last_exit")
-    if bad:
-        sys.exit("service %r: bad type for %s" % (s, ", ".join(bad)))
-    print("\t".join([
-        "SVC", s["name"], s["service"], "-" if s["instance"] is None else str(s["instance"]),
-        ",".join(s["groups"]), s["state"], "-" if s["pid"] is None else str(s["pid"]),
-        str(s["restarts"]), les, t(s, "start_time"), t(s, "last_exit_time"),
-        str(s["flapping"]).lower(), str(s["admin_down"]).lower(),
-        "-" if s["rss_kb"] is None else str(int(s["rss_kb"])),
-    ]))
-"#;
-
-fn parse_json(raw: &str) -> Result<Json, String> {
-    let mut child = Command::new("python3")
-        .args(["-c", JSON_CHECK])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("python3: {e}"))?;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(raw.as_bytes())
-        .map_err(|e| format!("write to python3: {e}"))?;
-    let o = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !o.status.success() {
-        return Err(format!(
-            "invalid status JSON: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut going_pid = None;
-    let mut rows = Vec::new();
-    let opt = |s: &str| (s != "-").then(|| s.to_string());
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        match f[0] {
-            "GOING" => going_pid = f.get(1).and_then(|p| p.parse().ok()),
-            "SVC" if f.len() == 14 => rows.push(JRow {
-                name: f[1].into(),
-                service: f[2].into(),
-                instance: opt(f[3]).and_then(|s| s.parse().ok()),
-                groups: f[4]
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect(),
-                state: f[5].into(),
-                pid: opt(f[6]).and_then(|s| s.parse().ok()),
-                restarts: f[7].parse().map_err(|_| format!("restarts in {line:?}"))?,
-                last_exit: f[8].into(),
-                start_time: opt(f[9]).and_then(|s| s.parse().ok()),
-                last_exit_time: opt(f[10]).and_then(|s| s.parse().ok()),
-                flapping: f[11] == "true",
-                admin_down: f[12] == "true",
-                rss_kb: opt(f[13]).and_then(|s| s.parse().ok()),
-            }),
-            _ => return Err(format!("unexpected checker line {line:?}")),
+/// An integer (no fraction, no exponent).
+fn json_int(v: &common::Json) -> Option<i64> {
+    match v {
+        common::Json::Num(n) if n.bytes().all(|c| c.is_ascii_digit() || c == b'-') => {
+            n.parse().ok()
         }
+        _ => None,
     }
+}
+
+/// `"YYYY-MM-DDTHH:MM:SS[.f]Z"` as seconds since the epoch.
+fn iso_utc(s: &str) -> Option<f64> {
+    let s = s.strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d[..].try_into().ok()?, t[..].try_into().ok()?);
+    if date.len() != 10 || hms.len() != 8 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    // Days from 1970-01-01 of a proleptic Gregorian date (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let fraction: f64 = format!("0.{frac}").parse().ok()?;
+    Some((days * 86_400 + hh * 3600 + mm * 60 + ss) as f64 + fraction)
+}
+
+/// One service object: every key DECISIONS lists, each of its type.
+fn json_row(s: &common::Json) -> Result<JRow, String> {
+    use common::Json as J;
+    let key = |k: &str| s.get(k).ok_or(format!("service {s:?} lacks key {k}"));
+    let bad = |k: &str| format!("service {s:?}: bad type for {k}");
+    let opt = |k: &str| -> Result<Option<&J>, String> {
+        let v = key(k)?;
+        Ok((*v != J::Null).then_some(v))
+    };
+    let num = |k: &str| -> Result<Option<f64>, String> {
+        match opt(k)? {
+            None => Ok(None),
+            Some(J::Num(n)) => n.parse().map(Some).map_err(|_| bad(k)),
+            Some(_) => Err(bad(k)),
+        }
+    };
+    let time = |k: &str| -> Result<Option<f64>, String> {
+        match opt(k)? {
+            None => Ok(None),
+            Some(v) => v
+                .as_str()
+                .and_then(iso_utc)
+                .map(Some)
+                .ok_or(format!("{k} of {s:?}: not an ISO UTC time")),
+        }
+    };
+    let string = |k: &str| key(k)?.as_str().map(String::from).ok_or(bad(k));
+    let flag = |k: &str| match key(k)? {
+        J::Bool(b) => Ok(*b),
+        _ => Err(bad(k)),
+    };
+    let int = |k: &str| -> Result<Option<i64>, String> {
+        opt(k)?.map_or(Ok(None), |v| json_int(v).map(Some).ok_or(bad(k)))
+    };
+    let groups = match key("groups")? {
+        J::Arr(v) => v
+            .iter()
+            .map(|x| x.as_str().map(String::from))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(bad("groups"))?,
+        _ => return Err(bad("groups")),
+    };
+    let last_exit = match (opt("last_exit")?, key("last_exit")?) {
+        (None, _) => "-".to_string(),
+        (Some(J::Obj(f)), le) if f.len() == 1 => {
+            if let Some(code) = le.get("code").and_then(json_int) {
+                format!("exit {code}")
+            } else if let Some(sig) = le.get("signal").and_then(J::as_str) {
+                format!("signal {sig}")
+            } else {
+                return Err(bad("last_exit"));
+            }
+        }
+        _ => return Err(bad("last_exit")),
+    };
+    num("uptime_seconds")?;
+    num("cpu_seconds")?;
+    Ok(JRow {
+        name: string("name")?,
+        service: string("service")?,
+        instance: int("instance")?.map(|i| i as u32),
+        groups,
+        state: string("state")?,
+        pid: int("pid")?.map(|p| p as i32),
+        restarts: int("restarts")?.ok_or(bad("restarts"))? as u64,
+        last_exit,
+        start_time: time("start_time")?,
+        last_exit_time: time("last_exit_time")?,
+        flapping: flag("flapping")?,
+        admin_down: flag("admin_down")?,
+        rss_kb: num("rss_kb")?.map(|k| k as u64),
+    })
+}
+
+/// Validates the document (types of every key DECISIONS lists, ISO UTC
+/// times) with the JSON reader of tests/common.
+fn parse_json(raw: &str) -> Result<Json, String> {
+    use common::Json as J;
+    let doc = common::parse_json(raw).ok_or("invalid status JSON: not one JSON document")?;
+    let (Some(J::Obj(_)), Some(J::Arr(services))) = (doc.get("going"), doc.get("services")) else {
+        return Err("top level must be {going: {...}, services: [...]}".into());
+    };
     Ok(Json {
-        going_pid,
-        rows,
+        going_pid: doc
+            .get("going")
+            .and_then(|g| g.get("pid"))
+            .and_then(json_int)
+            .map(|p| p as i32),
+        rows: services.iter().map(json_row).collect::<Result<_, _>>()?,
         raw: raw.to_string(),
     })
 }

@@ -481,6 +481,7 @@ fn stderr_mode_shows_service_lines() {
     let g = Going::start(&t);
     let p = g.pid_from_file(&pidfile);
     let want = format!(" info echoer: pid {p}: marker-123");
+    // the line is the contract: going(8) LOGGING
     g.wait_log(&want, secs(5));
     let log = g.log();
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("marker-123")).collect();
@@ -655,6 +656,7 @@ fn a_line_of_exactly_1024_bytes_is_one_record() {
     let g = Going::start(&t);
     let p = g.pid_from_file(&pidfile);
     let prefix = format!(" info exact: pid {p}: ");
+    // the lines are the contract: going(8) LOGGING
     g.wait_log(&format!("{prefix}after"), secs(5));
     let records: Vec<String> = g
         .log()

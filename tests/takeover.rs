@@ -32,6 +32,30 @@ fn kill_going(g: &mut Going) {
     g.check(died, "going did not die of SIGKILL");
 }
 
+/// The inode of the Unix socket listening at `path` (/proc/net/unix): a
+/// going that executed itself again binds its control socket anew.
+fn listening_inode(path: &Path) -> Option<u64> {
+    let path = path.display().to_string();
+    fs::read_to_string("/proc/net/unix")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            // Flags 00010000: __SO_ACCEPTCON, a listening socket.
+            (w.len() == 8 && w[3] == "00010000" && w[7] == path)
+                .then(|| w[6].parse().ok())
+                .flatten()
+        })
+}
+
+/// Waits until going says `name` runs the process `pid` (as going sees it):
+/// a process kept, not a second copy started.
+fn wait_kept(g: &Going, name: &str, pid: i32) {
+    g.wait_svc(name, &format!("running, pid {pid}"), secs(5), |s| {
+        s.state == "running" && s.pid == Some(pid)
+    });
+}
+
 /// Waits until the state file names `pid`.
 fn wait_recorded(t: &TempDir, g: &Going, pid: i32) {
     let path = t.join("going.state");
@@ -57,11 +81,13 @@ fn a_going_killed_and_started_again_adopts_and_never_duplicates() {
     kill_going(&mut g1);
     let g2 = Going::start(&t);
     for (name, pid) in [("a", a), ("b@0", b0), ("b@1", b1)] {
-        g2.wait_log(
-            &format!(" {name}: adopted, pid {pid}, running for "),
-            secs(5),
-        );
+        wait_kept(&g2, name, pid);
     }
+    // the line is the contract: going(8) CRASHES AND UPGRADES
+    g2.check(
+        g2.log_has(&format!(" a: adopted, pid {a}, running for ")),
+        "no line \"a: adopted, pid N, running for DURATION\"",
+    );
     g2.check(
         sleeping(7101) == vec![a] && sleeping(7102).len() == 2,
         &format!(
@@ -79,11 +105,17 @@ fn a_going_killed_and_started_again_adopts_and_never_duplicates() {
     );
     // Not going's child, yet its death is seen (pidfd) and it is restarted.
     kill(a, SIGKILL);
-    g2.wait_log(
-        " a: ended (status unknown: adopted, not going's child) after ",
-        secs(5),
-    );
     let a2 = g2.wait_new_pid("a", a);
+    let s = g2.svc("a");
+    g2.check(
+        s.as_ref().and_then(|s| s.last_exit.as_deref()) == Some("unknown"),
+        &format!("the adopted a's end, in status: {s:?}"),
+    );
+    // the line is the contract: going(8) CRASHES AND UPGRADES
+    g2.check(
+        g2.log_has(" a: ended (status unknown: adopted, not going's child) after "),
+        "no line \"a: ended (status unknown: ...) after DURATION\"",
+    );
     g2.check(
         sleeping(7101) == vec![a2],
         &format!("after the restart: {:?}", sleeping(7101)),
@@ -113,15 +145,7 @@ fn a_file_changed_or_removed_while_going_was_dead_takes_effect() {
     t.write_svc("a.toml", &sleep_service(7114, ""));
     t.remove_svc("b.toml");
     let g2 = Going::start(&t);
-    g2.wait_log(
-        " a: definition changed while going was not running, restarting",
-        secs(5),
-    );
-    g2.wait_log(
-        &format!(" b: no longer defined, sending TERM to pid {b}"),
-        secs(5),
-    );
-    g2.wait_log(&format!(" c: adopted, pid {c}, "), secs(5));
+    wait_kept(&g2, "c", c);
     g2.wait_gone(a, secs(5));
     g2.wait_gone(b, secs(5));
     let a2 = g2.wait_for(secs(5), "the new a", || sleeping(7114).first().copied());
@@ -129,6 +153,19 @@ fn a_file_changed_or_removed_while_going_was_dead_takes_effect() {
         alive(a2) && alive(c) && sleeping(7111).is_empty(),
         "a runs its new definition and c is untouched",
     );
+    let inner = g2.wait_running("a");
+    g2.check(
+        inner == a2,
+        &format!("status shows a as pid {inner}, not {a2}"),
+    );
+    g2.check(g2.svc("b").is_none(), "status still shows b");
+    // the lines are the contract: going(8) CRASHES AND UPGRADES
+    for line in [
+        " a: definition changed while going was not running, restarting".to_string(),
+        format!(" b: no longer defined, sending TERM to pid {b}"),
+    ] {
+        g2.check(g2.log_has(&line), &format!("no line {line:?}"));
+    }
 }
 
 #[test]
@@ -145,7 +182,7 @@ fn a_service_that_execs_on_after_its_start_is_still_adopted() {
     g1.wait(secs(5), "the exec of sleep", || sleeping(7241) == vec![a]);
     kill_going(&mut g1);
     let g2 = Going::start(&t);
-    g2.wait_log(&format!(" a: adopted, pid {a}, "), secs(5));
+    wait_kept(&g2, "a", a);
     std::thread::sleep(ms(300));
     g2.check(sleeping(7241) == vec![a], "a second copy of a was started");
 }
@@ -174,9 +211,10 @@ fn a_stranger_with_a_recorded_pid_is_left_alone() {
     .expect("write state");
     let g = Going::start(&t);
     let a = g.wait_running("a");
+    let s = g.svc("a");
     g.check(
-        a != pid && alive(pid) && !g.log_has("adopted"),
-        "a stranger was adopted instead of starting a",
+        a != pid && alive(pid) && s.as_ref().and_then(|s| s.pid) == Some(a),
+        &format!("a stranger was adopted instead of starting a: {s:?}"),
     );
     let _ = stranger.kill();
     let _ = stranger.wait();
@@ -201,12 +239,16 @@ fn an_administrative_stop_outlives_going() {
     });
     kill_going(&mut g1);
     let g2 = Going::start(&t);
-    g2.wait_log(&format!(" b: adopted, pid {b}, "), secs(5));
+    wait_kept(&g2, "b", b);
     g2.sync(&t);
     std::thread::sleep(ms(300));
+    let s = g2.svc("a");
     g2.check(
-        sleeping(7131).is_empty() && !g2.log_has(" a: starting"),
-        "a was started although it had been stopped with going stop",
+        sleeping(7131).is_empty()
+            && s.as_ref().is_some_and(|s| {
+                s.state == "stopped" && s.admin_down && s.pid.is_none() && s.last_exit.is_none()
+            }),
+        &format!("a was started although it had been stopped with going stop: {s:?}"),
     );
 }
 
@@ -221,22 +263,31 @@ fn sigusr2_execs_a_new_going_that_keeps_its_children() {
     );
     let g = Going::start(&t);
     let a = g.wait_running("a");
+    // The service's output lines are the contract: going(8) LOGGING.
     g.wait_log(": tick 3\n", secs(5));
-    let before = g.log_count("going 1.0.0 started");
+    let sock = t.join("going.sock");
+    let bound = listening_inode(&sock);
+    g.check(bound.is_some(), "no listening control socket");
     g.signal(SIGUSR2);
-    g.wait_log("SIGUSR2, executing ", secs(5));
-    g.wait_log_count("going 1.0.0 started", before + 1, secs(5));
-    g.wait_log(&format!(" a: adopted, pid {a}, running for "), secs(5));
+    g.wait(secs(5), "the new going's control socket", || {
+        listening_inode(&sock).is_some_and(|i| Some(i) != bound)
+    });
+    wait_kept(&g, "a", a);
     g.check(
         alive(g.pid) && stat(a).map(|s| s.ppid) == Some(g.pid),
         "after the exec, a is still going's child",
     );
-    // The output pipe came across: the ticks go on being logged.
+    // the line is the contract: going(8) LOGGING
+    g.wait_log_count("going 1.0.0 started", 2, secs(5));
+    // The output pipe came across: the ticks go on being logged (the
+    // lines are the contract: going(8) LOGGING).
     let ticks = g.log_count(": tick ");
     g.wait_log_count(": tick ", ticks + 3, secs(5));
     // Its child: the exit status is known again.
     kill(a, SIGKILL);
-    g.wait_log(" a: killed by signal KILL after ", secs(5));
+    g.wait_svc("a", "last exit signal KILL", secs(5), |s| {
+        s.last_exit.as_deref() == Some("signal KILL")
+    });
     g.wait_new_pid("a", a);
     let out = run_going(&["status", "-s", &t.s("going.sock")]);
     g.check(out.status.success(), "status after the upgrade");
@@ -262,6 +313,8 @@ fn a_failed_upgrade_leaves_going_running() {
     // The binary is gone: the exec must fail, and going carry on.
     fs::remove_file(&copy).expect("remove the copy");
     g.signal(SIGUSR2);
+    // Only the log says the exec was tried: the line is the contract:
+    // going(8) CRASHES AND UPGRADES.
     g.wait_log("upgrade failed: cannot execute ", secs(5));
     let out = run_going(&["status", "-s", &t.s("going.sock"), "a"]);
     g.check(
@@ -270,8 +323,16 @@ fn a_failed_upgrade_leaves_going_running() {
     );
     // A new binary at the same path: the upgrade goes through.
     fs::copy(BIN, &copy).expect("copy going");
+    let exe = |p: i32| fs::read_link(format!("/proc/{p}/exe")).ok();
+    g.check(
+        exe(g.pid).is_some_and(|e| e.display().to_string().ends_with(" (deleted)")),
+        &format!("going's binary before the upgrade: {:?}", exe(g.pid)),
+    );
     g.signal(SIGUSR2);
-    g.wait_log(&format!(" a: adopted, pid {a}, "), secs(5));
+    g.wait(secs(5), "going to run the new binary", || {
+        exe(g.pid).as_deref() == Some(copy.as_path())
+    });
+    wait_kept(&g, "a", a);
     kill(a, SIGKILL);
     g.wait_new_pid("a", a);
 }
@@ -288,8 +349,15 @@ fn pid1_survives_an_upgrade() {
     let outer = g.wait_for(secs(5), "a in the namespace", || {
         sleeping(7161).first().copied()
     });
+    let inner = g.svc("a").and_then(|s| s.pid).unwrap_or(0);
+    let sock = t.join("going.sock");
+    let bound = listening_inode(&sock);
+    g.check(bound.is_some(), "no listening control socket");
     g.signal(SIGUSR2);
-    g.wait_log(" a: adopted, pid ", secs(5));
+    g.wait(secs(5), "the new going's control socket", || {
+        listening_inode(&sock).is_some_and(|i| Some(i) != bound)
+    });
+    wait_kept(&g, "a", inner);
     std::thread::sleep(ms(200));
     g.check(
         alive(g.pid) && alive(outer) && sleeping(7161) == vec![outer],
