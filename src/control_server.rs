@@ -172,6 +172,46 @@ fn private_parent(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+fn lock_path(socket: &Path) -> PathBuf {
+    socket.with_extension("lock")
+}
+
+/// Takes the lock that says which going serves `socket`: an flock, which
+/// dies with its holder, unlike a socket that a child cloned but not yet
+/// exec'd still holds open. Such a child of a going just killed holds the
+/// lock too, until its exec closes it (it is close-on-exec): a few tries
+/// over half a second wait that out. Err(true): another going holds it.
+fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+        .open(lock_path(socket))
+        .map_err(|e| {
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)).set();
+            false
+        })?;
+    let mut file = file;
+    for _ in 0..50 {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((back, nix::errno::Errno::EWOULDBLOCK)) => file = back,
+            Err((_, errno)) => {
+                errno.set();
+                return Err(false);
+            }
+        }
+        // Start-up, before the loop: nothing else waits meanwhile.
+        let _ = nix::poll::poll(&mut [], nix::poll::PollTimeout::from(10u8));
+    }
+    Err(true)
+}
+
 /// Why the socket could not be had.
 pub enum BindError {
     /// Another going serves it: going must not start.
@@ -192,6 +232,8 @@ struct Client {
 /// The listening socket and its connections.
 pub struct Server {
     listener: UnixListener,
+    /// The lock on `SOCKET.lock` that says this going serves the socket.
+    _lock: nix::fcntl::Flock<std::fs::File>,
     path: PathBuf,
     clients: Vec<Client>,
     paused_until: Option<Instant>,
@@ -251,6 +293,18 @@ impl Server {
         if default_path {
             private_parent(path).map_err(BindError::Other)?;
         }
+        let lock = lock(path).map_err(|busy| match busy {
+            true => BindError::Busy(format!(
+                "another going is running on {} (socket {})",
+                dir.display(),
+                path.display()
+            )),
+            false => BindError::Other(format!(
+                "cannot lock {}: {}",
+                lock_path(path).display(),
+                nix::errno::Errno::last().desc()
+            )),
+        })?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
@@ -259,13 +313,7 @@ impl Server {
                     path.display()
                 )));
             }
-            if UnixStream::connect(path).is_ok() {
-                return Err(BindError::Busy(format!(
-                    "another going is running on {} (socket {})",
-                    dir.display(),
-                    path.display()
-                )));
-            }
+            // Stale: whoever bound it no longer holds the lock.
             let _ = std::fs::remove_file(path);
         }
         // The socket file must never exist with wider permissions than 0600.
@@ -283,6 +331,7 @@ impl Server {
         listener.set_nonblocking(true).map_err(failed)?;
         Ok(Server {
             listener,
+            _lock: lock,
             path: path.to_path_buf(),
             clients: Vec::new(),
             paused_until: None,
