@@ -376,3 +376,36 @@ fn waiting_clients_that_give_up_free_their_place() {
     assert!(freed, "places not freed after the clients hung up");
     eprintln!("freed within {:?}", began.elapsed());
 }
+
+#[test]
+fn a_wait_outlasts_the_usual_client_deadline_and_a_half_close() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    let t = TempDir::new("cmd-wait-raw");
+    t.write_svc(
+        "mute.toml",
+        &sh("exec sleep 1000", "ready-fd = 3\nstart-timeout = \"60s\""),
+    );
+    let g = Going::start(&t);
+    g.wait_running("mute");
+    let sock = g.sock.clone().expect("a socket path");
+    let mut stream = UnixStream::connect(&sock).expect("connect");
+    stream.set_read_timeout(Some(secs(15))).expect("timeout");
+    let begun = Instant::now();
+    // As `socat` or `nc -N` do: the request, then the end of what is sent.
+    stream.write_all(b"wait -t 6s mute\n").expect("send");
+    stream
+        .shutdown(std::net::Shutdown::Write)
+        .expect("shutdown");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    let took = begun.elapsed();
+    assert_eq!(
+        answer,
+        "1\ngoing: mute: not ready within 6.0s (running, not ready)\n"
+    );
+    assert!(
+        took >= ms(5900) && took < secs(9),
+        "answered after {took:?}"
+    );
+}
