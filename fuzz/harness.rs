@@ -183,7 +183,12 @@ fn check_request(request: &Request) {
             assert!(!names.iter().any(|n| n == "--json"));
             names
         }
-        Request::Start(names) | Request::Stop(names) | Request::Restart(names) => {
+        Request::Start(names)
+        | Request::Stop(names)
+        | Request::Restart(names)
+        | Request::Pid(names)
+        | Request::Signal { names, .. }
+        | Request::Wait { names, .. } => {
             assert!(!names.is_empty(), "{request:?} without names");
             names
         }

@@ -18,7 +18,11 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going check [-d DIR]                          validate service files, exit 0 or 1
        going status [-s SOCKET|-d DIR] [-t DURATION] [--json] [NAME|GROUP...]
        going start|stop|restart [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
+       going start|restart -w [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going reload [-s SOCKET|-d DIR] [-t DURATION]
+       going signal [-s SOCKET|-d DIR] [-t DURATION] SIG NAME|GROUP...
+       going pid [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
+       going wait [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -32,7 +36,9 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
   -t DURATION  the supervisor: grace period before SIGKILL at shutdown
                (default 5s); a command to the control socket: how long it
                may take in all, connecting, sending and reading the answer
-               (default 5s); 250ms, 10s, 5m, or whole seconds
+               (default 5s); wait, start -w, restart -w: how long to wait
+               (default 60s); 250ms, 10s, 5m, or whole seconds
+  -w           start, restart: wait until running and ready
 ";
 
 /// How long a command to the control socket may take without `-t`.
@@ -96,6 +102,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     let mut forward_to_group = false;
     let mut success_codes = Vec::new();
     let mut duration = None;
+    let mut wait = false;
     let text = |e: lexopt::Error| e.to_string();
     while let Some(arg) = parser.next().map_err(text)? {
         match arg {
@@ -121,6 +128,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                 });
             }
             Short('g') => forward_to_group = true,
+            Short('w') => wait = true,
             Short('e') => {
                 let value = parser.value().map_err(text)?;
                 match value.to_str().and_then(|v| v.parse::<i32>().ok()) {
@@ -144,8 +152,10 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                 let word = word
                     .into_string()
                     .map_err(|w| format!("{w:?} is not UTF-8"))?;
-                let is_verb =
-                    ["status", "start", "stop", "restart", "reload"].contains(&word.as_str());
+                let is_verb = [
+                    "status", "start", "stop", "restart", "reload", "signal", "pid", "wait",
+                ]
+                .contains(&word.as_str());
                 if control.is_empty() && !is_verb {
                     return Err(format!("unknown command {word:?}"));
                 }
@@ -161,12 +171,19 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
         if json {
             control.insert(1, "--json".into());
         }
+        check_operands(&control, wait)?;
+        if wait {
+            control.insert(1, "-w".into());
+        }
         return Ok(Mode::Control {
             dir,
             socket,
             words: control,
             timeout: duration,
         });
+    }
+    if wait {
+        return Err("-w goes with start and restart".into());
     }
     if check {
         if log.is_some()
@@ -199,6 +216,33 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
         main,
         grace: duration.unwrap_or(DEFAULT_GRACE),
     }))
+}
+
+/// What `signal`, `pid`, `wait` and `-w` need: a signal going knows,
+/// and at least one name.
+fn check_operands(control: &[String], wait: bool) -> Result<(), String> {
+    let verb = control.first().map_or("", String::as_str);
+    if wait && !matches!(verb, "start" | "restart") {
+        return Err("-w goes with start and restart".into());
+    }
+    let operands = control.get(1..).unwrap_or_default();
+    let names = match verb {
+        "signal" => {
+            let signal = operands.first().ok_or("signal needs a signal and names")?;
+            if crate::control::parse_signal(signal).is_none() {
+                return Err(format!(
+                    "signal: bad signal {signal:?}: a name (HUP, SIGHUP) or a number 1-31"
+                ));
+            }
+            operands.get(1..).unwrap_or_default()
+        }
+        "pid" | "wait" => operands,
+        _ => return Ok(()),
+    };
+    if names.is_empty() {
+        return Err(format!("{verb} needs at least one service or group name"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -324,6 +368,26 @@ mod tests {
     }
 
     #[test]
+    fn signal_pid_wait_and_dash_w() {
+        let words_of = |list: &[&str]| match parse_words(list) {
+            Ok(Mode::Control { words, .. }) => words,
+            other => panic!("{list:?}: {other:?}"),
+        };
+        assert_eq!(
+            words_of(&["signal", "HUP", "nginx"]),
+            ["signal", "HUP", "nginx"]
+        );
+        assert_eq!(words_of(&["signal", "sigusr1", "a", "b"]).len(), 4);
+        assert_eq!(words_of(&["pid", "web"]), ["pid", "web"]);
+        assert_eq!(words_of(&["wait", "-t", "30s", "db"]), ["wait", "db"]);
+        assert_eq!(words_of(&["start", "-w", "web"]), ["start", "-w", "web"]);
+        assert_eq!(
+            words_of(&["-w", "restart", "web"]),
+            ["restart", "-w", "web"]
+        );
+    }
+
+    #[test]
     fn usage_errors() {
         for words in [
             &["-x"][..],
@@ -343,6 +407,17 @@ mod tests {
             &["check", "-t", "1s"],
             &["status", "-t", "soon"],
             &["status", "-t"],
+            &["signal", "HANGUP", "web"],
+            &["signal", "0", "web"],
+            &["signal", "HUP"],
+            &["signal"],
+            &["pid"],
+            &["wait"],
+            &["wait", "-t", "1s"],
+            &["stop", "-w", "web"],
+            &["wait", "-w", "web"],
+            &["-w"],
+            &["status", "-w"],
         ] {
             assert!(
                 parse_words(words).is_err(),

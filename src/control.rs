@@ -1,11 +1,13 @@
 //! The control socket: where it lives, its one-line protocol, and the
-//! client side of `going status`, `start`, `stop`, `restart` and `reload`
-//! (the server side is the loop's part `control_server.rs`).
+//! client side of `going status`, `start`, `stop`, `restart`, `reload`,
+//! `signal`, `pid` and `wait` (the server side is the loop's part
+//! `control_server.rs`).
 //!
 //! Protocol: the client writes one line of blank-separated words; going
 //! answers with the exit status on the first line, then the output, and
 //! closes the connection.
 
+use crate::supervisor::Command;
 use std::io::Read;
 
 use std::os::unix::net::UnixStream;
@@ -18,27 +20,103 @@ pub const MAX_REQUEST: usize = 4096;
 /// What a client asks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
-    Status { json: bool, names: Vec<String> },
+    Status {
+        json: bool,
+        names: Vec<String>,
+    },
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
     Reload,
+    /// `signal SIG NAME...`: SIG to each service's process.
+    Signal {
+        signal: i32,
+        names: Vec<String>,
+    },
+    /// `pid NAME...`: one pid a line.
+    Pid(Vec<String>),
+    /// `wait [-t DUR] NAME...`, and `start -w`/`restart -w` (`after`: the
+    /// command to carry out first): answered once every service named is
+    /// running and ready, one has ended for good, or `timeout` has passed.
+    Wait {
+        after: Option<Command>,
+        names: Vec<String>,
+        timeout: Duration,
+    },
+}
+
+/// How long `wait`, `start -w` and `restart -w` wait without `-t`.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+/// What a waiting client allows beyond its wait, so that it prints going's
+/// answer at the end of the wait (which says what it still waited for)
+/// rather than a timeout of its own.
+pub const WAIT_MARGIN: Duration = Duration::from_secs(5);
+
+/// A signal as `going signal` takes it: `HUP`, `SIGHUP`, `hup` or `1`;
+/// only the standard signals (1..31), which have names.
+pub fn parse_signal(text: &str) -> Option<i32> {
+    crate::signals::by_name(text)
+        .or_else(|| text.parse().ok())
+        .filter(|&n| nix::sys::signal::Signal::try_from(n).is_ok())
+}
+
+/// The names of a request that must have some and takes no option.
+fn names_only(verb: &str, rest: Vec<String>) -> Result<Vec<String>, String> {
+    if rest.is_empty() {
+        return Err(format!("{verb} needs at least one service or group name"));
+    }
+    match rest.iter().find(|w| w.starts_with('-')) {
+        Some(flag) => Err(format!("{verb}: unknown option {flag}")),
+        None => Ok(rest),
+    }
+}
+
+/// `wait [-t DUR] NAME...`, `start -w [-t DUR] NAME...`, `restart -w ...`.
+fn wait_request(verb: &str, rest: Vec<String>) -> Result<Request, String> {
+    let after = match verb {
+        "start" => Some(Command::Start),
+        "restart" => Some(Command::Restart),
+        _ => None,
+    };
+    let mut timeout = DEFAULT_WAIT;
+    let mut names = Vec::new();
+    let mut words = rest.into_iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-w" if after.is_some() => {}
+            "-t" => {
+                let value = words.next().unwrap_or_default();
+                timeout = crate::config::values::duration(&value)
+                    .map_err(|why| format!("{verb}: -t: {why}"))?;
+            }
+            _ => names.push(word),
+        }
+    }
+    let names = names_only(verb, names)?;
+    Ok(Request::Wait {
+        after,
+        names,
+        timeout,
+    })
 }
 
 pub fn parse_request(line: &str) -> Result<Request, String> {
     let mut words = line.split_whitespace().map(String::from);
     let verb = words.next().unwrap_or_default();
     let rest: Vec<String> = words.collect();
-    let names = |rest: Vec<String>| -> Result<Vec<String>, String> {
-        if rest.is_empty() {
-            return Err(format!("{verb} needs at least one service or group name"));
-        }
-        match rest.iter().find(|w| w.starts_with('-')) {
-            Some(flag) => Err(format!("{verb}: unknown option {flag}")),
-            None => Ok(rest),
-        }
-    };
     match verb.as_str() {
+        "wait" => wait_request(&verb, rest),
+        "start" | "restart" if rest.iter().any(|w| w == "-w") => wait_request(&verb, rest),
+        "pid" => names_only(&verb, rest).map(Request::Pid),
+        "signal" => {
+            let mut rest = rest.into_iter();
+            let word = rest.next().unwrap_or_default();
+            let Some(signal) = parse_signal(&word) else {
+                return Err(format!("signal: bad signal {word:?}"));
+            };
+            let names = names_only(&verb, rest.collect())?;
+            Ok(Request::Signal { signal, names })
+        }
         "status" => {
             let json = rest.iter().any(|w| w == "--json");
             let names: Vec<String> = rest.into_iter().filter(|w| w != "--json").collect();
@@ -47,9 +125,9 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
                 None => Ok(Request::Status { json, names }),
             }
         }
-        "start" => names(rest).map(Request::Start),
-        "stop" => names(rest).map(Request::Stop),
-        "restart" => names(rest).map(Request::Restart),
+        "start" => names_only(&verb, rest).map(Request::Start),
+        "stop" => names_only(&verb, rest).map(Request::Stop),
+        "restart" => names_only(&verb, rest).map(Request::Restart),
         "reload" if rest.is_empty() => Ok(Request::Reload),
         "reload" => Err("reload takes no arguments".into()),
         "" => Err("empty request".into()),
@@ -124,6 +202,30 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
     }
 }
 
+/// The words of the request line and how long the whole exchange may
+/// take: a request that waits (`wait`, `-w`) carries its wait (`-t`,
+/// default [`DEFAULT_WAIT`]) to going, and the client allows
+/// [`WAIT_MARGIN`] more; any other is bounded by `-t` alone.
+pub fn client_request(
+    mut words: Vec<String>,
+    timeout: Option<Duration>,
+) -> (Vec<String>, Duration) {
+    let waits = words.first().is_some_and(|verb| verb == "wait") || words.iter().any(|w| w == "-w");
+    if !waits {
+        return (
+            words,
+            timeout.unwrap_or(crate::args::DEFAULT_CLIENT_TIMEOUT),
+        );
+    }
+    let wait = timeout.unwrap_or(DEFAULT_WAIT);
+    let at = 1.min(words.len());
+    words.splice(
+        at..at,
+        ["-t".to_string(), format!("{}ms", wait.as_millis())],
+    );
+    (words, wait.saturating_add(WAIT_MARGIN))
+}
+
 /// The client side: sends `words` as one request, prints the answer,
 /// returns the exit status. `timeout` bounds the whole exchange, so that a
 /// going that never answers cannot hold a script or a health check.
@@ -147,12 +249,14 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
     let answer = String::from_utf8_lossy(&answer);
     let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
     let code: i32 = code.trim().parse().unwrap_or(1);
-    // Errors are `going: ...` lines; a status table is output even when
-    // not every named service runs.
-    if code != 0 && text.starts_with("going: ") {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
+    // Errors are `going: ...` lines; a status table, or the pids found,
+    // are output even when not every named service runs.
+    for line in text.split_inclusive('\n') {
+        if code != 0 && line.starts_with("going: ") {
+            eprint!("{line}");
+        } else {
+            print!("{line}");
+        }
     }
     code
 }
@@ -303,6 +407,99 @@ mod tests {
             Err("unknown request \"dance\"".into())
         );
         assert_eq!(parse_request(""), Err("empty request".into()));
+    }
+
+    #[test]
+    fn signal_pid_and_wait_requests_parse() {
+        for sig in ["HUP", "SIGHUP", "hup", "1"] {
+            assert_eq!(
+                parse_request(&format!("signal {sig} web db")),
+                Ok(Request::Signal {
+                    signal: 1,
+                    names: words(&["web", "db"])
+                })
+            );
+        }
+        assert_eq!(parse_request("pid web"), Ok(Request::Pid(words(&["web"]))));
+        assert_eq!(
+            parse_request("wait db"),
+            Ok(Request::Wait {
+                after: None,
+                names: words(&["db"]),
+                timeout: DEFAULT_WAIT
+            })
+        );
+        assert_eq!(
+            parse_request("wait -t 250ms a b"),
+            Ok(Request::Wait {
+                after: None,
+                names: words(&["a", "b"]),
+                timeout: Duration::from_millis(250)
+            })
+        );
+        assert_eq!(
+            parse_request("start -w -t 30000ms web"),
+            Ok(Request::Wait {
+                after: Some(Command::Start),
+                names: words(&["web"]),
+                timeout: Duration::from_secs(30)
+            })
+        );
+        assert_eq!(
+            parse_request("restart -w web"),
+            Ok(Request::Wait {
+                after: Some(Command::Restart),
+                names: words(&["web"]),
+                timeout: DEFAULT_WAIT
+            })
+        );
+    }
+
+    #[test]
+    fn bad_signal_pid_and_wait_requests_say_why() {
+        for (line, why) in [
+            ("signal TERMINATE web", "signal: bad signal \"TERMINATE\""),
+            ("signal 0 web", "signal: bad signal \"0\""),
+            ("signal 64 web", "signal: bad signal \"64\""),
+            ("signal", "signal: bad signal \"\""),
+            (
+                "signal HUP",
+                "signal needs at least one service or group name",
+            ),
+            ("pid", "pid needs at least one service or group name"),
+            ("pid -x web", "pid: unknown option -x"),
+            (
+                "wait -t",
+                "wait: -t: bad duration \"\": expected a number with a unit, like \"10s\"",
+            ),
+            ("wait -t 5", "wait needs at least one service or group name"),
+            ("wait -w web", "wait: unknown option -w"),
+            ("stop -w web", "stop: unknown option -w"),
+        ] {
+            assert_eq!(parse_request(line), Err(why.to_string()), "{line}");
+        }
+    }
+
+    #[test]
+    fn waiting_clients_carry_their_wait_and_allow_more() {
+        let (sent, exchange) = client_request(words(&["wait", "db"]), None);
+        assert_eq!(sent, words(&["wait", "-t", "60000ms", "db"]));
+        assert_eq!(exchange, DEFAULT_WAIT + WAIT_MARGIN);
+        let (sent, exchange) =
+            client_request(words(&["start", "-w", "web"]), Some(Duration::from_secs(2)));
+        assert_eq!(sent, words(&["start", "-t", "2000ms", "-w", "web"]));
+        assert_eq!(exchange, Duration::from_secs(7));
+        assert_eq!(
+            parse_request(&sent.join(" ")),
+            Ok(Request::Wait {
+                after: Some(Command::Start),
+                names: words(&["web"]),
+                timeout: Duration::from_secs(2)
+            })
+        );
+        let (sent, exchange) = client_request(words(&["pid", "web"]), None);
+        assert_eq!(sent, words(&["pid", "web"]));
+        assert_eq!(exchange, crate::args::DEFAULT_CLIENT_TIMEOUT);
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! The control socket's server side, a part of the loop: the listener and
 //! its clients, each read and written without blocking and closed at a
 //! deadline, and the answers to their requests (`control.rs` has the
-//! protocol).
+//! protocol). A `wait` is held, its client waiting, and looked at again
+//! once a loop turn until it can be answered.
 
 use crate::control::{Reply, Request, request_from};
 use crate::part::{Cx, Notice, Part, PollSet};
+use crate::service::{Exit, Service, State};
 use crate::status;
-use crate::supervisor::Command;
+use crate::supervisor::{Command, Supervisor};
 use nix::poll::PollFlags;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -50,6 +52,9 @@ impl Part for ControlServer {
         for (index, client) in server.clients.iter().enumerate() {
             let events = if client.answered {
                 PollFlags::POLLOUT
+            } else if client.wait.is_some() {
+                // Held: only its hang-up, which poll always reports.
+                PollFlags::empty()
             } else {
                 PollFlags::POLLIN
             };
@@ -61,7 +66,11 @@ impl Part for ControlServer {
         let server = self.server.as_ref()?;
         let clients = server.clients.iter().map(|c| c.deadline).min();
         let refusals = server.refused.due();
-        [clients, server.paused_until, refusals]
+        let waits = server
+            .clients
+            .iter()
+            .filter_map(|c| Some(c.wait.as_ref()?.until));
+        [clients, server.paused_until, refusals, waits.min()]
             .into_iter()
             .flatten()
             .min()
@@ -76,7 +85,7 @@ impl Part for ControlServer {
         }
     }
 
-    fn ready(&mut self, token: u32, _revents: PollFlags, cx: &mut Cx<'_>) {
+    fn ready(&mut self, token: u32, revents: PollFlags, cx: &mut Cx<'_>) {
         let Some(server) = &mut self.server else {
             return;
         };
@@ -85,15 +94,35 @@ impl Part for ControlServer {
         }
         let dir = &self.dir;
         let index = token as usize;
+        if server.is_held(index) {
+            if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                server.close(index); // the client gave up waiting
+            }
+            return;
+        }
         server.write(index);
         let Some(request) = server.read(index) else {
             return;
         };
         let reply = match request {
+            Ok(Request::Wait {
+                after,
+                names,
+                timeout,
+            }) => match begin_wait(after, &names, timeout, cx) {
+                Ok(wait) => return server.hold(index, wait),
+                Err(reply) => reply,
+            },
             Ok(request) => answer(request, dir, cx),
             Err(why) => Reply::error(&why),
         };
         server.answer(index, reply);
+    }
+
+    fn before_sleep(&mut self, cx: &mut Cx<'_>) {
+        if let Some(server) = &mut self.server {
+            server.settle_waits(cx.supervisor, cx.now);
+        }
     }
 }
 
@@ -109,6 +138,9 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
+        Request::Signal { signal, names } => return signal_reply(signal, &names, cx.supervisor),
+        Request::Pid(names) => return pid_reply(&names, cx.supervisor),
+        Request::Wait { .. } => return Reply::error("a wait is held, not answered at once"),
     };
     match cx.supervisor.command(command.0, &command.1, cx.now) {
         Ok(work) => {
@@ -120,7 +152,7 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
 }
 
 /// `going status [--json] [NAME...]`: exit 0 unless a named service is not
-/// running.
+/// running and ready.
 fn status_reply(json: bool, names: &[String], cx: &mut Cx<'_>) -> Reply {
     let supervisor = &*cx.supervisor;
     let selected = if names.is_empty() {
@@ -146,11 +178,264 @@ fn status_reply(json: bool, names: &[String], cx: &mut Cx<'_>) -> Reply {
     } else {
         status::text(&host, &rows, cx.now)
     };
+    // A health check must not pass before the service is ready.
     let all_running = rows
         .iter()
-        .all(|r| r.service.state() == crate::service::State::Running);
+        .all(|r| r.service.state() == State::Running && r.service.is_ready());
     let code = i32::from(!names.is_empty() && !all_running);
     Reply { code, text }
+}
+
+/// The services `words` name, in the order named, each once.
+fn in_order(supervisor: &Supervisor, words: &[String]) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    for word in words {
+        for name in supervisor.select(std::slice::from_ref(word))? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
+fn find<'a>(supervisor: &'a Supervisor, name: &str) -> Option<&'a Service> {
+    supervisor.services().find(|s| s.name() == name)
+}
+
+/// `going signal SIG NAME...`: SIG to each service's own process, not its
+/// group (a reload is the main process's to pass on: nginx's master, not
+/// its workers). Exit 1 with a line for each service that has no process.
+fn signal_reply(signal: i32, words: &[String], supervisor: &Supervisor) -> Reply {
+    use nix::sys::signal::{Signal, kill};
+    let names = match in_order(supervisor, words) {
+        Ok(names) => names,
+        Err(why) => return Reply::error(&why),
+    };
+    let Ok(sent) = Signal::try_from(signal) else {
+        return Reply::error(&format!("bad signal {signal}"));
+    };
+    let mut errors = String::new();
+    for name in names {
+        match find(supervisor, &name).and_then(Service::pid) {
+            None => errors.push_str(&format!("going: {name} is not running\n")),
+            Some(pid) => match kill(nix::unistd::Pid::from_raw(pid), sent) {
+                Ok(()) => log::info!(
+                    target: &name,
+                    "signal {} sent to pid {pid} (going signal)",
+                    crate::signals::name(signal)
+                ),
+                Err(errno) => errors.push_str(&format!(
+                    "going: {name}: cannot signal pid {pid}: {}\n",
+                    errno.desc()
+                )),
+            },
+        }
+    }
+    Reply {
+        code: i32::from(!errors.is_empty()),
+        text: errors,
+    }
+}
+
+/// `going pid NAME...`: the pid of each service that has a process, one a
+/// line, in the order named; exit 1, with a line for each, when some have
+/// none.
+fn pid_reply(words: &[String], supervisor: &Supervisor) -> Reply {
+    let names = match in_order(supervisor, words) {
+        Ok(names) => names,
+        Err(why) => return Reply::error(&why),
+    };
+    let mut text = String::new();
+    let mut missing = String::new();
+    for name in names {
+        match find(supervisor, &name).and_then(Service::pid) {
+            Some(pid) => text.push_str(&format!("{pid}\n")),
+            None => missing.push_str(&format!("going: {name} is not running\n")),
+        }
+    }
+    let code = i32::from(!missing.is_empty());
+    text.push_str(&missing);
+    Reply { code, text }
+}
+
+/// A `wait`, `start -w` or `restart -w` until it can be answered.
+struct Wait {
+    services: Vec<Watched>,
+    until: Instant,
+    timeout: Duration,
+}
+
+/// One service a wait is for.
+struct Watched {
+    name: String,
+    /// After `start -w` or `restart -w`: the run the command replaces,
+    /// which does not count; `None`: any run will do.
+    before: Option<Before>,
+}
+
+/// A service's run as a command found it.
+#[derive(Clone, Copy, Debug)]
+struct Before {
+    started_at: Option<Instant>,
+    restarts: u32,
+}
+
+/// What a wait reads of a service, through its accessors only.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    state: State,
+    ready: bool,
+    started_at: Option<Instant>,
+    restarts: u32,
+    last_exit: Option<Exit>,
+    admin_down: bool,
+    /// `restart = "never"`: done when it has exited with status 0.
+    one_shot: bool,
+}
+
+impl Seen {
+    fn of(service: &Service) -> Seen {
+        Seen {
+            state: service.state(),
+            ready: service.is_ready(),
+            started_at: service.started_at(),
+            restarts: service.restarts(),
+            last_exit: service.last_exit(),
+            admin_down: service.is_admin_down(),
+            one_shot: service.spec.restart == crate::config::Restart::Never,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Ready,
+    /// Not yet, and why.
+    Pending(String),
+    /// Never, and why.
+    Failed(String),
+}
+
+/// Where a service waited for stands: ready when running and ready, or
+/// when it has exited with status 0 and its policy does not restart it (a
+/// one-shot, `restart = "never"`, only then). It has ended for good when it is
+/// gone, disabled, down by `going stop`, exited (its restart policy
+/// does not restart it) other than with status 0, or when going shuts
+/// down; after `start -w` or `restart -w`, also when its new run ended or
+/// could not be started (a restart or a backoff since the command). A
+/// service in backoff otherwise is still on its way up.
+fn verdict(seen: Option<Seen>, before: Option<Before>, shutting_down: bool) -> Verdict {
+    let Some(s) = seen else {
+        return Verdict::Failed("removed".into());
+    };
+    // After a command, only a run that began after it counts: a restart
+    // is not over while the old process still runs.
+    let new_run = before.is_none_or(|b| s.started_at != b.started_at);
+    if s.state == State::Running && s.ready && new_run && !s.one_shot {
+        return Verdict::Ready;
+    }
+    if shutting_down {
+        return Verdict::Failed("going is shutting down".into());
+    }
+    if s.admin_down {
+        return Verdict::Failed("stopped by going stop".into());
+    }
+    let ended = || match s.last_exit.filter(|_| new_run) {
+        Some(Exit::Code(code)) => format!("exited with status {code}"),
+        Some(Exit::Signal(signal)) => format!("killed by signal {}", crate::signals::name(signal)),
+        Some(Exit::Unknown) => "ended (status unknown)".to_string(),
+        None => "could not be started".to_string(),
+    };
+    let failed_start = before.is_some_and(|b| s.state == State::Backoff || s.restarts > b.restarts);
+    match s.state {
+        State::Disabled => Verdict::Failed("disabled (enabled = false)".into()),
+        State::Exited if new_run && s.last_exit == Some(Exit::Code(0)) => Verdict::Ready,
+        State::Exited => Verdict::Failed(format!("{}, not restarted", ended())),
+        _ if failed_start => Verdict::Failed(format!("failed to start: {}", ended())),
+        State::Running if s.one_shot => Verdict::Pending("running, not exited yet".into()),
+        State::Running => Verdict::Pending("running, not ready".into()),
+        State::Backoff => Verdict::Pending(format!("in backoff, {}", ended())),
+        other => Verdict::Pending(other.name().into()),
+    }
+}
+
+/// Starts a wait: carries out its command, if any, and notes what each
+/// service's run was before it.
+fn begin_wait(
+    after: Option<Command>,
+    words: &[String],
+    timeout: Duration,
+    cx: &mut Cx<'_>,
+) -> Result<Wait, Reply> {
+    let names = cx
+        .supervisor
+        .select(words)
+        .map_err(|why| Reply::error(&why))?;
+    let services = names
+        .into_iter()
+        .map(|name| {
+            let before = find(cx.supervisor, &name).filter(|s| {
+                // A start leaves a service on its way up alone: its run counts.
+                after == Some(Command::Restart)
+                    || after == Some(Command::Start)
+                        && !matches!(s.state(), State::Starting | State::Running)
+            });
+            let before = before.map(|s| Before {
+                started_at: s.started_at(),
+                restarts: s.restarts(),
+            });
+            Watched { name, before }
+        })
+        .collect();
+    if let Some(command) = after {
+        let work = cx
+            .supervisor
+            .command(command, words, cx.now)
+            .map_err(|why| Reply::error(&why))?;
+        cx.out.work.extend(work);
+    }
+    Ok(Wait {
+        services,
+        until: cx.now + timeout,
+        timeout,
+    })
+}
+
+impl Wait {
+    /// The answer, once there is one: 0 when every service is ready, 1
+    /// with a line for each that failed, or at the end of the wait for
+    /// each still not ready.
+    fn outcome(&self, supervisor: &Supervisor, now: Instant) -> Option<Reply> {
+        let shutting_down = supervisor.is_shutting_down();
+        let mut failed = String::new();
+        let mut pending = String::new();
+        for watched in &self.services {
+            let seen = find(supervisor, &watched.name).map(Seen::of);
+            let name = &watched.name;
+            match verdict(seen, watched.before, shutting_down) {
+                Verdict::Ready => {}
+                Verdict::Failed(why) => failed.push_str(&format!("going: {name}: {why}\n")),
+                Verdict::Pending(why) => pending.push_str(&format!(
+                    "going: {name}: not ready within {} ({why})\n",
+                    crate::config::values::format_duration(self.timeout)
+                )),
+            }
+        }
+        if !failed.is_empty() {
+            return Some(Reply {
+                code: 1,
+                text: failed,
+            });
+        }
+        if pending.is_empty() {
+            return Some(Reply::ok(String::new()));
+        }
+        (now >= self.until).then_some(Reply {
+            code: 1,
+            text: pending,
+        })
+    }
 }
 
 /// For a socket under /tmp: the directory is made private, and must be.
@@ -227,6 +512,8 @@ struct Client {
     written: usize,
     deadline: Instant,
     answered: bool,
+    /// A wait held until it can be answered.
+    wait: Option<Wait>,
 }
 
 /// The listening socket and its connections.
@@ -381,6 +668,7 @@ impl Server {
                 written: 0,
                 deadline: now + CLIENT_DEADLINE,
                 answered: false,
+                wait: None,
             });
         }
     }
@@ -423,7 +711,47 @@ impl Server {
         client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
         client.input = Vec::new();
         client.answered = true;
+        client.wait = None;
         self.write(index);
+    }
+
+    /// Holds a client until its wait can be answered; it then has the
+    /// usual time to take the answer.
+    fn hold(&mut self, index: usize, wait: Wait) {
+        let Some(client) = self.clients.get_mut(index) else {
+            return;
+        };
+        client.input = Vec::new();
+        client.deadline = wait.until + CLIENT_DEADLINE;
+        client.wait = Some(wait);
+    }
+
+    fn is_held(&self, index: usize) -> bool {
+        self.clients
+            .get(index)
+            .is_some_and(|c| c.wait.is_some() && !c.answered)
+    }
+
+    /// Closes a client at the next deadline check.
+    fn close(&mut self, index: usize) {
+        if let Some(client) = self.clients.get_mut(index) {
+            client.wait = None;
+            client.deadline = Instant::now();
+        }
+    }
+
+    /// Answers every held wait that can be answered now.
+    fn settle_waits(&mut self, supervisor: &Supervisor, now: Instant) {
+        for index in 0..self.clients.len() {
+            let outcome = self
+                .clients
+                .get(index)
+                .and_then(|c| c.wait.as_ref())
+                .and_then(|wait| wait.outcome(supervisor, now));
+            if let Some(reply) = outcome {
+                self.answer(index, reply);
+            }
+        }
     }
 
     /// Writes what a writable client can take.
@@ -498,6 +826,164 @@ mod tests {
         assert_eq!(
             refusals.refused(at(2000), "uid 8, pid 2").as_deref(),
             Some("refused control connection from uid 8, pid 2, and 1 more before it")
+        );
+    }
+
+    fn seen(state: State, ready: bool, started: Option<Instant>, restarts: u32) -> Seen {
+        Seen {
+            state,
+            ready,
+            started_at: started,
+            restarts,
+            last_exit: None,
+            admin_down: false,
+            one_shot: false,
+        }
+    }
+
+    fn failed(verdict: Verdict) -> String {
+        match verdict {
+            Verdict::Failed(why) => why,
+            other => panic!("not failed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_wait_ends_only_when_running_and_ready() {
+        let t0 = Instant::now();
+        let running = seen(State::Running, false, Some(t0), 0);
+        assert!(matches!(
+            verdict(Some(running), None, false),
+            Verdict::Pending(_)
+        ));
+        let ready = Seen {
+            ready: true,
+            ..running
+        };
+        assert_eq!(verdict(Some(ready), None, false), Verdict::Ready);
+        let starting = seen(State::Starting, false, Some(t0), 0);
+        assert_eq!(
+            verdict(Some(starting), None, false),
+            Verdict::Pending("starting".into())
+        );
+        // Backoff: it will be started again, unless a command just did.
+        let backoff = Seen {
+            last_exit: Some(Exit::Code(1)),
+            ..seen(State::Backoff, false, Some(t0), 1)
+        };
+        assert!(matches!(
+            verdict(Some(backoff), None, false),
+            Verdict::Pending(_)
+        ));
+        let before = Before {
+            started_at: None,
+            restarts: 0,
+        };
+        assert_eq!(
+            failed(verdict(Some(backoff), Some(before), false)),
+            "failed to start: exited with status 1"
+        );
+    }
+
+    #[test]
+    fn a_restart_waits_for_a_new_run() {
+        let t0 = Instant::now();
+        let old = Seen {
+            ready: true,
+            ..seen(State::Running, true, Some(t0), 0)
+        };
+        let before = Some(Before {
+            started_at: Some(t0),
+            restarts: 0,
+        });
+        assert!(matches!(
+            verdict(Some(old), before, false),
+            Verdict::Pending(_)
+        ));
+        let stopping = Seen {
+            state: State::Stopping,
+            ..old
+        };
+        assert!(matches!(
+            verdict(Some(stopping), before, false),
+            Verdict::Pending(_)
+        ));
+        let new = Seen {
+            started_at: Some(t0 + Duration::from_millis(5)),
+            ..old
+        };
+        assert_eq!(verdict(Some(new), before, false), Verdict::Ready);
+        // Died before it was ready and was started again: that start failed.
+        let again = Seen {
+            state: State::Starting,
+            ready: false,
+            restarts: 1,
+            last_exit: Some(Exit::Signal(9)),
+            ..new
+        };
+        assert_eq!(
+            failed(verdict(Some(again), before, false)),
+            "failed to start: killed by signal KILL"
+        );
+    }
+
+    #[test]
+    fn ended_for_good() {
+        let t0 = Instant::now();
+        let exited = |exit| Seen {
+            last_exit: Some(exit),
+            one_shot: true,
+            ..seen(State::Exited, false, Some(t0), 0)
+        };
+        // A one-shot is done when it has exited 0, not while it runs.
+        let running = Seen {
+            state: State::Running,
+            ready: true,
+            ..exited(Exit::Code(0))
+        };
+        assert_eq!(
+            verdict(Some(running), None, false),
+            Verdict::Pending("running, not exited yet".into())
+        );
+        assert_eq!(
+            verdict(Some(exited(Exit::Code(0))), None, false),
+            Verdict::Ready
+        );
+        assert_eq!(
+            failed(verdict(Some(exited(Exit::Code(1))), None, false)),
+            "exited with status 1, not restarted"
+        );
+        // Exited again without a new run: the start did not happen.
+        let before = Some(Before {
+            started_at: Some(t0),
+            restarts: 0,
+        });
+        assert_eq!(
+            failed(verdict(Some(exited(Exit::Code(0))), before, false)),
+            "could not be started, not restarted"
+        );
+        assert_eq!(failed(verdict(None, None, false)), "removed");
+        let disabled = seen(State::Disabled, false, None, 0);
+        assert_eq!(
+            failed(verdict(Some(disabled), None, false)),
+            "disabled (enabled = false)"
+        );
+        let down = Seen {
+            admin_down: true,
+            ..seen(State::Stopped, false, None, 0)
+        };
+        assert_eq!(
+            failed(verdict(Some(down), None, false)),
+            "stopped by going stop"
+        );
+        let stopped = seen(State::Stopped, false, None, 0);
+        assert!(matches!(
+            verdict(Some(stopped), None, false),
+            Verdict::Pending(_)
+        ));
+        assert_eq!(
+            failed(verdict(Some(stopped), None, true)),
+            "going is shutting down"
         );
     }
 }

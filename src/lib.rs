@@ -79,7 +79,7 @@ pub fn run(args: Vec<std::ffi::OsString>, inherited: nix::sys::signal::SigSet) -
         }) => {
             let euid = nix::unistd::geteuid().as_raw();
             let socket = socket.unwrap_or_else(|| control::default_socket(&dir, euid));
-            let timeout = timeout.unwrap_or(args::DEFAULT_CLIENT_TIMEOUT);
+            let (words, timeout) = control::client_request(words, timeout);
             control::run_client(&socket, &words, timeout)
         }
         Ok(Mode::Supervise(options)) => supervise(options, argv),
