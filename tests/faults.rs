@@ -589,6 +589,65 @@ fn file_unreadable_for_want_of_descriptors_is_read_again() {
     assert_supervised(&g, &sock, &[("late", late), ("steady", new_steady)], &[]);
 }
 
+/// The soft and hard RLIMIT_NOFILE of a process, from /proc/PID/limits.
+fn nofile_both(pid: i32) -> Option<(u64, u64)> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut words = line.split_whitespace().skip(3);
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
+/// The live child of going running `/bin/sleep TAG`, other than `not`.
+fn sleeper(going: i32, tag: u32, not: i32) -> Option<i32> {
+    let want = ["/bin/sleep".to_string(), tag.to_string()];
+    children(going)
+        .into_iter()
+        .find(|&c| c != not && alive(c) && cmdline(c) == want)
+}
+
+/// going's descriptor limit lowered below what its services are to get
+/// (`prlimit --pid GOING --nofile=N:N`): a restart still starts, with the
+/// limit that can still be given, and the other services are untouched.
+#[test]
+fn lowered_descriptor_limit_does_not_stop_restarts() {
+    if !have("prlimit") {
+        eprintln!("SKIPPED: prlimit is missing");
+        return;
+    }
+    let t = TempDir::new("nofile-low");
+    t.write_svc("steady.toml", &sleep_service(2121, ""));
+    t.write_svc("victim.toml", &sleep_service(2122, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let victim = g.wait_running("victim");
+    let (_, hard) = nofile_both(victim).expect("the service's descriptor limit");
+    // As many as going holds now, and a few to spare: its own opens work.
+    let low = u64::try_from(fds(g.pid).len() + 4).unwrap_or(16).min(hard);
+    let ok = Command::new("prlimit")
+        .args([
+            "--pid",
+            &g.pid.to_string(),
+            &format!("--nofile={low}:{low}"),
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "prlimit --pid {} --nofile={low}:{low}", g.pid);
+    kill(victim, SIGKILL);
+    let again = g.wait_for(secs(5), "victim restarted", || sleeper(g.pid, 2122, victim));
+    g.check(
+        nofile_both(again) == Some((low, low)),
+        &format!(
+            "the restarted service got {:?}, not what could be given ({low}, {low})",
+            nofile_both(again)
+        ),
+    );
+    g.check(
+        !g.log_has("RLIMIT_NOFILE"),
+        "a lowered limit is no failure to start",
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("victim", again)], &[]);
+}
+
 // ------------------------------------------------------------- log target
 
 /// Whether a tmpfs can be mounted in a new mount namespace here.
