@@ -19,6 +19,7 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going status [-s SOCKET|-d DIR] [-t DURATION] [--json] [NAME|GROUP...]
        going start|stop|restart [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going reload [-s SOCKET|-d DIR] [-t DURATION]
+       going upgrade [-s SOCKET|-d DIR] [-t DURATION]   re-exec going in place
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -144,8 +145,8 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                 let word = word
                     .into_string()
                     .map_err(|w| format!("{w:?} is not UTF-8"))?;
-                let is_verb =
-                    ["status", "start", "stop", "restart", "reload"].contains(&word.as_str());
+                let is_verb = ["status", "start", "stop", "restart", "reload", "upgrade"]
+                    .contains(&word.as_str());
                 if control.is_empty() && !is_verb {
                     return Err(format!("unknown command {word:?}"));
                 }
@@ -298,6 +299,15 @@ mod tests {
                 dir: DEFAULT_DIR.into(),
                 socket: None,
                 words: words(&["reload"]),
+                timeout: None,
+            })
+        );
+        assert_eq!(
+            parse_words(&["upgrade", "-s", "/s"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: Some("/s".into()),
+                words: words(&["upgrade"]),
                 timeout: None,
             })
         );

@@ -1,5 +1,6 @@
 //! The control socket: where it lives, its one-line protocol, and the
-//! client side of `going status`, `start`, `stop`, `restart` and `reload`
+//! client side of `going status`, `start`, `stop`, `restart`, `reload` and
+//! `upgrade`
 //! (the server side is the loop's part `control_server.rs`).
 //!
 //! Protocol: the client writes one line of blank-separated words; going
@@ -18,11 +19,16 @@ pub const MAX_REQUEST: usize = 4096;
 /// What a client asks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
-    Status { json: bool, names: Vec<String> },
+    Status {
+        json: bool,
+        names: Vec<String>,
+    },
     Start(Vec<String>),
     Stop(Vec<String>),
     Restart(Vec<String>),
     Reload,
+    /// Re-exec going in place, as SIGUSR2 does without a main command.
+    Upgrade,
 }
 
 pub fn parse_request(line: &str) -> Result<Request, String> {
@@ -52,6 +58,8 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "restart" => names(rest).map(Request::Restart),
         "reload" if rest.is_empty() => Ok(Request::Reload),
         "reload" => Err("reload takes no arguments".into()),
+        "upgrade" if rest.is_empty() => Ok(Request::Upgrade),
+        "upgrade" => Err("upgrade takes no arguments".into()),
         "" => Err("empty request".into()),
         other => Err(format!("unknown request {other:?}")),
     }
@@ -282,6 +290,11 @@ mod tests {
             Ok(Request::Restart(words(&["front"])))
         );
         assert_eq!(parse_request("reload"), Ok(Request::Reload));
+        assert_eq!(parse_request("upgrade"), Ok(Request::Upgrade));
+        assert_eq!(
+            parse_request("upgrade now"),
+            Err("upgrade takes no arguments".into())
+        );
     }
 
     #[test]
