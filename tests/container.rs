@@ -1174,3 +1174,25 @@ fn upgrade_without_main_command() {
         "after the upgrade, a is still going's child",
     );
 }
+
+/// With a main command the directory is watched only after a moment (its
+/// watch would cost `going -- /bin/true` more than the rest of its run):
+/// a file written at once, before the watch, and one written later both
+/// start.
+fn directory_followed_beside_main_command(pid1: bool) {
+    let t = TempDir::new("ct-watch");
+    let stop = t.join("stop");
+    let mut g = Init::start(&t, pid1, &[], &["sh", "-c", &until(&stop)]);
+    t.write_svc("early.toml", &sleep_service(7181, ""));
+    let going = g.going();
+    let running = |tag: &str| {
+        let want = ["/bin/sleep".to_string(), tag.to_string()];
+        children(going).into_iter().any(|c| cmdline(c) == want)
+    };
+    g.wait_until(secs(5), "early started", || running("7181"));
+    t.write_svc("late.toml", &sleep_service(7182, ""));
+    g.wait_until(secs(5), "late started", || running("7182"));
+    touch(&stop);
+    g.expect_code(secs(10), 0, "main command");
+}
+both!(directory_followed_beside_main_command);
