@@ -32,7 +32,7 @@ Environment knobs (defaults in brackets):
   CRASH_ROUNDS [2]     CRASH_SECS [30]
   RELOAD_ROUNDS [3]    RELOAD_SAMPLES [10]
   STARTUP_ROUNDS [5]   STARTUP_N [100]
-  CONTAINER_ROUNDS [9] ORPHANS [10000]
+  CONTAINER_ROUNDS [9] ORPHANS [10000] WALL_SAMPLES [50] (per round)
   SIGNAL_ROUNDS [15]   SIG_SAMPLES [50] (per round and sender)
   SCALE_ROUNDS [3]     SCALE_N [1000]
   LEAK_COUNT [10000]
@@ -92,6 +92,7 @@ CFG = {
     "signal_rounds": rounds("SIGNAL_ROUNDS", 15, 3),
     "sig_samples": env_int("SIG_SAMPLES", 50),
     "orphans": env_int("ORPHANS", 10000),
+    "wall_samples": env_int("WALL_SAMPLES", 20 if QUICK else 50),
     "scale_rounds": rounds("SCALE_ROUNDS", 3, 1),
     "scale_n": env_int("SCALE_N", 1000),
     "leak_count": env_int("LEAK_COUNT", 1000 if QUICK else 10000),
@@ -1045,9 +1046,12 @@ def sc_container(kinds):
     - zombies: the same, but the grandchildren have exited before their
       parent does, so the init inherits ORPHANS zombies at once: this one
       is the init's reaping alone, without the kernel's work of the exits.
-    - memory: VmPeak and VmRSS of the init with one sleeping child."""
+    - memory: VmPeak and VmRSS of the init with one sleeping child.
+    - wall: `INIT -- /bin/true` as a plain process, as `hyperfine -N` runs
+      it: from the spawn to the init reaped, WALL_SAMPLES a round after 10
+      not counted; the round's median."""
     res = {kind: {"signal": [], "signal_rounds": [], "signal_py": [], "reap": [], "reap_cpu": [],
-                  "zombies": [], "zombies_cpu": [], "memory": []} for kind in kinds}
+                  "zombies": [], "zombies_cpu": [], "memory": [], "wall": []} for kind in kinds}
     n = CFG["sig_samples"]
 
     def signals(kind, r):
@@ -1071,8 +1075,23 @@ def sc_container(kinds):
         log(f"container {kind}: signal median {ms(d['signal_rounds'][-1]):.3f} ms "
             f"(Python sender {ms(statistics.median(d['signal_py'][-n:])):.3f} ms)")
 
+    def wall(kind):
+        empty = os.path.join(WORK, f"wall-{kind}")
+        os.makedirs(empty, exist_ok=True)
+        argv = INITS[kind](empty, ["/bin/true"])
+        quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+        took = []
+        for i in range(10 + CFG["wall_samples"]):
+            t0 = now()
+            pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=quiet)
+            os.waitpid(pid, 0)
+            if i >= 10:
+                took.append(now() - t0)
+        return statistics.median(took)
+
     def reaping(kind, r):
         d = res[kind]
+        d["wall"].append(wall(kind))
         for mode, key in (("orphans", "reap"), ("zombies", "zombies")):
             with Init(kind, (mode, str(CFG["orphans"]))) as init:
                 # Once asleep, the init has nothing to do before the burst:
@@ -1088,7 +1107,7 @@ def sc_container(kinds):
             settle(lambda: [init.pid])
             d["memory"].append(memory([init.pid]))
         log(f"container {kind}: reap {ms(d['reap'][-1]):.1f} ms, zombies {ms(d['zombies'][-1]):.1f} ms, "
-            f"{d['memory'][-1]}")
+            f"{d['memory'][-1]}, -- /bin/true {ms(d['wall'][-1]):.2f} ms")
     rounds_of(kinds, CFG["signal_rounds"], "container signals", signals)
     rounds_of(kinds, CFG["container_rounds"], "container", reaping)
     return res
@@ -1532,6 +1551,15 @@ def build_report(R, meta):
             add(label, "no slower than tini", g, {k: statistics.median(v[key]) for k, v in K.items()},
                 f, statistics.median(K[tbest][key]) if tbest else None,
                 samples=(K["going"][units], K[tbest][units]) if tbest and "going" in K else None)
+        w(f"`INIT -- /bin/true` as a plain process (as `hyperfine -N` runs it), spawn → reaped, "
+          f"median of each round's {CFG['wall_samples']}: " +
+          ", ".join(f"{k} {lat_cell(v['wall'])} ms" for k, v in K.items() if v["wall"]) + ".")
+        w("")
+        twall = min(tini, key=lambda k: statistics.median(K[k]["wall"]), default=None)
+        add("container: `going -- /bin/true` wall time", "within 1 ms of tini",
+            statistics.median(K["going"]["wall"]) if "going" in K else None,
+            {k: statistics.median(v["wall"]) for k, v in K.items()}, msf,
+            statistics.median(K[twall]["wall"]) + 1e6 if twall else None)
         add("container: VmRSS with one child", "–",
             statistics.median([m["rss"] for m in K["going"]["memory"]]) if "going" in K else None,
             {k: statistics.median([m["rss"] for m in v["memory"]]) for k, v in K.items()}, mb)

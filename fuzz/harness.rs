@@ -192,7 +192,7 @@ fn check_request(request: &Request) {
             assert!(!names.is_empty(), "{request:?} without names");
             names
         }
-        Request::Reload => return,
+        Request::Reload | Request::Upgrade => return,
     };
     for name in names {
         assert!(!name.is_empty() && !name.starts_with('-'), "{request:?}");

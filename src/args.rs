@@ -23,6 +23,7 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going signal [-s SOCKET|-d DIR] [-t DURATION] SIG NAME|GROUP...
        going pid [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going wait [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
+       going upgrade [-s SOCKET|-d DIR] [-t DURATION]   re-exec going in place
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -154,6 +155,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                     .map_err(|w| format!("{w:?} is not UTF-8"))?;
                 let is_verb = [
                     "status", "start", "stop", "restart", "reload", "signal", "pid", "wait",
+                    "upgrade",
                 ]
                 .contains(&word.as_str());
                 if control.is_empty() && !is_verb {
@@ -342,6 +344,15 @@ mod tests {
                 dir: DEFAULT_DIR.into(),
                 socket: None,
                 words: words(&["reload"]),
+                timeout: None,
+            })
+        );
+        assert_eq!(
+            parse_words(&["upgrade", "-s", "/s"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: Some("/s".into()),
+                words: words(&["upgrade"]),
                 timeout: None,
             })
         );

@@ -1,7 +1,7 @@
 //! The control socket: where it lives, its one-line protocol, and the
 //! client side of `going status`, `start`, `stop`, `restart`, `reload`,
-//! `signal`, `pid` and `wait` (the server side is the loop's part
-//! `control_server.rs`).
+//! `signal`, `pid`, `wait` and `upgrade` (the server side is the loop's
+//! part `control_server.rs`).
 //!
 //! Protocol: the client writes one line of blank-separated words; going
 //! answers with the exit status on the first line, then the output, and
@@ -43,6 +43,8 @@ pub enum Request {
         names: Vec<String>,
         timeout: Duration,
     },
+    /// Re-exec going in place, as SIGUSR2 does without a main command.
+    Upgrade,
 }
 
 /// How long `wait`, `start -w` and `restart -w` wait without `-t`.
@@ -130,6 +132,8 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "restart" => names_only(&verb, rest).map(Request::Restart),
         "reload" if rest.is_empty() => Ok(Request::Reload),
         "reload" => Err("reload takes no arguments".into()),
+        "upgrade" if rest.is_empty() => Ok(Request::Upgrade),
+        "upgrade" => Err("upgrade takes no arguments".into()),
         "" => Err("empty request".into()),
         other => Err(format!("unknown request {other:?}")),
     }
@@ -386,6 +390,11 @@ mod tests {
             Ok(Request::Restart(words(&["front"])))
         );
         assert_eq!(parse_request("reload"), Ok(Request::Reload));
+        assert_eq!(parse_request("upgrade"), Ok(Request::Upgrade));
+        assert_eq!(
+            parse_request("upgrade now"),
+            Err("upgrade takes no arguments".into())
+        );
     }
 
     #[test]

@@ -135,6 +135,7 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
             cx.out.notices.push(Notice::Rescan);
             return Reply::ok(String::new());
         }
+        Request::Upgrade => return upgrade_reply(cx),
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
@@ -149,6 +150,19 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
         }
         Err(why) => Reply::error(&why),
     }
+}
+
+/// `going upgrade`: the answer is written (it fits any socket buffer)
+/// before the loop carries out the notice and execs, so the client reads
+/// 0 and then the close of a descriptor the exec does not keep. A failed
+/// exec is logged, and going carries on as it was.
+fn upgrade_reply(cx: &mut Cx<'_>) -> Reply {
+    if cx.supervisor.is_shutting_down() {
+        return Reply::error("shutting down, not upgrading");
+    }
+    log::info!("upgrade requested");
+    cx.out.notices.push(Notice::Upgrade);
+    Reply::ok(String::new())
 }
 
 /// `going status [--json] [NAME...]`: exit 0 unless a named service is not

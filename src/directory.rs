@@ -13,7 +13,15 @@ pub struct Directory {
     dir: PathBuf,
     watch: DirWatch,
     retry: ReadRetry,
+    /// With a main command, when the watch is to be made (see `new`).
+    watch_at: Option<Instant>,
 }
+
+/// With a main command the directory is watched only once it has run this
+/// long: a watch costs 6 to 20 ms of the kernel's at exit, three times
+/// what all of `going -- /bin/true` costs without it. Nothing is missed:
+/// the directory is read again once watched.
+const WATCH_DELAY: Duration = Duration::from_millis(100);
 
 /// Service files, and the directory, that could not be read for want of a
 /// resource (EMFILE, ENOMEM...): each said so once, and is read again after
@@ -39,12 +47,19 @@ impl ReadRetry {
 }
 
 impl Directory {
-    /// Watches `dir`; with a main command a missing `dir` is normal.
-    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<Directory, String> {
+    /// Watches `dir`; with a main command (`has_main`) a missing `dir` is
+    /// normal, and the watch waits [`WATCH_DELAY`].
+    pub fn new(dir: &Path, has_main: bool) -> Result<Directory, String> {
+        let watch = if has_main {
+            DirWatch::unarmed(dir, has_main)?
+        } else {
+            DirWatch::new(dir, has_main)?
+        };
         Ok(Directory {
             dir: dir.to_path_buf(),
-            watch: DirWatch::new(dir, missing_is_normal)?,
+            watch,
             retry: ReadRetry::default(),
+            watch_at: has_main.then(|| Instant::now() + WATCH_DELAY),
         })
     }
 
@@ -79,8 +94,9 @@ impl Directory {
         cx.out.work.extend(work);
     }
 
-    /// Rereads every file, and forgets services whose file is gone.
-    fn rescan(&mut self, cx: &mut Cx<'_>) {
+    /// Rereads every file, and forgets services whose file is gone;
+    /// `announce`: each waiting service says again why.
+    fn rescan(&mut self, announce: bool, cx: &mut Cx<'_>) {
         self.watch.rewatch_if_lost();
         let on_disk = match config::service_names(&self.dir) {
             Ok(names) => names,
@@ -104,7 +120,7 @@ impl Directory {
         names.extend(on_disk);
         names.sort();
         names.dedup();
-        self.load(&names, true, cx);
+        self.load(&names, announce, cx);
     }
 }
 
@@ -116,7 +132,7 @@ impl Part for Directory {
     fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
         let changes = self.watch.read();
         if changes.rescan {
-            self.rescan(cx);
+            self.rescan(true, cx);
         } else if !changes.names.is_empty() {
             // One batch for all the files of one read: thousands of new
             // files cost one pass over the services, not one each.
@@ -126,11 +142,21 @@ impl Part for Directory {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.retry.at
+        [self.retry.at, self.watch_at].into_iter().flatten().min()
     }
 
-    /// Reads again what could not be read for want of a resource.
+    /// Makes the delayed watch; reads again what could not be read for
+    /// want of a resource.
     fn due(&mut self, cx: &mut Cx<'_>) {
+        if self.watch_at.is_some_and(|at| at <= cx.now) {
+            self.watch_at = None;
+            if let Err(why) = self.watch.arm() {
+                let dir = self.dir.display();
+                log::warn!("{why}; {dir} is read again only on SIGHUP or going reload");
+            }
+            // What changed before the watch existed.
+            self.rescan(false, cx);
+        }
         if self.retry.at.is_none_or(|at| at > cx.now) {
             return;
         }
@@ -138,7 +164,7 @@ impl Part for Directory {
         // What fails again waits twice as long; once all reads, 1 s again.
         self.retry.delay = (self.retry.delay * 2).min(RETRY_MAX);
         if self.retry.rescan {
-            self.rescan(cx);
+            self.rescan(true, cx);
         } else {
             let names = self.retry.names.clone();
             self.load(&names, false, cx);
@@ -150,7 +176,7 @@ impl Part for Directory {
 
     fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
         if notice == Notice::Rescan {
-            self.rescan(cx);
+            self.rescan(true, cx);
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The container's job, tini's whole program: the main command of
 //! `going -- CMD` (started, forwarded every signal it can take, reaped,
-//! its status going's own), and, as PID 1, the sweep of every process
-//! left in the namespace once everything else has stopped.
+//! its status going's own), and the sweep of what is left once everything
+//! else has stopped: as PID 1 every process of the namespace, as a
+//! subreaper with a main command every descendant.
 
 use crate::config::values::format_duration;
 use crate::event_loop::signal_group;
@@ -39,16 +40,22 @@ pub struct Main {
     pub kill_at: Option<Instant>,
 }
 
-/// The last step of a PID 1's shutdown: every process left in the
-/// namespace gets SIGTERM, then SIGKILL.
+/// The last step of a shutdown: every process left gets SIGTERM, then
+/// SIGKILL.
 struct Sweep {
     kill_at: Option<Instant>,
+    /// SIGKILL has been sent once (it is sent again while any is left).
+    killed: bool,
     give_up_at: Instant,
 }
 
-/// How long a PID 1 waits after the final SIGKILL before it exits anyway
+/// How long going waits after the first SIGKILL before it exits anyway
 /// (a process in uninterruptible sleep must not keep the container up).
 const SWEEP_KILL_WAIT: Duration = Duration::from_secs(1);
+
+/// Between two SIGKILLs of the sweep: a process forked just as the last one
+/// went out is orphaned to going and caught by the next.
+const SWEEP_KILL_AGAIN: Duration = Duration::from_millis(100);
 
 impl Main {
     pub fn new(argv: Vec<OsString>, forward_to_group: bool, success_codes: Vec<i32>) -> Main {
@@ -183,24 +190,27 @@ impl MainCommand {
         cx.out.notices.push(Notice::Shutdown);
     }
 
-    /// A PID 1 ends only when the namespace is empty, or the sweep has
-    /// given up on what SIGKILL could not end.
+    /// going ends only when nothing it would leave behind is left, or the
+    /// sweep has given up on what SIGKILL could not end. As a subreaper
+    /// every orphan of its tree is reparented to going, so "no child left"
+    /// (ECHILD) means no descendant left, as it means an empty namespace
+    /// for a PID 1.
     fn sweep_done(&mut self, cx: &mut Cx<'_>) -> bool {
-        if !self.is_pid1 {
+        if !self.is_pid1 && self.command.is_none() {
             return true;
         }
         match &self.sweep {
             None => {
-                let everyone = nix::unistd::Pid::from_raw(-1);
-                if nix::sys::signal::kill(everyone, nix::sys::signal::SIGTERM).is_err() {
-                    return true; // ESRCH: nothing else is left
-                }
+                let Some(left) = self.signal_leftovers(nix::sys::signal::SIGTERM) else {
+                    return true;
+                };
                 log::info!(
-                    "sending TERM to every process left, KILL in {}",
+                    "sending TERM to every process left{left}, KILL in {}",
                     format_duration(self.grace)
                 );
                 self.sweep = Some(Sweep {
                     kill_at: Some(cx.now + self.grace),
+                    killed: false,
                     give_up_at: cx.now + self.grace + SWEEP_KILL_WAIT,
                 });
                 *cx.children_left = true;
@@ -208,6 +218,32 @@ impl MainCommand {
             }
             Some(sweep) => !*cx.children_left || cx.now >= sweep.give_up_at,
         }
+    }
+
+    /// Sends `signal` to what going would leave behind: as PID 1 every
+    /// other process of the namespace, else every descendant. `None` when
+    /// there is none; else how many, as words for the log (a PID 1 cannot
+    /// count them).
+    fn signal_leftovers(&self, signal: nix::sys::signal::Signal) -> Option<String> {
+        use nix::sys::signal::kill;
+        use nix::unistd::Pid;
+        if self.is_pid1 {
+            // ESRCH: nothing else is left.
+            return kill(Pid::from_raw(-1), signal).is_ok().then(String::new);
+        }
+        // No child at all, the usual case, costs no scan of /proc.
+        let flags = nix::sys::wait::WaitPidFlag::WEXITED
+            | nix::sys::wait::WaitPidFlag::WNOHANG
+            | nix::sys::wait::WaitPidFlag::WNOWAIT;
+        if nix::sys::wait::waitid(nix::sys::wait::Id::All, flags) == Err(nix::errno::Errno::ECHILD)
+        {
+            return None;
+        }
+        let left = crate::procfs::descendants(std::process::id() as i32);
+        for &pid in &left {
+            let _ = kill(Pid::from_raw(pid), signal);
+        }
+        (!left.is_empty()).then(|| format!(" ({} descendants)", left.len()))
     }
 }
 
@@ -235,13 +271,17 @@ impl Part for MainCommand {
                 signal_group(pid, libc::SIGKILL);
             }
         }
-        if let Some(sweep) = &mut self.sweep
-            && sweep.kill_at.is_some_and(|at| cx.now >= at)
-        {
-            sweep.kill_at = None;
-            log::warn!("processes left after {grace}, sending KILL to all");
-            let everyone = nix::unistd::Pid::from_raw(-1);
-            let _ = nix::sys::signal::kill(everyone, nix::sys::signal::SIGKILL);
+        let due = self.sweep.as_ref().and_then(|s| s.kill_at);
+        if due.is_some_and(|at| cx.now >= at) {
+            let left = self.signal_leftovers(nix::sys::signal::SIGKILL);
+            if let Some(sweep) = &mut self.sweep {
+                if left.is_some() && !sweep.killed {
+                    log::warn!("processes left after {grace}, sending KILL to all");
+                }
+                sweep.killed = true;
+                let again = cx.now + SWEEP_KILL_AGAIN;
+                sweep.kill_at = (left.is_some() && again < sweep.give_up_at).then_some(again);
+            }
         }
     }
 
@@ -306,10 +346,10 @@ pub fn exec_failure_code(errno: i32) -> i32 {
 
 /// Whether a signal going receives is passed on to the main command. All
 /// are but SIGCHLD (going's own business) and SIGPIPE (raised by going's
-/// own writes, never sent to it).
+/// own writes, never sent to it). SIGUSR2 is too, as under tini (nginx
+/// and unicorn take it): the upgrade is then `going upgrade`.
 pub fn forwards(signal: i32) -> bool {
-    // SIGUSR2 is going's own: the upgrade.
-    signal != libc::SIGCHLD && signal != libc::SIGPIPE && signal != libc::SIGUSR2
+    signal != libc::SIGCHLD && signal != libc::SIGPIPE
 }
 
 #[cfg(test)]
@@ -352,8 +392,9 @@ mod tests {
     }
 
     #[test]
-    fn every_signal_but_chld_pipe_and_usr2_is_forwarded() {
+    fn every_signal_but_chld_and_pipe_is_forwarded() {
         for signal in [
+            libc::SIGUSR2,
             libc::SIGTERM,
             libc::SIGINT,
             libc::SIGHUP,
@@ -367,6 +408,5 @@ mod tests {
         }
         assert!(!forwards(libc::SIGCHLD));
         assert!(!forwards(libc::SIGPIPE));
-        assert!(!forwards(libc::SIGUSR2));
     }
 }

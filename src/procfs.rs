@@ -101,6 +101,32 @@ pub fn group_alive(group: i32) -> bool {
         .any(|s| !s.is_zombie() && s.group == group)
 }
 
+/// Every live (not zombie) descendant of `root`, by one scan of the parent
+/// of each process in /proc (/proc/PID/task/TID/children needs a kernel
+/// option that is often off). Parents come before their children.
+pub fn descendants(root: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let all: Vec<(i32, Stat)> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid)?)))
+        .collect();
+    let mut found = Vec::new();
+    let mut parents = vec![root];
+    while !parents.is_empty() {
+        let children: Vec<i32> = all
+            .iter()
+            .filter(|(pid, s)| parents.contains(&s.parent) && !found.contains(pid))
+            .map(|&(pid, _)| pid)
+            .collect();
+        found.extend(children.iter().copied());
+        parents = children;
+    }
+    found.retain(|&pid| all.iter().any(|(p, s)| *p == pid && !s.is_zombie()));
+    found
+}
+
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
 /// Clock ticks a second (USER_HZ, 100 almost everywhere): the unit of the
@@ -180,5 +206,32 @@ mod tests {
         assert_eq!(stat.parent, nix::unistd::getppid().as_raw());
         assert_eq!(start_time(me), Some(stat.start_time));
         assert!(group_alive(nix::unistd::getpgrp().as_raw()));
+    }
+
+    #[test]
+    fn descendants_are_found_to_the_great_grandchild() {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", "sh -c 'sleep 5 & wait' & wait"])
+            .spawn()
+            .expect("spawn sh");
+        let sh = child.id() as i32;
+        let mut found = Vec::new();
+        for _ in 0..200 {
+            found = descendants(sh);
+            if found.len() >= 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let parents: Vec<Option<i32>> = found.iter().map(|&pid| parent(pid)).collect();
+        for pid in found.iter().rev() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = child.wait();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(parents, [Some(sh), Some(found[0])]);
     }
 }

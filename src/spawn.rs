@@ -569,6 +569,27 @@ struct ChildPlan<'a> {
 }
 
 impl ChildPlan<'_> {
+    /// Someone lowered going's own hard limit below the one to restore
+    /// (`prlimit --pid`): the service gets what can still be given, the
+    /// wanted limits capped at the current hard one, and starts anyway.
+    /// Lowering never fails, so nothing here is fatal.
+    fn limit_descriptors(&self) {
+        let mut now = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit/setrlimit on a local struct, in the child.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
+                let given = libc::rlimit {
+                    rlim_cur: self.nofile.rlim_cur.min(now.rlim_max),
+                    rlim_max: self.nofile.rlim_max.min(now.rlim_max),
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &given);
+            }
+        }
+    }
+
     /// Runs in the child; never returns.
     fn run(&self) -> ! {
         // SAFETY: plain system calls on values prepared before the fork.
@@ -600,7 +621,7 @@ impl ChildPlan<'_> {
                 self.redirect(fd, target);
             }
             if libc::setrlimit(libc::RLIMIT_NOFILE, &self.nofile) != 0 {
-                self.fail(Step::Limits);
+                self.limit_descriptors();
             }
             if let Some(nice) = self.nice
                 && libc::setpriority(libc::PRIO_PROCESS, 0, nice) != 0

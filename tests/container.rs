@@ -20,7 +20,7 @@ const SIGALRM: i32 = 14;
 const SIGWINCH: i32 = 28;
 
 /// The signals a user expects going to pass on, with their names.
-const FORWARDED: [(i32, &str); 7] = [
+const FORWARDED: [(i32, &str); 8] = [
     (SIGTERM, "TERM"),
     (SIGINT, "INT"),
     (SIGHUP, "HUP"),
@@ -28,6 +28,8 @@ const FORWARDED: [(i32, &str); 7] = [
     (SIGUSR1, "USR1"),
     (SIGWINCH, "WINCH"),
     (SIGALRM, "ALRM"),
+    // As under tini; the upgrade is then `going upgrade`.
+    (SIGUSR2, "USR2"),
 ];
 
 static N: AtomicUsize = AtomicUsize::new(0);
@@ -737,10 +739,11 @@ pid1_only!(pid1_reaps_burst_of_10000_orphans, burst_of_10000_orphans);
 
 // ---------------------------------------------------------------- final sweep
 
-/// As PID 1, after the main command exits, a process it left behind gets
-/// SIGTERM, and going waits for it (well within the grace period) before
-/// exiting with the main command's status.
-fn sweep_waits_for_leftovers() {
+/// After the main command exits, a process it left behind gets SIGTERM
+/// (as PID 1 with the rest of the namespace, as a subreaper with the rest
+/// of going's descendants), and going waits for it (well within the grace
+/// period) before exiting with the main command's status.
+fn sweep_waits_for_leftovers(pid1: bool) {
     let t = TempDir::new("ct-sweep");
     let (rec, lpid) = (t.join("rec"), t.join("lpid"));
     let left = format!(
@@ -754,7 +757,7 @@ fn sweep_waits_for_leftovers() {
         p(&lpid)
     );
     let t0 = Instant::now();
-    let mut g = Init::start(&t, true, &["-t", "5s"], &["sh", "-c", &script]);
+    let mut g = Init::start(&t, pid1, &["-t", "5s"], &["sh", "-c", &script]);
     g.expect_code(secs(10), 6, "main command leaving a process behind");
     let took = t0.elapsed();
     g.check(
@@ -774,14 +777,17 @@ fn sweep_waits_for_leftovers() {
         "no log line about the final sweep",
     );
 }
-pid1_only!(pid1_sweep_waits_for_leftovers, sweep_waits_for_leftovers);
+both!(sweep_waits_for_leftovers);
 
-/// As PID 1, a leftover that ignores SIGTERM is killed after the grace.
-fn sweep_kills_stubborn_leftovers() {
+/// A leftover that ignores SIGTERM is killed after the grace, and so is
+/// its own child (a grandchild of the main command).
+fn sweep_kills_stubborn_leftovers(pid1: bool) {
     let t = TempDir::new("ct-sweepk");
-    let lpid = t.join("lpid");
+    let (lpid, kpid) = (t.join("lpid"), t.join("kpid"));
     let left = format!(
-        "trap \"\" TERM; echo $$ > {}; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        "trap \"\" TERM; sleep 1000 & echo $! > {}; echo $$ > {}; \
+         i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done",
+        p(&kpid),
         p(&lpid)
     );
     let script = format!(
@@ -789,8 +795,17 @@ fn sweep_kills_stubborn_leftovers() {
         p(&lpid)
     );
     let t0 = Instant::now();
-    let mut g = Init::start(&t, true, &["-t", "1s"], &["sh", "-c", &script]);
+    let mut g = Init::start(&t, pid1, &["-t", "1s"], &["sh", "-c", &script]);
+    let (left, kid) = (g.pid_file(&lpid), g.pid_file(&kpid));
     g.expect_code(secs(10), 6, "main command leaving a TERM-ignoring process");
+    g.check(
+        !alive(left) && !alive(kid),
+        &format!(
+            "left behind: {left} alive {}, {kid} alive {}",
+            alive(left),
+            alive(kid)
+        ),
+    );
     let took = t0.elapsed();
     g.check(
         took >= ms(900) && took < secs(5),
@@ -802,10 +817,7 @@ fn sweep_kills_stubborn_leftovers() {
         "no log line about the KILL sweep",
     );
 }
-pid1_only!(
-    pid1_sweep_kills_stubborn_leftovers,
-    sweep_kills_stubborn_leftovers
-);
+both!(sweep_kills_stubborn_leftovers);
 
 // ---------------------------------------------------------------- services
 
@@ -1101,3 +1113,94 @@ fn ctrl_z_does_not_stop_going(pid1: bool) {
     g.expect_code(secs(5), 143, "TERM after ^Z and CONT");
 }
 both!(ctrl_z_does_not_stop_going);
+
+// ---------------------------------------------------------------- upgrade
+
+/// With a main command, SIGUSR2 is the main command's (see FORWARDED);
+/// the in-place upgrade is `going upgrade`: going execs itself, keeps its
+/// pid, the main command and the services, answers again, and still exits
+/// with the main command's status.
+fn upgrade_on_the_control_socket(pid1: bool) {
+    let t = TempDir::new("ct-upgrade");
+    let (ready, stop) = (t.join("ready"), t.join("stop"));
+    t.write_svc("svc.toml", &sleep_service(7161, ""));
+    let script = format!("echo $$ > {}; {}; exit 5", p(&ready), until(&stop));
+    let mut g = Init::start(&t, pid1, &[], &["sh", "-c", &script]);
+    let main = g.pid_file(&ready);
+    let going = g.going();
+    let sock = format!("{}.sock", t.svc().display());
+    let svc_pid = || -> Option<i32> {
+        children(going)
+            .into_iter()
+            .find(|&c| cmdline(c) == ["/bin/sleep", "7161"])
+    };
+    let svc = wait_for(secs(5), svc_pid).unwrap_or_else(|| g.fail("svc did not start"));
+    let before = g.stderr().matches("going 1.0.0 started").count();
+    let out = run_going(&["upgrade", "-s", &sock]);
+    g.check(
+        out.status.code() == Some(0),
+        &format!(
+            "going upgrade: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    );
+    g.wait_until(secs(5), "going started again by the upgrade", || {
+        g.stderr().matches("going 1.0.0 started").count() > before
+    });
+    g.wait_until(secs(5), "going answering after the upgrade", || {
+        run_going(&["status", "-s", &sock]).status.success()
+    });
+    let running = g.is_running();
+    g.check(
+        running && alive(going) && stat(main).map(|s| s.ppid) == Some(going),
+        "the main command is still going's child after the upgrade",
+    );
+    g.check(
+        svc_pid() == Some(svc),
+        "the service kept running across the upgrade",
+    );
+    touch(&stop);
+    g.expect_code(secs(10), 5, "the main command's status after an upgrade");
+}
+both!(upgrade_on_the_control_socket);
+
+/// Without a main command `going upgrade` does what SIGUSR2 does.
+#[test]
+fn upgrade_without_main_command() {
+    let t = TempDir::new("upgrade-nomain");
+    t.write_svc("a.toml", &sleep_service(7171, ""));
+    let g = Going::start(&t);
+    let a = g.wait_running("a");
+    let before = g.log_count("going 1.0.0 started");
+    let out = run_going(&["upgrade", "-s", &t.s("going.sock")]);
+    g.check(out.status.success(), "going upgrade exits 0");
+    g.wait_log_count("going 1.0.0 started", before + 1, secs(5));
+    g.wait_log(&format!(" a: adopted, pid {a}, running for "), secs(5));
+    g.check(
+        stat(a).map(|s| s.ppid) == Some(g.pid),
+        "after the upgrade, a is still going's child",
+    );
+}
+
+/// With a main command the directory is watched only after a moment (its
+/// watch would cost `going -- /bin/true` more than the rest of its run):
+/// a file written at once, before the watch, and one written later both
+/// start.
+fn directory_followed_beside_main_command(pid1: bool) {
+    let t = TempDir::new("ct-watch");
+    let stop = t.join("stop");
+    let mut g = Init::start(&t, pid1, &[], &["sh", "-c", &until(&stop)]);
+    t.write_svc("early.toml", &sleep_service(7181, ""));
+    let going = g.going();
+    let running = |tag: &str| {
+        let want = ["/bin/sleep".to_string(), tag.to_string()];
+        children(going).into_iter().any(|c| cmdline(c) == want)
+    };
+    g.wait_until(secs(5), "early started", || running("7181"));
+    t.write_svc("late.toml", &sleep_service(7182, ""));
+    g.wait_until(secs(5), "late started", || running("7182"));
+    touch(&stop);
+    g.expect_code(secs(10), 0, "main command");
+}
+both!(directory_followed_beside_main_command);

@@ -23,7 +23,11 @@ fn sleepers() -> BTreeMap<usize, Vec<i32>> {
         if args.len() != 2 || args[0] != "/bin/sleep" {
             continue;
         }
-        let Some(i) = args[1].parse::<usize>().ok().and_then(|n| n.checked_sub(BASE)) else {
+        let Some(i) = args[1]
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(BASE))
+        else {
             continue;
         };
         if i < SERVICES && stat(pid).is_some_and(|s| s.state != 'Z') {
@@ -83,7 +87,10 @@ fn a_going_killed_during_a_mass_start_is_succeeded_without_duplicates() {
         let delay = Duration::from_micros(random.below(150_000));
         std::thread::sleep(delay);
         kill(first.pid, SIGKILL);
-        assert!(first.wait_exit(secs(5)).is_some(), "round {round}: going did not die");
+        assert!(
+            first.wait_exit(secs(5)).is_some(),
+            "round {round}: going did not die"
+        );
         killed_with.push(sleepers().len());
         let second = Going::start(&t);
         second.wait(secs(60), "every service running", || {
@@ -123,7 +130,10 @@ fn a_going_killed_during_a_mass_start_is_succeeded_without_duplicates() {
         drop(first);
     }
     // The instants must have fallen inside the start, not all before or after it.
-    let partial = killed_with.iter().filter(|&&n| n > 0 && n < SERVICES).count();
+    let partial = killed_with
+        .iter()
+        .filter(|&&n| n > 0 && n < SERVICES)
+        .count();
     eprintln!("services running when going was killed, by round: {killed_with:?}");
     assert!(
         partial >= ROUNDS / 5,

@@ -598,6 +598,65 @@ fn file_unreadable_for_want_of_descriptors_is_read_again() {
     assert_supervised(&g, &sock, &[("late", late), ("steady", new_steady)], &[]);
 }
 
+/// The soft and hard RLIMIT_NOFILE of a process, from /proc/PID/limits.
+fn nofile_both(pid: i32) -> Option<(u64, u64)> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut words = line.split_whitespace().skip(3);
+    Some((words.next()?.parse().ok()?, words.next()?.parse().ok()?))
+}
+
+/// The live child of going running `/bin/sleep TAG`, other than `not`.
+fn sleeper(going: i32, tag: u32, not: i32) -> Option<i32> {
+    let want = ["/bin/sleep".to_string(), tag.to_string()];
+    children(going)
+        .into_iter()
+        .find(|&c| c != not && alive(c) && cmdline(c) == want)
+}
+
+/// going's descriptor limit lowered below what its services are to get
+/// (`prlimit --pid GOING --nofile=N:N`): a restart still starts, with the
+/// limit that can still be given, and the other services are untouched.
+#[test]
+fn lowered_descriptor_limit_does_not_stop_restarts() {
+    if !have("prlimit") {
+        eprintln!("SKIPPED: prlimit is missing");
+        return;
+    }
+    let t = TempDir::new("nofile-low");
+    t.write_svc("steady.toml", &sleep_service(2121, ""));
+    t.write_svc("victim.toml", &sleep_service(2122, ""));
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let victim = g.wait_running("victim");
+    let (_, hard) = nofile_both(victim).expect("the service's descriptor limit");
+    // As many as going holds now, and a few to spare: its own opens work.
+    let low = u64::try_from(fds(g.pid).len() + 4).unwrap_or(16).min(hard);
+    let ok = Command::new("prlimit")
+        .args([
+            "--pid",
+            &g.pid.to_string(),
+            &format!("--nofile={low}:{low}"),
+        ])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "prlimit --pid {} --nofile={low}:{low}", g.pid);
+    kill(victim, SIGKILL);
+    let again = g.wait_for(secs(5), "victim restarted", || sleeper(g.pid, 2122, victim));
+    g.check(
+        nofile_both(again) == Some((low, low)),
+        &format!(
+            "the restarted service got {:?}, not what could be given ({low}, {low})",
+            nofile_both(again)
+        ),
+    );
+    g.check(
+        !g.log_has("RLIMIT_NOFILE"),
+        "a lowered limit is no failure to start",
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("victim", again)], &[]);
+}
+
 // ------------------------------------------------------------- log target
 
 /// Whether a tmpfs can be mounted in a new mount namespace here.
@@ -1588,4 +1647,226 @@ fn refused_connections_flood() {
     g.check(total == N, &format!("{total} refusals counted, not {N}"));
     g.check(lines <= 2 + 60, &format!("{lines} lines for {N} refusals"));
     assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
+// ------------------------------------------------------------- issue 14
+
+/// As PID 1 (a container), a service forks 5,000 children and exits: going
+/// reaps each as it ends, answers throughout, and the other service runs
+/// on with the same pid.
+#[test]
+fn pid1_service_forks_5000_children_and_exits() {
+    if !can_unshare() {
+        return;
+    }
+    let t = TempDir::new("forker5k");
+    let fifo = t.join("fifo");
+    let made = t.join("made");
+    t.write_svc("steady.toml", &sleep_service(2811, ""));
+    // Subshells blocked opening a FIFO: 5,000 processes without 5,000 execs.
+    let forker = format!(
+        "mkfifo {f}; i=0; while [ $i -lt 5000 ]; do (read x < {f}) & i=$((i+1)); done; echo $$ > {m}; exit 0",
+        f = fifo.display(),
+        m = made.display()
+    );
+    t.write_svc(
+        "forker.toml",
+        &format!(
+            "cmd = {}\nrestart = \"never\"\n",
+            qa(&["/bin/sh", "-c", &forker])
+        ),
+    );
+    let (g, sock) = start_with(
+        &t,
+        Opts {
+            pid1: true,
+            ..Opts::default()
+        },
+    );
+    let steady = g.wait_for(secs(5), "steady running", || {
+        status(&g, &sock).row("steady")?.pid
+    });
+    let leader = g.wait_for(secs(60), "the forker made its 5000", || {
+        read_pid_file(&made, ms(0))
+    });
+    let _ = leader;
+    let orphans = g.wait_for(secs(20), "5000 orphans adopted by going", || {
+        let n = children(g.pid)
+            .into_iter()
+            .filter(|&c| cmdline(c).first().is_some_and(|a| a == "/bin/sh"))
+            .count();
+        (n >= 5000).then_some(n)
+    });
+    let st = status(&g, &sock);
+    g.check(
+        st.row("forker").is_some_and(|r| r.state == "exited"),
+        &format!(
+            "forker exited for good with its {orphans} children left:\n{}",
+            st.raw
+        ),
+    );
+    // All end at once; going reaps them and answers meanwhile.
+    let orphan_pids: Vec<i32> = children(g.pid)
+        .into_iter()
+        .filter(|&c| cmdline(c).first().is_some_and(|a| a == "/bin/sh"))
+        .collect();
+    for &p in &orphan_pids {
+        kill(p, SIGKILL);
+    }
+    let _ = status(&g, &sock);
+    g.wait(secs(20), "every orphan reaped", || {
+        orphan_pids.iter().all(|&p| stat(p).is_none())
+    });
+    let st = status(&g, &sock);
+    g.check(
+        st.row("steady").and_then(|r| r.pid) == Some(steady)
+            && st.row("steady").is_some_and(|r| r.restarts == 0),
+        &format!("steady disturbed:\n{}", st.raw),
+    );
+    let outer = g.outer(steady).unwrap_or(0);
+    g.check(
+        alive(outer) && stat(outer).map(|s| s.ppid) == Some(g.pid),
+        "steady is a live child of going",
+    );
+}
+
+/// A service whose session leader double-forks a daemon and exits. going
+/// reaps the leader, restarts the service by its policy, reaps the daemon
+/// (its subreaper) when it ends, and nothing else is disturbed. The daemon
+/// is not stopped when its leader exits (going(8), BUGS).
+#[test]
+fn session_leader_dies_after_a_double_fork() {
+    let t = TempDir::new("dfork");
+    let daemon = t.join("daemon");
+    t.write_svc("steady.toml", &sleep_service(2821, ""));
+    let script = format!(
+        "sh -c 'sleep 1000 & echo $! > {}'; exit 0",
+        daemon.display()
+    );
+    t.write_svc(
+        "leader.toml",
+        &format!(
+            "cmd = {}\nrestart = \"never\"\n",
+            qa(&["/bin/sh", "-c", &script])
+        ),
+    );
+    let (g, sock) = start(&t);
+    let steady = g.wait_running("steady");
+    let d = g.pid_from_file(&daemon);
+    g.wait(secs(5), "the leader exited", || {
+        status(&g, &sock)
+            .row("leader")
+            .is_some_and(|r| r.state == "exited")
+    });
+    g.check(
+        stat(d).map(|s| s.ppid) == Some(g.pid),
+        "the daemon, orphaned, is going's as the subreaper",
+    );
+    kill(d, SIGKILL);
+    g.wait(secs(5), "the daemon reaped", || stat(d).is_none());
+    assert_supervised(&g, &sock, &[("steady", steady)], &[]);
+}
+
+/// going in a mount namespace of its own whose socket directory (and so
+/// its state file's) is a tmpfs of 8 kB: `pre` mounts it.
+fn start_on_tiny_tmpfs(t: &TempDir, dir: &Path) -> Going {
+    let d = dir.display();
+    Going::start_with(
+        t,
+        Opts {
+            pre: format!("set -- \"$@\" -s '{d}/going.sock';"),
+            exec_prefix: format!(
+                "unshare --mount --propagation private /bin/sh -c 'mount -t tmpfs -o size=8k going-state {d} && exec \"$0\" \"$@\"'"
+            ),
+            ..Opts::default()
+        },
+    )
+}
+
+/// The state file cannot be written: its directory full, then read-only.
+/// going says so once each time writing starts failing, and supervises on.
+#[test]
+fn state_directory_full_or_read_only() {
+    let t = TempDir::new("statefull");
+    let dir = t.join("state");
+    fs::create_dir(&dir).expect("mkdir state");
+    if !can_mount_tmpfs(&dir) || !have("nsenter") {
+        return;
+    }
+    t.write_svc("steady.toml", &sleep_service(2831, ""));
+    t.write_svc("victim.toml", &sleep_service(2832, ""));
+    let g = start_on_tiny_tmpfs(&t, &dir);
+    // The tmpfs as going sees it, from outside its namespace.
+    let inside = PathBuf::from(format!("/proc/{}/root{}", g.pid, dir.display()));
+    let sock = inside.join("going.sock").display().to_string();
+    wait_socket(&g, &sock);
+    let steady = g.wait_for(secs(5), "steady", || sleeper(g.pid, 2831, 0));
+    let mut victim = g.wait_for(secs(5), "victim", || sleeper(g.pid, 2832, 0));
+    let said = "a going restarted after a crash may start services twice";
+    // Full: a file takes every block left.
+    let fill = inside.join("fill");
+    let mut f = fs::File::create(&fill).expect("create fill");
+    while f.write_all(&[0u8; 1024]).is_ok() {}
+    drop(f);
+    for _ in 0..2 {
+        kill(victim, SIGKILL);
+        victim = g.wait_for(secs(5), "victim restarted", || sleeper(g.pid, 2832, victim));
+    }
+    g.wait_log(said, secs(5));
+    g.check(
+        g.log_count(said) == 1,
+        "said once while the directory is full",
+    );
+    assert_supervised(&g, &sock, &[("steady", steady), ("victim", victim)], &[]);
+    // Room again: written again; then read-only.
+    fs::remove_file(&fill).expect("remove fill");
+    kill(victim, SIGKILL);
+    victim = g.wait_for(secs(5), "victim restarted", || sleeper(g.pid, 2832, victim));
+    let remount = Command::new("nsenter")
+        .args(["-t", &g.pid.to_string(), "-m", "mount", "-o", "remount,ro"])
+        .arg(&dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    g.check(remount, "remount read-only");
+    for _ in 0..2 {
+        kill(victim, SIGKILL);
+        victim = g.wait_for(secs(5), "victim restarted", || sleeper(g.pid, 2832, victim));
+    }
+    g.wait_log_count(said, 2, secs(5));
+    g.check(g.log_count(said) == 2, "said once more once read-only");
+    assert_supervised(&g, &sock, &[("steady", steady), ("victim", victim)], &[]);
+}
+
+/// The socket path is a symbolic link another user made (to a file of
+/// going's user): going refuses it, says so, never follows it, and runs
+/// its services without a control socket.
+#[test]
+fn socket_path_is_another_users_symlink() {
+    require_root!();
+    let t = TempDir::new("socklink");
+    let run = t.join("run");
+    fs::create_dir(&run).expect("mkdir run");
+    let target = t.join("precious");
+    fs::write(&target, "keep\n").expect("write target");
+    let link = run.join("ctl.sock");
+    symlink(&target, &link).expect("symlink");
+    std::os::unix::fs::lchown(&link, Some(65_534), Some(65_534)).expect("lchown");
+    t.write_svc("steady.toml", &sleep_service(2841, ""));
+    let g = Going::start_with(
+        &t,
+        Opts {
+            pre: format!("set -- \"$@\" -s '{}';", link.display()),
+            ..Opts::default()
+        },
+    );
+    let steady = g.wait_for(secs(5), "steady", || sleeper(g.pid, 2841, 0));
+    g.wait_log("exists and is not a socket", secs(5));
+    g.check(
+        fs::read_link(&link).ok() == Some(target.clone())
+            && fs::read_to_string(&target).ok().as_deref() == Some("keep\n"),
+        "the link and its target are untouched",
+    );
+    g.check(
+        UnixStream::connect(&link).is_err() && alive(steady),
+        "no socket behind the link; the service runs",
+    );
 }
