@@ -481,18 +481,15 @@ fn lock_path(socket: &Path) -> PathBuf {
 /// lock too, until its exec closes it (it is close-on-exec): a few tries
 /// over half a second wait that out. Err(true): another going holds it.
 fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
-    use nix::fcntl::{Flock, FlockArg};
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-        .open(lock_path(socket))
-        .map_err(|e| {
-            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)).set();
+    use nix::fcntl::{Flock, FlockArg, OFlag};
+    use nix::sys::stat::Mode;
+    // Read-only: an flock needs no more, and a descriptor open for
+    // writing would keep the runtime directory from a read-only remount.
+    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
+    let file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
+        .map(std::fs::File::from)
+        .map_err(|errno| {
+            errno.set();
             false
         })?;
     let mut file = file;
