@@ -129,7 +129,7 @@ impl Part for ControlServer {
 /// What going answers a request.
 fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
     let command = match request {
-        Request::Status { json, names } => return status_reply(json, &names, cx),
+        Request::Status { json, names } => return status_reply(json, &names, dir, cx),
         Request::Reload => {
             log::info!("reload requested, rescanning {}", dir.display());
             cx.out.notices.push(Notice::Rescan);
@@ -167,7 +167,7 @@ fn upgrade_reply(cx: &mut Cx<'_>) -> Reply {
 
 /// `going status [--json] [NAME...]`: exit 0 unless a named service is not
 /// running and ready.
-fn status_reply(json: bool, names: &[String], cx: &mut Cx<'_>) -> Reply {
+fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Reply {
     let supervisor = &*cx.supervisor;
     let selected = if names.is_empty() {
         Ok(supervisor.names().map(str::to_string).collect::<Vec<_>>())
@@ -184,6 +184,7 @@ fn status_reply(json: bool, names: &[String], cx: &mut Cx<'_>) -> Reply {
         .map(|service| status::Row {
             service,
             stats: service.pid().and_then(status::proc_stats),
+            file: crate::config::file_of(dir, service.base_name()),
         })
         .collect();
     let host = status::Host::read(status::going_uptime());

@@ -334,6 +334,12 @@ pub struct Service {
     /// Why its dependencies keep it from starting now, as the supervisor
     /// last found; `None` when they do not.
     blocked: Option<String>,
+    /// Its file no longer parses (`FILE:LINE`): it runs its last good
+    /// definition. Shown by status, never a reason to act.
+    broken: Option<String>,
+    /// It was restarted for not saying it was ready in time, and has not
+    /// said so since. Shown by status, never a reason to act.
+    not_ready_in_time: bool,
 }
 
 impl Service {
@@ -350,6 +356,8 @@ impl Service {
             recent_restarts: VecDeque::new(),
             short_runs: 0,
             blocked: None,
+            broken: None,
+            not_ready_in_time: false,
         }
     }
 
@@ -412,6 +420,29 @@ impl Service {
 
     pub fn blocked(&self) -> Option<&str> {
         self.blocked.as_deref()
+    }
+
+    /// Why `going status` says this service is not as it should be, when
+    /// its state alone does not say.
+    pub fn reason(&self, now: Instant) -> Option<String> {
+        if let Some(at) = &self.broken {
+            return Some(format!("file broken: {at}"));
+        }
+        if self.is_admin_down() {
+            return Some("down".into());
+        }
+        if let (Phase::Waiting, Some(why)) = (&self.phase, &self.blocked) {
+            return Some(why.clone());
+        }
+        if self.not_ready_in_time {
+            return Some("not ready in time".into());
+        }
+        self.is_flapping(now).then(|| "flapping".into())
+    }
+
+    /// Its file does not parse now (`Some("web.toml:3")`), or does again.
+    pub fn set_broken(&mut self, at: Option<String>) {
+        self.broken = at;
     }
 
     /// The supervisor's finding on its dependencies; only a start reads it.
@@ -928,8 +959,9 @@ impl Service {
         }
     }
 
-    fn become_ready(&self, mut run: Run, now: Instant) -> Phase {
+    fn become_ready(&mut self, mut run: Run, now: Instant) -> Phase {
         log::info!(target: &self.spec.name, "ready, pid {}", run.pid);
+        self.not_ready_in_time = false;
         run.ready = Ready::Yes { health_failures: 0 };
         run.next_check = self.health_deadline(now);
         Phase::Running(run)
@@ -948,6 +980,7 @@ impl Service {
                     "restarting"
                 };
                 log::warn!(target: &self.spec.name, "not ready within {waited}, pid {}, {then}", run.pid);
+                self.not_ready_in_time = true;
                 return self.restart_after_backoff(run, now);
             }
             Ready::No { .. } if self.ready_check_at(now).is_none() => {}

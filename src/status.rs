@@ -118,6 +118,14 @@ fn kb_field(text: &str, key: &str) -> Option<u64> {
 pub struct Row<'a> {
     pub service: &'a Service,
     pub stats: Option<ProcStats>,
+    /// The file that defines it.
+    pub file: Option<std::path::PathBuf>,
+}
+
+/// JSON strings, comma-separated.
+fn strings(list: &[String]) -> String {
+    let quoted: Vec<String> = list.iter().map(|s| quoted(s)).collect();
+    quoted.join(",")
 }
 
 fn last_exit(exit: Option<Exit>) -> String {
@@ -216,8 +224,16 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         .into_iter()
         .filter_map(|(on, note)| on.then_some(note))
         .collect();
+        let mut notes = notes.join(",");
+        // Down and flapping are noted already.
+        if let Some(reason) = s.reason(now).filter(|r| r != "down" && r != "flapping") {
+            if !notes.is_empty() {
+                notes.push_str(", ");
+            }
+            notes.push_str(&reason);
+        }
         if !notes.is_empty() {
-            cells.push(notes.join(","));
+            cells.push(notes);
         }
         table.push(cells);
     }
@@ -302,7 +318,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         };
         let _ = write!(
             out,
-            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{}}}",
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{}}}",
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
@@ -320,6 +336,12 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             s.is_flapping(now),
             s.is_admin_down(),
             s.is_ready(),
+            s.reason(now).map_or_else(null, |r| quoted(&r)),
+            strings(&s.spec.argv),
+            strings(&s.spec.depends_on),
+            row.file
+                .as_ref()
+                .map_or_else(null, |f| quoted(&f.display().to_string())),
         );
     }
     out.push_str("]}\n");
@@ -357,6 +379,7 @@ mod tests {
             Row {
                 service: &web,
                 stats: None,
+                file: None,
             },
             Row {
                 service: &db,
@@ -364,6 +387,7 @@ mod tests {
                     cpu: Duration::from_millis(1500),
                     rss_kb: 2048,
                 }),
+                file: None,
             },
         ];
         let out = text(&Host::default(), &rows, Instant::now());
@@ -403,6 +427,7 @@ mod tests {
             &[Row {
                 service: &web,
                 stats: None,
+                file: Some("/etc/going.d/web.toml".into()),
             }],
             Instant::now(),
             SystemTime::UNIX_EPOCH,
@@ -411,6 +436,9 @@ mod tests {
         assert!(out.contains("\"name\":\"web@0\",\"service\":\"web\",\"instance\":0,"));
         assert!(out.contains("\"last_exit\":{\"signal\":\"KILL\"}"));
         assert!(out.contains("\"start_time\":\"1970-01-01T00:00:00Z\""));
+        assert!(out.contains(
+            "\"reason\":null,\"cmd\":[\"x\"],\"depends_on\":[],\"file\":\"/etc/going.d/web.toml\"}"
+        ));
         assert_eq!(quoted("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
     }
 }

@@ -142,6 +142,12 @@ impl Supervisor {
                 }
                 if let Loaded::Broken { file, problems, .. } = other {
                     report_broken(name, &file, &problems);
+                    let at = broken_at(&file, &problems);
+                    for unit in &existing {
+                        if let Some(service) = self.get_mut(unit) {
+                            service.set_broken(Some(at.clone()));
+                        }
+                    }
                 }
                 work.extend(self.refresh(now));
                 return work;
@@ -193,6 +199,7 @@ impl Supervisor {
             && let Some(service) = self.get_mut(name)
         {
             service.set_depends_on(&spec.depends_on);
+            service.set_broken(None);
         }
         let found = self.index(name);
         let actions = match (found, loaded) {
@@ -679,6 +686,16 @@ pub enum Command {
     Start,
     Stop,
     Restart,
+}
+
+/// Where a broken file is first wrong, as status shows it: `web.toml:3`.
+fn broken_at(file: &std::path::Path, problems: &[crate::config::Problem]) -> String {
+    let name = file
+        .file_name()
+        .unwrap_or(file.as_os_str())
+        .to_string_lossy();
+    let line = problems.first().map_or(1, |p| p.line);
+    format!("{name}:{line}")
 }
 
 /// One line for a file that cannot be used: its first problem.

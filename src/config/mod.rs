@@ -164,6 +164,14 @@ pub fn service_names(dir: &Path) -> io::Result<BTreeSet<String>> {
     Ok(names)
 }
 
+/// The file that defines service `name` in `dir`, as status names it
+/// (a look at the directory, no read).
+pub fn file_of(dir: &Path, name: &str) -> Option<PathBuf> {
+    let toml = dir.join(format!("{name}.toml"));
+    let going = dir.join(name);
+    [toml, going].into_iter().find(|path| path.exists())
+}
+
 /// Reads the service `name` from `dir`, whichever format defines it.
 pub fn load(dir: &Path, name: &str) -> Loaded {
     match examine(dir, name) {
