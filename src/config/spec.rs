@@ -98,6 +98,13 @@ pub struct Extras {
     pub start_timeout: Duration,
     /// How the service says it is ready, if it does.
     pub readiness: Option<Readiness>,
+    /// `log`: stdout and stderr through one pipe to going, appended to
+    /// this file and rotated.
+    pub log: Option<PathBuf>,
+    /// `log-max-size`: the most bytes the file grows to before it rotates.
+    pub log_max_size: u64,
+    /// `log-keep`: rotated files kept, `PATH.1` .. `PATH.N`.
+    pub log_keep: u32,
 }
 
 /// What a service without any of these keys has.
@@ -110,7 +117,15 @@ static NO_EXTRAS: Extras = Extras {
     pid_file: None,
     start_timeout: DEFAULT_START_TIMEOUT,
     readiness: None,
+    log: None,
+    log_max_size: DEFAULT_LOG_MAX_SIZE,
+    log_keep: DEFAULT_LOG_KEEP,
 };
+
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
+pub const DEFAULT_LOG_KEEP: u32 = 3;
+/// The most rotated files `log-keep` may ask for.
+pub const MAX_LOG_KEEP: u32 = 100;
 
 impl ServiceSpec {
     pub fn extras(&self) -> &Extras {
@@ -236,8 +251,34 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
             .map_or(1, |e| e.line);
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
+    problems.extend(log_problems(&spec, entries));
     problems.sort_by_key(|p| p.line);
     (spec, problems)
+}
+
+/// `log` takes both stdout and stderr, so neither may go elsewhere; the
+/// size and the count of files mean nothing without it.
+fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
+    let line_of = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.line);
+    let mut problems = Vec::new();
+    if spec.extras().log.is_some() {
+        let line = line_of("log").unwrap_or(1);
+        for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+            if *output != Output::Inherit {
+                problems.push(Problem::new(
+                    line,
+                    format!("log: takes stdout and stderr both; remove {key}"),
+                ));
+            }
+        }
+    } else {
+        for key in ["log-max-size", "log-keep"] {
+            if let Some(line) = line_of(key) {
+                problems.push(Problem::new(line, format!("{key}: needs log")));
+            }
+        }
+    }
+    problems
 }
 
 fn apply(
@@ -333,6 +374,24 @@ fn apply(
                 return Err(prefixed(format!("{n} is out of range -20..19")));
             }
             spec.nice = Some(n as i32);
+        }
+        "log" => spec.extras_mut().log = Some(absolute_path(value).map_err(prefixed)?),
+        "log-max-size" => {
+            spec.extras_mut().log_max_size = match value {
+                Value::Int(n) if *n >= 1 => *n as u64,
+                Value::Int(n) => {
+                    return Err(prefixed(format!("{n} is not a size of 1 byte or more")));
+                }
+                Value::Text(text) | Value::Str(text) => values::size(text).map_err(prefixed)?,
+                other => return Err(prefixed(expected("a size like \"1M\"", other))),
+            }
+        }
+        "log-keep" => {
+            let n = integer(value).map_err(prefixed)?;
+            spec.extras_mut().log_keep = u32::try_from(n)
+                .ok()
+                .filter(|&n| n <= MAX_LOG_KEEP)
+                .ok_or_else(|| prefixed(format!("{n} is out of range 0..{MAX_LOG_KEEP}")))?;
         }
         "stdout" => spec.stdout = output(value).map_err(prefixed)?,
         "stderr" => spec.stderr = output(value).map_err(prefixed)?,
@@ -928,6 +987,72 @@ MODE = "prod"
         assert_eq!(
             problems(going("cmd=x\npid-file=d.pid\n")),
             one(2, "pid-file: \"d.pid\" is not an absolute path")
+        );
+    }
+
+    #[test]
+    fn log_files() {
+        let spec =
+            toml("cmd = \"x\"\nlog = \"/var/log/x.log\"\nlog-max-size = \"512k\"\nlog-keep = 0\n");
+        let extras = spec.map(|s| s.extras().clone());
+        assert_eq!(
+            extras.map(|e| (e.log, e.log_max_size, e.log_keep)),
+            Ok((Some(PathBuf::from("/var/log/x.log")), 512 * 1024, 0))
+        );
+        let spec = going("cmd=x\nlog=/l\nlog-max-size=4096\n");
+        assert_eq!(
+            spec.map(|s| (s.extras().log_max_size, s.extras().log_keep)),
+            Ok((4096, DEFAULT_LOG_KEEP))
+        );
+        assert_eq!(
+            toml("cmd = \"x\"\nlog = \"/l\"\n").map(|s| s.extras().log_max_size),
+            Ok(1024 * 1024)
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog = \"x.log\"\n")),
+            one(2, "log: \"x.log\" is not an absolute path")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-keep = 101\n")),
+            one(3, "log-keep: 101 is out of range 0..100")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = 0\n")),
+            one(3, "log-max-size: 0 is not a size of 1 byte or more")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = \"1 MB\"\n")),
+            one(
+                3,
+                "log-max-size: bad size \"1 MB\": expected bytes, or a number with k, M or G like \"512k\""
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = true\n")),
+            one(
+                3,
+                "log-max-size: expected a size like \"1M\", found boolean"
+            )
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog-keep = 2\nlog-max-size = 10\n")),
+            [
+                (2, "log-keep: needs log".to_string()),
+                (3, "log-max-size: needs log".to_string()),
+            ]
+        );
+        assert_eq!(
+            problems(going("cmd=x\nstderr=null\nlog=/l\nstdout=/o\n")),
+            [
+                (
+                    3,
+                    "log: takes stdout and stderr both; remove stdout".to_string()
+                ),
+                (
+                    3,
+                    "log: takes stdout and stderr both; remove stderr".to_string()
+                ),
+            ]
         );
     }
 
