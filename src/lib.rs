@@ -43,6 +43,7 @@ pub mod spawn;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod tail;
 pub mod takeover;
 pub mod util;
 pub mod watch;
