@@ -166,7 +166,7 @@ fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
     };
     if specs
         .iter()
-        .any(|other| other.extras().log != spec.extras().log)
+        .any(|other| other.log().map(|l| &l.path) != spec.log().map(|l| &l.path))
     {
         return Reply::error(&format!(
             "{name} names {} services; logs takes one: {}",
@@ -174,7 +174,7 @@ fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
             selected.join(", ")
         ));
     }
-    if let Some(path) = &spec.extras().log {
+    if let Some(path) = spec.log().map(|l| &l.path) {
         return Reply::ok(format!(
             "{}{}\n",
             crate::control::LOG_ANSWER,

@@ -152,9 +152,8 @@ impl LogFiles {
     /// The slot of the file `name`'s definition logs to, taken or made.
     fn slot_for(&mut self, name: &str, supervisor: &Supervisor) -> Option<usize> {
         let spec = &supervisor.services().find(|s| s.name() == name)?.spec;
-        let extras = spec.extras();
-        let path = extras.log.as_ref()?;
-        let (max_size, keep) = (extras.log_max_size, extras.log_keep);
+        let log = spec.log()?;
+        let (path, max_size, keep) = (&log.path, log.max_size, log.keep);
         let found = self
             .files
             .iter()

@@ -342,7 +342,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
     // `log`: one pipe for both, so that going sees the lines in the order
     // they were written (the configuration leaves stdout and stderr alone).
-    let (log_write, log_read) = match spec.extras().log {
+    let (log_write, log_read) = match spec.log() {
         Some(_) => open_output(&Output::Syslog, dev_null)?,
         None => (None, None),
     };

@@ -62,6 +62,8 @@ pub struct ServiceSpec {
     pub extras: Option<Box<Extras>>,
     /// Files (services) that must be running, and ready, before it starts.
     pub depends_on: Vec<String>,
+    /// Boxed, as few services have one (see [`ServiceSpec::log`]).
+    pub log: Option<Box<LogSpec>>,
 }
 
 /// How a service says it is ready to serve.
@@ -98,13 +100,18 @@ pub struct Extras {
     pub start_timeout: Duration,
     /// How the service says it is ready, if it does.
     pub readiness: Option<Readiness>,
-    /// `log`: stdout and stderr through one pipe to going, appended to
-    /// this file and rotated.
-    pub log: Option<PathBuf>,
-    /// `log-max-size`: the most bytes the file grows to before it rotates.
-    pub log_max_size: u64,
-    /// `log-keep`: rotated files kept, `PATH.1` .. `PATH.N`.
-    pub log_keep: u32,
+}
+
+/// `log`, `log-max-size` and `log-keep`: stdout and stderr through one
+/// pipe to going, appended to `path` and rotated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Empty while only the size or the count was given (an error).
+    pub path: PathBuf,
+    /// The most bytes the file grows to before it rotates.
+    pub max_size: u64,
+    /// Rotated files kept, `PATH.1` .. `PATH.N`.
+    pub keep: u32,
 }
 
 /// What a service without any of these keys has.
@@ -117,9 +124,6 @@ static NO_EXTRAS: Extras = Extras {
     pid_file: None,
     start_timeout: DEFAULT_START_TIMEOUT,
     readiness: None,
-    log: None,
-    log_max_size: DEFAULT_LOG_MAX_SIZE,
-    log_keep: DEFAULT_LOG_KEEP,
 };
 
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
@@ -135,6 +139,23 @@ impl ServiceSpec {
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras
             .get_or_insert_with(|| Box::new(NO_EXTRAS.clone()))
+    }
+
+    /// The service's `log`, if it has one.
+    pub fn log(&self) -> Option<&LogSpec> {
+        self.log
+            .as_deref()
+            .filter(|log| !log.path.as_os_str().is_empty())
+    }
+
+    fn log_mut(&mut self) -> &mut LogSpec {
+        self.log.get_or_insert_with(|| {
+            Box::new(LogSpec {
+                path: PathBuf::new(),
+                max_size: DEFAULT_LOG_MAX_SIZE,
+                keep: DEFAULT_LOG_KEEP,
+            })
+        })
     }
 }
 
@@ -179,6 +200,7 @@ impl ServiceSpec {
             critical: false,
             extras: None,
             depends_on: Vec::new(),
+            log: None,
         }
     }
 }
@@ -261,7 +283,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
 fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
     let line_of = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.line);
     let mut problems = Vec::new();
-    if spec.extras().log.is_some() {
+    if spec.log().is_some() {
         let line = line_of("log").unwrap_or(1);
         for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
             if *output != Output::Inherit {
@@ -375,9 +397,9 @@ fn apply(
             }
             spec.nice = Some(n as i32);
         }
-        "log" => spec.extras_mut().log = Some(absolute_path(value).map_err(prefixed)?),
+        "log" => spec.log_mut().path = absolute_path(value).map_err(prefixed)?,
         "log-max-size" => {
-            spec.extras_mut().log_max_size = match value {
+            spec.log_mut().max_size = match value {
                 Value::Int(n) if *n >= 1 => *n as u64,
                 Value::Int(n) => {
                     return Err(prefixed(format!("{n} is not a size of 1 byte or more")));
@@ -388,7 +410,7 @@ fn apply(
         }
         "log-keep" => {
             let n = integer(value).map_err(prefixed)?;
-            spec.extras_mut().log_keep = u32::try_from(n)
+            spec.log_mut().keep = u32::try_from(n)
                 .ok()
                 .filter(|&n| n <= MAX_LOG_KEEP)
                 .ok_or_else(|| prefixed(format!("{n} is out of range 0..{MAX_LOG_KEEP}")))?;
@@ -994,19 +1016,22 @@ MODE = "prod"
     fn log_files() {
         let spec =
             toml("cmd = \"x\"\nlog = \"/var/log/x.log\"\nlog-max-size = \"512k\"\nlog-keep = 0\n");
-        let extras = spec.map(|s| s.extras().clone());
         assert_eq!(
-            extras.map(|e| (e.log, e.log_max_size, e.log_keep)),
-            Ok((Some(PathBuf::from("/var/log/x.log")), 512 * 1024, 0))
+            spec.map(|s| s.log().cloned()),
+            Ok(Some(LogSpec {
+                path: "/var/log/x.log".into(),
+                max_size: 512 * 1024,
+                keep: 0
+            }))
         );
         let spec = going("cmd=x\nlog=/l\nlog-max-size=4096\n");
         assert_eq!(
-            spec.map(|s| (s.extras().log_max_size, s.extras().log_keep)),
-            Ok((4096, DEFAULT_LOG_KEEP))
+            spec.map(|s| s.log().map(|l| (l.max_size, l.keep))),
+            Ok(Some((4096, DEFAULT_LOG_KEEP)))
         );
         assert_eq!(
-            toml("cmd = \"x\"\nlog = \"/l\"\n").map(|s| s.extras().log_max_size),
-            Ok(1024 * 1024)
+            toml("cmd = \"x\"\nlog = \"/l\"\n").map(|s| s.log().map(|l| l.max_size)),
+            Ok(Some(1024 * 1024))
         );
         assert_eq!(
             problems(toml("cmd = \"x\"\nlog = \"x.log\"\n")),
