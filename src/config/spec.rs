@@ -1033,32 +1033,35 @@ MODE = "prod"
             toml("cmd = \"x\"\nlog = \"/l\"\n").map(|s| s.log().map(|l| l.max_size)),
             Ok(Some(1024 * 1024))
         );
-        assert_eq!(
-            problems(toml("cmd = \"x\"\nlog = \"x.log\"\n")),
-            one(2, "log: \"x.log\" is not an absolute path")
-        );
-        assert_eq!(
-            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-keep = 101\n")),
-            one(3, "log-keep: 101 is out of range 0..100")
-        );
-        assert_eq!(
-            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = 0\n")),
-            one(3, "log-max-size: 0 is not a size of 1 byte or more")
-        );
-        assert_eq!(
-            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = \"1 MB\"\n")),
-            one(
+        for (text, line, message) in [
+            (
+                "log = \"x.log\"",
+                2,
+                "log: \"x.log\" is not an absolute path",
+            ),
+            ("log-keep = 101", 3, "log-keep: 101 is out of range 0..100"),
+            (
+                "log-max-size = 0",
                 3,
-                "log-max-size: bad size \"1 MB\": expected bytes, or a number with k, M or G like \"512k\""
-            )
-        );
-        assert_eq!(
-            problems(toml("cmd = \"x\"\nlog = \"/l\"\nlog-max-size = true\n")),
-            one(
+                "log-max-size: 0 is not a size of 1 byte or more",
+            ),
+            (
+                "log-max-size = \"1 MB\"",
                 3,
-                "log-max-size: expected a size like \"1M\", found boolean"
-            )
-        );
+                "log-max-size: bad size \"1 MB\": expected bytes, or a number with k, M or G like \"512k\"",
+            ),
+            (
+                "log-max-size = true",
+                3,
+                "log-max-size: expected a size like \"1M\", found boolean",
+            ),
+        ] {
+            let log = if line == 3 { "log = \"/l\"\n" } else { "" };
+            assert_eq!(
+                problems(toml(&format!("cmd = \"x\"\n{log}{text}\n"))),
+                one(line, message)
+            );
+        }
         assert_eq!(
             problems(toml("cmd = \"x\"\nlog-keep = 2\nlog-max-size = 10\n")),
             [
