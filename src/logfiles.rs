@@ -201,8 +201,9 @@ impl LogFiles {
             .and_then(|slot| self.files.get_mut(slot)?.as_mut());
         let mut batch = Batch::new();
         let mut buffer = [0u8; READ_SIZE];
-        // A read that ended with a newline left no partial line.
-        let mut clean = true;
+        // A read that ended with a newline left no partial line (a turn
+        // with nothing to read leaves the buffer as it was).
+        let mut clean = false;
         let mut emit = |line: &[u8]| {
             if let Some(file) = file.as_deref_mut() {
                 file.append(&mut batch, line, now);
@@ -628,6 +629,32 @@ mod tests {
         write_lines(&mut file, &[b"d".to_vec()], now + RETRY);
         assert_eq!(read(&path), b"d\n");
         assert_eq!((file.dropped, file.retry_at), (0, None));
+    }
+
+    #[test]
+    fn a_line_in_pieces_across_turns_stays_whole() {
+        use nix::fcntl::{FcntlArg, OFlag, fcntl};
+        let dir = Dir::new("pieces");
+        let path = dir.0.join("x.log");
+        let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
+        fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("nonblocking");
+        let mut part = LogFiles::default();
+        part.files.push(Some(LogFile::new("x", &path, 1000, 1)));
+        part.pipes.push(LogPipe::new("x", 1, read_end));
+        part.pipes[0].file = Some(0);
+        let supervisor = Supervisor::default();
+        let now = Instant::now();
+        for piece in [&b"one\ntw"[..], b"", b"o\nthr", b"ee"] {
+            if !piece.is_empty() {
+                nix::unistd::write(&write_end, piece).expect("write");
+            }
+            part.drain(0, &supervisor, now);
+        }
+        assert_eq!(read(&path), b"one\ntwo\n");
+        drop(write_end);
+        part.drain(0, &supervisor, now);
+        assert!(part.pipes[0].closed && part.closed_any);
+        assert_eq!(read(&path), b"one\ntwo\nthree\n");
     }
 
     #[test]
