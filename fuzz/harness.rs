@@ -178,7 +178,7 @@ fn served(data: &[u8], chunk: usize) -> Option<Result<Request, String>> {
 }
 
 fn check_request(request: &Request) {
-    let names = match request {
+    let names: &[String] = match request {
         Request::Status { names, .. } => {
             assert!(!names.iter().any(|n| n == "--json"));
             names
@@ -192,6 +192,7 @@ fn check_request(request: &Request) {
             assert!(!names.is_empty(), "{request:?} without names");
             names
         }
+        Request::Logs { name, .. } => std::slice::from_ref(name),
         Request::Reload | Request::Upgrade => return,
     };
     for name in names {

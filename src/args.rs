@@ -24,6 +24,8 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going pid [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going wait [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going upgrade [-s SOCKET|-d DIR] [-t DURATION]   re-exec going in place
+       going logs [-s SOCKET|-d DIR] [-f] [-n N] NAME  the last N lines (10) of the
+                                                     service's log; -f follows it
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -99,6 +101,8 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     let mut socket = None;
     let mut control: Vec<String> = Vec::new();
     let mut json = false;
+    // `logs -f -n N`, passed on as words of its request.
+    let mut logs_options: Vec<String> = Vec::new();
     let mut syslog_socket = None;
     let mut forward_to_group = false;
     let mut success_codes = Vec::new();
@@ -112,6 +116,16 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                 socket = Some(PathBuf::from(parser.value().map_err(text)?))
             }
             Long("json") if control.first().is_some_and(|verb| verb == "status") => json = true,
+            Short('f') if control.first().is_some_and(|verb| verb == "logs") => {
+                logs_options.push("-f".into())
+            }
+            Short('n') if control.first().is_some_and(|verb| verb == "logs") => {
+                let value = parser.value().map_err(text)?;
+                match value.to_str().and_then(|v| v.parse::<usize>().ok()) {
+                    Some(lines) => logs_options.extend(["-n".into(), lines.to_string()]),
+                    None => return Err(format!("-n takes a number of lines, not {value:?}")),
+                }
+            }
             Short('l') | Long("log") => {
                 let value = parser.value().map_err(text)?;
                 log = Some(match value.to_str() {
@@ -155,7 +169,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
                     .map_err(|w| format!("{w:?} is not UTF-8"))?;
                 let is_verb = [
                     "status", "start", "stop", "restart", "reload", "signal", "pid", "wait",
-                    "upgrade",
+                    "upgrade", "logs",
                 ]
                 .contains(&word.as_str());
                 if control.is_empty() && !is_verb {
@@ -177,6 +191,7 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
         if wait {
             control.insert(1, "-w".into());
         }
+        control.splice(1..1, logs_options);
         return Ok(Mode::Control {
             dir,
             socket,
@@ -365,6 +380,15 @@ mod tests {
                 timeout: Some(Duration::from_secs(2)),
             })
         );
+        assert_eq!(
+            parse_words(&["logs", "-f", "web", "-n", "3"]),
+            Ok(Mode::Control {
+                dir: DEFAULT_DIR.into(),
+                socket: None,
+                words: words(&["logs", "-f", "-n", "3", "web"]),
+                timeout: None,
+            })
+        );
         assert!(matches!(
             parse_words(&["restart", "-t", "5m", "web"]),
             Ok(Mode::Control { timeout: Some(t), .. }) if t == Duration::from_secs(300)
@@ -429,6 +453,9 @@ mod tests {
             &["wait", "-w", "web"],
             &["-w"],
             &["status", "-w"],
+            &["logs", "-n", "many", "web"],
+            &["status", "-f"],
+            &["-f", "logs", "web"],
         ] {
             assert!(
                 parse_words(words).is_err(),

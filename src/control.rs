@@ -1,7 +1,7 @@
 //! The control socket: where it lives, its one-line protocol, and the
 //! client side of `going status`, `start`, `stop`, `restart`, `reload`,
-//! `signal`, `pid`, `wait` and `upgrade` (the server side is the loop's
-//! part `control_server.rs`).
+//! `signal`, `pid`, `wait`, `upgrade` and `logs` (the server side is the
+//! loop's part `control_server.rs`).
 //!
 //! Protocol: the client writes one line of blank-separated words; going
 //! answers with the exit status on the first line, then the output, and
@@ -28,6 +28,13 @@ pub enum Request {
     Stop(Vec<String>),
     Restart(Vec<String>),
     Reload,
+    /// `going logs`: where NAME's output goes. `follow` and `lines` are
+    /// the client's own business (it reads the file itself).
+    Logs {
+        name: String,
+        follow: bool,
+        lines: usize,
+    },
     /// `signal SIG NAME...`: SIG to each service's process.
     Signal {
         signal: i32,
@@ -102,6 +109,9 @@ fn wait_request(verb: &str, rest: Vec<String>) -> Result<Request, String> {
     })
 }
 
+/// Lines `going logs` prints without `-n`.
+pub const DEFAULT_LOG_LINES: usize = 10;
+
 pub fn parse_request(line: &str) -> Result<Request, String> {
     let mut words = line.split_whitespace().map(String::from);
     let verb = words.next().unwrap_or_default();
@@ -130,6 +140,7 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "start" => names_only(&verb, rest).map(Request::Start),
         "stop" => names_only(&verb, rest).map(Request::Stop),
         "restart" => names_only(&verb, rest).map(Request::Restart),
+        "logs" => parse_logs(rest),
         "reload" if rest.is_empty() => Ok(Request::Reload),
         "reload" => Err("reload takes no arguments".into()),
         "upgrade" if rest.is_empty() => Ok(Request::Upgrade),
@@ -137,6 +148,32 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "" => Err("empty request".into()),
         other => Err(format!("unknown request {other:?}")),
     }
+}
+
+/// `logs [-f] [-n N] NAME`, the options in any order before the name.
+fn parse_logs(words: Vec<String>) -> Result<Request, String> {
+    let (mut follow, mut lines, mut name) = (false, DEFAULT_LOG_LINES, None);
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "-f" => follow = true,
+            "-n" => {
+                let count = words.next().unwrap_or_default();
+                lines = count
+                    .parse()
+                    .map_err(|_| format!("logs: -n takes a number of lines, not {count:?}"))?;
+            }
+            flag if flag.starts_with('-') => return Err(format!("logs: unknown option {flag}")),
+            _ if name.is_some() => return Err("logs takes one service name".into()),
+            _ => name = Some(word),
+        }
+    }
+    let name = name.ok_or("logs needs a service name")?;
+    Ok(Request::Logs {
+        name,
+        follow,
+        lines,
+    })
 }
 
 /// What the bytes a client sent so far amount to (`closed`: it will send
@@ -234,21 +271,11 @@ pub fn client_request(
 /// returns the exit status. `timeout` bounds the whole exchange, so that a
 /// going that never answers cannot hold a script or a health check.
 pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
-    let request = format!("{}\n", words.join(" "));
-    let answer = match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
-        Ok(answer) => answer,
-        Err(why) => {
-            let why = match why {
-                ClientError::Connect(e) => format!("cannot connect: {}", describe(&e)),
-                ClientError::Exchange(e) => describe(&e),
-                ClientError::TimedOut => match timeout.as_millis() {
-                    ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
-                    ms => format!("no answer within {ms}ms (-t)"),
-                },
-            };
-            eprintln!("going: {}: {why}", socket.display());
-            return 1;
-        }
+    if words.first().is_some_and(|verb| verb == "logs") {
+        return logs_client(socket, words, timeout);
+    }
+    let Some(answer) = ask(socket, words, timeout) else {
+        return 1;
     };
     let answer = String::from_utf8_lossy(&answer);
     let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
@@ -263,6 +290,68 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
         }
     }
     code
+}
+
+/// `going logs`: asks going where the output of NAME goes, then reads
+/// the file itself (`tail.rs`): a long `-f` holds no connection open.
+fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
+    let (name, follow, lines) = match parse_request(&words.join(" ")) {
+        Ok(Request::Logs {
+            name,
+            follow,
+            lines,
+        }) => (name, follow, lines),
+        Ok(_) => return 2,
+        Err(why) => {
+            eprintln!("going: {why}");
+            return 2;
+        }
+    };
+    let Some(answer) = ask(socket, &["logs".to_string(), name], timeout) else {
+        return 1;
+    };
+    let answer = String::from_utf8_lossy(&answer);
+    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+    if code.trim() != "0" {
+        eprint!("{text}");
+        return 1;
+    }
+    match text.strip_prefix(LOG_ANSWER) {
+        Some(path) => {
+            let path = Path::new(path.strip_suffix('\n').unwrap_or(path));
+            crate::tail::run(path, lines, follow)
+        }
+        None => {
+            print!("{}", text.strip_prefix(NO_LOG_ANSWER).unwrap_or(text));
+            0
+        }
+    }
+}
+
+/// The answers to `logs NAME`: `log PATH`, or `none` and then a sentence
+/// saying where the output goes.
+pub const LOG_ANSWER: &str = "log ";
+pub const NO_LOG_ANSWER: &str = "none\n";
+
+/// Sends `words` as one request; the answer, or `None` once the failure
+/// is said on stderr.
+fn ask(socket: &Path, words: &[String], timeout: Duration) -> Option<Vec<u8>> {
+    let request = format!("{}\n", words.join(" "));
+    match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
+        Ok(answer) => Some(answer),
+        Err(why) => {
+            let why = match why {
+                ClientError::Connect(e) => format!("cannot connect: {}", describe(&e)),
+                ClientError::Exchange(e) => describe(&e),
+                ClientError::TimedOut => match timeout.as_millis() {
+                    ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+                    ms => format!("no answer within {ms}ms (-t)"),
+                },
+            };
+            eprintln!("going: {}: {why}", socket.display());
+            None
+        }
+    }
 }
 
 enum ClientError {
@@ -395,6 +484,22 @@ mod tests {
             parse_request("upgrade now"),
             Err("upgrade takes no arguments".into())
         );
+        assert_eq!(
+            parse_request("logs web"),
+            Ok(Request::Logs {
+                name: "web".into(),
+                follow: false,
+                lines: DEFAULT_LOG_LINES
+            })
+        );
+        assert_eq!(
+            parse_request("logs -n 3 -f web@1"),
+            Ok(Request::Logs {
+                name: "web@1".into(),
+                follow: true,
+                lines: 3
+            })
+        );
     }
 
     #[test]
@@ -416,6 +521,22 @@ mod tests {
             Err("unknown request \"dance\"".into())
         );
         assert_eq!(parse_request(""), Err("empty request".into()));
+        assert_eq!(
+            parse_request("logs"),
+            Err("logs needs a service name".into())
+        );
+        assert_eq!(
+            parse_request("logs a b"),
+            Err("logs takes one service name".into())
+        );
+        assert_eq!(
+            parse_request("logs -n x a"),
+            Err("logs: -n takes a number of lines, not \"x\"".into())
+        );
+        assert_eq!(
+            parse_request("logs -x a"),
+            Err("logs: unknown option -x".into())
+        );
     }
 
     #[test]

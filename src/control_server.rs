@@ -136,6 +136,7 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
             return Reply::ok(String::new());
         }
         Request::Upgrade => return upgrade_reply(cx),
+        Request::Logs { name, .. } => return logs_reply(&name, cx),
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
@@ -451,6 +452,63 @@ impl Wait {
             text: pending,
         })
     }
+}
+
+/// `going logs NAME`: the path of its log, or where its output goes. A
+/// file's name with several instances will do when they share one log.
+fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
+    use crate::config::Output;
+    let selected = match cx.supervisor.select(&[name.to_string()]) {
+        Ok(selected) => selected,
+        Err(why) => return Reply::error(&why),
+    };
+    let specs: Vec<_> = cx
+        .supervisor
+        .services()
+        .filter(|s| selected.iter().any(|n| n == s.name()))
+        .map(|s| &s.spec)
+        .collect();
+    let Some(spec) = specs.first() else {
+        return Reply::error(&format!("unknown service or group: {name}"));
+    };
+    if specs
+        .iter()
+        .any(|other| other.log().map(|l| &l.path) != spec.log().map(|l| &l.path))
+    {
+        return Reply::error(&format!(
+            "{name} names {} services; logs takes one: {}",
+            selected.len(),
+            selected.join(", ")
+        ));
+    }
+    if let Some(path) = spec.log().map(|l| &l.path) {
+        return Reply::ok(format!(
+            "{}{}\n",
+            crate::control::LOG_ANSWER,
+            path.display()
+        ));
+    }
+    let place = |output: &Output, stream: &str| match output {
+        Output::Inherit => format!("going's own {stream} (inherit)"),
+        Output::Null => "/dev/null (null)".to_string(),
+        Output::Syslog => "going's log (syslog)".to_string(),
+        Output::File(path) => path.display().to_string(),
+    };
+    let text = match (&spec.stdout, &spec.stderr) {
+        (Output::Inherit, Output::Inherit) => {
+            format!("{name} has no log file: its stdout and stderr are going's own (inherit)")
+        }
+        (stdout, stderr) if stdout == stderr => format!(
+            "{name} has no log file: its stdout and stderr go to {}",
+            place(stdout, "stdout")
+        ),
+        (stdout, stderr) => format!(
+            "{name} has no log file: its stdout goes to {}, its stderr to {}",
+            place(stdout, "stdout"),
+            place(stderr, "stderr")
+        ),
+    };
+    Reply::ok(format!("{}{text}\n", crate::control::NO_LOG_ANSWER))
 }
 
 /// For a socket under /tmp: the directory is made private, and must be.

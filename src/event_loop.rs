@@ -12,6 +12,7 @@ use crate::control_server::ControlServer;
 use crate::directory::Directory;
 use crate::hooks::Hooks;
 use crate::log::StderrBacklog;
+use crate::logfiles::LogFiles;
 use crate::main_command::MainCommand;
 use crate::output::Outputs;
 use crate::part::{Cx, Handover, Notice, Outbox, Part, PollSet, Started};
@@ -38,19 +39,22 @@ pub struct Parts {
     pub control: ControlServer,
     pub hooks: Hooks,
     pub readiness: Readiness,
+    /// Before `output`: it takes its own pipes back from an upgrade first.
+    pub logs: LogFiles,
     pub output: Outputs,
     pub log: StderrBacklog,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 8] {
+    fn each(&mut self) -> [&mut dyn Part; 9] {
         [
             &mut self.takeover,
             &mut self.directory,
             &mut self.control,
             &mut self.hooks,
             &mut self.readiness,
+            &mut self.logs,
             &mut self.output,
             &mut self.log,
             &mut self.main,

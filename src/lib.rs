@@ -30,6 +30,7 @@ pub mod directory;
 pub mod event_loop;
 pub mod hooks;
 pub mod log;
+pub mod logfiles;
 pub mod main_command;
 pub mod notify;
 pub mod output;
@@ -42,6 +43,7 @@ pub mod spawn;
 pub mod state;
 pub mod status;
 pub mod supervisor;
+pub mod tail;
 pub mod takeover;
 pub mod util;
 pub mod watch;
@@ -119,6 +121,7 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             control: control_server::ControlServer::new(server, dir),
             hooks: hooks::Hooks::default(),
             readiness,
+            logs: logfiles::LogFiles::default(),
             output: output::Outputs::default(),
             log: log::StderrBacklog,
             main: main_command::MainCommand::new(main, options.grace),

@@ -50,6 +50,8 @@ pub struct Child {
     /// Read ends of `stdout`/`stderr = "syslog"` pipes.
     pub stdout_pipe: Option<OwnedFd>,
     pub stderr_pipe: Option<OwnedFd>,
+    /// Read end of the `log` pipe, the child's stdout and stderr both.
+    pub log_pipe: Option<OwnedFd>,
     /// Read end of the `ready-fd` pipe.
     pub ready_pipe: Option<OwnedFd>,
     /// (step, errno) of the child that could not exec, which then exits
@@ -338,6 +340,13 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let dev_null = context.dev_null.as_raw_fd();
     let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
+    // `log`: one pipe for both, so that going sees the lines in the order
+    // they were written (the configuration leaves stdout and stderr alone).
+    let (log_write, log_read) = match spec.log() {
+        Some(_) => open_output(&Output::Syslog, dev_null)?,
+        None => (None, None),
+    };
+    let log_fd = log_write.as_ref().map(AsRawFd::as_raw_fd);
     let (ready_write, ready_read) = match spec.extras().readiness {
         Some(Readiness::Fd(target)) => {
             let (child_end, going_end) = open_output(&Output::Syslog, dev_null)?;
@@ -355,8 +364,8 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         close: &context.inherited,
         failure: AtomicU64::new(0),
         stdin: Some(dev_null),
-        stdout: stdout.as_ref().map(AsRawFd::as_raw_fd),
-        stderr: stderr.as_ref().map(AsRawFd::as_raw_fd),
+        stdout: log_fd.or(stdout.as_ref().map(AsRawFd::as_raw_fd)),
+        stderr: log_fd.or(stderr.as_ref().map(AsRawFd::as_raw_fd)),
         ready_fd: ready_write
             .as_ref()
             .map(|(fd, target)| (fd.as_raw_fd(), *target)),
@@ -376,9 +385,10 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     };
     let mut child = fork(&plan)?;
     // The write ends were the child's to keep; ours close here.
-    drop((stdout, stderr, ready_write));
+    drop((stdout, stderr, ready_write, log_write));
     child.stdout_pipe = stdout_pipe;
     child.stderr_pipe = stderr_pipe;
+    child.log_pipe = log_read;
     child.ready_pipe = ready_read;
     Ok(child)
 }
@@ -458,6 +468,7 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
         pid,
         stdout_pipe: None,
         stderr_pipe: None,
+        log_pipe: None,
         ready_pipe: None,
         exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
         start_time: tick_before.filter(|&tick| tick_after == Some(tick)),

@@ -62,6 +62,8 @@ pub struct ServiceSpec {
     pub extras: Option<Box<Extras>>,
     /// Files (services) that must be running, and ready, before it starts.
     pub depends_on: Vec<String>,
+    /// Boxed, as few services have one (see [`ServiceSpec::log`]).
+    pub log: Option<Box<LogSpec>>,
 }
 
 /// How a service says it is ready to serve.
@@ -100,6 +102,18 @@ pub struct Extras {
     pub readiness: Option<Readiness>,
 }
 
+/// `log`, `log-max-size` and `log-keep`: stdout and stderr through one
+/// pipe to going, appended to `path` and rotated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Empty while only the size or the count was given (an error).
+    pub path: PathBuf,
+    /// The most bytes the file grows to before it rotates.
+    pub max_size: u64,
+    /// Rotated files kept, `PATH.1` .. `PATH.N`.
+    pub keep: u32,
+}
+
 /// What a service without any of these keys has.
 static NO_EXTRAS: Extras = Extras {
     before: None,
@@ -112,6 +126,11 @@ static NO_EXTRAS: Extras = Extras {
     readiness: None,
 };
 
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
+pub const DEFAULT_LOG_KEEP: u32 = 3;
+/// The most rotated files `log-keep` may ask for.
+pub const MAX_LOG_KEEP: u32 = 100;
+
 impl ServiceSpec {
     pub fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
@@ -120,6 +139,23 @@ impl ServiceSpec {
     pub fn extras_mut(&mut self) -> &mut Extras {
         self.extras
             .get_or_insert_with(|| Box::new(NO_EXTRAS.clone()))
+    }
+
+    /// The service's `log`, if it has one.
+    pub fn log(&self) -> Option<&LogSpec> {
+        self.log
+            .as_deref()
+            .filter(|log| !log.path.as_os_str().is_empty())
+    }
+
+    fn log_mut(&mut self) -> &mut LogSpec {
+        self.log.get_or_insert_with(|| {
+            Box::new(LogSpec {
+                path: PathBuf::new(),
+                max_size: DEFAULT_LOG_MAX_SIZE,
+                keep: DEFAULT_LOG_KEEP,
+            })
+        })
     }
 }
 
@@ -164,6 +200,7 @@ impl ServiceSpec {
             critical: false,
             extras: None,
             depends_on: Vec::new(),
+            log: None,
         }
     }
 }
@@ -236,8 +273,34 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
             .map_or(1, |e| e.line);
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
+    problems.extend(log_problems(&spec, entries));
     problems.sort_by_key(|p| p.line);
     (spec, problems)
+}
+
+/// `log` takes both stdout and stderr, so neither may go elsewhere; the
+/// size and the count of files mean nothing without it.
+fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
+    let line_of = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.line);
+    let mut problems = Vec::new();
+    if spec.log().is_some() {
+        let line = line_of("log").unwrap_or(1);
+        for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
+            if *output != Output::Inherit {
+                problems.push(Problem::new(
+                    line,
+                    format!("log: takes stdout and stderr both; remove {key}"),
+                ));
+            }
+        }
+    } else {
+        for key in ["log-max-size", "log-keep"] {
+            if let Some(line) = line_of(key) {
+                problems.push(Problem::new(line, format!("{key}: needs log")));
+            }
+        }
+    }
+    problems
 }
 
 fn apply(
@@ -333,6 +396,24 @@ fn apply(
                 return Err(prefixed(format!("{n} is out of range -20..19")));
             }
             spec.nice = Some(n as i32);
+        }
+        "log" => spec.log_mut().path = absolute_path(value).map_err(prefixed)?,
+        "log-max-size" => {
+            spec.log_mut().max_size = match value {
+                Value::Int(n) if *n >= 1 => *n as u64,
+                Value::Int(n) => {
+                    return Err(prefixed(format!("{n} is not a size of 1 byte or more")));
+                }
+                Value::Text(text) | Value::Str(text) => values::size(text).map_err(prefixed)?,
+                other => return Err(prefixed(expected("a size like \"1M\"", other))),
+            }
+        }
+        "log-keep" => {
+            let n = integer(value).map_err(prefixed)?;
+            spec.log_mut().keep = u32::try_from(n)
+                .ok()
+                .filter(|&n| n <= MAX_LOG_KEEP)
+                .ok_or_else(|| prefixed(format!("{n} is out of range 0..{MAX_LOG_KEEP}")))?;
         }
         "stdout" => spec.stdout = output(value).map_err(prefixed)?,
         "stderr" => spec.stderr = output(value).map_err(prefixed)?,
@@ -928,6 +1009,78 @@ MODE = "prod"
         assert_eq!(
             problems(going("cmd=x\npid-file=d.pid\n")),
             one(2, "pid-file: \"d.pid\" is not an absolute path")
+        );
+    }
+
+    #[test]
+    fn log_files() {
+        let spec =
+            toml("cmd = \"x\"\nlog = \"/var/log/x.log\"\nlog-max-size = \"512k\"\nlog-keep = 0\n");
+        assert_eq!(
+            spec.map(|s| s.log().cloned()),
+            Ok(Some(LogSpec {
+                path: "/var/log/x.log".into(),
+                max_size: 512 * 1024,
+                keep: 0
+            }))
+        );
+        let spec = going("cmd=x\nlog=/l\nlog-max-size=4096\n");
+        assert_eq!(
+            spec.map(|s| s.log().map(|l| (l.max_size, l.keep))),
+            Ok(Some((4096, DEFAULT_LOG_KEEP)))
+        );
+        assert_eq!(
+            toml("cmd = \"x\"\nlog = \"/l\"\n").map(|s| s.log().map(|l| l.max_size)),
+            Ok(Some(1024 * 1024))
+        );
+        for (text, line, message) in [
+            (
+                "log = \"x.log\"",
+                2,
+                "log: \"x.log\" is not an absolute path",
+            ),
+            ("log-keep = 101", 3, "log-keep: 101 is out of range 0..100"),
+            (
+                "log-max-size = 0",
+                3,
+                "log-max-size: 0 is not a size of 1 byte or more",
+            ),
+            (
+                "log-max-size = \"1 MB\"",
+                3,
+                "log-max-size: bad size \"1 MB\": expected bytes, or a number with k, M or G like \"512k\"",
+            ),
+            (
+                "log-max-size = true",
+                3,
+                "log-max-size: expected a size like \"1M\", found boolean",
+            ),
+        ] {
+            let log = if line == 3 { "log = \"/l\"\n" } else { "" };
+            assert_eq!(
+                problems(toml(&format!("cmd = \"x\"\n{log}{text}\n"))),
+                one(line, message)
+            );
+        }
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nlog-keep = 2\nlog-max-size = 10\n")),
+            [
+                (2, "log-keep: needs log".to_string()),
+                (3, "log-max-size: needs log".to_string()),
+            ]
+        );
+        assert_eq!(
+            problems(going("cmd=x\nstderr=null\nlog=/l\nstdout=/o\n")),
+            [
+                (
+                    3,
+                    "log: takes stdout and stderr both; remove stdout".to_string()
+                ),
+                (
+                    3,
+                    "log: takes stdout and stderr both; remove stderr".to_string()
+                ),
+            ]
         );
     }
 

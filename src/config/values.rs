@@ -63,6 +63,40 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// `"1M"`, `"512k"` (k = 1024, M = 1024 k, G = 1024 M) or bytes; at
+/// least one byte.
+pub fn size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let unit_at = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(unit_at);
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "k" | "K" => 1024,
+        "M" => 1024 * 1024,
+        "G" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
+            ));
+        }
+    };
+    match number
+        .parse::<u64>()
+        .ok()
+        .map(|n| n.checked_mul(multiplier))
+    {
+        Some(Some(0)) => Err(format!("bad size {text:?}: must be at least 1 byte")),
+        Some(Some(bytes)) => Ok(bytes),
+        Some(None) => Err(format!("bad size {text:?}: too large")),
+        None if number.is_empty() => Err(format!(
+            "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
+        )),
+        None => Err(format!("bad size {text:?}: too large")),
+    }
+}
+
 /// Octal digits, `"022"` or `"0022"`, at most 0777.
 pub fn umask(text: &str) -> Result<u32, String> {
     let text = text.trim();
@@ -195,6 +229,31 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
         assert_eq!(format_duration(Duration::from_secs(5)), "5.0s");
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+    }
+
+    #[test]
+    fn sizes_count_in_kibibytes() {
+        assert_eq!(size("1M"), Ok(1024 * 1024));
+        assert_eq!(size("512k"), Ok(512 * 1024));
+        assert_eq!(size("4K"), Ok(4096));
+        assert_eq!(size("2G"), Ok(2 << 30));
+        assert_eq!(size(" 100 "), Ok(100));
+        let bad = "expected bytes, or a number with k, M or G like \"512k\"";
+        assert_eq!(size("1MB"), Err(format!("bad size \"1MB\": {bad}")));
+        assert_eq!(size("k"), Err(format!("bad size \"k\": {bad}")));
+        assert_eq!(size("-1"), Err(format!("bad size \"-1\": {bad}")));
+        assert_eq!(
+            size("0k"),
+            Err("bad size \"0k\": must be at least 1 byte".into())
+        );
+        assert_eq!(
+            size("99999999999999999999"),
+            Err("bad size \"99999999999999999999\": too large".into())
+        );
+        assert_eq!(
+            size("99999999999999G"),
+            Err("bad size \"99999999999999G\": too large".into())
+        );
     }
 
     #[test]
