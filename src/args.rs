@@ -19,6 +19,9 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going status [-s SOCKET|-d DIR] [-t DURATION] [--json] [NAME|GROUP...]
        going start|stop|restart [-s SOCKET|-d DIR] [-t DURATION] NAME|GROUP...
        going reload [-s SOCKET|-d DIR] [-t DURATION]
+       going add [-d DIR] [-g GROUP]... [-n N] [--no-wait] [-t DURATION] NAME -- CMD [ARG...]
+       going remove [-d DIR] [-t DURATION] NAME
+       going expand [-d DIR] NAME                    the definition in effect, templates resolved
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -74,9 +77,14 @@ pub enum Mode {
     },
     Version,
     Help,
+    /// `add`, `remove`, `expand`: the directory itself.
+    Adhoc(crate::adhoc::Verb),
 }
 
 pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
+    if let Some(verb) = crate::adhoc::parse(&args) {
+        return verb.map(Mode::Adhoc);
+    }
     // Everything after the first `--` is the main command, untouched.
     let main_argv = match args.iter().position(|a| a == "--") {
         Some(at) => {

@@ -157,6 +157,27 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
     code
 }
 
+/// One request for a program (`going add` waiting): the exit status and
+/// the text going answered, or why there was no answer and whether it was
+/// for want of a going to connect to.
+pub fn ask(
+    socket: &Path,
+    words: &[&str],
+    timeout: Duration,
+) -> Result<(i32, String), (bool, String)> {
+    let request = format!("{}\n", words.join(" "));
+    match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
+        Ok(answer) => {
+            let answer = String::from_utf8_lossy(&answer);
+            let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+            Ok((code.trim().parse().unwrap_or(1), text.to_string()))
+        }
+        Err(ClientError::Connect(e)) => Err((true, format!("cannot connect: {}", describe(&e)))),
+        Err(ClientError::Exchange(e)) => Err((false, describe(&e))),
+        Err(ClientError::TimedOut) => Err((false, "no answer".into())),
+    }
+}
+
 enum ClientError {
     Connect(std::io::Error),
     Exchange(std::io::Error),

@@ -20,6 +20,7 @@ use crate::signals;
 use crate::spawn::{self, Context};
 use crate::supervisor::Supervisor;
 use crate::takeover::Takeover;
+use crate::versions::Versions;
 use nix::poll::{PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -38,11 +39,12 @@ pub struct Parts {
     pub hooks: Hooks,
     pub readiness: Readiness,
     pub output: Outputs,
+    pub versions: Versions,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 7] {
+    fn each(&mut self) -> [&mut dyn Part; 8] {
         [
             &mut self.takeover,
             &mut self.directory,
@@ -50,6 +52,7 @@ impl Parts {
             &mut self.hooks,
             &mut self.readiness,
             &mut self.output,
+            &mut self.versions,
             &mut self.main,
         ]
     }

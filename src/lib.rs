@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod adhoc;
 pub mod args;
 pub mod calendar;
 pub mod check;
@@ -44,6 +45,7 @@ pub mod status;
 pub mod supervisor;
 pub mod takeover;
 pub mod util;
+pub mod versions;
 pub mod watch;
 
 use std::io::Write;
@@ -71,6 +73,7 @@ pub fn run(args: Vec<std::ffi::OsString>, inherited: nix::sys::signal::SigSet) -
             0
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
+        Ok(Mode::Adhoc(verb)) => adhoc::run(verb),
         Ok(Mode::Control {
             dir,
             socket,
@@ -120,6 +123,7 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             hooks: hooks::Hooks::default(),
             readiness,
             output: output::Outputs::default(),
+            versions: versions::Versions::default(),
             main: main_command::MainCommand::new(main, options.grace),
         };
         event_loop::EventLoop::new(parts, context)

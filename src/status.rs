@@ -198,7 +198,7 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         ];
         // A service that says when it is ready: started, or ready too.
         let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
-        let notes: Vec<&str> = [
+        let mut notes: Vec<&str> = [
             (says_ready && s.is_ready(), "ready"),
             (says_ready && !s.is_ready(), "not-ready"),
             (s.is_admin_down(), "down"),
@@ -207,6 +207,8 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         .into_iter()
         .filter_map(|(on, note)| on.then_some(note))
         .collect();
+        let version = version_note(s);
+        notes.extend(version.as_deref());
         if !notes.is_empty() {
             cells.push(notes.join(","));
         }
@@ -232,6 +234,30 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
+/// `applies from ...` for a file whose top level is still to come.
+fn version_note(s: &Service) -> Option<String> {
+    use crate::config::versions::format_local;
+    let v = s.spec.extras().versions?;
+    let next = v.next.map(format_local);
+    Some(match (v.pending, v.current, next) {
+        (true, _, Some(next)) => format!("applies from {next}"),
+        (_, Some(current), Some(next)) => {
+            format!("version {}, next {next}", format_local(current))
+        }
+        (_, Some(current), None) => format!("version {}", format_local(current)),
+        (_, None, Some(next)) => format!("next version {next}"),
+        (_, None, None) => return None,
+    })
+}
+
+/// The JSON of a UNIX time as local time, or null.
+fn local_json(at: Option<i64>) -> String {
+    at.map_or("null".into(), |at| {
+        quoted(&crate::config::versions::format_local(at))
+    })
 }
 
 /// A JSON string literal.
@@ -293,7 +319,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         };
         let _ = write!(
             out,
-            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{}}}",
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"version\":{},\"next_version\":{}}}",
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
@@ -311,6 +337,8 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             s.is_flapping(now),
             s.is_admin_down(),
             s.is_ready(),
+            local_json(s.spec.extras().versions.and_then(|v| v.current)),
+            local_json(s.spec.extras().versions.and_then(|v| v.next)),
         );
     }
     out.push_str("]}\n");
