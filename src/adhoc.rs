@@ -201,12 +201,19 @@ fn run_add(add: &Add) -> Result<(), String> {
     let path = dir.join(format!("{name}.toml"));
     // A dotfile, which going ignores, then linked to its name: the link
     // fails if the name was taken meanwhile, and the file appears whole.
+    // Opened for writing and closed once linked: going reads a new file
+    // at its close, and the link's own event may come after the dotfile
+    // is gone, when it looks like a file still being written.
     let temp = dir.join(format!(".{name}.toml.{}", std::process::id()));
     let written = write_new(&temp, add_file(add).as_bytes());
     let linked = written.and_then(|()| match std::fs::hard_link(&temp, &path) {
         Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
             std::fs::rename(&temp, &path)
         }
+        Ok(()) => std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map(drop),
         other => other,
     });
     let _ = std::fs::remove_file(&temp);
