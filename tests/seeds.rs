@@ -40,7 +40,7 @@ fn a_version_applies_at_its_time_and_a_fake_one_never() {
     let t = TempDir::new("versions");
     let file = format!(
         "cmd = \"/bin/sleep 1001\"\n\n[[version]]\napply-on = {}\ncmd = \"/bin/sleep 1002\"\n\n[[version]]\napply-on = \"{}\"\nfake = true\ncmd = \"/bin/sleep 1003\"\n",
-        local_in(3),
+        local_in(4),
         local_in(1)
     );
     t.write_svc("v.toml", &file);
@@ -50,10 +50,12 @@ fn a_version_applies_at_its_time_and_a_fake_one_never() {
     let json = svc_json(&g, "v").expect("v in status");
     assert_eq!(json.get("version"), Some(&Json::Null));
     assert!(json.get("next_version").and_then(Json::as_str).is_some());
-    let second = g.wait_for(secs(8), "v restarted with its version", || {
-        g.running_pid("v").filter(|&p| p != first)
+    let second = g.wait_for(secs(10), "v restarted with its version", || {
+        g.running_pid("v")
+            .filter(|&p| cmdline(p) == ["/bin/sleep", "1002"])
     });
-    assert_eq!(cmdline(second), ["/bin/sleep", "1002"]);
+    assert_ne!(second, first);
+    assert!(!alive(first) || stat(first).is_none_or(|s| s.ppid != g.pid));
     let json = svc_json(&g, "v").expect("v in status");
     assert!(json.get("version").and_then(Json::as_str).is_some());
     assert_eq!(json.get("next_version"), Some(&Json::Null));
