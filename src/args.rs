@@ -26,6 +26,9 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
        going upgrade [-s SOCKET|-d DIR] [-t DURATION]   re-exec going in place
        going logs [-s SOCKET|-d DIR] [-f] [-n N] NAME  the last N lines (10) of the
                                                      service's log; -f follows it
+       going add [-d DIR] [-g GROUP]... [-n N] [--no-wait] [-t DURATION] NAME -- CMD [ARG...]
+       going remove [-d DIR] [-t DURATION] NAME
+       going expand [-d DIR] NAME                    the definition in effect, templates resolved
        going -v, --version         print the version
        going -h, --help            print this help
 
@@ -83,9 +86,14 @@ pub enum Mode {
     },
     Version,
     Help,
+    /// `add`, `remove`, `expand`: the directory itself.
+    Adhoc(crate::adhoc::Verb),
 }
 
 pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
+    if let Some(verb) = crate::adhoc::parse(&args) {
+        return verb.map(Mode::Adhoc);
+    }
     // Everything after the first `--` is the main command, untouched.
     let main_argv = match args.iter().position(|a| a == "--") {
         Some(at) => {

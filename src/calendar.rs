@@ -390,6 +390,13 @@ pub fn next_edge_unix(schedule: &Schedule, now: i64) -> Option<(Edge, i64)> {
     Some((edge, at))
 }
 
+/// The UNIX time at which the local wall clock first shows `local` (the
+/// end of the gap for a time a DST change skips); `None` out of range.
+pub fn unix_of(local: LocalTime) -> Option<i64> {
+    // Every zone's offset is within a day of UTC.
+    first_instant(local_time, local, local.stamp().checked_sub(2 * DAY)?)
+}
+
 /// The first UNIX time after `after` at which the wall clock of `zone`
 /// shows `target` or later: a time the clock skips (a DST gap) gives the
 /// end of the gap, one it shows twice gives the first.

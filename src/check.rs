@@ -3,7 +3,7 @@
 //! exist on this machine (which the running supervisor only meets when it
 //! starts the service) and `depends-on` cycles and dangling names.
 
-use crate::config::{self, Examined, Located, Problem};
+use crate::config::{self, Examined, Located};
 use crate::spawn;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -55,10 +55,8 @@ pub fn problems(dir: &Path) -> Vec<String> {
         ];
         for (key, why) in unknown {
             if let Some(why) = why {
-                let line = found.origin.line_of(key);
-                found
-                    .problems
-                    .push(Problem::new(line, format!("{key}: {why}")));
+                let problem = found.origin.problem(key, format!("{key}: {why}"));
+                found.problems.push(problem);
             }
         }
     }
@@ -68,10 +66,10 @@ pub fn problems(dir: &Path) -> Vec<String> {
         .collect();
     for (name, why) in crate::deps::problems(&graph) {
         if let Some(found) = files.get_mut(&name) {
-            let line = found.origin.line_of("depends-on");
-            found
-                .problems
-                .push(Problem::new(line, format!("depends-on: {why}")));
+            let problem = found
+                .origin
+                .problem("depends-on", format!("depends-on: {why}"));
+            found.problems.push(problem);
         }
     }
     let mut lines = Vec::new();
@@ -80,5 +78,8 @@ pub fn problems(dir: &Path) -> Vec<String> {
         let file = &found.origin.file;
         lines.extend(found.problems.iter().map(|p| Located(file, p).to_string()));
     }
+    // A Procfile that does not read is every one of its services' problem.
+    let mut seen = std::collections::BTreeSet::new();
+    lines.retain(|line| seen.insert(line.clone()));
     lines
 }

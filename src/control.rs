@@ -274,7 +274,7 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
     if words.first().is_some_and(|verb| verb == "logs") {
         return logs_client(socket, words, timeout);
     }
-    let Some(answer) = ask(socket, words, timeout) else {
+    let Some(answer) = ask_printing(socket, words, timeout) else {
         return 1;
     };
     let answer = String::from_utf8_lossy(&answer);
@@ -307,7 +307,7 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
             return 2;
         }
     };
-    let Some(answer) = ask(socket, &["logs".to_string(), name], timeout) else {
+    let Some(answer) = ask_printing(socket, &["logs".to_string(), name], timeout) else {
         return 1;
     };
     let answer = String::from_utf8_lossy(&answer);
@@ -335,22 +335,36 @@ pub const NO_LOG_ANSWER: &str = "none\n";
 
 /// Sends `words` as one request; the answer, or `None` once the failure
 /// is said on stderr.
-fn ask(socket: &Path, words: &[String], timeout: Duration) -> Option<Vec<u8>> {
+fn ask_printing(socket: &Path, words: &[String], timeout: Duration) -> Option<Vec<u8>> {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    ask_raw(socket, &words, timeout)
+        .map_err(|why| eprintln!("going: {}: {}", socket.display(), why.describe(timeout)))
+        .ok()
+}
+
+fn ask_raw(socket: &Path, words: &[&str], timeout: Duration) -> Result<Vec<u8>, ClientError> {
     let request = format!("{}\n", words.join(" "));
-    match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
-        Ok(answer) => Some(answer),
-        Err(why) => {
-            let why = match why {
-                ClientError::Connect(e) => format!("cannot connect: {}", describe(&e)),
-                ClientError::Exchange(e) => describe(&e),
-                ClientError::TimedOut => match timeout.as_millis() {
-                    ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
-                    ms => format!("no answer within {ms}ms (-t)"),
-                },
-            };
-            eprintln!("going: {}: {why}", socket.display());
-            None
+    exchange(socket, request.as_bytes(), Instant::now() + timeout)
+}
+
+/// One request for a program (`going add` waiting): the exit status and
+/// the text going answered, or why there was no answer and whether it was
+/// for want of a going to connect to.
+pub fn ask(
+    socket: &Path,
+    words: &[&str],
+    timeout: Duration,
+) -> Result<(i32, String), (bool, String)> {
+    match ask_raw(socket, words, timeout) {
+        Ok(answer) => {
+            let answer = String::from_utf8_lossy(&answer);
+            let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+            Ok((code.trim().parse().unwrap_or(1), text.to_string()))
         }
+        Err(why) => Err((
+            matches!(why, ClientError::Connect(_)),
+            why.describe(timeout),
+        )),
     }
 }
 
@@ -358,6 +372,19 @@ enum ClientError {
     Connect(std::io::Error),
     Exchange(std::io::Error),
     TimedOut,
+}
+
+impl ClientError {
+    fn describe(&self, timeout: Duration) -> String {
+        match self {
+            ClientError::Connect(e) => format!("cannot connect: {}", describe(e)),
+            ClientError::Exchange(e) => describe(e),
+            ClientError::TimedOut => match timeout.as_millis() {
+                ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+                ms => format!("no answer within {ms}ms (-t)"),
+            },
+        }
+    }
 }
 
 fn describe(e: &std::io::Error) -> String {

@@ -1,7 +1,9 @@
 //! The service directory as a part of the loop: its inotify watch
 //! (`watch.rs`), the files read again when it says they changed, the full
 //! rescan (start, SIGHUP, `going reload`), and files that could not be
-//! read for want of a resource, read again later.
+//! read for want of a resource, read again later. A change of a template
+//! reloads the files that use it; one of `Procfile` or `.env`, the
+//! Procfile's services (whose unchanged lines then change nothing).
 
 use crate::config;
 use crate::part::{Cx, Notice, Part, PollSet};
@@ -15,6 +17,14 @@ pub struct Directory {
     retry: ReadRetry,
     /// With a main command, when the watch is to be made (see `new`).
     watch_at: Option<Instant>,
+    /// (service file, template it names), sorted: who a template's
+    /// change reloads.
+    uses: Vec<(String, String)>,
+    /// The names the Procfile defined when it last read: a line removed
+    /// stops its service only once the Procfile reads again.
+    procfile: Vec<String>,
+    /// The Procfile's (or `.env`'s) problem was logged: once per breakage.
+    procfile_said: bool,
 }
 
 /// With a main command the directory is watched only once it has run this
@@ -60,6 +70,9 @@ impl Directory {
             watch,
             retry: ReadRetry::default(),
             watch_at: has_main.then(|| Instant::now() + WATCH_DELAY),
+            uses: Vec::new(),
+            procfile: Vec::new(),
+            procfile_said: false,
         })
     }
 
@@ -70,16 +83,63 @@ impl Directory {
     /// Loads the files `names` (one inotify read's worth, or a rescan's),
     /// each before anything new starts.
     fn load(&mut self, names: &[String], announce: bool, cx: &mut Cx<'_>) {
-        cx.supervisor.begin_batch(announce);
+        let mut files: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
+            if name == config::PROCFILE || name == config::DOT_ENV {
+                files.extend(self.procfile_names(false));
+            } else if let Some(template) = name.strip_suffix(config::TEMPLATE_SUFFIX) {
+                let users = self.uses.iter().filter(|(_, t)| t == template);
+                files.extend(users.map(|(user, _)| user.clone()));
+            } else {
+                files.push(name.clone());
+            }
+        }
+        files.sort();
+        files.dedup();
+        cx.supervisor.begin_batch(announce);
+        for name in &files {
             self.reload(name, cx);
         }
         let work = cx.supervisor.end_batch(cx.now);
         cx.out.work.extend(work);
     }
 
+    /// The names to read again for the Procfile: those it defines now and
+    /// those it defined before. While it (or `.env`) does not read,
+    /// none: nothing changes, and one line says why. `rescan` keeps that
+    /// line for the rescan's own report.
+    fn procfile_names(&mut self, rescan: bool) -> Vec<String> {
+        let (now, broken) = config::procfile_names(&self.dir).unwrap_or_default();
+        if let Some((file, problem)) = broken {
+            if !std::mem::replace(&mut self.procfile_said, true) || rescan {
+                let at = config::Located(&file, &problem);
+                log::error!("{at}, the Procfile's services are left as they are");
+            }
+            return Vec::new();
+        }
+        self.procfile_said = false;
+        let mut names = std::mem::replace(&mut self.procfile, now.clone());
+        names.extend(now);
+        names
+    }
+
     fn reload(&mut self, name: &str, cx: &mut Cx<'_>) {
-        let loaded = config::load(&self.dir, name);
+        let (loaded, template) = config::load_noting(&self.dir, name);
+        let known = self
+            .uses
+            .binary_search_by(|(user, _)| user.as_str().cmp(name));
+        match (known, template) {
+            (Ok(at), Some(template)) => {
+                if let Some(entry) = self.uses.get_mut(at) {
+                    entry.1 = template;
+                }
+            }
+            (Ok(at), None) => {
+                self.uses.remove(at);
+            }
+            (Err(at), Some(template)) => self.uses.insert(at, (name.to_string(), template)),
+            (Err(_), None) => {}
+        }
         if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
             let reported = self.retry.names.iter().any(|n| n == name);
             self.retry.schedule(cx.now);
@@ -118,9 +178,41 @@ impl Directory {
         self.retry.rescan = false;
         let mut names: Vec<String> = cx.supervisor.names().map(str::to_string).collect();
         names.extend(on_disk);
+        // What a Procfile that does not read may define stays as it is.
+        let (defined, broken) = config::procfile_names(&self.dir).unwrap_or_default();
+        self.procfile_names(true);
+        if broken.is_some() {
+            let dir = &self.dir;
+            let own_file =
+                |n: &str| dir.join(n).is_file() || dir.join(format!("{n}.toml")).is_file();
+            let procfile = &self.procfile;
+            names.retain(|n| !(defined.contains(n) || procfile.contains(n)) || own_file(n));
+        }
         names.sort();
         names.dedup();
         self.load(&names, announce, cx);
+    }
+
+    /// The files of the services whose version in effect may have changed:
+    /// with `due`, those whose next switch has come; else every one with
+    /// versions (the clock was set, maybe back).
+    fn reload_versions(&mut self, due: bool, cx: &mut Cx<'_>) {
+        let now = config::wall_now();
+        let mut names: Vec<String> = cx
+            .supervisor
+            .services()
+            .filter(|s| {
+                s.spec
+                    .extras()
+                    .versions
+                    .is_some_and(|v| !due || v.next.is_some_and(|at| at <= now))
+            })
+            .map(|s| s.base_name().to_string())
+            .collect();
+        names.dedup();
+        if !names.is_empty() {
+            self.load(&names, false, cx);
+        }
     }
 }
 
@@ -175,8 +267,11 @@ impl Part for Directory {
     }
 
     fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
-        if notice == Notice::Rescan {
-            self.rescan(true, cx);
+        match notice {
+            Notice::Rescan => self.rescan(true, cx),
+            Notice::VersionsDue => self.reload_versions(true, cx),
+            Notice::ClockChanged => self.reload_versions(false, cx),
+            _ => {}
         }
     }
 }

@@ -22,6 +22,7 @@ use crate::signals;
 use crate::spawn::{self, Context};
 use crate::supervisor::Supervisor;
 use crate::takeover::Takeover;
+use crate::versions::Versions;
 use nix::poll::{PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -43,11 +44,12 @@ pub struct Parts {
     pub logs: LogFiles,
     pub output: Outputs,
     pub log: StderrBacklog,
+    pub versions: Versions,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 9] {
+    fn each(&mut self) -> [&mut dyn Part; 10] {
         [
             &mut self.takeover,
             &mut self.directory,
@@ -57,6 +59,7 @@ impl Parts {
             &mut self.logs,
             &mut self.output,
             &mut self.log,
+            &mut self.versions,
             &mut self.main,
         ]
     }

@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod adhoc;
 pub mod args;
 pub mod calendar;
 pub mod check;
@@ -46,6 +47,7 @@ pub mod supervisor;
 pub mod tail;
 pub mod takeover;
 pub mod util;
+pub mod versions;
 pub mod watch;
 
 use std::io::Write;
@@ -73,6 +75,7 @@ pub fn run(args: Vec<std::ffi::OsString>, inherited: nix::sys::signal::SigSet) -
             0
         }
         Ok(Mode::Check { dir }) => check::run(&dir),
+        Ok(Mode::Adhoc(verb)) => adhoc::run(verb),
         Ok(Mode::Control {
             dir,
             socket,
@@ -124,6 +127,7 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             logs: logfiles::LogFiles::default(),
             output: output::Outputs::default(),
             log: log::StderrBacklog,
+            versions: versions::Versions::default(),
             main: main_command::MainCommand::new(main, options.grace),
         };
         event_loop::EventLoop::new(parts, context)

@@ -134,6 +134,11 @@ pub enum Notice {
     KillAll,
     /// going exits after this turn.
     Exiting,
+    /// The wall clock was set (a step, a resume): what waits for a wall
+    /// time computes its deadline again.
+    ClockChanged,
+    /// A service's next version (`apply-on`) is due: read its file again.
+    VersionsDue,
 }
 
 /// A process just started, for the parts to take their share of.

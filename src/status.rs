@@ -215,7 +215,7 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         ];
         // A service that says when it is ready: started, or ready too.
         let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
-        let notes: Vec<&str> = [
+        let mut notes: Vec<&str> = [
             (says_ready && s.is_ready(), "ready"),
             (says_ready && !s.is_ready(), "not-ready"),
             (s.is_admin_down(), "down"),
@@ -224,6 +224,8 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         .into_iter()
         .filter_map(|(on, note)| on.then_some(note))
         .collect();
+        let version = version_note(s);
+        notes.extend(version.as_deref());
         let mut notes = notes.join(",");
         // Down and flapping are noted already.
         if let Some(reason) = s.reason(now).filter(|r| r != "down" && r != "flapping") {
@@ -257,6 +259,30 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         out.push('\n');
     }
     out
+}
+
+/// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
+/// `applies from ...` for a file whose top level is still to come.
+fn version_note(s: &Service) -> Option<String> {
+    use crate::config::versions::format_local;
+    let v = s.spec.extras().versions?;
+    let next = v.next.map(format_local);
+    Some(match (v.pending, v.current, next) {
+        (true, _, Some(next)) => format!("applies from {next}"),
+        (_, Some(current), Some(next)) => {
+            format!("version {}, next {next}", format_local(current))
+        }
+        (_, Some(current), None) => format!("version {}", format_local(current)),
+        (_, None, Some(next)) => format!("next version {next}"),
+        (_, None, None) => return None,
+    })
+}
+
+/// The JSON of a UNIX time as local time, or null.
+fn local_json(at: Option<i64>) -> String {
+    at.map_or("null".into(), |at| {
+        quoted(&crate::config::versions::format_local(at))
+    })
 }
 
 /// A JSON string literal.
@@ -318,7 +344,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         };
         let _ = write!(
             out,
-            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{}}}",
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{},\"version\":{},\"next_version\":{}}}",
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
@@ -342,6 +368,8 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             row.file
                 .as_ref()
                 .map_or_else(null, |f| quoted(&f.display().to_string())),
+            local_json(s.spec.extras().versions.and_then(|v| v.current)),
+            local_json(s.spec.extras().versions.and_then(|v| v.next)),
         );
     }
     out.push_str("]}\n");
@@ -437,7 +465,7 @@ mod tests {
         assert!(out.contains("\"last_exit\":{\"signal\":\"KILL\"}"));
         assert!(out.contains("\"start_time\":\"1970-01-01T00:00:00Z\""));
         assert!(out.contains(
-            "\"reason\":null,\"cmd\":[\"x\"],\"depends_on\":[],\"file\":\"/etc/going.d/web.toml\"}"
+            "\"reason\":null,\"cmd\":[\"x\"],\"depends_on\":[],\"file\":\"/etc/going.d/web.toml\","
         ));
         assert_eq!(quoted("a\"b\\\n"), "\"a\\\"b\\\\\\u000a\"");
     }

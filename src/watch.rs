@@ -199,7 +199,7 @@ impl DirWatch {
         let Some(file_name) = event.name.as_ref().and_then(|n| n.to_str()) else {
             return;
         };
-        let Some((name, _)) = config::classify(file_name) else {
+        let Some(name) = config::watched(file_name) else {
             return;
         };
         // A new regular file is still being written: its close will come.

@@ -3,12 +3,14 @@
 //! ([`ServiceSpec`]). Reads only the file it is given; users, groups and
 //! paths named inside are resolved later, by whoever starts the service.
 
+pub mod compose;
 pub mod going_format;
 pub mod procfile;
 mod spec;
 pub mod template;
 pub mod toml_format;
 pub mod values;
+pub mod versions;
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 pub use spec::HealthCheck;
-pub use spec::{Id, LogSpec, Output, Readiness, Restart, ServiceSpec};
+pub use spec::{Id, LogSpec, MAX_INSTANCES, Output, Readiness, Restart, ServiceSpec, VersionState};
 
 /// A file's contents bigger than this are refused rather than read:
 /// service files are a few lines, and going's memory is bounded.
@@ -37,6 +39,8 @@ pub enum Format {
 pub struct Problem {
     pub line: usize,
     pub message: String,
+    /// The line is this file's (a template's), not the one reported.
+    pub within: Option<PathBuf>,
 }
 
 impl Problem {
@@ -44,6 +48,7 @@ impl Problem {
         Problem {
             line,
             message: message.into(),
+            within: None,
         }
     }
 }
@@ -57,6 +62,8 @@ pub enum Value {
     Int(i64),
     Bool(bool),
     List(Vec<Value>),
+    /// A TOML date-time, as written (`apply-on`).
+    Datetime(String),
     /// A TOML value of a type no key takes (float, datetime, table, ...).
     Other(&'static str),
 }
@@ -68,6 +75,7 @@ impl Value {
             Value::Int(_) => "integer",
             Value::Bool(_) => "boolean",
             Value::List(_) => "array",
+            Value::Datetime(_) => "datetime",
             Value::Other(name) => name,
         }
     }
@@ -105,9 +113,12 @@ pub enum Loaded {
 pub struct Origin {
     pub file: PathBuf,
     pub key_lines: Vec<(String, usize)>,
-    /// FNV-1a of the file's text: what the state file records, so that a
-    /// file changed while no going ran is noticed by the next one.
+    /// FNV-1a of the file's text (and its template's): what the state
+    /// file records, so that a file changed while no going ran is noticed
+    /// by the next one.
     pub fingerprint: u64,
+    /// The template file the definition started from.
+    pub template: Option<PathBuf>,
 }
 
 impl Origin {
@@ -117,6 +128,21 @@ impl Origin {
             .find(|(k, _)| k == key)
             .map_or(1, |&(_, line)| line)
     }
+
+    /// A problem with the key `key`, at its line in whichever file set it.
+    pub fn problem(&self, key: &str, message: String) -> Problem {
+        let mut problem = Problem::new(self.line_of(key), message);
+        self.locate(&mut problem);
+        problem
+    }
+
+    /// Moves a problem at a template's line to that file.
+    fn locate(&self, problem: &mut Problem) {
+        if problem.line >= compose::TEMPLATE_LINES {
+            problem.line -= compose::TEMPLATE_LINES;
+            problem.within.clone_from(&self.template);
+        }
+    }
 }
 
 /// `file:line: message`, the form of every configuration error.
@@ -124,6 +150,16 @@ pub struct Located<'a>(pub &'a Path, pub &'a Problem);
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(within) = &self.1.within {
+            return write!(
+                f,
+                "{}: {}:{}: {}",
+                self.0.display(),
+                within.display(),
+                self.1.line,
+                self.1.message
+            );
+        }
         write!(
             f,
             "{}:{}: {}",
@@ -135,14 +171,33 @@ impl fmt::Display for Located<'_> {
 }
 
 /// The service a directory entry defines, if any: `web.toml` and `web` both
-/// define `web`; dotfiles, `web~`, `web.swp`, `web.dpkg-new` and every other
-/// name define nothing.
+/// define `web`; dotfiles, `web~`, `web.swp`, `web.dpkg-new`, `Procfile`
+/// (whose lines do) and every other name define nothing.
 pub fn classify(file_name: &str) -> Option<(&str, Format)> {
+    if file_name == PROCFILE {
+        return None;
+    }
     let (name, format) = match file_name.strip_suffix(".toml") {
         Some(name) => (name, Format::Toml),
         None => (file_name, Format::Going),
     };
     is_service_name(name).then_some((name, format))
+}
+
+pub const PROCFILE: &str = "Procfile";
+pub const DOT_ENV: &str = ".env";
+pub const TEMPLATE_SUFFIX: &str = ".template";
+
+/// The name a change of this directory entry is about: a service's name,
+/// or the file's own name for `Procfile`, `.env` and `NAME.template`.
+pub fn watched(file_name: &str) -> Option<&str> {
+    if let Some((name, _)) = classify(file_name) {
+        return Some(name);
+    }
+    let template = file_name
+        .strip_suffix(TEMPLATE_SUFFIX)
+        .is_some_and(is_service_name);
+    (template || file_name == PROCFILE || file_name == DOT_ENV).then_some(file_name)
 }
 
 pub fn is_service_name(name: &str) -> bool {
@@ -161,6 +216,9 @@ pub fn service_names(dir: &Path) -> io::Result<BTreeSet<String>> {
             names.insert(name.to_string());
         }
     }
+    if let Some(procfile) = compose::read_procfile(dir) {
+        names.extend(procfile.lines.into_iter().map(|line| line.name));
+    }
     Ok(names)
 }
 
@@ -172,16 +230,41 @@ pub fn file_of(dir: &Path, name: &str) -> Option<PathBuf> {
     [toml, going].into_iter().find(|path| path.exists())
 }
 
+/// A file and its first problem.
+pub type FirstProblem = (PathBuf, Problem);
+
+/// The names a `Procfile` in `dir` defines, and whether it (or `.env`)
+/// has problems: `None` without a Procfile.
+pub fn procfile_names(dir: &Path) -> Option<(Vec<String>, Option<FirstProblem>)> {
+    let procfile = compose::read_procfile(dir)?;
+    let broken = procfile
+        .broken
+        .and_then(|(file, problems)| Some((file, problems.into_iter().next()?)));
+    let names = procfile.lines.into_iter().map(|line| line.name).collect();
+    Some((names, broken))
+}
+
 /// Reads the service `name` from `dir`, whichever format defines it.
 pub fn load(dir: &Path, name: &str) -> Loaded {
+    load_noting(dir, name).0
+}
+
+/// [`load`], and the name of the template the file names, if any (even
+/// when it cannot be used: its return may fix the file).
+pub fn load_noting(dir: &Path, name: &str) -> (Loaded, Option<String>) {
     match examine(dir, name) {
-        None => Loaded::Missing,
-        Some(found) if found.problems.is_empty() => Loaded::Ok(found.spec, found.origin),
-        Some(found) => Loaded::Broken {
-            file: found.origin.file,
-            problems: found.problems,
-            retry: found.retry,
-        },
+        None => (Loaded::Missing, None),
+        Some(found) if found.problems.is_empty() => {
+            (Loaded::Ok(found.spec, found.origin), found.template)
+        }
+        Some(found) => (
+            Loaded::Broken {
+                file: found.origin.file,
+                problems: found.problems,
+                retry: found.retry,
+            },
+            found.template,
+        ),
     }
 }
 
@@ -195,24 +278,96 @@ pub struct Examined {
     pub problems: Vec<Problem>,
     /// See [`Loaded::Broken`].
     pub retry: bool,
+    /// The template the file names.
+    pub template: Option<String>,
+    /// The definition in effect as entries (templates resolved, version
+    /// merged), for `going expand`.
+    pub entries: Vec<Entry>,
 }
 
-/// Reads the service `name` from `dir`, whichever format defines it;
-/// `None` when no file defines it.
+/// Reads the service `name` from `dir`, whichever file defines it (its
+/// own, or a Procfile line); `None` when none does. A name both files
+/// define is refused, as `web` beside `web.toml` is.
 pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
-    let toml_path = dir.join(format!("{name}.toml"));
-    let going_path = dir.join(name);
-    let toml_text = read_service_file(&toml_path);
-    let going_text = read_service_file(&going_path);
-    let refused = |file: PathBuf, why: String| Examined {
+    let own = examine_file(dir, name);
+    let procfile = compose::read_procfile(dir);
+    let line = procfile.as_ref().and_then(|p| p.line(name));
+    Some(match (own, procfile.as_ref(), line) {
+        (own, _, None) => own?,
+        (Some(own), Some(procfile), Some(line)) => refused(
+            name,
+            procfile.path.clone(),
+            Problem::new(
+                line.line,
+                format!(
+                    "{name}: defined here and by {} too",
+                    own.origin.file.display()
+                ),
+            ),
+        ),
+        (None, Some(procfile), Some(line)) => {
+            let (file, problems) = match &procfile.broken {
+                Some((file, problems)) => (file.clone(), problems.clone()),
+                None => (procfile.path.clone(), Vec::new()),
+            };
+            let spec = procfile.spec(line);
+            let command = Value::Str(line.command.clone());
+            let mut entries = vec![
+                Entry {
+                    key: "cmd".into(),
+                    line: line.line,
+                    value: command,
+                },
+                Entry {
+                    key: "shell".into(),
+                    line: line.line,
+                    value: Value::Bool(true),
+                },
+            ];
+            entries.extend(spec.env.iter().map(|(k, v)| Entry {
+                key: format!("env.{k}"),
+                line: line.line,
+                value: Value::Str(v.clone()),
+            }));
+            Examined {
+                origin: Origin {
+                    file,
+                    key_lines: vec![("cmd".into(), line.line)],
+                    fingerprint: procfile.fingerprint(line),
+                    template: None,
+                },
+                spec,
+                problems,
+                retry: false,
+                template: None,
+                entries,
+            }
+        }
+        (_, None, Some(_)) => return None,
+    })
+}
+
+fn refused(name: &str, file: PathBuf, problem: Problem) -> Examined {
+    Examined {
         spec: ServiceSpec::new(name, Vec::new()),
         origin: Origin {
             file,
             ..Origin::default()
         },
-        problems: vec![Problem::new(1, why)],
+        problems: vec![problem],
         retry: false,
-    };
+        template: None,
+        entries: Vec::new(),
+    }
+}
+
+/// The service `name`'s own file, `NAME.toml` or `NAME`.
+fn examine_file(dir: &Path, name: &str) -> Option<Examined> {
+    let toml_path = dir.join(format!("{name}.toml"));
+    let going_path = dir.join(name);
+    let toml_text = read_service_file(&toml_path);
+    let going_text = read_service_file(&going_path);
+    let refused = |file: PathBuf, why: String| refused(name, file, Problem::new(1, why));
     Some(match (toml_text, going_text) {
         (None, None) => return None,
         (Some(_), _) | (_, Some(_)) if let Some(why) = untrusted(dir, "directory") => {
@@ -224,63 +379,161 @@ pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
             refused(file, why)
         }
         // An error (an unreadable directory fails both) is what to report.
-        (Some(Err(err)), _) => finish(name, Format::Toml, toml_path, Err(err)),
-        (_, Some(Err(err))) => finish(name, Format::Going, going_path, Err(err)),
+        (Some(Err(err)), _) => finish(dir, name, Format::Toml, toml_path, Err(err)),
+        (_, Some(Err(err))) => finish(dir, name, Format::Going, going_path, Err(err)),
         (Some(_), Some(_)) => refused(
             toml_path,
             format!("duplicate service {name}: both {name} and {name}.toml exist"),
         ),
-        (Some(text), None) => finish(name, Format::Toml, toml_path, text),
-        (None, Some(text)) => finish(name, Format::Going, going_path, text),
+        (Some(text), None) => finish(dir, name, Format::Toml, toml_path, text),
+        (None, Some(text)) => finish(dir, name, Format::Going, going_path, text),
     })
 }
 
-fn finish(name: &str, format: Format, file: PathBuf, text: io::Result<String>) -> Examined {
-    let (spec, key_lines, problems) = match &text {
-        Ok(text) => read(name, format, text),
+fn finish(
+    dir: &Path,
+    name: &str,
+    format: Format,
+    file: PathBuf,
+    text: io::Result<String>,
+) -> Examined {
+    let (read, problems) = match &text {
+        Ok(text) => read(Some(dir), name, format, text, wall_now()),
         Err(err) => {
             let message = match err.kind() {
                 io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
                 _ => format!("cannot read: {}", describe_io(err)),
             };
-            let spec = ServiceSpec::new(name, Vec::new());
-            (spec, Vec::new(), vec![Problem::new(1, message)])
+            (Read::empty(name), vec![Problem::new(1, message)])
         }
     };
+    let fingerprint = text.as_ref().map_or(0, |text| {
+        crate::util::Fnv(read.used.fingerprint)
+            .feed(text.as_bytes())
+            .0
+    });
+    let key_lines = read
+        .entries
+        .iter()
+        .map(|e| (e.key.clone(), e.line))
+        .collect();
+    let origin = Origin {
+        file,
+        key_lines,
+        fingerprint,
+        template: read.used.path,
+    };
+    let mut problems = problems;
+    for problem in &mut problems {
+        origin.locate(problem);
+    }
     Examined {
-        spec,
-        origin: Origin {
-            file,
-            key_lines,
-            fingerprint: text
-                .as_ref()
-                .map_or(0, |text| crate::util::Fnv::hash(text.as_bytes())),
-        },
+        spec: read.spec,
+        origin,
         problems,
         retry: text.as_ref().is_err_and(is_transient),
+        template: read.used.name,
+        entries: read.entries,
     }
 }
 
-/// A file's text as a definition, the line of each key and every problem,
-/// in line order. A TOML syntax error is the whole answer: what the crate
-/// read up to it is not a document.
+/// The UNIX time now, by the wall clock.
+pub fn wall_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// What a file's text says.
+struct Read {
+    spec: ServiceSpec,
+    /// The definition in effect, as entries.
+    entries: Vec<Entry>,
+    used: compose::Used,
+}
+
+impl Read {
+    fn empty(name: &str) -> Read {
+        Read {
+            spec: ServiceSpec::new(name, Vec::new()),
+            entries: Vec::new(),
+            used: compose::Used::default(),
+        }
+    }
+}
+
+/// A file's text as the definition in effect at `now` (a UNIX time),
+/// and every problem, in line order: the file's, its template's (at
+/// lines past [`compose::TEMPLATE_LINES`]) and every version's merge,
+/// future and fake ones included. A TOML syntax error is the whole
+/// answer: what the crate read up to it is not a document.
 fn read(
+    dir: Option<&Path>,
     name: &str,
     format: Format,
     text: &str,
-) -> (ServiceSpec, Vec<(String, usize)>, Vec<Problem>) {
+    now: i64,
+) -> (Read, Vec<Problem>) {
+    let mut found = Read::empty(name);
     let (entries, mut problems) = match format {
         Format::Toml => match toml_format::entries(text) {
             Ok(entries) => (entries, Vec::new()),
-            Err(problems) => return (ServiceSpec::new(name, Vec::new()), Vec::new(), problems),
+            Err(problems) => return (found, problems),
         },
         Format::Going => going_format::entries(text),
     };
-    let (spec, more) = spec::build(name, &entries);
-    problems.extend(more);
+    let entries = match compose::apply_template(dir, entries, &mut found.used) {
+        Ok(entries) => entries,
+        Err(more) => {
+            problems.extend(more);
+            return (found, problems);
+        }
+    };
+    let split = versions::split(entries);
+    let versioned = split.is_versioned();
+    problems.extend(split.problems.iter().cloned());
+    let (top, top_problems) = spec::build(name, &split.top);
+    for version in &split.versions {
+        let merged = versions::merge(&split.top, &version.entries);
+        let (_, more) = spec::build(name, &merged);
+        let own_line = |line: usize| version.entries.iter().any(|e| e.line == line);
+        for mut problem in more {
+            if top_problems.contains(&problem) {
+                continue;
+            }
+            if !own_line(problem.line) {
+                problem.message = format!(
+                    "with the version on line {}: {}",
+                    version.line, problem.message
+                );
+            }
+            problems.push(problem);
+        }
+    }
+    problems.extend(top_problems);
     problems.sort_by_key(|p| p.line);
-    let key_lines = entries.into_iter().map(|e| (e.key, e.line)).collect();
-    (spec, key_lines, problems)
+    let effect = versions::effect(&split, now);
+    let in_effect = effect.version.and_then(|i| split.versions.get(i));
+    let (mut spec, entries) = match in_effect {
+        Some(version) => {
+            let merged = versions::merge(&split.top, &version.entries);
+            (spec::build(name, &merged).0, merged)
+        }
+        None => (top, split.top),
+    };
+    if versioned {
+        spec.extras_mut().versions = Some(VersionState {
+            current: in_effect.and_then(|v| v.apply_on),
+            pending: effect.pending,
+            next: effect.next,
+        });
+        if effect.pending {
+            spec.enabled = false;
+        }
+    }
+    found.spec = spec;
+    found.entries = entries;
+    (found, problems)
 }
 
 /// An error that says "not now" rather than "not this file": going, or the
@@ -299,7 +552,7 @@ pub fn is_transient(err: &io::Error) -> bool {
 /// opened without blocking (a FIFO renamed onto it after a look at the
 /// path must not hang going), and what is judged and read is what was
 /// opened.
-fn read_service_file(path: &Path) -> Option<io::Result<String>> {
+pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // PermissionDenied without an errno: logged as it is (see `finish`).
@@ -425,9 +678,9 @@ pub fn describe_io(err: &io::Error) -> String {
 /// Parses a service file's text; every problem found, in line order.
 /// What [`load`] does with a file's text, without the file.
 pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
-    match read(name, format, text) {
-        (spec, _, problems) if problems.is_empty() => Ok(spec),
-        (_, _, problems) => Err(problems),
+    match read(None, name, format, text, wall_now()) {
+        (found, problems) if problems.is_empty() => Ok(found.spec),
+        (_, problems) => Err(problems),
     }
 }
 

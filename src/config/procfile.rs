@@ -29,6 +29,14 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Every service of a Procfile, in the file's order, or every bad line.
 pub fn parse_procfile(text: &str) -> Result<Vec<ProcLine>, Vec<Problem>> {
+    match read_procfile(text) {
+        (services, problems) if problems.is_empty() => Ok(services),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// The good lines' services and every bad line's problem.
+pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
     let mut services: Vec<ProcLine> = Vec::new();
     let mut problems = Vec::new();
     for (number, line) in content_lines(text) {
@@ -57,11 +65,7 @@ pub fn parse_procfile(text: &str) -> Result<Vec<ProcLine>, Vec<Problem>> {
             });
         }
     }
-    if problems.is_empty() {
-        Ok(services)
-    } else {
-        Err(problems)
-    }
+    (services, problems)
 }
 
 /// The variables of a `.env` file, in the file's order; a name set twice

@@ -100,6 +100,20 @@ pub struct Extras {
     pub start_timeout: Duration,
     /// How the service says it is ready, if it does.
     pub readiness: Option<Readiness>,
+    /// For a file with `apply-on` or `[[version]]`: which is in effect.
+    pub versions: Option<VersionState>,
+}
+
+/// Which of a file's definitions is in effect, and when that changes
+/// (UNIX times). Part of the definition: a switch restarts the service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionState {
+    /// The `apply-on` of the version in effect; `None`: the top level.
+    pub current: Option<i64>,
+    /// The top level's `apply-on` is still to come (the service is
+    /// disabled until `next`).
+    pub pending: bool,
+    pub next: Option<i64>,
 }
 
 /// `log`, `log-max-size` and `log-keep`: stdout and stderr through one
@@ -124,6 +138,7 @@ static NO_EXTRAS: Extras = Extras {
     pid_file: None,
     start_timeout: DEFAULT_START_TIMEOUT,
     readiness: None,
+    versions: None,
 };
 
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;

@@ -74,6 +74,23 @@ fn flatten(
                 path.push('.');
                 flatten(inner, path, depth + 1, leaves, too_deep);
             }
+            // `[[version]]`: each table's keys as `version.N.KEY`.
+            DeValue::Array(items)
+                if depth == 0
+                    && path == "version"
+                    && items
+                        .iter()
+                        .all(|item| matches!(item.get_ref(), DeValue::Table(_))) =>
+            {
+                for (index, item) in items.iter().enumerate() {
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        let len = path.len();
+                        path.push_str(&format!(".{index}."));
+                        flatten(inner, path, depth + 2, leaves, too_deep);
+                        path.truncate(len);
+                    }
+                }
+            }
             other => match leaf(other, depth) {
                 Some(value) => leaves.push((at, (path.clone(), value))),
                 None => too_deep.push(at),
@@ -96,7 +113,7 @@ fn leaf(value: &DeValue<'_>, depth: usize) -> Option<Value> {
             .map_or(Value::Other("integer out of range"), Value::Int),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Float(_) => Value::Other("float"),
-        DeValue::Datetime(_) => Value::Other("datetime"),
+        DeValue::Datetime(datetime) => Value::Datetime(datetime.to_string()),
         DeValue::Table(_) => Value::Other("table"),
         DeValue::Array(items) => Value::List(
             items
@@ -218,7 +235,7 @@ mod tests {
                 Value::Bool(false),
                 Value::List(vec![Value::Int(1), Value::Int(2)]),
                 Value::Other("float"),
-                Value::Other("datetime"),
+                Value::Datetime("1979-05-27T07:32:00Z".into()),
                 Value::Other("integer out of range"),
                 Value::Int(3),
                 Value::List(vec![Value::Other("table")]),
