@@ -137,7 +137,7 @@ fn status_reply(json: bool, names: &[String], cx: &mut Cx<'_>) -> Reply {
     let text = if json {
         status::json(&host, &rows, cx.now, std::time::SystemTime::now())
     } else {
-        status::text(&host, &rows, cx.now)
+        status::text(&host, &rows, cx.now, std::time::SystemTime::now())
     };
     let all_running = rows
         .iter()

@@ -8,6 +8,7 @@
 //! (`part.rs`), listed once in [`Parts`]. A new concern is a new file and
 //! one line there.
 
+use crate::activity::Activity;
 use crate::control_server::ControlServer;
 use crate::directory::Directory;
 use crate::hooks::Hooks;
@@ -15,6 +16,7 @@ use crate::main_command::MainCommand;
 use crate::output::Outputs;
 use crate::part::{Cx, Handover, Notice, Outbox, Part, PollSet, Started};
 use crate::readiness::Readiness;
+use crate::schedules::Schedules;
 use crate::service::{Action, Event, Exit};
 use crate::signals;
 use crate::spawn::{self, Context};
@@ -38,11 +40,13 @@ pub struct Parts {
     pub hooks: Hooks,
     pub readiness: Readiness,
     pub output: Outputs,
+    pub schedules: Schedules,
+    pub activity: Activity,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 7] {
+    fn each(&mut self) -> [&mut dyn Part; 9] {
         [
             &mut self.takeover,
             &mut self.directory,
@@ -50,6 +54,8 @@ impl Parts {
             &mut self.hooks,
             &mut self.readiness,
             &mut self.output,
+            &mut self.schedules,
+            &mut self.activity,
             &mut self.main,
         ]
     }

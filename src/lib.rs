@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod activity;
 pub mod args;
 pub mod calendar;
 pub mod check;
@@ -36,6 +37,7 @@ pub mod output;
 pub mod part;
 pub mod procfs;
 pub mod readiness;
+pub mod schedules;
 pub mod service;
 pub mod signals;
 pub mod spawn;
@@ -120,6 +122,8 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             hooks: hooks::Hooks::default(),
             readiness,
             output: output::Outputs::default(),
+            schedules: schedules::Schedules::new(),
+            activity: activity::Activity::default(),
             main: main_command::MainCommand::new(main, options.grace),
         };
         event_loop::EventLoop::new(parts, context)

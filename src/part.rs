@@ -132,6 +132,9 @@ pub enum Notice {
     KillAll,
     /// going exits after this turn.
     Exiting,
+    /// The wall clock was set (an NTP step, `date -s`, a resume): what
+    /// was computed from it is to be computed again.
+    ClockChanged,
 }
 
 /// A process just started, for the parts to take their share of.

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 pub use spec::HealthCheck;
-pub use spec::{Id, Output, Readiness, Restart, ServiceSpec};
+pub use spec::{ActivityCheck, Id, Output, Readiness, Restart, ServiceSpec};
 
 /// A file's contents bigger than this are refused rather than read:
 /// service files are a few lines, and going's memory is bounded.
