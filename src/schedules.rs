@@ -1,10 +1,12 @@
 //! Schedules as a part of the loop: for each service with a `[schedule]`,
 //! whether one of its windows is on and when that changes next. An edge is
 //! a wall-clock time (`calendar.rs`) turned into an `Instant` deadline, so
-//! an idle going wakes once an edge and never between. A wall clock that
-//! is set (an NTP step, `date -s`, a resume) is heard through a
-//! CLOCK_REALTIME timerfd armed far ahead with TFD_TIMER_CANCEL_ON_SET:
-//! its read fails with ECANCELED, and every edge is computed again. The
+//! an idle going wakes once an edge and never between. A CLOCK_REALTIME
+//! timerfd with TFD_TIMER_CANCEL_ON_SET is armed at the nearest edge (far
+//! ahead without one): it wakes going at the edge to the nanosecond, where
+//! poll's timeout is rounded up to the millisecond, and when the wall
+//! clock is set (an NTP step, `date -s`, a resume) its read fails with
+//! ECANCELED, and every edge is computed again. The
 //! services' own deadlines (backoff, stop timeouts) are monotonic and
 //! never move.
 
@@ -16,8 +18,8 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Where the clock timer is armed: far enough never to expire (year 2242);
-/// it is there only to be cancelled.
+/// Where the clock timer is armed without an edge: far enough never to
+/// expire (year 2242); it is there only to be cancelled.
 const FAR_FUTURE: i64 = 1 << 33;
 
 #[derive(Default)]
@@ -59,7 +61,12 @@ impl Schedules {
         let Some(clock) = &self.clock else {
             return;
         };
-        let at = Expiration::OneShot(TimeSpec::new(FAR_FUTURE, 0));
+        let nearest = self
+            .followed
+            .iter()
+            .filter_map(|f| f.edge.map(|(at, _)| at))
+            .min();
+        let at = Expiration::OneShot(TimeSpec::new(nearest.unwrap_or(FAR_FUTURE), 0));
         let flags =
             TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET;
         if let Err(errno) = clock.set(at, flags) {
@@ -93,6 +100,7 @@ impl Schedules {
         if let Some(event) = self.followed.get_mut(at).map(|f| f.update(now, wall)) {
             cx.event(name, event);
         }
+        self.arm();
     }
 
     /// Every edge again, from the wall clock now: each service hears
@@ -108,6 +116,7 @@ impl Schedules {
             let name = followed.name.clone();
             cx.event(&name, event);
         }
+        self.arm();
     }
 
     /// Services gone, or whose schedule changed without asking again
@@ -136,7 +145,40 @@ impl Schedules {
             }
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
             Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
-            Ok(_) => {}
+            // An edge has come.
+            Ok(_) => self.edges(cx),
+        }
+        self.arm();
+    }
+
+    /// Tells each service whose edge the wall clock has reached.
+    fn edges(&mut self, cx: &mut Cx<'_>) {
+        let wall = SystemTime::now();
+        let unix = unix_seconds(wall);
+        let reached = |f: &Followed| {
+            f.edge
+                .is_some_and(|(at, when)| unix >= at || when <= cx.now)
+        };
+        if !self.followed.iter().any(reached) {
+            return;
+        }
+        self.forget_unscheduled(cx);
+        for index in 0..self.followed.len() {
+            let Some(followed) = self.followed.get_mut(index) else {
+                break;
+            };
+            match followed.edge {
+                Some((at, _)) if unix >= at => {}
+                // Woken before the wall clock got there: wait for the rest.
+                Some((at, when)) if when <= cx.now => {
+                    followed.edge = Some((at, deadline(at, cx.now, wall)));
+                    continue;
+                }
+                _ => continue,
+            }
+            let event = followed.update(cx.now, wall);
+            let name = followed.name.clone();
+            cx.event(&name, event);
         }
         self.arm();
     }
@@ -190,31 +232,7 @@ impl Part for Schedules {
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
-        let wall = SystemTime::now();
-        let unix = unix_seconds(wall);
-        let due = |f: &Followed| f.edge.is_some_and(|(_, at)| at <= cx.now);
-        if !self.followed.iter().any(due) {
-            return;
-        }
-        self.forget_unscheduled(cx);
-        for index in 0..self.followed.len() {
-            let Some(followed) = self.followed.get_mut(index) else {
-                break;
-            };
-            match followed.edge {
-                Some((at, when)) if when <= cx.now => {
-                    if unix < at {
-                        // Woken before the wall clock got there: wait for the rest.
-                        followed.edge = Some((at, deadline(at, cx.now, wall)));
-                        continue;
-                    }
-                }
-                _ => continue,
-            }
-            let event = followed.update(cx.now, wall);
-            let name = followed.name.clone();
-            cx.event(&name, event);
-        }
+        self.edges(cx);
     }
 
     fn act(&mut self, name: &str, action: &Action, cx: &mut Cx<'_>) -> bool {
