@@ -19,7 +19,7 @@ Environment knobs (defaults in brackets):
   GOING            binary to measure [./going]
   OUT              report to write [BENCH.md]
   SCENARIOS        comma-separated subset of: memory, respawn, crash, reload,
-                   startup, container, scale, leak [all]
+                   startup, container, scale, leak, schedule [all]
   PEERS            comma-separated subset of: runit, s6, supervisor, tini,
                    tini-static, dumb-init, catatonit, and floor and
                    floor-sigwait (the references of bench/floor.c) [all
@@ -96,9 +96,11 @@ CFG = {
     "scale_rounds": rounds("SCALE_ROUNDS", 3, 1),
     "scale_n": env_int("SCALE_N", 1000),
     "leak_count": env_int("LEAK_COUNT", 1000 if QUICK else 10000),
+    "schedule_samples": env_int("SCHEDULE_SAMPLES", 5 if QUICK else 10),
 }
 
-SCENARIOS = ["memory", "respawn", "crash", "reload", "startup", "container", "scale", "leak"]
+SCENARIOS = ["memory", "respawn", "crash", "reload", "startup", "container", "scale", "leak",
+             "schedule"]
 
 
 def log(msg):
@@ -1166,6 +1168,42 @@ def sc_leak():
             "restart_secs": restart_secs, "reloads_logged": seen}
 
 
+def sc_schedule():
+    """schedule (going only): SCHEDULE_SAMPLES services, each with a
+    `[schedule]` window that opens at its own whole second (UTC; going runs
+    with TZ=UTC0), 1 s apart from 3 s after the start, for an hour.  The
+    figure is the window's start (its wall-clock second, as
+    CLOCK_MONOTONIC) -> the stamp of the service's exec: how late going
+    is at an edge."""
+    n = CFG["schedule_samples"]
+    res = []
+    with Run("going", "schedule") as run:
+        first = int(time.time()) + 3
+        hms = lambda t: time.strftime("%H:%M:%S", time.gmtime(t))
+        for i in range(n):
+            start = first + i
+            text = run.sup.text(svc_argv(run.stamps, f"w{i}", "pause"))
+            text += f'[schedule]\nstart-time = "{hms(start)}"\nstop-time = "{hms(start + 3600)}"\n'
+            write_atomic(os.path.join(run.sup.dir, f"w{i}.toml"), text)
+        tz = os.environ.get("TZ")
+        os.environ["TZ"] = "UTC0"
+        try:
+            run.sup.start()
+        finally:
+            if tz is None:
+                del os.environ["TZ"]
+            else:
+                os.environ["TZ"] = tz
+        # CLOCK_REALTIME - CLOCK_MONOTONIC, read as a pair.
+        offset = time.time_ns() - time.monotonic_ns()
+        run.stamps.wait_tags([f"w{i}" for i in range(n)], n + 10)
+        for i in range(n):
+            ns, _ = run.stamps.last(f"w{i}")
+            res.append(ns - ((first + i) * 10**9 - offset))
+    log(f"schedule: median lateness {ms(statistics.median(res)):.3f} ms")
+    return res
+
+
 # --- BENCH.md -------------------------------------------------------------------
 
 def fmt_ms(v, digits=3):
@@ -1614,6 +1652,20 @@ def build_report(R, meta):
                   "peer": "n/a (going only)", "ratio": "–",
                   "verdict": "met" if max(end_r - warm_r, end_s - warm_s) <= 16 else "MISSED",
                   "behind": False})
+    if "schedule" in R:
+        Y = R["schedule"]
+        w("## Schedules: lateness of a window's start (going only)")
+        w("")
+        w(f"{len(Y)} services, each with a `[schedule]` window opening at its own whole second, "
+          "1 s apart; the figure is the window's start (its wall-clock second, as CLOCK_MONOTONIC) "
+          "→ the stamp of the service's exec, in ms: median (p10–p90; max).")
+        w("")
+        w("| supervisor | window start → exec, ms |")
+        w("|---|---:|")
+        w(f"| going | {lat_cell(Y)} |")
+        w("")
+        add("schedule: window start → exec (going only)", "≤ 2 ms median",
+            statistics.median(Y), {"going": statistics.median(Y)}, msf, 2e6)
     w("## Notes on the method")
     w("")
     w("- runit: `runsvdir DIR`, one dir per service with `run` = `#!/bin/sh` + `exec stamp ...`. "
@@ -1703,6 +1755,8 @@ def main():
                 R[s] = sc_scale(sups)
             elif s == "leak":
                 R[s] = sc_leak()
+            elif s == "schedule":
+                R[s] = sc_schedule()
             log(f"--- {s} took {time.monotonic() - t:.0f} s")
     finally:
         kill_all_descendants()

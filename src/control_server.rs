@@ -192,7 +192,7 @@ fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Re
     let text = if json {
         status::json(&host, &rows, cx.now, std::time::SystemTime::now())
     } else {
-        status::text(&host, &rows, cx.now)
+        status::text(&host, &rows, cx.now, std::time::SystemTime::now())
     };
     // A health check must not pass before the service is ready.
     let all_running = rows

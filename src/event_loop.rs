@@ -8,6 +8,7 @@
 //! (`part.rs`), listed once in [`Parts`]. A new concern is a new file and
 //! one line there.
 
+use crate::activity::Activity;
 use crate::control_server::ControlServer;
 use crate::directory::Directory;
 use crate::hooks::Hooks;
@@ -17,6 +18,7 @@ use crate::main_command::MainCommand;
 use crate::output::Outputs;
 use crate::part::{Cx, Handover, Notice, Outbox, Part, PollSet, Started};
 use crate::readiness::Readiness;
+use crate::schedules::Schedules;
 use crate::service::{Action, Event, Exit};
 use crate::signals;
 use crate::spawn::{self, Context};
@@ -45,11 +47,13 @@ pub struct Parts {
     pub output: Outputs,
     pub log: StderrBacklog,
     pub versions: Versions,
+    pub schedules: Schedules,
+    pub activity: Activity,
     pub main: MainCommand,
 }
 
 impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 10] {
+    fn each(&mut self) -> [&mut dyn Part; 12] {
         [
             &mut self.takeover,
             &mut self.directory,
@@ -60,6 +64,8 @@ impl Parts {
             &mut self.output,
             &mut self.log,
             &mut self.versions,
+            &mut self.schedules,
+            &mut self.activity,
             &mut self.main,
         ]
     }

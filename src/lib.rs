@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod activity;
 pub mod adhoc;
 pub mod args;
 pub mod calendar;
@@ -38,6 +39,7 @@ pub mod output;
 pub mod part;
 pub mod procfs;
 pub mod readiness;
+pub mod schedules;
 pub mod service;
 pub mod signals;
 pub mod spawn;
@@ -128,6 +130,8 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             output: output::Outputs::default(),
             log: log::StderrBacklog,
             versions: versions::Versions::default(),
+            schedules: schedules::Schedules::new(),
+            activity: activity::Activity::default(),
             main: main_command::MainCommand::new(main, options.grace),
         };
         event_loop::EventLoop::new(parts, context)

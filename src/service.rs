@@ -5,6 +5,7 @@
 //! [`Service::on`] is a state x event table, one function per state; the
 //! table is written out in ARCHITECTURE.md.
 
+use crate::calendar::Schedule;
 use crate::config::values::format_duration;
 use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::signals;
@@ -47,6 +48,8 @@ pub enum State {
     Exited,
     /// `enabled = false`.
     Disabled,
+    /// Outside the windows of its `[schedule]`.
+    Scheduled,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             State::Backoff => "backoff",
             State::Exited => "exited",
             State::Disabled => "disabled",
+            State::Scheduled => "scheduled",
         }
     }
 }
@@ -130,6 +134,13 @@ pub enum Event {
     },
     /// going is on its way out: nothing starts again (see [`Want`]).
     Shutdown,
+    /// A window of its `[schedule]` has begun (or is on, when asked by
+    /// [`Action::Window`]): it may run.
+    WindowOpened,
+    /// Its window has ended (or none is on): it stops and waits for the next.
+    WindowClosed,
+    /// Nothing changed in its activity folder for `inactive-time`.
+    Inactive,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -153,6 +164,9 @@ pub enum Action {
     CancelHook { hook: Hook },
     /// Read the service's pid file; answer `PidFile`.
     ReadPidFile,
+    /// Say whether a window of `schedule` is on now, and follow its edges:
+    /// answer `WindowOpened` or `WindowClosed`, and again at each edge.
+    Window { schedule: Schedule },
 }
 
 /// How often a service waiting for its pid file looks again.
@@ -234,6 +248,8 @@ enum Phase {
     },
     Exited,
     Disabled,
+    /// Outside its windows: waits for `WindowOpened`.
+    Scheduled,
     /// Stopped for good; the supervisor drops it. Public `stopped`.
     Removed,
 }
@@ -307,6 +323,7 @@ impl Phase {
             Phase::Backoff { .. } => State::Backoff,
             Phase::Exited => State::Exited,
             Phase::Disabled => State::Disabled,
+            Phase::Scheduled => State::Scheduled,
         }
     }
 }
@@ -340,6 +357,9 @@ pub struct Service {
     /// It was restarted for not saying it was ready in time, and has not
     /// said so since. Shown by status, never a reason to act.
     not_ready_in_time: bool,
+    /// With a `[schedule]`: whether one of its windows is on, as the
+    /// schedules part last said (`None`: not asked yet).
+    window: Option<bool>,
 }
 
 impl Service {
@@ -358,6 +378,7 @@ impl Service {
             blocked: None,
             broken: None,
             not_ready_in_time: false,
+            window: None,
         }
     }
 
@@ -656,9 +677,17 @@ impl Service {
             stop.spec = Some(Box::new(spec));
             return actions;
         }
-        self.spec = spec;
+        self.set_spec(spec);
         actions.extend(self.on(Event::Start, now));
         actions
+    }
+
+    /// A new definition; a new schedule is asked about again.
+    fn set_spec(&mut self, spec: ServiceSpec) {
+        if spec.extras().schedule != self.spec.extras().schedule {
+            self.window = None;
+        }
+        self.spec = spec;
     }
 
     /// Stops the service for good; the supervisor drops it once
@@ -674,10 +703,15 @@ impl Service {
     /// The state x event table: one function per state, each returning
     /// the next state and the actions of the transition.
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
-        if event == Event::Shutdown {
-            self.want = Want::Never {
-                down: self.is_admin_down(),
-            };
+        match event {
+            Event::Shutdown => {
+                self.want = Want::Never {
+                    down: self.is_admin_down(),
+                }
+            }
+            Event::WindowOpened => self.window = Some(true),
+            Event::WindowClosed => self.window = Some(false),
+            _ => {}
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Stopped);
         let (next, actions) = match phase {
@@ -696,17 +730,31 @@ impl Service {
     fn on_stopped(&mut self, phase: Phase, event: Event, now: Instant) -> Next {
         match event {
             Event::Start => self.start(phase),
-            Event::Stop | Event::Shutdown if matches!(phase, Phase::Waiting) => {
+            Event::Stop | Event::Shutdown if matches!(phase, Phase::Waiting | Phase::Scheduled) => {
                 (Phase::Stopped, vec![])
+            }
+            Event::WindowOpened if matches!(phase, Phase::Scheduled) => self.start(phase),
+            Event::WindowClosed
+                if self.want == Want::Up
+                    && matches!(phase, Phase::Stopped | Phase::Waiting | Phase::Exited) =>
+            {
+                (self.rest(), vec![])
             }
             Event::Stop if !matches!(phase, Phase::Stopped) => (Phase::Stopped, vec![]),
             Event::Adopted {
                 pid,
                 age_ms,
                 restarts,
-            } if matches!(phase, Phase::Stopped) => self.adopted(pid, age_ms, restarts, now),
+            } if matches!(phase, Phase::Stopped) => {
+                let (next, mut actions) = self.adopted(pid, age_ms, restarts, now);
+                // Whether it may still run is the schedule's to say.
+                actions.extend(self.window.is_none().then(|| self.ask_window()).flatten());
+                (next, actions)
+            }
             // Forked after all, though stopped while the fork was under way.
-            Event::Spawned(pid) if matches!(phase, Phase::Stopped | Phase::Waiting) => {
+            Event::Spawned(pid)
+                if matches!(phase, Phase::Stopped | Phase::Waiting | Phase::Scheduled) =>
+            {
                 self.started_at = Some(now);
                 log::info!(target: &self.spec.name, "starting, pid {pid}");
                 self.stop(pid, vec![], now)
@@ -723,6 +771,7 @@ impl Service {
             Event::Start => self.start(Phase::Backoff { until }),
             Event::Deadline => self.begin_start(false),
             Event::Stop | Event::Shutdown => (Phase::Stopped, vec![]),
+            Event::WindowClosed => (self.rest(), vec![]),
             event => (Phase::Backoff { until }, self.other(State::Backoff, event)),
         }
     }
@@ -747,6 +796,9 @@ impl Service {
                 Phase::Stopped,
                 vec![Action::CancelHook { hook: Hook::Before }],
             ),
+            (Start::Before, Event::WindowClosed) => {
+                (self.rest(), vec![Action::CancelHook { hook: Hook::Before }])
+            }
             (Start::Spawn, Event::Spawned(pid)) => {
                 self.started_at = Some(now);
                 log::info!(target: &self.spec.name, "starting, pid {pid}");
@@ -757,6 +809,7 @@ impl Service {
             }
             // The fork is under way: its process is stopped once it exists.
             (Start::Spawn, Event::Stop) => (Phase::Stopped, vec![]),
+            (Start::Spawn, Event::WindowClosed) => (self.rest(), vec![]),
             (Start::Exec { pid }, Event::ExecOk) => {
                 log::info!(target: &self.spec.name, "running, pid {pid}");
                 (self.running(pid, false, self.says_no_ready(), now), vec![])
@@ -764,7 +817,7 @@ impl Service {
             (Start::Exec { pid }, Event::Exited { status, exec_error }) => {
                 self.exited(pid, false, status, exec_error, vec![], now)
             }
-            (Start::Exec { pid }, Event::Stop) => self.stop(pid, vec![], now),
+            (Start::Exec { pid }, Event::Stop | Event::WindowClosed) => self.stop(pid, vec![], now),
             (Start::PidFile { .. }, Event::PidFile(Some(pid))) => {
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
                 (self.running(pid, true, self.says_no_ready(), now), vec![])
@@ -784,6 +837,7 @@ impl Service {
                 (Phase::Starting(start), vec![])
             }
             (Start::PidFile { .. }, Event::Stop | Event::Shutdown) => (Phase::Stopped, vec![]),
+            (Start::PidFile { .. }, Event::WindowClosed) => (self.rest(), vec![]),
             (start, event) => (Phase::Starting(start), self.other(State::Starting, event)),
         }
     }
@@ -821,7 +875,15 @@ impl Service {
                 let cancel = cancel(run.check);
                 self.exited(run.pid, run.daemon, status, exec_error, cancel, now)
             }
-            Event::Stop => self.stop(run.pid, cancel(run.check), now),
+            // Its stop ends in `rest()`: scheduled.
+            Event::Stop | Event::WindowClosed => self.stop(run.pid, cancel(run.check), now),
+            Event::Inactive => {
+                if let Some(check) = &self.spec.extras().activity {
+                    let (folder, quiet) = (check.folder.display(), format_duration(check.inactive));
+                    log::warn!(target: &self.spec.name, "no activity in {folder} for {quiet}, pid {}, {}", run.pid, self.restarting());
+                }
+                self.restart_after_backoff(run, now)
+            }
             event => (Phase::Running(run), self.other(State::Running, event)),
         }
     }
@@ -874,6 +936,7 @@ impl Service {
                 log::warn!(target: &self.spec.name, "{} hook {}", hook.name(), status.describe());
             }
             Event::HookDone { .. } | Event::Deadline | Event::Shutdown | Event::Start => {}
+            Event::WindowOpened | Event::WindowClosed | Event::Inactive => {}
             Event::Adopted { .. } => {}
             event => {
                 log::debug!(target: &self.spec.name, "ignored {event:?} in state {}", state.name());
@@ -899,6 +962,12 @@ impl Service {
     fn begin_start(&self, waiting: bool) -> Next {
         if let Want::Never { .. } = self.want {
             return (Phase::Stopped, vec![]);
+        }
+        match self.window {
+            _ if self.spec.extras().schedule.is_none() => {}
+            Some(true) => {}
+            Some(false) => return (Phase::Scheduled, vec![]),
+            None => return (Phase::Scheduled, self.ask_window().into_iter().collect()),
         }
         if let Some(reason) = &self.blocked {
             if !waiting {
@@ -974,11 +1043,7 @@ impl Service {
         match run.ready {
             Ready::No { until } if now >= until => {
                 let waited = format_duration(self.spec.extras().start_timeout);
-                let then = if self.spec.restart == Restart::Never {
-                    "stopping"
-                } else {
-                    "restarting"
-                };
+                let then = self.restarting();
                 log::warn!(target: &self.spec.name, "not ready within {waited}, pid {}, {then}", run.pid);
                 self.not_ready_in_time = true;
                 return self.restart_after_backoff(run, now);
@@ -1128,7 +1193,7 @@ impl Service {
         // A new definition waiting for this stop applies even if the
         // restart was called off (`going stop` meanwhile).
         if let Some(spec) = stop.spec {
-            self.spec = *spec;
+            self.set_spec(*spec);
         }
         self.finish(stop.then, now)
     }
@@ -1136,7 +1201,7 @@ impl Service {
     /// What a finished stop leads to.
     fn finish(&mut self, then: AfterStop, now: Instant) -> Next {
         match then {
-            AfterStop::Rest => (Phase::Stopped, vec![]),
+            AfterStop::Rest => (self.rest(), vec![]),
             AfterStop::Wait => (Phase::Waiting, vec![]),
             AfterStop::Remove => (Phase::Removed, vec![]),
             AfterStop::Restart => self.start(Phase::Stopped),
@@ -1156,7 +1221,38 @@ impl Service {
     fn backoff(&self, until: Instant) -> Phase {
         match self.want {
             Want::Never { .. } => Phase::Stopped,
+            _ if self.outside_window() => Phase::Scheduled,
             _ => Phase::Backoff { until },
+        }
+    }
+
+    /// No process and none to start: scheduled while wanted up outside its
+    /// windows, else stopped.
+    fn rest(&self) -> Phase {
+        if self.want == Want::Up && self.outside_window() {
+            Phase::Scheduled
+        } else {
+            Phase::Stopped
+        }
+    }
+
+    /// Has a schedule, none of whose windows is on (as last said).
+    fn outside_window(&self) -> bool {
+        self.spec.extras().schedule.is_some() && self.window == Some(false)
+    }
+
+    /// Asks the schedules part whether a window is on.
+    fn ask_window(&self) -> Option<Action> {
+        let schedule = self.spec.extras().schedule?;
+        Some(Action::Window { schedule })
+    }
+
+    /// What a failed check leads to, as its log line says.
+    fn restarting(&self) -> &'static str {
+        if self.spec.restart == Restart::Never {
+            "stopping"
+        } else {
+            "restarting"
         }
     }
 
@@ -1312,6 +1408,141 @@ mod tests {
         assert_eq!(s.state(), State::Starting);
         s.on(Event::ExecOk, now);
         assert_eq!(s.state(), State::Running);
+    }
+
+    /// A service with an office-hours schedule, told its window is `open`.
+    fn scheduled(restart: Restart, open: bool, now: Instant) -> Service {
+        let mut s = service(&["x"]);
+        s.spec.restart = restart;
+        let schedule = Schedule {
+            start: 8 * 3600,
+            stop: 18 * 3600,
+            week_days: 0x1f,
+        };
+        s.spec.extras_mut().schedule = Some(schedule);
+        assert_eq!(s.on(Event::Start, now), vec![Action::Window { schedule }]);
+        assert_eq!(s.state(), State::Scheduled);
+        let told = if open {
+            Event::WindowOpened
+        } else {
+            Event::WindowClosed
+        };
+        let actions = s.on(told, now);
+        if open {
+            assert_eq!(actions, vec![Action::Spawn]);
+            spawned(&mut s, now);
+        } else {
+            assert_eq!(actions, vec![]);
+            assert_eq!(s.state(), State::Scheduled);
+        }
+        s
+    }
+
+    #[test]
+    fn a_schedule_starts_at_its_window_and_stops_at_its_end() {
+        let t0 = Instant::now();
+        let mut s = scheduled(Restart::Always, false, t0);
+        // A start outside the window (`going start`, a reload) waits for it.
+        assert_eq!(s.admin_start(t0), vec![]);
+        assert_eq!(s.state(), State::Scheduled);
+        assert_eq!(s.deadline(), None);
+        assert_eq!(s.on(Event::WindowOpened, t0), vec![Action::Spawn]);
+        spawned(&mut s, t0);
+        // Inside it, a crash restarts as usual.
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(s.on(exit(1), t1), vec![Action::Spawn]);
+        spawned(&mut s, t1);
+        // Its end: the stop procedure, then scheduled.
+        assert_eq!(s.on(Event::WindowClosed, t1), term_cont(100));
+        assert_eq!(s.state(), State::Stopping);
+        assert_eq!(s.deadline(), Some(t1 + Duration::from_secs(2)));
+        s.on(exit(0), t1);
+        assert_eq!(s.on(Event::GroupGone, t1), vec![]);
+        assert_eq!(s.state(), State::Scheduled);
+        // A window closing during a backoff ends the backoff.
+        let mut s = scheduled(Restart::Always, true, t0);
+        s.on(exit(1), t0);
+        assert_eq!(s.state(), State::Backoff);
+        s.on(Event::WindowClosed, t0);
+        assert_eq!((s.state(), s.deadline()), (State::Scheduled, None));
+    }
+
+    #[test]
+    fn a_one_shot_runs_once_a_window() {
+        let t0 = Instant::now();
+        let mut s = scheduled(Restart::Never, true, t0);
+        s.on(exit(0), t0 + Duration::from_secs(1));
+        assert_eq!(s.state(), State::Exited);
+        // Told again that the window is on (a clock change): nothing.
+        assert_eq!(s.on(Event::WindowOpened, t0), vec![]);
+        assert_eq!(s.state(), State::Exited);
+        assert_eq!(s.on(Event::WindowClosed, t0), vec![]);
+        assert_eq!(s.state(), State::Scheduled);
+        assert_eq!(s.on(Event::WindowOpened, t0), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn going_stop_wins_over_a_schedule() {
+        let t0 = Instant::now();
+        let mut s = scheduled(Restart::Always, false, t0);
+        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        assert_eq!(s.on(Event::WindowOpened, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        // Started again inside the window: it runs; at the end, scheduled.
+        assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
+        spawned(&mut s, t0);
+        s.on(Event::WindowClosed, t0);
+        s.on(exit(0), t0);
+        s.on(Event::GroupGone, t0);
+        assert_eq!(s.state(), State::Scheduled);
+        // Shutdown rests it.
+        s.on(Event::Shutdown, t0);
+        assert_eq!(s.state(), State::Stopped);
+    }
+
+    #[test]
+    fn a_new_schedule_is_asked_about_again() {
+        let t0 = Instant::now();
+        let mut s = scheduled(Restart::Always, false, t0);
+        let mut spec = s.spec.clone();
+        let other = Schedule::default();
+        spec.extras_mut().schedule = Some(other);
+        assert_eq!(
+            s.replace(spec, t0),
+            vec![Action::Window { schedule: other }]
+        );
+        // An adopted process of a scheduled service asks too.
+        let mut s = service(&["x"]);
+        s.spec.extras_mut().schedule = Some(other);
+        let adopted = Event::Adopted {
+            pid: 7,
+            age_ms: 0,
+            restarts: 0,
+        };
+        assert_eq!(s.on(adopted, t0), vec![Action::Window { schedule: other }]);
+        assert_eq!(s.on(Event::WindowClosed, t0), term_cont(7));
+    }
+
+    #[test]
+    fn inactivity_restarts_like_a_failed_health_check() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.extras_mut().activity = Some(crate::config::ActivityCheck {
+            folder: "/var/spool/app".into(),
+            inactive: Duration::from_secs(120),
+        });
+        run(&mut s, t0);
+        let t1 = t0 + Duration::from_secs(120);
+        assert_eq!(s.on(Event::Inactive, t1), term_cont(100));
+        s.on(exit(0), t1);
+        // A long run: started again at once.
+        assert_eq!(s.on(Event::GroupGone, t1), vec![Action::Spawn]);
+        assert_eq!(s.restarts(), 1);
+        // Outside Running it means nothing.
+        let mut idle = service(&["x"]);
+        assert_eq!(idle.on(Event::Inactive, t0), vec![]);
+        assert_eq!(idle.state(), State::Stopped);
     }
 
     #[test]

@@ -151,6 +151,21 @@ fn uptime(service: &Service, now: Instant) -> Option<Duration> {
         .flatten()
 }
 
+/// A scheduled service's next start: as `going status` words it, and as a
+/// UNIX time.
+pub fn next_start(service: &Service, wall_now: SystemTime) -> Option<(String, i64)> {
+    if service.state() != State::Scheduled {
+        return None;
+    }
+    let schedule = service.spec.extras().schedule?;
+    let now = wall_now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let (edge, at) = crate::calendar::next_edge_unix(&schedule, i64::try_from(now).ok()?)?;
+    Some((format!("scheduled, {edge}"), at))
+}
+
 /// Kilobytes as gigabytes with one decimal: `23.4G`. Integer arithmetic
 /// only: float formatting would cost going tens of kB of code.
 fn gigabytes(kb: u64) -> String {
@@ -175,7 +190,7 @@ fn load_or_zero(load: &str) -> &str {
 }
 
 /// The table for people.
-pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
+pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
     let mut out = format!(
         "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}\n",
         host.going_pid,
@@ -215,7 +230,9 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant) -> String {
         ];
         // A service that says when it is ready: started, or ready too.
         let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
+        let next = next_start(s, wall_now).map(|(reason, _)| reason);
         let mut notes: Vec<&str> = [
+            (next.is_some(), next.as_deref().unwrap_or_default()),
             (says_ready && s.is_ready(), "ready"),
             (says_ready && !s.is_ready(), "not-ready"),
             (s.is_admin_down(), "down"),
@@ -334,6 +351,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             .split_once('@')
             .map_or_else(null, |(_, i)| i.to_string());
         let groups: Vec<String> = s.spec.groups.iter().map(|g| quoted(g)).collect();
+        let next = next_start(s, wall_now);
         let exit = match s.last_exit() {
             None => null(),
             Some(Exit::Code(code)) => format!("{{\"code\":{code}}}"),
@@ -344,7 +362,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         };
         let _ = write!(
             out,
-            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{},\"version\":{},\"next_version\":{}}}",
+            "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{},\"version\":{},\"next_version\":{},\"next_start\":{}}}",
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
@@ -362,7 +380,9 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             s.is_flapping(now),
             s.is_admin_down(),
             s.is_ready(),
-            s.reason(now).map_or_else(null, |r| quoted(&r)),
+            s.reason(now)
+                .or_else(|| next.as_ref().map(|(reason, _)| reason.clone()))
+                .map_or_else(null, |r| quoted(&r)),
             strings(&s.spec.argv),
             strings(&s.spec.depends_on),
             row.file
@@ -370,6 +390,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
                 .map_or_else(null, |f| quoted(&f.display().to_string())),
             local_json(s.spec.extras().versions.and_then(|v| v.current)),
             local_json(s.spec.extras().versions.and_then(|v| v.next)),
+            next.map_or_else(null, |(_, at)| at.to_string()),
         );
     }
     out.push_str("]}\n");
@@ -418,7 +439,7 @@ mod tests {
                 file: None,
             },
         ];
-        let out = text(&Host::default(), &rows, Instant::now());
+        let out = text(&Host::default(), &rows, Instant::now(), SystemTime::now());
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(

@@ -98,6 +98,12 @@ impl Supervisor {
         self.services.binary_search_by(|s| s.name().cmp(name))
     }
 
+    /// The service `name`, by binary search.
+    pub fn get(&self, name: &str) -> Option<&Service> {
+        let index = self.index(name).ok()?;
+        self.services.get(index).map(|s| &**s)
+    }
+
     fn get_mut(&mut self, name: &str) -> Option<&mut Service> {
         let index = self.index(name).ok()?;
         self.services.get_mut(index).map(|s| &mut **s)

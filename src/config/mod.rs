@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 
 #[cfg(test)]
 pub use spec::HealthCheck;
-pub use spec::{Id, LogSpec, MAX_INSTANCES, Output, Readiness, Restart, ServiceSpec, VersionState};
+pub use spec::{
+    ActivityCheck, Id, LogSpec, MAX_INSTANCES, Output, Readiness, Restart, ServiceSpec,
+    VersionState,
+};
 
 /// A file's contents bigger than this are refused rather than read:
 /// service files are a few lines, and going's memory is bounded.

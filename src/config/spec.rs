@@ -3,6 +3,7 @@
 //! service exactly when its definition is no longer equal.
 
 use super::{Entry, Problem, Value, values};
+use crate::calendar::Schedule;
 use crate::signals;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -100,6 +101,10 @@ pub struct Extras {
     pub start_timeout: Duration,
     /// How the service says it is ready, if it does.
     pub readiness: Option<Readiness>,
+    /// `[schedule]`: the windows it may run in; `None` runs always.
+    pub schedule: Option<Schedule>,
+    /// `health-check = { folder, inactive-time }`.
+    pub activity: Option<ActivityCheck>,
     /// For a file with `apply-on` or `[[version]]`: which is in effect.
     pub versions: Option<VersionState>,
 }
@@ -139,6 +144,8 @@ static NO_EXTRAS: Extras = Extras {
     start_timeout: DEFAULT_START_TIMEOUT,
     readiness: None,
     versions: None,
+    schedule: None,
+    activity: None,
 };
 
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
@@ -182,6 +189,14 @@ pub struct HealthCheck {
     pub timeout: Duration,
     /// Failures in a row that restart the service.
     pub retries: u32,
+}
+
+/// Health by activity: restarted when nothing is created, written or
+/// renamed in `folder` for `inactive`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActivityCheck {
+    pub folder: PathBuf,
+    pub inactive: Duration,
 }
 
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
@@ -289,6 +304,12 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
     problems.extend(log_problems(&spec, entries));
+    match Schedule::from_entries(entries) {
+        Ok(schedule) if schedule.is_some() => spec.extras_mut().schedule = schedule,
+        Ok(_) => {}
+        Err(found) => problems.extend(found),
+    }
+    activity_complete(&mut spec, entries, &mut problems);
     problems.sort_by_key(|p| p.line);
     (spec, problems)
 }
@@ -316,6 +337,29 @@ fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// `folder` and `inactive-time` come together.
+fn activity_complete(spec: &mut ServiceSpec, entries: &[Entry], problems: &mut Vec<Problem>) {
+    let Some(check) = &spec.extras().activity else {
+        return;
+    };
+    let missing = if check.folder.as_os_str().is_empty() {
+        "folder"
+    } else if check.inactive.is_zero() {
+        "inactive-time"
+    } else {
+        return;
+    };
+    let line = entries
+        .iter()
+        .find(|e| e.key == "health-check.folder" || e.key == "health-check.inactive-time")
+        .map_or(1, |e| e.line);
+    problems.push(Problem::new(
+        line,
+        format!("health-check: missing {missing}"),
+    ));
+    spec.extras_mut().activity = None;
 }
 
 fn apply(
@@ -383,13 +427,32 @@ fn apply(
                 .filter(|&n| n >= 1)
                 .ok_or_else(|| prefixed(format!("{n} is not a count of 1 or more")))?;
         }
+        "health-check.folder" => activity(spec).folder = absolute_path(value).map_err(prefixed)?,
+        "health-check.inactive-time" => {
+            let inactive = duration(value).map_err(prefixed)?;
+            if inactive.is_zero() {
+                return Err(prefixed("must be longer than 0".into()));
+            }
+            activity(spec).inactive = inactive;
+        }
         "health-check" => {
             return Err(prefixed(match value {
                 Value::Text(_) => {
                     "write health-check.cmd=..., health-check.interval=... a line".into()
                 }
-                other => expected("a table { cmd, interval, timeout, retries }", other),
+                other => expected(
+                    "a table { cmd, interval, timeout, retries } or { folder, inactive-time }",
+                    other,
+                ),
             }));
+        }
+        // Read together by `Schedule::from_entries`.
+        key if key.starts_with("schedule.") => {}
+        "schedule" => {
+            return Err(prefixed(expected(
+                "a table [schedule] of start-time, stop-time and week-days",
+                value,
+            )));
         }
         "user" => spec.user = Some(id(value).map_err(prefixed)?),
         "group" => spec.group = Some(id(value).map_err(prefixed)?),
@@ -580,6 +643,15 @@ fn health(spec: &mut ServiceSpec) -> &mut HealthCheck {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(10),
             retries: 3,
+        })
+}
+
+fn activity(spec: &mut ServiceSpec) -> &mut ActivityCheck {
+    spec.extras_mut()
+        .activity
+        .get_or_insert_with(|| ActivityCheck {
+            folder: PathBuf::new(),
+            inactive: Duration::ZERO,
         })
 }
 
@@ -1009,7 +1081,85 @@ MODE = "prod"
             problems(toml("cmd = \"x\"\nhealth-check = \"c\"\n")),
             one(
                 2,
-                "health-check: expected a table { cmd, interval, timeout, retries }, found string"
+                "health-check: expected a table { cmd, interval, timeout, retries } or { folder, inactive-time }, found string"
+            )
+        );
+    }
+
+    #[test]
+    fn activity_checks() {
+        let text =
+            "cmd = \"x\"\nhealth-check = { folder = \"/var/spool/app\", inactive-time = \"2m\" }\n";
+        let expected = ActivityCheck {
+            folder: PathBuf::from("/var/spool/app"),
+            inactive: Duration::from_secs(120),
+        };
+        let check = |r: Result<ServiceSpec, Vec<Problem>>| r.map(|s| s.extras().activity.clone());
+        assert_eq!(check(toml(text)), Ok(Some(expected.clone())));
+        let legacy = "cmd=x\nhealth-check.folder=/var/spool/app\nhealth-check.inactive-time=2m\n";
+        assert_eq!(check(going(legacy)), Ok(Some(expected)));
+        // The command form stays as it was, beside it or alone.
+        let both =
+            "cmd = \"x\"\n[health-check]\ncmd = \"c\"\nfolder = \"/tmp\"\ninactive-time = 5\n";
+        let spec = toml(both).map(|s| {
+            (
+                s.extras().health_check.is_some(),
+                s.extras().activity.is_some(),
+            )
+        });
+        assert_eq!(spec, Ok((true, true)));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nhealth-check = { folder = \"/tmp\" }\n")),
+            one(2, "health-check: missing inactive-time")
+        );
+        assert_eq!(
+            problems(toml(
+                "cmd = \"x\"\nhealth-check = { inactive-time = \"1m\" }\n"
+            )),
+            one(2, "health-check: missing folder")
+        );
+        assert_eq!(
+            problems(toml(
+                "cmd = \"x\"\nhealth-check = { folder = \"spool\", inactive-time = 0 }\n"
+            )),
+            [
+                (
+                    2,
+                    "health-check.folder: \"spool\" is not an absolute path".to_string()
+                ),
+                (
+                    2,
+                    "health-check.inactive-time: must be longer than 0".to_string()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn schedules() {
+        let text = "cmd = \"x\"\n[schedule]\nstart-time = \"08:00\"\nstop-time = \"18:00:00\"\nweek-days = [\"mon\", \"wed\"]\n";
+        let expected = Schedule {
+            start: 8 * 3600,
+            stop: 18 * 3600,
+            week_days: 0b101,
+        };
+        let schedule = |r: Result<ServiceSpec, Vec<Problem>>| r.map(|s| s.extras().schedule);
+        assert_eq!(schedule(toml(text)), Ok(Some(expected)));
+        assert_eq!(schedule(toml("cmd = \"x\"\n")), Ok(None));
+        let legacy = "cmd=x\nschedule.start-time=08:00\nschedule.stop-time=18:00\nschedule.week-days=mon,wed\n";
+        assert_eq!(schedule(going(legacy)), Ok(Some(expected)));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\n[schedule]\nstart-time = \"8h\"\nweek-days = \"mon-fry\"\n")),
+            [
+                (3, "schedule.start-time: bad time \"8h\": expected HH:MM:SS".to_string()),
+                (4, "schedule.week-days: bad week day \"fry\": use mon, tue, wed, thu, fri, sat or sun".to_string()),
+            ]
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nschedule = \"mon\"\n")),
+            one(
+                2,
+                "schedule: expected a table [schedule] of start-time, stop-time and week-days, found string"
             )
         );
     }

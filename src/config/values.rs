@@ -52,7 +52,7 @@ pub fn format_duration(duration: Duration) -> String {
     if millis < 100 {
         return format!("{millis}ms");
     }
-    if millis >= 600_000 && millis.is_multiple_of(60_000) {
+    if millis >= 60_000 && millis.is_multiple_of(60_000) {
         return format!("{}m", millis / 60_000);
     }
     let tenths = (millis + 50) / 100;
@@ -229,6 +229,8 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(30)), "30s");
         assert_eq!(format_duration(Duration::from_secs(5)), "5.0s");
         assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
     }
 
     #[test]
