@@ -14,6 +14,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Room kept in front of a long answer for its status line, which is put
+/// there in place (no copy of the answer).
+pub const STATUS_LINE_ROOM: usize = 16;
+
 /// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
 

@@ -185,7 +185,7 @@ fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Re
         .map(|service| status::Row {
             service,
             stats: service.pid().and_then(status::proc_stats),
-            file: crate::config::file_of(dir, service.base_name()),
+            file: json.then(|| crate::config::file_of(dir, service.base_name())).flatten(),
         })
         .collect();
     let host = status::Host::read(status::going_uptime());
@@ -778,7 +778,9 @@ impl Server {
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
-        client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
+        let mut output = reply.text;
+        output.insert_str(0, &format!("{}\n", reply.code));
+        client.output = output.into_bytes();
         client.input = Vec::new();
         client.answered = true;
         client.wait = None;

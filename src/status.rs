@@ -189,93 +189,138 @@ fn load_or_zero(load: &str) -> &str {
     if load.is_empty() { "0" } else { load }
 }
 
+/// Bytes written, nothing kept: sizes an output before it is written, so
+/// that it is written once into a buffer of its exact size (a table grown
+/// by doubling, or built from a string a cell, made most of going's peak
+/// memory after a status call).
+#[derive(Default)]
+struct Count(usize);
+
+impl Write for Count {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
+}
+
+/// Runs `fill` once to count, then into a string of that size, with room
+/// for the reply's status line in front.
+fn exactly(fill: impl Fn(&mut dyn Write)) -> String {
+    let mut count = Count::default();
+    fill(&mut count);
+    let mut out = String::with_capacity(count.0 + crate::control::STATUS_LINE_ROOM);
+    fill(&mut out);
+    out
+}
+
+const HEADER: [&str; 8] = [
+    "NAME",
+    "STATE",
+    "PID",
+    "UPTIME",
+    "RESTARTS",
+    "LAST-EXIT",
+    "CPU",
+    "RSS",
+];
+
+/// Writes cell `column` of a service's row (`None`: the header).
+fn cell(
+    w: &mut dyn Write,
+    row: Option<&Row<'_>>,
+    column: usize,
+    now: Instant,
+    wall_now: SystemTime,
+) -> std::fmt::Result {
+    let Some(row) = row else {
+        return w.write_str(HEADER.get(column).copied().unwrap_or_default());
+    };
+    let s = row.service;
+    match (column, s.pid(), uptime(s, now), row.stats) {
+        (0, ..) => w.write_str(s.name()),
+        (1, ..) => w.write_str(s.state().name()),
+        (2, Some(pid), ..) => write!(w, "{pid}"),
+        (3, _, Some(up), _) => w.write_str(&format_duration(up)),
+        (4, ..) => write!(w, "{}", s.restarts()),
+        (5, ..) => w.write_str(&last_exit(s.last_exit())),
+        (6, .., Some(st)) => write!(w, "{}s", seconds(st.cpu, 2)),
+        (7, .., Some(st)) => write!(w, "{} kB", st.rss_kb),
+        (2 | 3 | 6 | 7, ..) => w.write_str("-"),
+        _ => notes(w, s, now, wall_now),
+    }
+}
+
+/// The last column: readiness, then why the service is as it is.
+fn notes(w: &mut dyn Write, s: &Service, now: Instant, wall_now: SystemTime) -> std::fmt::Result {
+    // A service that says when it is ready: started, or ready too.
+    let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
+    let next = next_start(s, wall_now).map(|(reason, _)| reason);
+    let version = version_note(s);
+    // Down and flapping are noted already.
+    let reason = s.reason(now).filter(|r| r != "down" && r != "flapping");
+    let notes = [
+        (next.is_some(), next.as_deref().unwrap_or_default()),
+        (says_ready && s.is_ready(), "ready"),
+        (says_ready && !s.is_ready(), "not-ready"),
+        (s.is_admin_down(), "down"),
+        (s.is_flapping(now), "flapping"),
+        (version.is_some(), version.as_deref().unwrap_or_default()),
+    ];
+    let mut first = true;
+    for (_, note) in notes.into_iter().filter(|(on, _)| *on) {
+        w.write_str(if first { "" } else { "," })?;
+        w.write_str(note)?;
+        first = false;
+    }
+    if let Some(reason) = reason {
+        w.write_str(if first { "" } else { ", " })?;
+        w.write_str(&reason)?;
+    }
+    Ok(())
+}
+
 /// The table for people.
 pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = format!(
-        "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}\n",
-        host.going_pid,
-        format_duration(host.going_up),
-        host.going_rss_kb,
-        load_or_zero(&host.load[0]),
-        load_or_zero(&host.load[1]),
-        load_or_zero(&host.load[2]),
-        gigabytes(host.mem_available_kb),
-        gigabytes(host.mem_total_kb),
-    );
-    let header = [
-        "NAME",
-        "STATE",
-        "PID",
-        "UPTIME",
-        "RESTARTS",
-        "LAST-EXIT",
-        "CPU",
-        "RSS",
-    ];
-    let mut table: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-    for row in rows {
-        let s = row.service;
-        let state = s.state().name().to_string();
-        let mut cells = vec![
-            s.name().to_string(),
-            state,
-            s.pid().map_or("-".into(), |pid| pid.to_string()),
-            uptime(s, now).map_or("-".into(), format_duration),
-            s.restarts().to_string(),
-            last_exit(s.last_exit()),
-            row.stats
-                .map_or("-".into(), |st| format!("{}s", seconds(st.cpu, 2))),
-            row.stats
-                .map_or("-".into(), |st| format!("{} kB", st.rss_kb)),
-        ];
-        // A service that says when it is ready: started, or ready too.
-        let says_ready = s.spec.extras().readiness.is_some() && s.state() == State::Running;
-        let next = next_start(s, wall_now).map(|(reason, _)| reason);
-        let mut notes: Vec<&str> = [
-            (next.is_some(), next.as_deref().unwrap_or_default()),
-            (says_ready && s.is_ready(), "ready"),
-            (says_ready && !s.is_ready(), "not-ready"),
-            (s.is_admin_down(), "down"),
-            (s.is_flapping(now), "flapping"),
-        ]
-        .into_iter()
-        .filter_map(|(on, note)| on.then_some(note))
-        .collect();
-        let version = version_note(s);
-        notes.extend(version.as_deref());
-        let mut notes = notes.join(",");
-        // Down and flapping are noted already.
-        if let Some(reason) = s.reason(now).filter(|r| r != "down" && r != "flapping") {
-            if !notes.is_empty() {
-                notes.push_str(", ");
+    // The last column, the notes, is not padded.
+    let mut widths = [0usize; HEADER.len() + 1];
+    let all = std::iter::once(None).chain(rows.iter().map(Some));
+    for row in all.clone() {
+        for (column, width) in widths.iter_mut().enumerate() {
+            let mut count = Count::default();
+            let _ = cell(&mut count, row, column, now, wall_now);
+            *width = (*width).max(count.0);
+        }
+    }
+    exactly(|w| {
+        let _ = writeln!(
+            w,
+            "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
+            host.going_pid,
+            format_duration(host.going_up),
+            host.going_rss_kb,
+            load_or_zero(&host.load[0]),
+            load_or_zero(&host.load[1]),
+            load_or_zero(&host.load[2]),
+            gigabytes(host.mem_available_kb),
+            gigabytes(host.mem_total_kb),
+        );
+        for row in all.clone() {
+            let mut noted = Count::default();
+            let _ = row.map(|r| notes(&mut noted, r.service, now, wall_now));
+            // Padded to the column, two blanks between: nothing after the
+            // last cell that has something.
+            let last = HEADER.len() - usize::from(noted.0 == 0);
+            for (column, &width) in widths.iter().enumerate().take(last + 1) {
+                let mut count = Count::default();
+                let _ = cell(&mut count, row, column, now, wall_now);
+                let _ = cell(w, row, column, now, wall_now);
+                if column < last {
+                    let _ = write!(w, "{:pad$}", "", pad = width - count.0 + 2);
+                }
             }
-            notes.push_str(&reason);
+            let _ = writeln!(w);
         }
-        if !notes.is_empty() {
-            cells.push(notes);
-        }
-        table.push(cells);
-    }
-    let widths: Vec<usize> = (0..header.len())
-        .map(|column| {
-            table
-                .iter()
-                .filter_map(|r| r.get(column))
-                .map(String::len)
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    for row in &table {
-        let mut line = String::new();
-        for (column, cell) in row.iter().enumerate() {
-            let width = widths.get(column).copied().unwrap_or(0);
-            let _ = write!(line, "{cell:<width$}  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    })
 }
 
 /// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
@@ -332,7 +377,20 @@ fn wall(at: Instant, now: Instant, wall_now: SystemTime) -> String {
 
 /// One document for programs.
 pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = format!(
+    exactly(|w| {
+        let _ = write_json(w, host, rows, now, wall_now);
+    })
+}
+
+fn write_json(
+    out: &mut dyn Write,
+    host: &Host,
+    rows: &[Row<'_>],
+    now: Instant,
+    wall_now: SystemTime,
+) -> std::fmt::Result {
+    write!(
+        out,
         "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{},{},{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
         host.going_pid,
         seconds(host.going_up, 3),
@@ -342,7 +400,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
         load_or_zero(&host.load[2]),
         host.mem_total_kb,
         host.mem_available_kb
-    );
+    )?;
     for (index, row) in rows.iter().enumerate() {
         let s = row.service;
         let null = || "null".to_string();
@@ -360,7 +418,7 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             }
             Some(Exit::Unknown) => "{\"unknown\":true}".to_string(),
         };
-        let _ = write!(
+        write!(
             out,
             "{}{{\"name\":{},\"service\":{},\"instance\":{instance},\"groups\":[{}],\"state\":{},\"pid\":{},\"uptime_seconds\":{},\"restarts\":{},\"last_exit\":{exit},\"last_exit_time\":{},\"start_time\":{},\"cpu_seconds\":{},\"rss_kb\":{},\"flapping\":{},\"admin_down\":{},\"ready\":{},\"reason\":{},\"cmd\":[{}],\"depends_on\":[{}],\"file\":{},\"version\":{},\"next_version\":{},\"next_start\":{}}}",
             if index == 0 { "" } else { "," },
@@ -391,10 +449,9 @@ pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             local_json(s.spec.extras().versions.and_then(|v| v.current)),
             local_json(s.spec.extras().versions.and_then(|v| v.next)),
             next.map_or_else(null, |(_, at)| at.to_string()),
-        );
+        )?;
     }
-    out.push_str("]}\n");
-    out
+    out.write_str("]}\n")
 }
 
 #[cfg(test)]
