@@ -222,7 +222,7 @@ fn run_add(add: &Add) -> Result<(), String> {
         _ => format!(
             "cannot write {}: {}",
             path.display(),
-            config::describe_io(&err)
+            crate::util::describe_io(&err)
         ),
     })?;
     let Some(wait) = add.wait else {
@@ -275,7 +275,7 @@ fn run_remove(
         format!(
             "cannot remove {}: {}",
             file.display(),
-            config::describe_io(&err)
+            crate::util::describe_io(&err)
         )
     })?;
     let socket = socket_of(dir, socket);

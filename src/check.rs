@@ -27,7 +27,7 @@ pub fn problems(dir: &Path) -> Vec<String> {
             return vec![format!(
                 "{}: cannot read: {}",
                 dir.display(),
-                config::describe_io(&err)
+                crate::util::describe_io(&err)
             )];
         }
     };

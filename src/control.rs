@@ -392,7 +392,7 @@ impl ClientError {
 }
 
 fn describe(e: &std::io::Error) -> String {
-    crate::config::describe_io(e)
+    crate::util::describe_io(e)
 }
 
 /// What is left of the time until `deadline`, or `TimedOut`.

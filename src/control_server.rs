@@ -185,7 +185,9 @@ fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Re
         .map(|service| status::Row {
             service,
             stats: service.pid().and_then(status::proc_stats),
-            file: json.then(|| crate::config::file_of(dir, service.base_name())).flatten(),
+            file: json
+                .then(|| crate::config::file_of(dir, service.base_name()))
+                .flatten(),
         })
         .collect();
     let host = status::Host::read(status::going_uptime());
@@ -434,7 +436,7 @@ impl Wait {
                 Verdict::Failed(why) => failed.push_str(&format!("going: {name}: {why}\n")),
                 Verdict::Pending(why) => pending.push_str(&format!(
                     "going: {name}: not ready within {} ({why})\n",
-                    crate::config::values::format_duration(self.timeout)
+                    crate::util::format_duration(self.timeout)
                 )),
             }
         }
@@ -519,7 +521,7 @@ fn private_parent(path: &Path) -> Result<(), String> {
     };
     let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
     let meta = std::fs::symlink_metadata(parent)
-        .map_err(|e| format!("{}: {}", parent.display(), crate::config::describe_io(&e)))?;
+        .map_err(|e| format!("{}: {}", parent.display(), crate::util::describe_io(&e)))?;
     let me = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(format!(
@@ -681,7 +683,7 @@ impl Server {
             BindError::Other(format!(
                 "cannot listen on {}: {}",
                 path.display(),
-                crate::config::describe_io(&e)
+                crate::util::describe_io(&e)
             ))
         };
         let listener = bound.map_err(failed)?;

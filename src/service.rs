@@ -6,9 +6,9 @@
 //! table is written out in ARCHITECTURE.md.
 
 use crate::calendar::Schedule;
-use crate::config::values::format_duration;
 use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::signals;
+use crate::util::format_duration;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 

@@ -6,7 +6,8 @@
 //! so the outcome is known when [`spawn`] returns: a child that fails
 //! leaves (step, errno) in the plan it shares with going, then exits 127.
 
-use crate::config::{Id, Output, Readiness, ServiceSpec, describe_io};
+use crate::config::{Id, Output, Readiness, ServiceSpec};
+use crate::util::describe_io;
 use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;

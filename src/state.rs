@@ -319,7 +319,7 @@ pub fn read(path: &Path) -> Result<Option<Saved>, String> {
             return Err(format!(
                 "{}: {}",
                 path.display(),
-                crate::config::describe_io(&err)
+                crate::util::describe_io(&err)
             ));
         }
     };
@@ -332,7 +332,7 @@ pub fn read(path: &Path) -> Result<Option<Saved>, String> {
         ));
     }
     let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{}: {}", path.display(), crate::config::describe_io(&err)))?;
+        .map_err(|err| format!("{}: {}", path.display(), crate::util::describe_io(&err)))?;
     Saved::parse(&text)
         .map(Some)
         .ok_or_else(|| format!("{}: not a going state file, ignored", path.display()))
@@ -350,7 +350,7 @@ pub fn write(
         format!(
             "cannot write {}: {}",
             path.display(),
-            crate::config::describe_io(&err)
+            crate::util::describe_io(&err)
         )
     };
     let file = std::fs::OpenOptions::new()

@@ -2,9 +2,9 @@
 //! read from /proc, a summary line about going and the host, as text for
 //! people or JSON for programs.
 
-use crate::config::values::format_duration;
 use crate::service::{Exit, Service, State};
 use crate::signals;
+use crate::util::format_duration;
 use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime};
 

@@ -1,8 +1,7 @@
 //! Small helpers used everywhere: FNV-1a, and how errors and durations
 //! are written in log lines and messages.
 
-pub use crate::config::describe_io;
-pub use crate::config::values::format_duration;
+use std::time::Duration;
 
 /// FNV-1a, 64 bits, fed piece by piece: a stable short name for a
 /// directory, a command line's fingerprint in the state file.
@@ -29,6 +28,31 @@ impl Fnv {
     }
 }
 
+/// An I/O error without std's `(os error N)` suffix.
+pub fn describe_io(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// A duration as log lines print it: `0.2s`, `12.8s`, `30s`, `5m`.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis < 100 {
+        return format!("{millis}ms");
+    }
+    if millis >= 60_000 && millis.is_multiple_of(60_000) {
+        return format!("{}m", millis / 60_000);
+    }
+    let tenths = (millis + 50) / 100;
+    if tenths.is_multiple_of(10) && millis >= 10_000 {
+        format!("{}s", tenths / 10)
+    } else {
+        format!("{}.{}s", tenths / 10, tenths % 10)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +62,18 @@ mod tests {
         assert_eq!(Fnv::hash(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(Fnv::hash(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(Fnv::default().feed(b"fo").feed(b"o").0, Fnv::hash(b"foo"));
+    }
+
+    #[test]
+    fn durations_print_short() {
+        assert_eq!(format_duration(Duration::from_millis(100)), "0.1s");
+        assert_eq!(format_duration(Duration::from_millis(50)), "50ms");
+        assert_eq!(format_duration(Duration::from_millis(200)), "0.2s");
+        assert_eq!(format_duration(Duration::from_millis(12_800)), "12.8s");
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_secs(5)), "5.0s");
+        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
     }
 }

@@ -60,7 +60,7 @@ pub fn apply_template(
     let text = match read_service_file(&path) {
         None => return Err(at(format!("no file {}", path.display()))),
         Some(Err(err)) => {
-            let why = super::describe_io(&err);
+            let why = crate::util::describe_io(&err);
             return Err(at(format!("cannot read {}: {why}", path.display())));
         }
         Some(Ok(text)) => text,
@@ -175,7 +175,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
         }
         Err(err) => vec![Problem::new(
             1,
-            format!("cannot read: {}", super::describe_io(&err)),
+            format!("cannot read: {}", crate::util::describe_io(&err)),
         )],
     };
     if !problems.is_empty() {
@@ -196,7 +196,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
         }
         Some(Err(err)) => vec![Problem::new(
             1,
-            format!("cannot read: {}", super::describe_io(&err)),
+            format!("cannot read: {}", crate::util::describe_io(&err)),
         )],
     };
     if procfile.broken.is_none() && !env_problems.is_empty() {

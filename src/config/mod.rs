@@ -12,6 +12,7 @@ pub mod toml_format;
 pub mod values;
 pub mod versions;
 
+use crate::util::describe_io;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
@@ -668,14 +669,6 @@ pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
         )));
     }
     String::from_utf8(bytes).map_err(|_| io::Error::other("not valid UTF-8".to_string()))
-}
-
-/// An I/O error without std's `(os error N)` suffix.
-pub fn describe_io(err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
-        None => err.to_string(),
-    }
 }
 
 /// Parses a service file's text; every problem found, in line order.

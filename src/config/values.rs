@@ -46,23 +46,6 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(too_long)
 }
 
-/// A duration as log lines print it: `0.2s`, `12.8s`, `30s`, `5m`.
-pub fn format_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis < 100 {
-        return format!("{millis}ms");
-    }
-    if millis >= 60_000 && millis.is_multiple_of(60_000) {
-        return format!("{}m", millis / 60_000);
-    }
-    let tenths = (millis + 50) / 100;
-    if tenths.is_multiple_of(10) && millis >= 10_000 {
-        format!("{}s", tenths / 10)
-    } else {
-        format!("{}.{}s", tenths / 10, tenths % 10)
-    }
-}
-
 /// `"1M"`, `"512k"` (k = 1024, M = 1024 k, G = 1024 M) or bytes; at
 /// least one byte.
 pub fn size(text: &str) -> Result<u64, String> {
@@ -218,19 +201,6 @@ mod tests {
             duration("99999999999h"),
             Err("bad duration \"99999999999h\": too long".into())
         );
-    }
-
-    #[test]
-    fn durations_print_short() {
-        assert_eq!(format_duration(Duration::from_millis(100)), "0.1s");
-        assert_eq!(format_duration(Duration::from_millis(50)), "50ms");
-        assert_eq!(format_duration(Duration::from_millis(200)), "0.2s");
-        assert_eq!(format_duration(Duration::from_millis(12_800)), "12.8s");
-        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
-        assert_eq!(format_duration(Duration::from_secs(5)), "5.0s");
-        assert_eq!(format_duration(Duration::from_secs(600)), "10m");
-        assert_eq!(format_duration(Duration::from_secs(120)), "2m");
-        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
     }
 
     #[test]
