@@ -77,7 +77,7 @@ fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
     };
     let mut parser = lexopt::Parser::from_args(args);
     let text = |e: lexopt::Error| e.to_string();
-    let mut dir = PathBuf::from(crate::args::DEFAULT_DIR);
+    let mut dir = PathBuf::from(crate::control::DEFAULT_DIR);
     let (mut socket, mut groups, mut instances) = (None, Vec::new(), None);
     let (mut no_wait, mut wait) = (false, DEFAULT_WAIT);
     let mut words: Vec<String> = Vec::new();

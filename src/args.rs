@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub const DEFAULT_DIR: &str = "/etc/going.d";
+pub use crate::control::DEFAULT_DIR;
 /// Below Docker's 10 s between SIGTERM and SIGKILL, leaving time for the
 /// services and the final sweep.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -47,8 +47,7 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
   -w           start, restart: wait until running and ready
 ";
 
-/// How long a command to the control socket may take without `-t`.
-pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::control::DEFAULT_CLIENT_TIMEOUT;
 
 /// How going runs a main command given after `--`.
 #[derive(Debug, PartialEq, Eq)]

@@ -14,6 +14,12 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The service directory without `-d`.
+pub const DEFAULT_DIR: &str = "/etc/going.d";
+
+/// How long a command to the control socket may take without `-t`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Room kept in front of a long answer for its status line, which is put
 /// there in place (no copy of the answer).
 pub const STATUS_LINE_ROOM: usize = 16;
@@ -233,7 +239,7 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
         crate::util::Fnv::hash(absolute.as_os_str().as_bytes())
     );
     if euid == 0 {
-        if absolute == Path::new(crate::args::DEFAULT_DIR) {
+        if absolute == Path::new(crate::control::DEFAULT_DIR) {
             return PathBuf::from("/run/going.sock");
         }
         return Path::new("/run").join(name);
@@ -259,7 +265,7 @@ pub fn client_request(
     if !waits {
         return (
             words,
-            timeout.unwrap_or(crate::args::DEFAULT_CLIENT_TIMEOUT),
+            timeout.unwrap_or(crate::control::DEFAULT_CLIENT_TIMEOUT),
         );
     }
     let wait = timeout.unwrap_or(DEFAULT_WAIT);
@@ -660,7 +666,7 @@ mod tests {
         );
         let (sent, exchange) = client_request(words(&["pid", "web"]), None);
         assert_eq!(sent, words(&["pid", "web"]));
-        assert_eq!(exchange, crate::args::DEFAULT_CLIENT_TIMEOUT);
+        assert_eq!(exchange, crate::control::DEFAULT_CLIENT_TIMEOUT);
     }
 
     #[test]

@@ -22,7 +22,6 @@
 pub mod activity;
 pub mod adhoc;
 pub mod args;
-pub mod calendar;
 pub mod check;
 pub mod config;
 pub mod control;

@@ -10,7 +10,7 @@
 //! services' own deadlines (backoff, stop timeouts) are monotonic and
 //! never move.
 
-use crate::calendar::{self, Schedule};
+use crate::config::calendar::{self, Schedule};
 use crate::part::{Cx, Notice, Part, PollSet};
 use crate::service::{Action, Event};
 use nix::sys::time::TimeSpec;

@@ -5,7 +5,7 @@
 //! [`Service::on`] is a state x event table, one function per state; the
 //! table is written out in ARCHITECTURE.md.
 
-use crate::calendar::Schedule;
+use crate::config::calendar::Schedule;
 use crate::config::{Readiness, Restart, ServiceSpec};
 use crate::signals;
 use crate::util::format_duration;

@@ -162,7 +162,7 @@ pub fn next_start(service: &Service, wall_now: SystemTime) -> Option<(String, i6
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs();
-    let (edge, at) = crate::calendar::next_edge_unix(&schedule, i64::try_from(now).ok()?)?;
+    let (edge, at) = crate::config::calendar::next_edge_unix(&schedule, i64::try_from(now).ok()?)?;
     Some((format!("scheduled, {edge}"), at))
 }
 

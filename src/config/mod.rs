@@ -3,6 +3,7 @@
 //! ([`ServiceSpec`]). Reads only the file it is given; users, groups and
 //! paths named inside are resolved later, by whoever starts the service.
 
+pub mod calendar;
 pub mod compose;
 pub mod going_format;
 pub mod procfile;

@@ -3,7 +3,7 @@
 //! service exactly when its definition is no longer equal.
 
 use super::{Entry, Problem, Value, values};
-use crate::calendar::Schedule;
+use crate::config::calendar::Schedule;
 use crate::signals;
 use std::path::PathBuf;
 use std::time::Duration;

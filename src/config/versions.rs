@@ -6,7 +6,7 @@
 //! UNIX time.
 
 use super::{Entry, Problem, Value};
-use crate::calendar::{self, LocalTime};
+use crate::config::calendar::{self, LocalTime};
 
 /// One `[[version]]` table.
 #[derive(Debug)]

@@ -9,7 +9,7 @@
 //! so `week-days = "fri"` with 22:00-06:00 runs Friday night into Saturday.
 //! A window is never empty and at most 24 hours long.
 
-use crate::config::{Entry, Problem, Value};
+use super::{Entry, Problem, Value};
 use std::fmt;
 
 const DAY: i64 = 86_400;
@@ -836,7 +836,7 @@ mod tests {
     /// the process's, so it is set there, never in this one.
     fn in_zone(tz: &str) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["calendar::tests::zone_child", "--exact", "--nocapture"])
+            .args(["config::calendar::tests::zone_child", "--exact", "--nocapture"])
             .args(["--test-threads", "1"])
             .env("TZ", tz)
             .env("GOING_ZONE_CHILD", tz)
