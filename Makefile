@@ -91,7 +91,7 @@ run: all
 	@d=$$(mktemp -d "$${TMPDIR:-/tmp}/going-run.XXXXXX") || exit 1; \
 	cp going.d.example/* "$$d"/ || { rm -rf "$$d"; exit 1; }; \
 	me=$$$$; \
-	echo "make run: services in $$d; hello.toml appears in ~4 s, steady.toml changes in ~8 s; Ctrl-C stops going" >&2; \
+	echo "make run: services in $$d; hello.toml appears in ~4 s, steady.toml changes in ~8 s, going status at ~11 s; Ctrl-C stops going" >&2; \
 	( trap '' INT; \
 	  sleep 4; kill -0 $$me 2>/dev/null && { \
 	    echo "make run: writing $$d/hello.toml" >&2; \
@@ -102,6 +102,9 @@ run: all
 	    echo "make run: changing GREETING in $$d/steady.toml" >&2; \
 	    sed 's/^GREETING = .*/GREETING = "changed by make run"/' "$$d/steady.toml" > "$$d/.steady.toml.new" && \
 	    mv -f "$$d/.steady.toml.new" "$$d/steady.toml"; }; \
+	  sleep 3; kill -0 $$me 2>/dev/null && { \
+	    echo "make run: ./going status -d $$d" >&2; \
+	    ./going status -d "$$d" >&2; }; \
 	  while kill -0 $$me 2>/dev/null; do sleep 1; done; \
 	  rm -rf "$$d" ) & \
 	exec ./going -l stderr -d "$$d"
