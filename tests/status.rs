@@ -253,3 +253,60 @@ fn a_scheduled_service_says_when_it_starts_and_versions_show() {
         "a running service has neither next_start nor reason",
     );
 }
+
+/// The position of the first log line after `from` that contains `pat`.
+fn line_at(log: &str, pat: &str, from: usize) -> Option<usize> {
+    log.lines()
+        .enumerate()
+        .skip(from)
+        .find(|(_, l)| l.contains(pat))
+        .map(|(at, _)| at)
+}
+
+#[test]
+fn one_is_singular_and_a_request_comes_before_what_it_does() {
+    let t = TempDir::new("statuswords");
+    let flag = t.join("failed-once");
+    let script = format!(
+        "test -e {0} || {{ touch {0}; exit 1; }}; exec sleep 1000",
+        flag.display()
+    );
+    let svc = format!(
+        "cmd = {}\nstop-timeout = \"2s\"\n",
+        qa(&["/bin/sh", "-c", &script])
+    );
+    t.write_svc("once.toml", &svc);
+    let mut g = Going::start(&t);
+    g.wait_svc("once", "running after 1 restart", secs(5), |s| {
+        s.state == "running" && s.restarts == 1
+    });
+    // The lines are the contract: going(8) SIGNALS and LOGGING.
+    g.signal(SIGUSR1);
+    g.wait_log(", 1 service\n", secs(5));
+    g.wait_log(", 1 restart\n", secs(5));
+    for verb in ["restart", "stop"] {
+        let from = g.log().lines().count();
+        let out = ctl(&g, &[verb, "once"]);
+        g.check(out.status.success(), &format!("going {verb} once"));
+        g.wait_log_count(
+            "once: stopped, pid ",
+            1 + usize::from(verb == "stop"),
+            secs(5),
+        );
+        let log = g.log();
+        let asked = line_at(&log, &format!("once: {verb} requested"), from);
+        let stopping = line_at(&log, "once: stopping, pid ", from);
+        g.check(
+            asked.is_some() && stopping.is_some() && asked < stopping,
+            &format!("{verb} requested ({asked:?}) before stopping ({stopping:?})"),
+        );
+    }
+    let out = ctl(&g, &["start", "once"]);
+    g.check(out.status.success(), "going start once");
+    g.wait_running("once");
+    g.stop_with(SIGTERM, secs(10));
+    g.check(
+        g.log_has("going: SIGTERM, stopping 1 service\n"),
+        "stopping 1 service",
+    );
+}
