@@ -640,7 +640,8 @@ impl Refusals {
         }
         self.logged_at = Some(now);
         let n = std::mem::take(&mut self.unlogged);
-        Some(format!("refused {n} more control connections"))
+        let more = crate::util::counted(n, "more control connection");
+        Some(format!("refused {more}"))
     }
 }
 

@@ -454,7 +454,8 @@ impl EventLoop {
             }
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
                 let active = self.supervisor.services().filter(|s| s.is_active()).count();
-                log::info!("SIG{name}, stopping {active} services");
+                let active = crate::util::counted(active as u64, "service");
+                log::info!("SIG{name}, stopping {active}");
                 self.shut_down();
             }
             libc::SIGUSR1 => crate::status::log_summary(&self.supervisor, Instant::now()),

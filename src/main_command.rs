@@ -243,7 +243,8 @@ impl MainCommand {
         for &pid in &left {
             let _ = kill(Pid::from_raw(pid), signal);
         }
-        (!left.is_empty()).then(|| format!(" ({} descendants)", left.len()))
+        let count = crate::util::counted(left.len() as u64, "descendant");
+        (!left.is_empty()).then(|| format!(" ({count})"))
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::service::{Exit, Service, State};
 use crate::signals;
+use crate::util::counted;
 use crate::util::format_duration;
 use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime};
@@ -47,10 +48,10 @@ pub fn going_uptime() -> Duration {
 /// SIGUSR1: one log line about going, then one a service.
 pub fn log_summary(supervisor: &crate::supervisor::Supervisor, now: Instant) {
     log::info!(
-        "pid {}, up {}, {} services",
+        "pid {}, up {}, {}",
         std::process::id(),
         format_duration(going_uptime()),
-        supervisor.services().count()
+        counted(supervisor.services().count() as u64, "service")
     );
     for service in supervisor.services() {
         let pid = service
@@ -62,7 +63,8 @@ pub fn log_summary(supervisor: &crate::supervisor::Supervisor, now: Instant) {
             _ => String::new(),
         };
         let (state, restarts) = (service.state().name(), service.restarts());
-        log::info!(target: service.name(), "{state}{pid}{up}, {restarts} restarts");
+        let restarts = counted(restarts, "restart");
+        log::info!(target: service.name(), "{state}{pid}{up}, {restarts}");
     }
 }
 

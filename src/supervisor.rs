@@ -347,11 +347,14 @@ impl Supervisor {
             let Some(service) = self.get_mut(name) else {
                 continue;
             };
-            let (actions, verb) = match command {
-                Command::Restart => (service.admin_restart(now), "restart"),
-                _ => (service.admin_start(now), "start"),
+            // Said before what it leads to ("stopping, pid N"), as for stop.
+            let actions = if command == Command::Restart {
+                log::info!(target: name, "restart requested");
+                service.admin_restart(now)
+            } else {
+                log::info!(target: name, "start requested");
+                service.admin_start(now)
             };
-            log::info!(target: name, "{verb} requested");
             work.extend(tag(name, actions));
         }
         work.extend(self.refresh(now));

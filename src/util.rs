@@ -1,5 +1,5 @@
-//! Small helpers used everywhere: FNV-1a, and how errors and durations
-//! are written in log lines and messages.
+//! Small helpers used everywhere: FNV-1a, and how errors, durations and
+//! counts are written in log lines and messages.
 
 use std::time::Duration;
 
@@ -53,9 +53,24 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// `1 service`, `2 services`: a count and its noun, singular for one.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_is_singular() {
+        assert_eq!(counted(1u32, "restart"), "1 restart");
+        assert_eq!(counted(0u32, "restart"), "0 restarts");
+        assert_eq!(counted(2u64, "service"), "2 services");
+    }
 
     #[test]
     fn fnv1a_matches_the_reference_values() {

@@ -610,3 +610,100 @@ fn recorded_command_lines_are_the_ones_running() {
         );
     }
 }
+
+/// going's own `uptime_seconds`, from `going status --json`.
+fn going_uptime(g: &Going) -> Option<f64> {
+    match g.status_json()?.get("going")?.get("uptime_seconds")? {
+        Json::Num(n) => n.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A crash loop in a long backoff and a service stopped with `going stop`
+/// go through a new going (`upgrade`: SIGUSR2 to the same process; else
+/// a `kill -9` and a second going on the same directory) unchanged: the
+/// backoff is waited out, not cut short, the count of restarts and
+/// flapping stay, the stopped service stays down, and going's uptime goes
+/// on.
+fn a_new_going_keeps_backoff_counts_and_down(tag: &str, upgrade: bool) {
+    let t = TempDir::new(tag);
+    t.write_svc("crash.toml", "cmd = [\"/bin/false\"]\n");
+    t.write_svc("idle.toml", &sleep_service(7161, ""));
+    let mut g = Going::start(&t);
+    let idle = g.wait_running("idle");
+    let out = run_going(&["stop", "-s", &t.s("going.sock"), "idle"]);
+    g.check(out.status.success(), "going stop idle");
+    g.wait_gone(idle, secs(5));
+    // The 8th short run in a row is followed by a backoff of 6.4 s
+    // (50 ms, doubling: going.d(5) BACKOFF), reached after 6.35 s.
+    let before = g.wait_svc("crash", "backoff after 8 restarts", secs(20), |s| {
+        s.state == "backoff" && s.restarts >= 8
+    });
+    let entered = std::time::Instant::now();
+    let n = before.restarts;
+    g.check(before.flapping, "a crash loop is flapping");
+    let up = going_uptime(&g).unwrap_or(0.0);
+    g.check(up >= 6.0, &format!("going has run 6 s at least: {up}"));
+    let (g, first) = if upgrade {
+        g.signal(SIGUSR2);
+        // The line is the contract: going(8) LOGGING.
+        g.wait_log_count("going 1.0.0 started", 2, secs(5));
+        (g, None)
+    } else {
+        g.wait(secs(5), "crash's backoff recorded", || {
+            fs::read_to_string(t.join("going.state"))
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.starts_with(&format!("mem crash {n} ")))
+        });
+        kill_going(&mut g);
+        (Going::start(&t), Some(g))
+    };
+    g.wait_up();
+    let after = g.svc("crash");
+    g.check(
+        after.as_ref().is_some_and(|s| {
+            s.state == "backoff" && s.restarts == n && s.flapping && s.pid.is_none()
+        }),
+        &format!("crash in backoff, {n} restarts, flapping after the new going: {after:?}"),
+    );
+    let idle_now = g.svc("idle");
+    g.check(
+        idle_now
+            .as_ref()
+            .is_some_and(|s| s.admin_down && s.state == "stopped" && s.pid.is_none())
+            && sleeping(7161).is_empty(),
+        &format!("idle stays down: {idle_now:?}"),
+    );
+    let up_after = going_uptime(&g).unwrap_or(0.0);
+    g.check(
+        up_after >= up,
+        &format!("going's uptime goes on: {up} s before, {up_after} s after"),
+    );
+    // Not started before the backoff's end (6.4 s after it began, which
+    // was before `entered`), whatever the new going's own clock says.
+    while entered.elapsed() < ms(5000) {
+        let s = g.svc("crash");
+        g.check(
+            s.as_ref()
+                .is_some_and(|s| s.state == "backoff" && s.restarts == n),
+            &format!("crash restarted before its backoff's end: {s:?}"),
+        );
+        std::thread::sleep(ms(100));
+    }
+    // And started once it has ended.
+    g.wait_svc("crash", "the restart after the backoff", secs(10), |s| {
+        s.restarts > n
+    });
+    drop(first);
+}
+
+#[test]
+fn an_upgrade_keeps_backoff_counts_flapping_down_and_uptime() {
+    a_new_going_keeps_backoff_counts_and_down("upgradekeeps", true);
+}
+
+#[test]
+fn an_adoption_keeps_backoff_counts_flapping_down_and_uptime() {
+    a_new_going_keeps_backoff_counts_and_down("adoptkeeps", false);
+}

@@ -836,7 +836,11 @@ mod tests {
     /// the process's, so it is set there, never in this one.
     fn in_zone(tz: &str) {
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["config::calendar::tests::zone_child", "--exact", "--nocapture"])
+            .args([
+                "config::calendar::tests::zone_child",
+                "--exact",
+                "--nocapture",
+            ])
             .args(["--test-threads", "1"])
             .env("TZ", tz)
             .env("GOING_ZONE_CHILD", tz)
