@@ -350,6 +350,13 @@ fn status_name_passes_only_when_ready() {
     assert_eq!(code(&ctl(&g, &["status", "db", "nope"])), 1);
 }
 
+/// How many of `pids` hold a connected socket (a client talking to going).
+fn sockets_of(pids: &[i32]) -> usize {
+    pids.iter()
+        .filter(|&&pid| fds(pid).iter().any(|(_, target)| target.starts_with("socket:")))
+        .count()
+}
+
 #[test]
 fn waiting_clients_that_give_up_free_their_place() {
     let t = TempDir::new("cmd-wait-hangup");
@@ -363,6 +370,17 @@ fn waiting_clients_that_give_up_free_their_place() {
     let mut clients: Vec<Child> = (0..32)
         .map(|_| spawn_ctl(&g, &["wait", "-t", "8s", "mute"]))
         .collect();
+    // Every client connected and held (a dropped one exits at once), before
+    // a probe that could itself take the last place.
+    let held = wait_until(secs(5), || {
+        let pids: Vec<i32> = clients.iter().map(|c| c.id() as i32).collect();
+        sockets_of(&pids) == 32
+    });
+    assert!(held, "the 32 waiting clients did not all connect");
+    assert!(
+        clients.iter_mut().all(|c| matches!(c.try_wait(), Ok(None))),
+        "a waiting client was turned away before the places were full"
+    );
     let full = wait_until(secs(5), || code(&ctl(&g, &["status", "-t", "1s"])) == 1);
     assert!(full, "32 waits did not take every place");
     for c in &mut clients {
