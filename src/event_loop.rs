@@ -328,6 +328,12 @@ impl EventLoop {
         match action {
             Action::Spawn => self.spawn(name),
             Action::Signal { pid, signal } => signal_group(pid, signal),
+            Action::SignalGroup { group, signal } => {
+                // Never 0 or 1: killpg would reach going's own group, or all.
+                if let (true, Ok(signal)) = (group > 1, Signal::try_from(signal)) {
+                    let _ = nix::sys::signal::killpg(Pid::from_raw(group), signal);
+                }
+            }
             Action::CheckGroup { pid } => {
                 if !crate::procfs::group_alive(pid) {
                     let work = self.supervisor.event(name, Event::GroupGone, now);

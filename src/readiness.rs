@@ -98,8 +98,9 @@ fn ready(name: &str, pid: i32, cx: &mut Cx<'_>) {
     }
 }
 
-/// The live process a service's pid file names, if it does yet.
-fn read_pid_file(name: &str, cx: &Cx<'_>) -> Option<i32> {
+/// The live process a service's pid file names, if it does yet, and its
+/// process group (whose leftovers its end stops).
+fn read_pid_file(name: &str, cx: &Cx<'_>) -> Option<(i32, i32)> {
     let service = cx.supervisor.services().find(|s| s.name() == name)?;
     let path = service.spec.extras().pid_file.as_ref()?;
     let mut text = String::new();
@@ -108,7 +109,9 @@ fn read_pid_file(name: &str, cx: &Cx<'_>) -> Option<i32> {
     std::io::Read::read_to_string(&mut std::io::Read::take(file, 64), &mut text).ok()?;
     let pid: i32 = text.trim().parse().ok().filter(|&pid| pid > 1)?;
     let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None);
-    matches!(alive, Ok(()) | Err(nix::errno::Errno::EPERM)).then_some(pid)
+    matches!(alive, Ok(()) | Err(nix::errno::Errno::EPERM)).then_some(())?;
+    let group = crate::procfs::stat(pid).map_or(pid, |s| s.group);
+    Some((pid, if group > 1 { group } else { pid }))
 }
 
 impl Part for Readiness {

@@ -117,8 +117,9 @@ pub enum Event {
     GroupGone,
     /// A hook ended.
     HookDone { hook: Hook, status: Exit },
-    /// The pid file names this live process (`None`: not yet).
-    PidFile(Option<i32>),
+    /// The pid file names this live process, in this process group
+    /// (`None`: not yet).
+    PidFile(Option<(i32, i32)>),
     /// The service said it is ready (ready-fd or NOTIFY_SOCKET).
     Ready,
     /// The service's deadline has come.
@@ -147,9 +148,13 @@ pub enum Event {
 pub enum Action {
     /// Fork and exec the current definition; answer `Spawned` or `SpawnFailed`.
     Spawn,
-    /// Send `signal` to the process group led by `pid`.
+    /// Send `signal` to the process group led by `pid`, or to `pid` alone
+    /// if it leads none.
     Signal { pid: i32, signal: i32 },
-    /// See whether the group led by `pid` is empty; answer `GroupGone` if so.
+    /// Send `signal` to the process group `group` and never to a process
+    /// alone: the group's leader is gone, and its pid may be another's.
+    SignalGroup { group: i32, signal: i32 },
+    /// See whether the process group `pid` is empty; answer `GroupGone` if so.
     CheckGroup { pid: i32 },
     /// A critical service has ended for good: going stops everything and
     /// exits with `code`.
@@ -270,8 +275,9 @@ enum Start {
 #[derive(Debug)]
 struct Run {
     pid: i32,
-    /// Found through the pid file: even its exit with 0 is a crash.
-    daemon: bool,
+    /// Found through the pid file (even its exit with 0 is a crash): the
+    /// process group it was in, whose leftovers its end stops.
+    daemon: Option<i32>,
     ready: Ready,
     /// The ready or health command running now.
     check: Option<Hook>,
@@ -290,6 +296,11 @@ enum Ready {
 #[derive(Debug)]
 struct Stop {
     pid: i32,
+    /// The process group waited for: `pid`'s, or for the leftovers of a
+    /// daemon, the group the daemon was in.
+    group: i32,
+    /// The process ended on its own: this stops what it left in its group.
+    leftovers: bool,
     /// When the process group gets SIGKILL (the stop timeout).
     kill_at: Option<Instant>,
     /// Once the leader is gone: when to look again whether its group is
@@ -311,6 +322,12 @@ enum AfterStop {
     RestartAfterBackoff,
     /// The supervisor drops the service.
     Remove,
+    /// Leftovers stopped: start again as [`Service::begin_start`] says.
+    StartAgain,
+    /// Leftovers stopped: back off until then (start at once if passed).
+    Backoff(Instant),
+    /// Leftovers stopped: exited for good (and going ends if critical).
+    Exit,
 }
 
 impl Phase {
@@ -529,9 +546,13 @@ impl Service {
         removing || self.is_removable()
     }
 
-    /// Stopping, and the group leader has already been reaped.
-    pub fn leader_gone(&self) -> bool {
-        matches!(&self.phase, Phase::Stopping(stop) if stop.leader_gone.is_some())
+    /// Stopping, and the group leader has already been reaped: the
+    /// process group still waited for.
+    pub fn awaited_group(&self) -> Option<i32> {
+        match &self.phase {
+            Phase::Stopping(stop) if stop.leader_gone.is_some() => Some(stop.group),
+            _ => None,
+        }
     }
 
     /// What a next going needs to carry on where this one stops: counts,
@@ -790,7 +811,7 @@ impl Service {
                 }
                 self.last_exit = Some(status);
                 let why = format!("cannot start: before hook {}", status.describe());
-                self.after_failure(&why, now)
+                self.failed(&why, now)
             }
             (Start::Before, Event::Stop | Event::Shutdown) => (
                 Phase::Stopped,
@@ -805,28 +826,31 @@ impl Service {
                 (Phase::Starting(Start::Exec { pid }), vec![])
             }
             (Start::Spawn, Event::SpawnFailed(reason)) => {
-                self.after_failure(&format!("cannot start: {reason}"), now)
+                self.failed(&format!("cannot start: {reason}"), now)
             }
             // The fork is under way: its process is stopped once it exists.
             (Start::Spawn, Event::Stop) => (Phase::Stopped, vec![]),
             (Start::Spawn, Event::WindowClosed) => (self.rest(), vec![]),
             (Start::Exec { pid }, Event::ExecOk) => {
                 log::info!(target: &self.spec.name, "running, pid {pid}");
-                (self.running(pid, false, self.says_no_ready(), now), vec![])
+                (self.running(pid, None, self.says_no_ready(), now), vec![])
             }
             (Start::Exec { pid }, Event::Exited { status, exec_error }) => {
-                self.exited(pid, false, status, exec_error, vec![], now)
+                self.exited(pid, None, status, exec_error, vec![], now)
             }
             (Start::Exec { pid }, Event::Stop | Event::WindowClosed) => self.stop(pid, vec![], now),
-            (Start::PidFile { .. }, Event::PidFile(Some(pid))) => {
+            (Start::PidFile { .. }, Event::PidFile(Some((pid, group)))) => {
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
-                (self.running(pid, true, self.says_no_ready(), now), vec![])
+                (
+                    self.running(pid, Some(group), self.says_no_ready(), now),
+                    vec![],
+                )
             }
             (Start::PidFile { until, .. }, Event::Deadline) if now >= until => {
                 let file = self.pid_file_name();
                 let waited = format_duration(self.spec.extras().start_timeout);
                 let why = format!("cannot start: {file} named no live process within {waited}");
-                self.after_failure(&why, now)
+                self.failed(&why, now)
             }
             (Start::PidFile { until, .. }, Event::Deadline) => {
                 let recheck = now + PID_FILE_RECHECK;
@@ -889,28 +913,30 @@ impl Service {
     }
 
     fn on_stopping(&mut self, mut stop: Box<Stop>, event: Event, now: Instant) -> Next {
-        let pid = stop.pid;
+        let (pid, group) = (stop.pid, stop.group);
         let mut actions = Vec::new();
         match event {
             Event::Stop => stop.then = AfterStop::Rest,
-            Event::Exited { status, .. } => {
+            // Once the leader is reaped, its pid may be another process's.
+            Event::Exited { status, .. } if stop.leader_gone.is_none() => {
                 self.reaped(status, now);
                 stop.leader_gone = Some((now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST));
                 actions = self.on_exit_hook(pid, status);
-                actions.push(Action::CheckGroup { pid });
+                actions.push(Action::CheckGroup { pid: group });
             }
             Event::GroupGone if stop.leader_gone.is_some() => return self.stopped(*stop, now),
             Event::Deadline => {
                 if stop.kill_at.is_some_and(|at| now >= at) {
                     stop.kill_at = None;
                     log::warn!(target: &self.spec.name, "stop timeout, pid {pid}, sending KILL to the process group");
-                    actions.push(Action::Signal {
-                        pid,
-                        signal: libc::SIGKILL,
+                    let signal = libc::SIGKILL;
+                    actions.push(match stop.leader_gone {
+                        Some(_) => Action::SignalGroup { group, signal },
+                        None => Action::Signal { pid, signal },
                     });
                 }
                 if let Some((_, every)) = stop.leader_gone {
-                    actions.push(Action::CheckGroup { pid });
+                    actions.push(Action::CheckGroup { pid: group });
                     let every = (every * 2).min(GROUP_RECHECK_MAX);
                     stop.leader_gone = Some((now + every, every));
                 }
@@ -988,12 +1014,12 @@ impl Service {
         self.restarts = restarts;
         log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
         // It was running before: ready, as far as going can tell.
-        (self.running(pid, false, true, now), vec![])
+        (self.running(pid, None, true, now), vec![])
     }
 
     /// The process runs: `ready` (one that does not say when it is, or
     /// an adopted one), or waiting to say so.
-    fn running(&self, pid: i32, daemon: bool, ready: bool, now: Instant) -> Phase {
+    fn running(&self, pid: i32, daemon: Option<i32>, ready: bool, now: Instant) -> Phase {
         let (ready, next_check) = if ready {
             (Ready::Yes { health_failures: 0 }, self.health_deadline(now))
         } else {
@@ -1083,19 +1109,19 @@ impl Service {
         self.restart_after_backoff(run, now)
     }
 
-    /// The leader of a starting or running service ended on its own;
-    /// `actions` call off its checks if it crashed.
+    /// The leader of a starting or running service ended on its own (a
+    /// `daemon`, in that process group); `actions` call off its checks.
     fn exited(
         &mut self,
         pid: i32,
-        daemon: bool,
+        daemon: Option<i32>,
         status: Exit,
         exec_error: Option<String>,
         mut actions: Vec<Action>,
         now: Instant,
     ) -> Next {
         let pid_file = self.spec.extras().pid_file.is_some();
-        if status == Exit::Code(0) && exec_error.is_none() && !daemon && pid_file {
+        if status == Exit::Code(0) && exec_error.is_none() && daemon.is_none() && pid_file {
             // The command daemonized: the service is whoever the pid file names.
             let file = self.pid_file_name();
             log::info!(target: &self.spec.name, "forked and exited, pid {pid}, waiting for {file}");
@@ -1110,7 +1136,7 @@ impl Service {
         self.reaped(status, now);
         let ran = self.ran_for(now);
         actions.extend(self.on_exit_hook(pid, status));
-        let (next, more) = match exec_error {
+        let then = match exec_error {
             Some(why) => self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
             None => {
                 let what = format!(
@@ -1121,8 +1147,44 @@ impl Service {
                 self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
             }
         };
-        actions.extend(more);
-        (next, actions)
+        if self.spec.extras().keep_leftovers {
+            let (next, more) = self.finish(then, now);
+            actions.extend(more);
+            return (next, actions);
+        }
+        self.stop_leftovers(pid, daemon.unwrap_or(pid), then, actions, now)
+    }
+
+    /// What the ended `pid` left in its process `group` gets the stop
+    /// signal (KILL after the stop timeout) before `then`. The group is
+    /// checked at once: an empty one ends this stop unseen.
+    fn stop_leftovers(
+        &self,
+        pid: i32,
+        group: i32,
+        then: AfterStop,
+        mut actions: Vec<Action>,
+        now: Instant,
+    ) -> Next {
+        let signal = self.spec.stop_signal;
+        actions.extend([
+            Action::SignalGroup { group, signal },
+            Action::SignalGroup {
+                group,
+                signal: libc::SIGCONT,
+            },
+            Action::CheckGroup { pid: group },
+        ]);
+        let stop = Stop {
+            pid,
+            group,
+            leftovers: true,
+            kill_at: Some(now + self.spec.stop_timeout),
+            leader_gone: Some((now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST)),
+            then,
+            spec: None,
+        };
+        (Phase::Stopping(Box::new(stop)), actions)
     }
 
     /// Sends the stop signal (or runs the stop hook) to a process, after
@@ -1146,6 +1208,8 @@ impl Service {
         }
         let stop = Stop {
             pid,
+            group: pid,
+            leftovers: false,
             kill_at: Some(now + self.spec.stop_timeout),
             leader_gone: None,
             then: AfterStop::Rest,
@@ -1187,9 +1251,20 @@ impl Service {
 
     /// The process group is gone: log, switch definitions, and do `then`.
     fn stopped(&mut self, stop: Stop, now: Instant) -> Next {
-        let how = self.last_exit.map(Exit::describe).unwrap_or_default();
-        let ran = format_duration(self.ran_for(now));
-        log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
+        if !stop.leftovers {
+            let how = self.last_exit.map(Exit::describe).unwrap_or_default();
+            let ran = format_duration(self.ran_for(now));
+            log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
+        } else if stop
+            .leader_gone
+            .is_some_and(|(_, every)| every > GROUP_RECHECK_FIRST)
+        {
+            // Said only when they outlived the first look (most often
+            // there are none, and nothing shows).
+            let took = self.exited_at.map(|at| now.saturating_duration_since(at));
+            let took = format_duration(took.unwrap_or_default());
+            log::info!(target: &self.spec.name, "processes left in group {} stopped after {took}", stop.group);
+        }
         // A new definition waiting for this stop applies even if the
         // restart was called off (`going stop` meanwhile).
         if let Some(spec) = stop.spec {
@@ -1214,6 +1289,10 @@ impl Service {
                 log::warn!(target: &self.spec.name, "restart in {}", format_duration(delay));
                 (self.backoff(now + delay), vec![])
             }
+            AfterStop::StartAgain => self.begin_start(false),
+            AfterStop::Backoff(until) if until <= now => self.begin_start(false),
+            AfterStop::Backoff(until) => (self.backoff(until), vec![]),
+            AfterStop::Exit => (Phase::Exited, self.critical_end()),
         }
     }
 
@@ -1266,8 +1345,9 @@ impl Service {
             .map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
     }
 
-    /// The leader died on its own: restart now, later, or not at all.
-    fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> Next {
+    /// The leader died on its own: restart now, later, or not at all
+    /// (logged now, done once its leftovers are gone).
+    fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> AfterStop {
         let restart = match self.spec.restart {
             Restart::Always => true,
             Restart::OnFailure => failed,
@@ -1279,38 +1359,44 @@ impl Service {
                 _ => "never",
             };
             log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
-            return (Phase::Exited, self.critical_end());
+            return AfterStop::Exit;
         }
         self.count_restart(now);
         if !short {
             self.short_runs = 0;
             log::warn!(target: &self.spec.name, "{what}, restarting");
-            return self.begin_start(false);
+            return AfterStop::StartAgain;
         }
         self.back_off(what, log::Level::Warn, now)
     }
 
     /// One more short run: the backoff it calls for, or, for a critical
     /// service that keeps failing, the end.
-    fn back_off(&mut self, what: &str, level: log::Level, now: Instant) -> Next {
+    fn back_off(&mut self, what: &str, level: log::Level, now: Instant) -> AfterStop {
         self.short_runs = self.short_runs.saturating_add(1);
         if self.spec.critical && self.short_runs >= CRITICAL_SHORT_RUNS {
             log::error!(target: &self.spec.name, "{what}, failed {} times in a row", self.short_runs);
-            return (Phase::Exited, self.critical_end());
+            return AfterStop::Exit;
         }
         let delay = backoff_delay(self.short_runs);
         log::log!(target: &self.spec.name, level, "{what}, restart in {}", format_duration(delay));
-        (self.backoff(now + delay), vec![])
+        AfterStop::Backoff(now + delay)
     }
 
     /// The service could not be started at all: always a short run.
-    fn after_failure(&mut self, what: &str, now: Instant) -> Next {
+    fn after_failure(&mut self, what: &str, now: Instant) -> AfterStop {
         if self.spec.restart == Restart::Never {
             log::error!(target: &self.spec.name, "{what}, not restarted (restart = never)");
-            return (Phase::Exited, self.critical_end());
+            return AfterStop::Exit;
         }
         self.count_restart(now);
         self.back_off(what, log::Level::Error, now)
+    }
+
+    /// A start failed with no process left: what follows, at once.
+    fn failed(&mut self, what: &str, now: Instant) -> Next {
+        let then = self.after_failure(what, now);
+        self.finish(then, now)
     }
 
     /// The pid file, as log lines name it.
@@ -1389,6 +1475,33 @@ mod tests {
         }
     }
 
+    /// `s` hears `event` (an end of its process) as from the loop, which
+    /// answers `GroupGone` at once when nothing is left in the group.
+    fn exits(s: &mut Service, event: Event, now: Instant) -> Vec<Action> {
+        let mut actions = s.on(event, now);
+        let Some(group) = s.awaited_group() else {
+            return actions;
+        };
+        if !actions.ends_with(&leftovers(group, libc::SIGTERM)) {
+            return actions;
+        }
+        actions.truncate(actions.len() - 3);
+        actions.extend(s.on(Event::GroupGone, now));
+        actions
+    }
+
+    /// What stops the leftovers in `group`.
+    fn leftovers(group: i32, signal: i32) -> Vec<Action> {
+        vec![
+            Action::SignalGroup { group, signal },
+            Action::SignalGroup {
+                group,
+                signal: libc::SIGCONT,
+            },
+            Action::CheckGroup { pid: group },
+        ]
+    }
+
     /// The stop signal, and SIGCONT, to the group of `pid`.
     fn term_cont(pid: i32) -> Vec<Action> {
         let signal = |signal| Action::Signal { pid, signal };
@@ -1450,18 +1563,18 @@ mod tests {
         spawned(&mut s, t0);
         // Inside it, a crash restarts as usual.
         let t1 = t0 + Duration::from_secs(60);
-        assert_eq!(s.on(exit(1), t1), vec![Action::Spawn]);
+        assert_eq!(exits(&mut s, exit(1), t1), vec![Action::Spawn]);
         spawned(&mut s, t1);
         // Its end: the stop procedure, then scheduled.
         assert_eq!(s.on(Event::WindowClosed, t1), term_cont(100));
         assert_eq!(s.state(), State::Stopping);
         assert_eq!(s.deadline(), Some(t1 + Duration::from_secs(2)));
-        s.on(exit(0), t1);
+        exits(&mut s, exit(0), t1);
         assert_eq!(s.on(Event::GroupGone, t1), vec![]);
         assert_eq!(s.state(), State::Scheduled);
         // A window closing during a backoff ends the backoff.
         let mut s = scheduled(Restart::Always, true, t0);
-        s.on(exit(1), t0);
+        exits(&mut s, exit(1), t0);
         assert_eq!(s.state(), State::Backoff);
         s.on(Event::WindowClosed, t0);
         assert_eq!((s.state(), s.deadline()), (State::Scheduled, None));
@@ -1471,7 +1584,7 @@ mod tests {
     fn a_one_shot_runs_once_a_window() {
         let t0 = Instant::now();
         let mut s = scheduled(Restart::Never, true, t0);
-        s.on(exit(0), t0 + Duration::from_secs(1));
+        exits(&mut s, exit(0), t0 + Duration::from_secs(1));
         assert_eq!(s.state(), State::Exited);
         // Told again that the window is on (a clock change): nothing.
         assert_eq!(s.on(Event::WindowOpened, t0), vec![]);
@@ -1493,7 +1606,7 @@ mod tests {
         assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
         spawned(&mut s, t0);
         s.on(Event::WindowClosed, t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         s.on(Event::GroupGone, t0);
         assert_eq!(s.state(), State::Scheduled);
         // Shutdown rests it.
@@ -1535,7 +1648,7 @@ mod tests {
         run(&mut s, t0);
         let t1 = t0 + Duration::from_secs(120);
         assert_eq!(s.on(Event::Inactive, t1), term_cont(100));
-        s.on(exit(0), t1);
+        exits(&mut s, exit(0), t1);
         // A long run: started again at once.
         assert_eq!(s.on(Event::GroupGone, t1), vec![Action::Spawn]);
         assert_eq!(s.restarts(), 1);
@@ -1563,7 +1676,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["/bin/sleep", "100"]);
         run(&mut s, t0);
-        let actions = s.on(exit(0), t0 + Duration::from_secs(60));
+        let actions = exits(&mut s, exit(0), t0 + Duration::from_secs(60));
         assert_eq!(actions, vec![Action::Spawn]);
         assert_eq!(s.restarts(), 1);
         assert_eq!(s.last_exit(), Some(Exit::Code(0)));
@@ -1578,16 +1691,16 @@ mod tests {
         run(&mut s, now);
         for expected_ms in [50, 100, 200, 400] {
             now += Duration::from_millis(10);
-            assert_eq!(s.on(exit(1), now), vec![]);
+            assert_eq!(exits(&mut s, exit(1), now), vec![]);
             assert_eq!(s.state(), State::Backoff);
             assert_eq!(s.deadline(), Some(now + Duration::from_millis(expected_ms)));
             now += Duration::from_millis(expected_ms);
             assert_eq!(s.on(Event::Deadline, now), vec![Action::Spawn]);
             spawned(&mut s, now);
         }
-        assert_eq!(s.on(exit(1), now + SHORT_RUN), vec![Action::Spawn]);
+        assert_eq!(exits(&mut s, exit(1), now + SHORT_RUN), vec![Action::Spawn]);
         spawned(&mut s, now);
-        s.on(exit(1), now + Duration::from_millis(1));
+        exits(&mut s, exit(1), now + Duration::from_millis(1));
         assert_eq!(
             s.deadline(),
             Some(now + Duration::from_millis(1) + FIRST_BACKOFF)
@@ -1601,20 +1714,20 @@ mod tests {
         let mut s = service(&["x"]);
         s.spec.restart = Restart::OnFailure;
         run(&mut s, t0);
-        assert_eq!(s.on(exit(0), later), vec![]);
+        assert_eq!(exits(&mut s, exit(0), later), vec![]);
         assert_eq!(s.state(), State::Exited);
         run(&mut s, t0);
-        assert_eq!(s.on(exit(3), later), vec![Action::Spawn]);
+        assert_eq!(exits(&mut s, exit(3), later), vec![Action::Spawn]);
         spawned(&mut s, t0);
         let killed = Event::Exited {
             status: Exit::Signal(9),
             exec_error: None,
         };
-        assert_eq!(s.on(killed, later), vec![Action::Spawn]);
+        assert_eq!(exits(&mut s, killed, later), vec![Action::Spawn]);
 
         s.spec.restart = Restart::Never;
         spawned(&mut s, t0);
-        assert_eq!(s.on(exit(3), later), vec![]);
+        assert_eq!(exits(&mut s, exit(3), later), vec![]);
         assert_eq!(s.state(), State::Exited);
         assert_eq!(s.deadline(), None);
     }
@@ -1630,7 +1743,7 @@ mod tests {
             status: Exit::Code(127),
             exec_error: Some("exec".into()),
         };
-        assert_eq!(s.on(failed, t0 + SHORT_RUN * 2), vec![]);
+        assert_eq!(exits(&mut s, failed, t0 + SHORT_RUN * 2), vec![]);
         assert_eq!(s.state(), State::Backoff);
         assert_eq!(s.deadline(), Some(t0 + SHORT_RUN * 2 + FIRST_BACKOFF));
     }
@@ -1685,7 +1798,7 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         s.on(Event::Stop, t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         // The group outlives its leader: recheck soon, then less often.
         assert_eq!(s.deadline(), Some(t0 + GROUP_RECHECK_FIRST));
         let t1 = t0 + GROUP_RECHECK_FIRST;
@@ -1699,8 +1812,9 @@ mod tests {
         assert_eq!(
             s.on(Event::Deadline, kill_at),
             vec![
-                Action::Signal {
-                    pid: 100,
+                // The group only: the leader's pid may be another's now.
+                Action::SignalGroup {
+                    group: 100,
                     signal: libc::SIGKILL
                 },
                 Action::CheckGroup { pid: 100 }
@@ -1731,7 +1845,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.on(exit(1), t0);
+        exits(&mut s, exit(1), t0);
         assert_eq!(s.state(), State::Backoff);
         assert_eq!(s.on(Event::Stop, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
@@ -1754,7 +1868,7 @@ mod tests {
             })
         );
         assert_eq!(s.spec.argv, ["old"]);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
         assert_eq!(s.spec, new);
         assert_eq!(s.restarts(), 0);
@@ -1765,7 +1879,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["old"]);
         run(&mut s, t0);
-        s.on(exit(1), t0);
+        exits(&mut s, exit(1), t0);
         assert_eq!(s.state(), State::Backoff);
         let actions = s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
         assert_eq!(actions, vec![Action::Spawn]);
@@ -1786,7 +1900,7 @@ mod tests {
         let mut disabled = s.spec.clone();
         disabled.enabled = false;
         s.replace(disabled, t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Disabled);
     }
@@ -1797,7 +1911,7 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         s.admin_stop(t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         assert_eq!(s.on(Event::Start, t0), vec![]);
@@ -1815,7 +1929,7 @@ mod tests {
         run(&mut s, t0);
         s.admin_stop(t0);
         assert_eq!(s.admin_start(t0), vec![]);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
     }
 
@@ -1826,7 +1940,7 @@ mod tests {
         run(&mut s, t0);
         s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
         s.admin_stop(t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.spec.argv, ["new"]);
         assert_eq!(s.admin_start(t0), vec![Action::Spawn]);
@@ -1844,7 +1958,7 @@ mod tests {
                 signal: libc::SIGTERM
             })
         );
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
         let mut resting = service(&["x"]);
         assert_eq!(resting.admin_restart(t0), vec![Action::Spawn]);
@@ -1858,7 +1972,7 @@ mod tests {
         run(&mut s, now);
         for _ in 0..FLAP_RESTARTS {
             now += SHORT_RUN;
-            assert_eq!(s.on(exit(1), now), vec![Action::Spawn]);
+            assert_eq!(exits(&mut s, exit(1), now), vec![Action::Spawn]);
             spawned(&mut s, now);
         }
         assert!(s.is_flapping(now));
@@ -1868,7 +1982,7 @@ mod tests {
         let mut now = t0;
         for _ in 0..FLAP_RESTARTS {
             run(&mut slow, now);
-            slow.on(exit(1), now + Duration::from_millis(1));
+            exits(&mut slow, exit(1), now + Duration::from_millis(1));
             now += MAX_BACKOFF;
         }
         assert!(slow.is_flapping(now));
@@ -1883,12 +1997,18 @@ mod tests {
         s.spec.critical = true;
         s.spec.restart = Restart::Never;
         run(&mut s, t0);
-        assert_eq!(s.on(exit(7), t0), vec![Action::Critical { code: 7 }]);
+        assert_eq!(
+            exits(&mut s, exit(7), t0),
+            vec![Action::Critical { code: 7 }]
+        );
         let mut killed = service(&["x"]);
         killed.spec.critical = true;
         killed.spec.restart = Restart::OnFailure;
         run(&mut killed, t0);
-        assert_eq!(killed.on(exit(0), t0), vec![Action::Critical { code: 0 }]);
+        assert_eq!(
+            exits(&mut killed, exit(0), t0),
+            vec![Action::Critical { code: 0 }]
+        );
         let mut never_ran = service(&["x"]);
         never_ran.spec.critical = true;
         never_ran.spec.restart = Restart::Never;
@@ -1907,12 +2027,15 @@ mod tests {
         let mut now = t0;
         for _ in 1..CRITICAL_SHORT_RUNS {
             run(&mut s, now);
-            assert_eq!(s.on(exit(2), now), vec![]);
+            assert_eq!(exits(&mut s, exit(2), now), vec![]);
             assert_eq!(s.state(), State::Backoff);
             now += MAX_BACKOFF;
         }
         run(&mut s, now);
-        assert_eq!(s.on(exit(2), now), vec![Action::Critical { code: 2 }]);
+        assert_eq!(
+            exits(&mut s, exit(2), now),
+            vec![Action::Critical { code: 2 }]
+        );
         assert_eq!(s.state(), State::Exited);
         let killed = Event::Exited {
             status: Exit::Signal(9),
@@ -1920,7 +2043,7 @@ mod tests {
         };
         let mut plain = service(&["x"]);
         run(&mut plain, t0);
-        assert_eq!(plain.on(killed, t0), vec![]);
+        assert_eq!(exits(&mut plain, killed, t0), vec![]);
         assert_eq!(Exit::Signal(9).code(), 137);
     }
 
@@ -2044,7 +2167,7 @@ mod tests {
                 signal: libc::SIGTERM
             })
         );
-        s.on(exit(0), t1);
+        exits(&mut s, exit(0), t1);
         assert_eq!(s.on(Event::GroupGone, t1), vec![]);
         assert_eq!(s.state(), State::Backoff);
         assert_eq!(s.restarts(), 1);
@@ -2062,16 +2185,16 @@ mod tests {
         s.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         s.spec.extras_mut().start_timeout = Duration::from_secs(1);
         run(&mut s, t0);
-        assert_eq!(s.on(exit(0), t0), vec![Action::ReadPidFile]);
+        assert_eq!(exits(&mut s, exit(0), t0), vec![Action::ReadPidFile]);
         assert_eq!(s.state(), State::Starting);
         assert_eq!(s.pid(), None);
         assert_eq!(s.on(Event::PidFile(None), t0), vec![]);
         let t1 = t0 + PID_FILE_RECHECK;
         assert_eq!(s.on(Event::Deadline, t1), vec![Action::ReadPidFile]);
-        assert_eq!(s.on(Event::PidFile(Some(4242)), t1), vec![]);
+        assert_eq!(s.on(Event::PidFile(Some((4242, 4242))), t1), vec![]);
         assert_eq!((s.state(), s.pid()), (State::Running, Some(4242)));
         // The daemon's own exit is a crash like any other, even with status 0.
-        assert_eq!(s.on(exit(0), t1 + SHORT_RUN), vec![Action::Spawn]);
+        assert_eq!(exits(&mut s, exit(0), t1 + SHORT_RUN), vec![Action::Spawn]);
     }
 
     #[test]
@@ -2081,13 +2204,13 @@ mod tests {
         s.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         s.spec.extras_mut().start_timeout = Duration::from_secs(1);
         run(&mut s, t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::Deadline, t0 + Duration::from_secs(1)), vec![]);
         assert_eq!(s.state(), State::Backoff);
         let mut failing = service(&["/usr/sbin/daemon"]);
         failing.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         run(&mut failing, t0);
-        failing.on(exit(1), t0);
+        exits(&mut failing, exit(1), t0);
         assert_eq!(failing.state(), State::Backoff);
     }
 
@@ -2098,7 +2221,7 @@ mod tests {
         run(&mut s, t0);
         s.remove(t0);
         assert!(!s.is_removable());
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         s.on(Event::GroupGone, t0);
         assert!(s.is_removable());
         let mut idle = service(&["x"]);
@@ -2113,7 +2236,7 @@ mod tests {
         // Backoff: stopped at once, no restart at its deadline.
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.on(exit(1), t0);
+        exits(&mut s, exit(1), t0);
         assert_eq!(s.on(Event::Shutdown, t0), vec![]);
         assert_eq!((s.state(), s.deadline()), (State::Stopped, None));
         assert_eq!(s.on(Event::Start, t0), vec![]);
@@ -2133,12 +2256,12 @@ mod tests {
         run(&mut running, t0);
         assert_eq!(running.on(Event::Shutdown, t0), vec![]);
         assert_eq!(running.state(), State::Running);
-        assert_eq!(running.on(exit(0), t0 + SHORT_RUN), vec![]);
+        assert_eq!(exits(&mut running, exit(0), t0 + SHORT_RUN), vec![]);
         assert_eq!(running.state(), State::Stopped);
         let mut short = service(&["x"]);
         run(&mut short, t0);
         short.on(Event::Shutdown, t0);
-        assert_eq!(short.on(exit(1), t0), vec![]);
+        assert_eq!(exits(&mut short, exit(1), t0), vec![]);
         assert_eq!((short.state(), short.deadline()), (State::Stopped, None));
     }
 
@@ -2149,7 +2272,7 @@ mod tests {
         run(&mut s, t0);
         s.admin_restart(t0);
         s.on(Event::Shutdown, t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         let mut down = service(&["x"]);
@@ -2164,7 +2287,7 @@ mod tests {
         daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         run(&mut daemon, t0);
         daemon.on(Event::Shutdown, t0);
-        assert_eq!(daemon.on(exit(0), t0), vec![]);
+        assert_eq!(exits(&mut daemon, exit(0), t0), vec![]);
         assert_eq!(daemon.state(), State::Stopped);
     }
 
@@ -2187,7 +2310,7 @@ mod tests {
         let mut ended = service(&["x"]);
         ended.spec.restart = Restart::Never;
         run(&mut ended, t0);
-        ended.on(exit(0), t0);
+        exits(&mut ended, exit(0), t0);
         assert_eq!(ended.on(adopted, t0), vec![]);
         assert_eq!(ended.state(), State::Exited);
         assert_eq!(ended.on(Event::Stop, t0), vec![]);
@@ -2222,7 +2345,7 @@ mod tests {
         let mut daemon = service(&["/usr/sbin/daemon"]);
         daemon.spec.extras_mut().pid_file = Some("/run/d.pid".into());
         run(&mut daemon, t0);
-        daemon.on(exit(0), t0);
+        exits(&mut daemon, exit(0), t0);
         assert_eq!(daemon.deadline(), Some(t0 + PID_FILE_RECHECK));
         assert_eq!(daemon.on(Event::Stop, t0), vec![]);
         assert_eq!((daemon.state(), daemon.deadline()), (State::Stopped, None));
@@ -2276,7 +2399,7 @@ mod tests {
         s.spec.extras_mut().before = None;
         run(&mut s, t0);
         s.on(Event::Stop, t0);
-        assert!(!s.leader_gone());
+        assert_eq!(s.awaited_group(), None);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         let failed = Event::HookDone {
             hook: Hook::Stop,
@@ -2284,8 +2407,8 @@ mod tests {
         };
         assert_eq!(s.on(failed, t0), term_cont(100));
         assert_eq!(s.state(), State::Stopping);
-        s.on(exit(0), t0);
-        assert!(s.leader_gone());
+        exits(&mut s, exit(0), t0);
+        assert_eq!(s.awaited_group(), Some(100));
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!((s.state(), s.pid()), (State::Stopped, None));
     }
@@ -2296,7 +2419,7 @@ mod tests {
         let mut s = service(&["x"]);
         run(&mut s, t0);
         s.stop_for_dependency(t0);
-        s.on(exit(0), t0);
+        exits(&mut s, exit(0), t0);
         s.set_blocked(Some("waiting for db".into()));
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert!(s.is_waiting());
@@ -2305,8 +2428,130 @@ mod tests {
         run(&mut down, t0);
         down.want_down(true);
         down.stop_for_dependency(t0);
-        down.on(exit(0), t0);
+        exits(&mut down, exit(0), t0);
         down.on(Event::GroupGone, t0);
         assert!(!down.is_waiting());
+    }
+
+    #[test]
+    fn leftovers_are_stopped_before_the_restart() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        run(&mut s, t0);
+        // A long run ends; its group is not empty (no GroupGone comes).
+        let t1 = t0 + SHORT_RUN;
+        assert_eq!(s.on(exit(0), t1), leftovers(100, libc::SIGTERM));
+        assert_eq!((s.state(), s.pid()), (State::Stopping, Some(100)));
+        assert_eq!(s.awaited_group(), Some(100));
+        assert_eq!(s.restarts(), 1);
+        // Looked at again, less and less often, then killed at the timeout.
+        let t2 = t1 + GROUP_RECHECK_FIRST;
+        assert_eq!(s.deadline(), Some(t2));
+        assert_eq!(
+            s.on(Event::Deadline, t2),
+            vec![Action::CheckGroup { pid: 100 }]
+        );
+        // The leader's pid, reused by another child, is not this service's.
+        assert_eq!(s.on(exit(0), t2), vec![]);
+        let kill_at = t1 + Duration::from_secs(2);
+        let kill = Action::SignalGroup {
+            group: 100,
+            signal: libc::SIGKILL,
+        };
+        let check = Action::CheckGroup { pid: 100 };
+        assert_eq!(s.on(Event::Deadline, kill_at), vec![kill, check]);
+        // Gone: the restart the exit called for, counted once.
+        assert_eq!(s.on(Event::GroupGone, kill_at), vec![Action::Spawn]);
+        assert_eq!(s.restarts(), 1);
+        assert_eq!(s.awaited_group(), None);
+    }
+
+    #[test]
+    fn leftovers_keep_the_backoff_of_the_exit() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.stop_signal = libc::SIGINT;
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(1), t0), leftovers(100, libc::SIGINT));
+        // Gone within the backoff: the backoff runs to its end.
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state(), State::Backoff);
+        assert_eq!(s.deadline(), Some(t0 + FIRST_BACKOFF));
+        // Gone after it: started at once.
+        let t1 = t0 + FIRST_BACKOFF;
+        assert_eq!(s.on(Event::Deadline, t1), vec![Action::Spawn]);
+        spawned(&mut s, t1);
+        s.on(exit(1), t1);
+        let t2 = t1 + Duration::from_secs(1);
+        assert_eq!(s.on(Event::GroupGone, t2), vec![Action::Spawn]);
+        assert_eq!(s.restarts(), 2);
+    }
+
+    #[test]
+    fn an_end_for_good_comes_after_the_leftovers() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.restart = Restart::Never;
+        s.spec.critical = true;
+        run(&mut s, t0);
+        assert_eq!(s.on(exit(3), t0), leftovers(100, libc::SIGTERM));
+        assert_eq!(s.state(), State::Stopping);
+        let gone = s.on(Event::GroupGone, t0);
+        assert_eq!(gone, vec![Action::Critical { code: 3 }]);
+        assert_eq!(s.state(), State::Exited);
+        // `going stop` meanwhile: stopped, not exited.
+        let mut s = service(&["x"]);
+        s.spec.restart = Restart::Never;
+        run(&mut s, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        assert_eq!(s.state(), State::Stopped);
+        // `going start` meanwhile: started once they are gone.
+        let mut s = service(&["x"]);
+        s.spec.restart = Restart::Never;
+        run(&mut s, t0);
+        s.on(exit(0), t0);
+        assert_eq!(s.admin_start(t0), vec![]);
+        assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
+    }
+
+    #[test]
+    fn a_daemon_leaves_leftovers_in_the_group_it_was_in() {
+        let t0 = Instant::now();
+        let mut s = service(&["/usr/sbin/daemon"]);
+        s.spec.extras_mut().pid_file = Some("/run/d.pid".into());
+        run(&mut s, t0);
+        // The command's exit is no end: its daemon is the service.
+        assert_eq!(s.on(exit(0), t0), vec![Action::ReadPidFile]);
+        s.on(Event::PidFile(Some((4242, 100))), t0);
+        assert_eq!(s.pid(), Some(4242));
+        let killed = Event::Exited {
+            status: Exit::Signal(9),
+            exec_error: None,
+        };
+        assert_eq!(s.on(killed, t0), leftovers(100, libc::SIGTERM));
+        assert_eq!((s.pid(), s.awaited_group()), (Some(4242), Some(100)));
+        // A stop of the daemon itself still goes to its pid.
+        assert_eq!(s.on(Event::GroupGone, t0), vec![]);
+        let t1 = t0 + FIRST_BACKOFF;
+        assert_eq!(s.on(Event::Deadline, t1), vec![Action::Spawn]);
+        spawned(&mut s, t1);
+        s.on(exit(0), t1);
+        s.on(Event::PidFile(Some((4343, 100))), t1);
+        assert_eq!(s.on(Event::Stop, t1), term_cont(4343));
+    }
+
+    #[test]
+    fn kept_leftovers_are_not_waited_for() {
+        let t0 = Instant::now();
+        let mut s = service(&["x"]);
+        s.spec.extras_mut().keep_leftovers = true;
+        run(&mut s, t0);
+        let t1 = t0 + SHORT_RUN;
+        assert_eq!(s.on(exit(0), t1), vec![Action::Spawn]);
+        spawned(&mut s, t1);
+        assert_eq!(s.on(exit(1), t1), vec![]);
+        assert_eq!(s.state(), State::Backoff);
     }
 }

@@ -471,7 +471,8 @@ mod tests {
             exec_error: None,
         };
         let (start, run) = (Event::Start, Event::ExecOk);
-        let events = [start.clone(), Event::Spawned(41), run.clone(), killed];
+        let gone = Event::GroupGone;
+        let events = [start.clone(), Event::Spawned(41), run.clone(), killed, gone];
         for event in events.into_iter().chain([start, Event::Spawned(42), run]) {
             service.on(event, now);
         }

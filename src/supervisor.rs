@@ -601,7 +601,8 @@ impl Supervisor {
     pub fn by_pid(&self, pid: i32) -> Option<&str> {
         self.services
             .iter()
-            .find(|s| s.pid() == Some(pid))
+            // A reaped leader's pid may be another process's now.
+            .find(|s| s.pid() == Some(pid) && s.awaited_group().is_none())
             .map(|s| s.name())
     }
 
@@ -609,8 +610,14 @@ impl Supervisor {
     pub fn awaiting_group(&self) -> Work {
         self.services
             .iter()
-            .filter(|s| s.leader_gone())
-            .filter_map(|s| Some((s.name().to_string(), Action::CheckGroup { pid: s.pid()? })))
+            .filter_map(|s| {
+                Some((
+                    s.name().to_string(),
+                    Action::CheckGroup {
+                        pid: s.awaited_group()?,
+                    },
+                ))
+            })
             .collect()
     }
 
@@ -979,6 +986,7 @@ mod tests {
             exec_error: None,
         };
         sup.event("web", exited, now);
+        sup.event("web", Event::GroupGone, now);
         let at = now + Duration::from_millis(50);
         assert_eq!(sup.next_deadline(), Some(at));
         assert!(sup.due(now).is_empty());
@@ -1100,10 +1108,13 @@ mod tests {
             status: Exit::Code(1),
             exec_error: None,
         };
+        // What it left in its group is stopped, and nothing starts again.
+        let work = sup.event("db", crashed, now + Duration::from_secs(60));
         assert_eq!(
-            sup.event("db", crashed, now + Duration::from_secs(60)),
-            vec![]
+            work.last(),
+            Some(&("db".into(), Action::CheckGroup { pid: 1 }))
         );
+        assert_eq!(sup.event("db", Event::GroupGone, now), vec![]);
         assert_eq!(sup.reconcile("new", named("new"), now), vec![]);
         assert!(sup.services().all(|s| s.name() == "web" || !s.is_active()));
     }

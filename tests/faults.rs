@@ -1111,7 +1111,8 @@ fn service_forks_1000_children_and_exits() {
     t.write_svc(
         "forker.toml",
         &format!(
-            "cmd = {}\nrestart = \"on-failure\"\n",
+            // Kept: the orphans are the subject (tests/leftovers.rs stops them).
+            "cmd = {}\nrestart = \"on-failure\"\nleftovers = \"keep\"\n",
             qa(&["/bin/sh", "-c", forker])
         ),
     );
@@ -1671,7 +1672,8 @@ fn pid1_service_forks_5000_children_and_exits() {
     t.write_svc(
         "forker.toml",
         &format!(
-            "cmd = {}\nrestart = \"never\"\n",
+            // Kept: the orphans are the subject (tests/leftovers.rs stops them).
+            "cmd = {}\nrestart = \"never\"\nleftovers = \"keep\"\n",
             qa(&["/bin/sh", "-c", &forker])
         ),
     );
@@ -1745,7 +1747,8 @@ fn session_leader_dies_after_a_double_fork() {
     t.write_svc(
         "leader.toml",
         &format!(
-            "cmd = {}\nrestart = \"never\"\n",
+            // Kept: the orphan is the subject (tests/leftovers.rs stops it).
+            "cmd = {}\nrestart = \"never\"\nleftovers = \"keep\"\n",
             qa(&["/bin/sh", "-c", &script])
         ),
     );

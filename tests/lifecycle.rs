@@ -444,7 +444,8 @@ fn leader_exit_leaves_its_group_alone() {
     t.write_svc(
         "a.toml",
         &format!(
-            "cmd = {}\nrestart = \"never\"\n",
+            // The default (`stop`) is tested in tests/leftovers.rs.
+            "cmd = {}\nrestart = \"never\"\nleftovers = \"keep\"\n",
             qa(&["/bin/sh", "-c", &script])
         ),
     );

@@ -107,6 +107,9 @@ pub struct Extras {
     pub activity: Option<ActivityCheck>,
     /// For a file with `apply-on` or `[[version]]`: which is in effect.
     pub versions: Option<VersionState>,
+    /// `leftovers = "keep"`: what its process leaves in its group when it
+    /// ends on its own is not stopped before the next start.
+    pub keep_leftovers: bool,
 }
 
 /// Which of a file's definitions is in effect, and when that changes
@@ -146,6 +149,7 @@ static NO_EXTRAS: Extras = Extras {
     versions: None,
     schedule: None,
     activity: None,
+    keep_leftovers: false,
 };
 
 pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
@@ -503,6 +507,17 @@ fn apply(
                 other => {
                     return Err(prefixed(format!(
                         "{other:?} is not one of \"always\", \"on-failure\", \"never\""
+                    )));
+                }
+            }
+        }
+        "leftovers" => {
+            spec.extras_mut().keep_leftovers = match string(value).map_err(prefixed)?.as_str() {
+                "stop" => false,
+                "keep" => true,
+                other => {
+                    return Err(prefixed(format!(
+                        "{other:?} is not one of \"stop\", \"keep\""
                     )));
                 }
             }
@@ -1297,6 +1312,29 @@ MODE = "prod"
         assert_eq!(
             problems(toml("cmd = \"x\"\ncritical = 1\n")),
             one(2, "critical: expected true or false, found integer")
+        );
+    }
+
+    #[test]
+    fn leftovers_stop_or_keep() {
+        let keep = |s: ServiceSpec| s.extras().keep_leftovers;
+        assert_eq!(toml("cmd = \"x\"\n").map(keep), Ok(false));
+        assert_eq!(
+            toml("cmd = \"x\"\nleftovers = \"stop\"\n").map(keep),
+            Ok(false)
+        );
+        assert_eq!(
+            toml("cmd = \"x\"\nleftovers = \"keep\"\n").map(keep),
+            Ok(true)
+        );
+        assert_eq!(going("cmd=x\nleftovers=keep\n").map(keep), Ok(true));
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nleftovers = \"kill\"\n")),
+            one(2, "leftovers: \"kill\" is not one of \"stop\", \"keep\"")
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\nleftovers = true\n")),
+            one(2, "leftovers: expected a string, found boolean")
         );
     }
 
