@@ -33,42 +33,39 @@ use nix::unistd::Pid;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-/// The parts, each a file of its own. `main` comes last: it is offered
-/// every signal after the others, and its sweep of what is left starts
-/// only once every other part is done.
-pub struct Parts {
-    pub takeover: Takeover,
-    pub directory: Directory,
-    pub control: ControlServer,
-    pub hooks: Hooks,
-    pub readiness: Readiness,
-    /// Before `output`: it takes its own pipes back from an upgrade first.
-    pub logs: LogFiles,
-    pub output: Outputs,
-    pub log: StderrBacklog,
-    pub versions: Versions,
-    pub schedules: Schedules,
-    pub activity: Activity,
-    pub main: MainCommand,
+/// Declares the parts once: the struct and the list the loop walks.
+macro_rules! parts {
+    ($($(#[$doc:meta])* $name:ident: $part:ty,)*) => {
+        pub struct Parts {
+            $($(#[$doc])* pub $name: $part,)*
+        }
+
+        impl Parts {
+            fn each(&mut self) -> [&mut dyn Part; [$(stringify!($name)),*].len()] {
+                [$(&mut self.$name),*]
+            }
+        }
+    };
 }
 
-impl Parts {
-    fn each(&mut self) -> [&mut dyn Part; 12] {
-        [
-            &mut self.takeover,
-            &mut self.directory,
-            &mut self.control,
-            &mut self.hooks,
-            &mut self.readiness,
-            &mut self.logs,
-            &mut self.output,
-            &mut self.log,
-            &mut self.versions,
-            &mut self.schedules,
-            &mut self.activity,
-            &mut self.main,
-        ]
-    }
+// The parts, each a file of its own; a new concern is one line here (and
+// its construction in lib.rs). `main` comes last: it is offered every
+// signal after the others, and its sweep of what is left starts only once
+// every other part is done.
+parts! {
+    takeover: Takeover,
+    directory: Directory,
+    control: ControlServer,
+    hooks: Hooks,
+    readiness: Readiness,
+    /// Before `output`: it takes its own pipes back from an upgrade first.
+    logs: LogFiles,
+    output: Outputs,
+    log: StderrBacklog,
+    versions: Versions,
+    schedules: Schedules,
+    activity: Activity,
+    main: MainCommand,
 }
 
 /// The poll tag of the signalfd, beside the parts' indexes.
@@ -327,7 +324,7 @@ impl EventLoop {
         let now = Instant::now();
         match action {
             Action::Spawn => self.spawn(name),
-            Action::Signal { pid, signal } => signal_group(pid, signal),
+            Action::Signal { pid, signal } => crate::util::signal_group(pid, signal),
             Action::SignalGroup { group, signal } => {
                 // Never 0 or 1: killpg would reach going's own group, or all.
                 if let (true, Ok(signal)) = (group > 1, Signal::try_from(signal)) {
@@ -593,17 +590,6 @@ impl Reaping {
     fn walked(&mut self, now: Instant) {
         self.last_walk = Some(now);
         self.walk_due = None;
-    }
-}
-
-/// Signals the process group led by `pid`, or `pid` alone if it has not
-/// made its group yet (between fork and setsid).
-pub fn signal_group(pid: i32, signal: i32) {
-    let Ok(signal) = Signal::try_from(signal) else {
-        return;
-    };
-    if nix::sys::signal::killpg(Pid::from_raw(pid), signal) == Err(nix::errno::Errno::ESRCH) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), signal);
     }
 }
 

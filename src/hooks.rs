@@ -4,10 +4,10 @@
 //! and its end is no news for the service.
 
 use crate::config::Readiness;
-use crate::event_loop::signal_group;
 use crate::part::{Cx, Notice, Part, Started};
 use crate::service::{Action, Event, Exit, Hook};
 use crate::spawn;
+use crate::util::signal_group;
 use std::time::Instant;
 
 #[derive(Default)]

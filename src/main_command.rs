@@ -4,12 +4,12 @@
 //! else has stopped: as PID 1 every process of the namespace, as a
 //! subreaper with a main command every descendant.
 
-use crate::event_loop::signal_group;
 use crate::part::{Cx, Handover, Notice, Part};
 use crate::service::Exit;
 use crate::signals;
 use crate::spawn;
 use crate::util::format_duration;
+use crate::util::signal_group;
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 

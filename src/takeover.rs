@@ -4,13 +4,13 @@
 //! going's child), and the upgrade that execs a new going in place.
 
 use crate::config;
-use crate::event_loop::signal_group;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::procfs;
 use crate::service::{Event, Exit, Memory, State};
 use crate::state;
 use crate::supervisor::{Adoption, Supervisor};
 use crate::util::Fnv;
+use crate::util::signal_group;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 

@@ -53,6 +53,19 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// Signals the process group led by `pid`, or `pid` alone if it has not
+/// made its group yet (between fork and setsid).
+pub fn signal_group(pid: i32, signal: i32) {
+    let Ok(signal) = nix::sys::signal::Signal::try_from(signal) else {
+        return;
+    };
+    if nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal)
+        == Err(nix::errno::Errno::ESRCH)
+    {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+    }
+}
+
 /// `1 service`, `2 services`: a count and its noun, singular for one.
 pub fn counted(n: impl Into<u64>, noun: &str) -> String {
     match n.into() {
