@@ -20,10 +20,6 @@ pub const DEFAULT_DIR: &str = "/etc/going.d";
 /// How long a command to the control socket may take without `-t`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Room kept in front of a long answer for its status line, which is put
-/// there in place (no copy of the answer).
-pub const STATUS_LINE_ROOM: usize = 16;
-
 /// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
 

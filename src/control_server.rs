@@ -113,6 +113,9 @@ impl Part for ControlServer {
                 Ok(wait) => return server.hold(index, wait),
                 Err(reply) => reply,
             },
+            Ok(Request::Status { json, names }) => {
+                return server.answer_with(index, |out| status(json, &names, dir, cx, out));
+            }
             Ok(request) => answer(request, dir, cx),
             Err(why) => Reply::error(&why),
         };
@@ -129,7 +132,7 @@ impl Part for ControlServer {
 /// What going answers a request.
 fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
     let command = match request {
-        Request::Status { json, names } => return status_reply(json, &names, dir, cx),
+        Request::Status { .. } => return Reply::error("status is answered as it is written"),
         Request::Reload => {
             log::info!("reload requested, rescanning {}", dir.display());
             cx.out.notices.push(Notice::Rescan);
@@ -166,22 +169,31 @@ fn upgrade_reply(cx: &mut Cx<'_>) -> Reply {
     Reply::ok(String::new())
 }
 
-/// `going status [--json] [NAME...]`: exit 0 unless a named service is not
-/// running and ready.
-fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Reply {
+/// `going status [--json] [NAME...]`, written to `out` as it is made:
+/// exit 0 unless a named service is not running and ready (a health check
+/// must not pass before then).
+fn status(
+    json: bool,
+    names: &[String],
+    dir: &Path,
+    cx: &mut Cx<'_>,
+    out: &mut dyn std::fmt::Write,
+) {
     let supervisor = &*cx.supervisor;
-    let selected = if names.is_empty() {
-        Ok(supervisor.names().map(str::to_string).collect::<Vec<_>>())
-    } else {
-        supervisor.select(names)
+    let selected = match names.is_empty() {
+        true => Ok(Vec::new()),
+        false => supervisor.select(names),
     };
     let selected = match selected {
         Ok(selected) => selected,
-        Err(why) => return Reply::error(&why),
+        Err(why) => {
+            let _ = write!(out, "1\ngoing: {why}\n");
+            return;
+        }
     };
     let rows: Vec<status::Row<'_>> = supervisor
         .services()
-        .filter(|s| selected.iter().any(|n| n == s.name()))
+        .filter(|s| names.is_empty() || selected.iter().any(|n| n == s.name()))
         .map(|service| status::Row {
             service,
             stats: service.pid().and_then(status::proc_stats),
@@ -190,18 +202,16 @@ fn status_reply(json: bool, names: &[String], dir: &Path, cx: &mut Cx<'_>) -> Re
                 .flatten(),
         })
         .collect();
-    let host = status::Host::read(status::going_uptime());
-    let text = if json {
-        status::json(&host, &rows, cx.now, std::time::SystemTime::now())
-    } else {
-        status::text(&host, &rows, cx.now, std::time::SystemTime::now())
-    };
-    // A health check must not pass before the service is ready.
-    let all_running = rows
+    let all_ready = rows
         .iter()
         .all(|r| r.service.state() == State::Running && r.service.is_ready());
-    let code = i32::from(!names.is_empty() && !all_running);
-    Reply { code, text }
+    let _ = writeln!(out, "{}", i32::from(!names.is_empty() && !all_ready));
+    let host = status::Host::read(status::going_uptime());
+    let wall_now = std::time::SystemTime::now();
+    match json {
+        true => drop(status::write_json(out, &host, &rows, cx.now, wall_now)),
+        false => status::write_text(out, &host, &rows, cx.now, wall_now),
+    }
 }
 
 /// The services `words` name, in the order named, each once.
@@ -588,6 +598,66 @@ struct Client {
     wait: Option<Wait>,
 }
 
+/// What an answer written as it is made has room for before it goes to
+/// the socket (on the stack).
+const SPILL_CHUNK: usize = 4096;
+
+/// Writes to a client's socket in chunks, without blocking; what the
+/// socket does not take is kept, in order, for the loop to write later.
+struct Spill<'a> {
+    stream: &'a UnixStream,
+    chunk: [u8; SPILL_CHUNK],
+    len: usize,
+    /// Not taken by the socket yet: everything after it goes here too.
+    kept: Vec<u8>,
+    /// The client is gone: the rest is dropped.
+    gone: bool,
+}
+
+impl Spill<'_> {
+    fn flush(&mut self) {
+        let pending = self.chunk.get(..self.len).unwrap_or_default();
+        self.len = 0;
+        if self.gone {
+            return;
+        }
+        if !self.kept.is_empty() {
+            return self.kept.extend_from_slice(pending);
+        }
+        let mut sent = 0;
+        while sent < pending.len() {
+            let rest = pending.get(sent..).unwrap_or_default();
+            match (&mut &*self.stream).write(rest) {
+                Ok(0) => break,
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.gone = true;
+                    return;
+                }
+            }
+        }
+        self.kept
+            .extend_from_slice(pending.get(sent..).unwrap_or_default());
+    }
+}
+
+impl std::fmt::Write for Spill<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        for piece in text.as_bytes().chunks(SPILL_CHUNK) {
+            if self.len + piece.len() > SPILL_CHUNK {
+                self.flush();
+            }
+            if let Some(room) = self.chunk.get_mut(self.len..self.len + piece.len()) {
+                room.copy_from_slice(piece);
+                self.len += piece.len();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The listening socket and its connections.
 pub struct Server {
     listener: UnixListener,
@@ -781,12 +851,36 @@ impl Server {
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
-        let mut output = reply.text;
-        output.insert_str(0, &format!("{}\n", reply.code));
-        client.output = output.into_bytes();
+        client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
         client.input = Vec::new();
         client.answered = true;
         client.wait = None;
+        self.write(index);
+    }
+
+    /// Answers a client with what `write` writes (its status line first),
+    /// straight into its socket as it is made: only what the socket does
+    /// not take at once is kept, so that a long status costs going no
+    /// buffer of its size (one made most of going's peak memory).
+    pub fn answer_with(&mut self, index: usize, write: impl FnOnce(&mut dyn std::fmt::Write)) {
+        let Some(client) = self.clients.get_mut(index) else {
+            return;
+        };
+        let mut out = Spill {
+            stream: &client.stream,
+            chunk: [0; SPILL_CHUNK],
+            len: 0,
+            kept: Vec::new(),
+            gone: false,
+        };
+        write(&mut out);
+        out.flush();
+        let (kept, gone) = (std::mem::take(&mut out.kept), out.gone);
+        client.input = Vec::new();
+        client.answered = true;
+        client.wait = None;
+        client.written = 0;
+        client.output = if gone { Vec::new() } else { kept };
         self.write(index);
     }
 

@@ -191,10 +191,9 @@ fn load_or_zero(load: &str) -> &str {
     if load.is_empty() { "0" } else { load }
 }
 
-/// Bytes written, nothing kept: sizes an output before it is written, so
-/// that it is written once into a buffer of its exact size (a table grown
-/// by doubling, or built from a string a cell, made most of going's peak
-/// memory after a status call).
+/// Bytes written, nothing kept: the width of a cell, measured without
+/// making it a string (a table built from a string a cell made most of
+/// going's peak memory after a status call).
 #[derive(Default)]
 struct Count(usize);
 
@@ -203,16 +202,6 @@ impl Write for Count {
         self.0 += text.len();
         Ok(())
     }
-}
-
-/// Runs `fill` once to count, then into a string of that size, with room
-/// for the reply's status line in front.
-fn exactly(fill: impl Fn(&mut dyn Write)) -> String {
-    let mut count = Count::default();
-    fill(&mut count);
-    let mut out = String::with_capacity(count.0 + crate::control::STATUS_LINE_ROOM);
-    fill(&mut out);
-    out
 }
 
 const HEADER: [&str; 8] = [
@@ -283,6 +272,19 @@ fn notes(w: &mut dyn Write, s: &Service, now: Instant, wall_now: SystemTime) -> 
 
 /// The table for people.
 pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
+    let mut out = String::new();
+    write_text(&mut out, host, rows, now, wall_now);
+    out
+}
+
+/// The table for people, written to `w` as it is made.
+pub fn write_text(
+    w: &mut dyn Write,
+    host: &Host,
+    rows: &[Row<'_>],
+    now: Instant,
+    wall_now: SystemTime,
+) {
     // The last column, the notes, is not padded.
     let mut widths = [0usize; HEADER.len() + 1];
     let all = std::iter::once(None).chain(rows.iter().map(Some));
@@ -293,36 +295,34 @@ pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -
             *width = (*width).max(count.0);
         }
     }
-    exactly(|w| {
-        let _ = writeln!(
-            w,
-            "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
-            host.going_pid,
-            format_duration(host.going_up),
-            host.going_rss_kb,
-            load_or_zero(&host.load[0]),
-            load_or_zero(&host.load[1]),
-            load_or_zero(&host.load[2]),
-            gigabytes(host.mem_available_kb),
-            gigabytes(host.mem_total_kb),
-        );
-        for row in all.clone() {
-            let mut noted = Count::default();
-            let _ = row.map(|r| notes(&mut noted, r.service, now, wall_now));
-            // Padded to the column, two blanks between: nothing after the
-            // last cell that has something.
-            let last = HEADER.len() - usize::from(noted.0 == 0);
-            for (column, &width) in widths.iter().enumerate().take(last + 1) {
-                let mut count = Count::default();
-                let _ = cell(&mut count, row, column, now, wall_now);
-                let _ = cell(w, row, column, now, wall_now);
-                if column < last {
-                    let _ = write!(w, "{:pad$}", "", pad = width - count.0 + 2);
-                }
+    let _ = writeln!(
+        w,
+        "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
+        host.going_pid,
+        format_duration(host.going_up),
+        host.going_rss_kb,
+        load_or_zero(&host.load[0]),
+        load_or_zero(&host.load[1]),
+        load_or_zero(&host.load[2]),
+        gigabytes(host.mem_available_kb),
+        gigabytes(host.mem_total_kb),
+    );
+    for row in all.clone() {
+        let mut noted = Count::default();
+        let _ = row.map(|r| notes(&mut noted, r.service, now, wall_now));
+        // Padded to the column, two blanks between: nothing after the
+        // last cell that has something.
+        let last = HEADER.len() - usize::from(noted.0 == 0);
+        for (column, &width) in widths.iter().enumerate().take(last + 1) {
+            let mut count = Count::default();
+            let _ = cell(&mut count, row, column, now, wall_now);
+            let _ = cell(w, row, column, now, wall_now);
+            if column < last {
+                let _ = write!(w, "{:pad$}", "", pad = width.saturating_sub(count.0) + 2);
             }
-            let _ = writeln!(w);
         }
-    })
+        let _ = writeln!(w);
+    }
 }
 
 /// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
@@ -379,12 +379,13 @@ fn wall(at: Instant, now: Instant, wall_now: SystemTime) -> String {
 
 /// One document for programs.
 pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    exactly(|w| {
-        let _ = write_json(w, host, rows, now, wall_now);
-    })
+    let mut out = String::new();
+    let _ = write_json(&mut out, host, rows, now, wall_now);
+    out
 }
 
-fn write_json(
+/// One document for programs, written to `out` as it is made.
+pub fn write_json(
     out: &mut dyn Write,
     host: &Host,
     rows: &[Row<'_>],
