@@ -74,7 +74,7 @@ pub fn problems(dir: &Path) -> Vec<String> {
     }
     let mut lines = Vec::new();
     for found in files.values_mut() {
-        found.problems.sort_by_key(|p| p.line);
+        crate::util::sort_by_key(&mut found.problems, |p| p.line);
         let file = &found.origin.file;
         lines.extend(found.problems.iter().map(|p| Located(file, p).to_string()));
     }

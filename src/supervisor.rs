@@ -321,7 +321,7 @@ impl Supervisor {
             }
             names.extend(chosen.iter().map(|s| s.name().to_string()));
         }
-        names.sort();
+        crate::util::sort(&mut names);
         names.dedup();
         Ok(names)
     }
@@ -415,7 +415,7 @@ impl Supervisor {
         let asked = sorted(names.iter().map(String::as_str));
         let mut closure: Vec<String> = names.to_vec();
         let mut in_closure: Vec<String> = names.to_vec();
-        in_closure.sort_unstable();
+        crate::util::sort(&mut in_closure);
         in_closure.dedup();
         loop {
             let bases = sorted(closure.iter().map(|n| crate::service::base_name(n)));
@@ -437,7 +437,7 @@ impl Supervisor {
                 break;
             }
             in_closure.extend(added.iter().cloned());
-            in_closure.sort_unstable();
+            crate::util::sort(&mut in_closure);
             closure.extend(added);
         }
         self.pending_stops
@@ -722,7 +722,7 @@ fn report_broken(name: &str, file: &std::path::Path, problems: &[crate::config::
 /// fraction of a `BTreeSet`'s code.
 fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut list: Vec<&str> = names.collect();
-    list.sort_unstable();
+    crate::util::sort(&mut list);
     list.dedup();
     list
 }

@@ -353,7 +353,11 @@ fn status_name_passes_only_when_ready() {
 /// How many of `pids` hold a connected socket (a client talking to going).
 fn sockets_of(pids: &[i32]) -> usize {
     pids.iter()
-        .filter(|&&pid| fds(pid).iter().any(|(_, target)| target.starts_with("socket:")))
+        .filter(|&&pid| {
+            fds(pid)
+                .iter()
+                .any(|(_, target)| target.starts_with("socket:"))
+        })
         .count()
 }
 

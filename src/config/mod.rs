@@ -516,7 +516,7 @@ fn read(
         }
     }
     problems.extend(top_problems);
-    problems.sort_by_key(|p| p.line);
+    crate::util::sort_by_key(&mut problems, |p| p.line);
     let effect = versions::effect(&split, now);
     let in_effect = effect.version.and_then(|i| split.versions.get(i));
     let (mut spec, entries) = match in_effect {

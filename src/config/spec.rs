@@ -310,7 +310,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         Err(found) => problems.extend(found),
     }
     activity_complete(&mut spec, entries, &mut problems);
-    problems.sort_by_key(|p| p.line);
+    crate::util::sort_by_key(&mut problems, |p| p.line);
     (spec, problems)
 }
 
