@@ -228,8 +228,7 @@ impl Part for Directory {
         } else if !changes.names.is_empty() {
             // One batch for all the files of one read: thousands of new
             // files cost one pass over the services, not one each.
-            let names: Vec<String> = changes.names.into_iter().collect();
-            self.load(&names, false, cx);
+            self.load(&changes.names, false, cx);
         }
     }
 

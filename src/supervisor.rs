@@ -5,7 +5,6 @@
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
 use crate::service::{Action, Event, Exit, Memory, Service, State};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -471,10 +470,11 @@ impl Supervisor {
             }
             return;
         }
-        let graph: BTreeMap<String, Vec<String>> = self
-            .services()
-            .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
-            .collect();
+        let graph = crate::util::sorted_pairs(
+            self.services()
+                .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
+                .collect(),
+        );
         let broken = crate::deps::problems(&graph);
         let reasons: Vec<Option<String>> = self
             .services()
@@ -501,15 +501,11 @@ impl Supervisor {
     }
 
     /// Why `service` may not start now, if it may not.
-    fn blocked_reason(
-        &self,
-        service: &Service,
-        broken: &BTreeMap<String, String>,
-    ) -> Option<String> {
+    fn blocked_reason(&self, service: &Service, broken: &[(String, String)]) -> Option<String> {
         if service.spec.depends_on.is_empty() {
             return None;
         }
-        if let Some(problem) = broken.get(service.base_name()) {
+        if let Some(problem) = crate::util::find(broken, service.base_name()) {
             return Some(problem.clone());
         }
         for dep in &service.spec.depends_on {
