@@ -5,7 +5,6 @@
 
 use crate::config::{self, Examined, Located};
 use crate::spawn;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -33,11 +32,12 @@ pub fn problems(dir: &Path) -> Vec<String> {
     };
     // A file with errors counts too: depending on it is no dangling name,
     // and what its good lines say is checked as well.
-    let mut files: BTreeMap<String, Examined> = names
+    // By name, as `service_names` gives them: sorted, no name twice.
+    let mut files: Vec<(String, Examined)> = names
         .into_iter()
         .filter_map(|name| Some((name.clone(), config::examine(dir, &name)?)))
         .collect();
-    for found in files.values_mut() {
+    for (_, found) in &mut files {
         let spec = &found.spec;
         let unknown = [
             (
@@ -60,12 +60,13 @@ pub fn problems(dir: &Path) -> Vec<String> {
             }
         }
     }
-    let graph: BTreeMap<String, Vec<String>> = files
+    let graph: Vec<(String, Vec<String>)> = files
         .iter()
         .map(|(name, found)| (name.clone(), found.spec.depends_on.clone()))
         .collect();
     for (name, why) in crate::deps::problems(&graph) {
-        if let Some(found) = files.get_mut(&name) {
+        let place = files.binary_search_by(|(n, _)| n.cmp(&name));
+        if let Some((_, found)) = place.ok().and_then(|at| files.get_mut(at)) {
             let problem = found
                 .origin
                 .problem("depends-on", format!("depends-on: {why}"));
@@ -73,13 +74,13 @@ pub fn problems(dir: &Path) -> Vec<String> {
         }
     }
     let mut lines = Vec::new();
-    for found in files.values_mut() {
-        found.problems.sort_by_key(|p| p.line);
+    for (_, found) in &mut files {
+        crate::util::sort_by_key(&mut found.problems, |p| p.line);
         let file = &found.origin.file;
         lines.extend(found.problems.iter().map(|p| Located(file, p).to_string()));
     }
     // A Procfile that does not read is every one of its services' problem.
-    let mut seen = std::collections::BTreeSet::new();
-    lines.retain(|line| seen.insert(line.clone()));
+    let mut repeats = crate::util::repeats(&lines).into_iter();
+    lines.retain(|_| !repeats.next().unwrap_or(false));
     lines
 }

@@ -1,33 +1,30 @@
 //! The dependency graph of `depends-on`, by file name: which names no
 //! file defines, and which services are in a cycle. Pure.
 
-use std::collections::{BTreeMap, BTreeSet};
+use crate::util::find;
 
-/// The problem of each service whose dependencies can never be met.
-pub fn problems(graph: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, String> {
-    let mut found = BTreeMap::new();
+/// The problem of each service whose dependencies can never be met, by
+/// name. `graph`: each name and its dependencies, sorted by name (see
+/// `util::sorted_pairs`).
+pub fn problems(graph: &[(String, Vec<String>)]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
     for (name, deps) in graph {
-        if let Some(missing) = deps.iter().find(|d| !graph.contains_key(*d)) {
-            found.insert(
-                name.clone(),
-                format!("depends on {missing:?}, which no file defines"),
-            );
-        }
-    }
-    for name in graph.keys() {
-        if let Some(cycle) = cycle_through(graph, name) {
-            found
-                .entry(name.clone())
-                .or_insert_with(|| format!("in a dependency cycle: {}", cycle.join(" -> ")));
-        }
+        let why = if let Some(missing) = deps.iter().find(|d| find(graph, d).is_none()) {
+            format!("depends on {missing:?}, which no file defines")
+        } else if let Some(cycle) = cycle_through(graph, name) {
+            format!("in a dependency cycle: {}", cycle.join(" -> "))
+        } else {
+            continue;
+        };
+        found.push((name.clone(), why));
     }
     found
 }
 
 /// A path from `start` back to itself, if there is one.
-fn cycle_through(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Option<Vec<String>> {
+fn cycle_through(graph: &[(String, Vec<String>)], start: &str) -> Option<Vec<String>> {
     let mut path = vec![start.to_string()];
-    let mut seen = BTreeSet::new();
+    let mut seen = vec![false; graph.len()];
     if walk(graph, start, start, &mut path, &mut seen) {
         Some(path)
     } else {
@@ -35,19 +32,26 @@ fn cycle_through(graph: &BTreeMap<String, Vec<String>>, start: &str) -> Option<V
     }
 }
 
+/// `seen`: by place in `graph`.
 fn walk(
-    graph: &BTreeMap<String, Vec<String>>,
+    graph: &[(String, Vec<String>)],
     start: &str,
     at: &str,
     path: &mut Vec<String>,
-    seen: &mut BTreeSet<String>,
+    seen: &mut [bool],
 ) -> bool {
-    for next in graph.get(at).into_iter().flatten() {
+    for next in find(graph, at).into_iter().flatten() {
         if next == start {
             path.push(next.clone());
             return true;
         }
-        if seen.insert(next.clone()) {
+        // A name no file defines leads nowhere.
+        let Ok(place) = graph.binary_search_by(|(n, _)| n.cmp(next)) else {
+            continue;
+        };
+        if let Some(flag) = seen.get_mut(place)
+            && !std::mem::replace(flag, true)
+        {
             path.push(next.clone());
             if walk(graph, start, next, path, seen) {
                 return true;
@@ -62,11 +66,13 @@ fn walk(
 mod tests {
     use super::*;
 
-    fn graph(edges: &[(&str, &[&str])]) -> BTreeMap<String, Vec<String>> {
-        edges
-            .iter()
-            .map(|(n, d)| (n.to_string(), d.iter().map(|s| s.to_string()).collect()))
-            .collect()
+    fn graph(edges: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
+        crate::util::sorted_pairs(
+            edges
+                .iter()
+                .map(|(n, d)| (n.to_string(), d.iter().map(|s| s.to_string()).collect()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -92,21 +98,21 @@ mod tests {
             ("e", &["a"]),
         ]));
         assert_eq!(
-            found.get("web").map(String::as_str),
+            find(&found, "web").map(String::as_str),
             Some("depends on \"db\", which no file defines")
         );
         assert_eq!(
-            found.get("a").map(String::as_str),
+            find(&found, "a").map(String::as_str),
             Some("in a dependency cycle: a -> b -> c -> a")
         );
         assert_eq!(
-            found.get("c").map(String::as_str),
+            find(&found, "c").map(String::as_str),
             Some("in a dependency cycle: c -> a -> b -> c")
         );
         assert_eq!(
-            found.get("d").map(String::as_str),
+            find(&found, "d").map(String::as_str),
             Some("in a dependency cycle: d -> d")
         );
-        assert_eq!(found.get("e"), None);
+        assert_eq!(find(&found, "e"), None);
     }
 }

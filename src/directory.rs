@@ -94,7 +94,7 @@ impl Directory {
                 files.push(name.clone());
             }
         }
-        files.sort();
+        crate::util::sort(&mut files);
         files.dedup();
         cx.supervisor.begin_batch(announce);
         for name in &files {
@@ -188,7 +188,7 @@ impl Directory {
             let procfile = &self.procfile;
             names.retain(|n| !(defined.contains(n) || procfile.contains(n)) || own_file(n));
         }
-        names.sort();
+        crate::util::sort(&mut names);
         names.dedup();
         self.load(&names, announce, cx);
     }
@@ -228,8 +228,7 @@ impl Part for Directory {
         } else if !changes.names.is_empty() {
             // One batch for all the files of one read: thousands of new
             // files cost one pass over the services, not one each.
-            let names: Vec<String> = changes.names.into_iter().collect();
-            self.load(&names, false, cx);
+            self.load(&changes.names, false, cx);
         }
     }
 

@@ -5,7 +5,6 @@
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
 use crate::service::{Action, Event, Exit, Memory, Service, State};
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -321,7 +320,7 @@ impl Supervisor {
             }
             names.extend(chosen.iter().map(|s| s.name().to_string()));
         }
-        names.sort();
+        crate::util::sort(&mut names);
         names.dedup();
         Ok(names)
     }
@@ -415,7 +414,7 @@ impl Supervisor {
         let asked = sorted(names.iter().map(String::as_str));
         let mut closure: Vec<String> = names.to_vec();
         let mut in_closure: Vec<String> = names.to_vec();
-        in_closure.sort_unstable();
+        crate::util::sort(&mut in_closure);
         in_closure.dedup();
         loop {
             let bases = sorted(closure.iter().map(|n| crate::service::base_name(n)));
@@ -437,7 +436,7 @@ impl Supervisor {
                 break;
             }
             in_closure.extend(added.iter().cloned());
-            in_closure.sort_unstable();
+            crate::util::sort(&mut in_closure);
             closure.extend(added);
         }
         self.pending_stops
@@ -471,10 +470,11 @@ impl Supervisor {
             }
             return;
         }
-        let graph: BTreeMap<String, Vec<String>> = self
-            .services()
-            .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
-            .collect();
+        let graph = crate::util::sorted_pairs(
+            self.services()
+                .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
+                .collect(),
+        );
         let broken = crate::deps::problems(&graph);
         let reasons: Vec<Option<String>> = self
             .services()
@@ -501,15 +501,11 @@ impl Supervisor {
     }
 
     /// Why `service` may not start now, if it may not.
-    fn blocked_reason(
-        &self,
-        service: &Service,
-        broken: &BTreeMap<String, String>,
-    ) -> Option<String> {
+    fn blocked_reason(&self, service: &Service, broken: &[(String, String)]) -> Option<String> {
         if service.spec.depends_on.is_empty() {
             return None;
         }
-        if let Some(problem) = broken.get(service.base_name()) {
+        if let Some(problem) = crate::util::find(broken, service.base_name()) {
             return Some(problem.clone());
         }
         for dep in &service.spec.depends_on {
@@ -729,7 +725,7 @@ fn report_broken(name: &str, file: &std::path::Path, problems: &[crate::config::
 /// fraction of a `BTreeSet`'s code.
 fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut list: Vec<&str> = names.collect();
-    list.sort_unstable();
+    crate::util::sort(&mut list);
     list.dedup();
     list
 }

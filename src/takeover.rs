@@ -250,7 +250,7 @@ impl Takeover {
                 cmdline: record.cmdline,
             });
         }
-        recorded.sort_unstable_by_key(|r| r.pid);
+        crate::util::sort_by_key(&mut recorded, |r| r.pid);
         Ok(recorded)
     }
 

@@ -1,5 +1,10 @@
-//! Small helpers used everywhere: FNV-1a, and how errors, durations and
-//! counts are written in log lines and messages.
+//! Small helpers used everywhere: FNV-1a, a compact sort, and how errors,
+//! durations and counts are written in log lines and messages.
+//!
+//! The sort: std's (driftsort, ipnsort) is compiled anew for every element
+//! type and comparator, 1 to 5 kB each, 38.7 kB in all; here a merge sort
+//! is compiled once, on indices, and each use adds only its comparison and
+//! its swaps: the static binary is 28.7 kB smaller (645,392 -> 616,720).
 
 use std::time::Duration;
 
@@ -25,6 +30,112 @@ impl Fnv {
     /// The hash of `bytes` in one piece.
     pub fn hash(bytes: &[u8]) -> u64 {
         Fnv::default().feed(bytes).0
+    }
+}
+
+/// Sorts `items`, stable: equal items keep their order.
+pub fn sort<T: Ord>(items: &mut [T]) {
+    sort_by(items, |a, b| a < b);
+}
+
+/// Sorts `items` by `key`, stable.
+pub fn sort_by_key<T, K: Ord>(items: &mut [T], mut key: impl FnMut(&T) -> K) {
+    sort_by(items, |a, b| key(a) < key(b));
+}
+
+/// Sorts `items` by `less`, stable. O(n log n): a rescan sorts the names
+/// of ten thousand files.
+pub fn sort_by<T>(items: &mut [T], mut less: impl FnMut(&T, &T) -> bool) {
+    let order = stable_order(
+        items.len(),
+        &mut |a, b| match (items.get(a), items.get(b)) {
+            (Some(a), Some(b)) => less(a, b),
+            _ => false,
+        },
+    );
+    permute(order, &mut |a, b| items.swap(a, b));
+}
+
+/// For each item, whether an equal one comes before it: what a set of
+/// those seen so far would say, in O(n log n).
+pub fn repeats<T: Ord>(items: &[T]) -> Vec<bool> {
+    let order = stable_order(items.len(), &mut |a, b| items.get(a) < items.get(b));
+    let mut repeat = vec![false; items.len()];
+    for pair in order.windows(2) {
+        if let [first, next] = *pair
+            && items.get(first) == items.get(next)
+            && let Some(flag) = repeat.get_mut(next)
+        {
+            *flag = true;
+        }
+    }
+    repeat
+}
+
+/// The value of `key` in pairs sorted by key, no key twice.
+pub fn find<'a, V>(pairs: &'a [(String, V)], key: &str) -> Option<&'a V> {
+    let at = pairs.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+    pairs.get(at).map(|(_, v)| v)
+}
+
+/// Pairs sorted by key; of pairs with the same key, the last stays (as
+/// collecting into a map would keep it).
+pub fn sorted_pairs<V>(mut pairs: Vec<(String, V)>) -> Vec<(String, V)> {
+    sort_by(&mut pairs, |a, b| a.0 < b.0);
+    pairs.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+    pairs
+}
+
+/// The indices of `len` items in stable sorted order, by `less` on
+/// indices: a bottom-up merge sort, the one copy every sort shares.
+fn stable_order(len: usize, less: &mut dyn FnMut(usize, usize) -> bool) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    let mut merged = Vec::with_capacity(len);
+    let mut width = 1;
+    while width < len {
+        merged.clear();
+        for run in order.chunks(width.saturating_mul(2)) {
+            let (left, right) = run.split_at(width.min(run.len()));
+            let (mut left, mut right) = (left.iter().peekable(), right.iter().peekable());
+            while let (Some(&&a), Some(&&b)) = (left.peek(), right.peek()) {
+                // Ties from the left: stable.
+                if less(b, a) {
+                    merged.push(b);
+                    right.next();
+                } else {
+                    merged.push(a);
+                    left.next();
+                }
+            }
+            merged.extend(left);
+            merged.extend(right);
+        }
+        std::mem::swap(&mut order, &mut merged);
+        width = width.saturating_mul(2);
+    }
+    order
+}
+
+/// Moves item `order[i]` to place `i`, by `swap`s along each cycle of the
+/// permutation.
+fn permute(mut order: Vec<usize>, swap: &mut dyn FnMut(usize, usize)) {
+    const DONE: usize = usize::MAX;
+    for start in 0..order.len() {
+        let mut at = start;
+        while let Some(slot) = order.get_mut(at) {
+            let from = std::mem::replace(slot, DONE);
+            if from == DONE || from == start {
+                break;
+            }
+            swap(at, from);
+            at = from;
+        }
     }
 }
 
@@ -77,6 +188,55 @@ pub fn counted(n: impl Into<u64>, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorts_like_std_and_keeps_equal_items_in_order() {
+        // A small LCG: many lengths, many repeated keys.
+        let mut seed = 7u64;
+        for len in [0, 1, 2, 3, 5, 8, 13, 100, 1000, 10_007] {
+            let items: Vec<(u64, usize)> = (0..len)
+                .map(|i| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((seed >> 33) % 17, i)
+                })
+                .collect();
+            let mut ours = items.clone();
+            sort_by_key(&mut ours, |&(k, _)| k);
+            let mut std_sorted = items.clone();
+            std_sorted.sort_by_key(|&(k, _)| k);
+            assert_eq!(ours, std_sorted, "len {len}");
+            let mut whole = items;
+            whole.reverse();
+            sort(&mut whole);
+            assert!(whole.windows(2).all(|w| w[0] <= w[1]), "len {len}");
+        }
+        let mut words = vec!["b", "a", "c", "a"];
+        sort(&mut words);
+        assert_eq!(words, ["a", "a", "b", "c"]);
+    }
+
+    #[test]
+    fn repeats_are_the_later_equal_items() {
+        assert_eq!(
+            repeats(&["x", "y", "x", "z", "y", "x"]),
+            [false, false, true, false, true, true]
+        );
+        assert!(repeats::<u8>(&[]).is_empty());
+    }
+
+    #[test]
+    fn sorted_pairs_keep_the_last_of_a_key_and_are_found() {
+        let pairs = sorted_pairs(vec![
+            ("b".to_string(), 1),
+            ("a".to_string(), 2),
+            ("b".to_string(), 3),
+            ("b".to_string(), 4),
+        ]);
+        assert_eq!(pairs, [("a".to_string(), 2), ("b".to_string(), 4)]);
+        assert_eq!(find(&pairs, "b"), Some(&4));
+        assert_eq!(find(&pairs, "a"), Some(&2));
+        assert_eq!(find(&pairs, "c"), None);
+    }
 
     #[test]
     fn one_is_singular() {

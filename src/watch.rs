@@ -5,7 +5,6 @@
 
 use crate::config;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
-use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
@@ -13,8 +12,9 @@ use std::path::{Path, PathBuf};
 /// What a batch of inotify events means for the services.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Services whose file may have been written, renamed or removed.
-    pub names: BTreeSet<String>,
+    /// Services whose file may have been written, renamed or removed;
+    /// sorted, no name twice.
+    pub names: Vec<String>,
     /// Reread the whole directory.
     pub rescan: bool,
 }
@@ -144,6 +144,8 @@ impl DirWatch {
                 Err(_) => break,
             }
         }
+        crate::util::sort(&mut changes.names);
+        changes.names.dedup();
         changes
     }
 
@@ -207,7 +209,10 @@ impl DirWatch {
         if mask == AddWatchFlags::IN_CREATE && !self.is_complete_on_creation(file_name) {
             return;
         }
-        changes.names.insert(name.to_string());
+        // An editor's save is several events for one file.
+        if changes.names.last().is_none_or(|last| last != name) {
+            changes.names.push(name.to_string());
+        }
     }
 
     fn is_complete_on_creation(&self, file_name: &str) -> bool {

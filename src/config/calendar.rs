@@ -228,7 +228,7 @@ impl Schedule {
             let open = day * DAY + i64::from(self.start);
             slot.copy_from_slice(&[open, open + self.length()]);
         }
-        edges.sort_unstable();
+        crate::util::sort(&mut edges);
         let at = edges
             .into_iter()
             .find(|&edge| edge > now && self.in_window_at(edge) != inside)?;

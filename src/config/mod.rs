@@ -14,7 +14,6 @@ pub mod values;
 pub mod versions;
 
 use crate::util::describe_io;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -212,18 +211,20 @@ pub fn is_service_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The names of every service the directory defines.
-pub fn service_names(dir: &Path) -> io::Result<BTreeSet<String>> {
-    let mut names = BTreeSet::new();
+/// The names of every service the directory defines: sorted, no name twice.
+pub fn service_names(dir: &Path) -> io::Result<Vec<String>> {
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if let Some((name, _)) = entry.file_name().to_str().and_then(classify) {
-            names.insert(name.to_string());
+            names.push(name.to_string());
         }
     }
     if let Some(procfile) = compose::read_procfile(dir) {
         names.extend(procfile.lines.into_iter().map(|line| line.name));
     }
+    crate::util::sort(&mut names);
+    names.dedup();
     Ok(names)
 }
 
@@ -516,7 +517,7 @@ fn read(
         }
     }
     problems.extend(top_problems);
-    problems.sort_by_key(|p| p.line);
+    crate::util::sort_by_key(&mut problems, |p| p.line);
     let effect = versions::effect(&split, now);
     let in_effect = effect.version.and_then(|i| split.versions.get(i));
     let (mut spec, entries) = match in_effect {

@@ -252,10 +252,10 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     let mut problems = Vec::new();
     let mut command = None;
     let mut shell = false;
-    let mut seen = std::collections::BTreeSet::new();
-    for entry in entries {
+    let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    for (entry, repeated) in entries.iter().zip(crate::util::repeats(&keys)) {
         let key = entry.key.as_str();
-        if !seen.insert(key) {
+        if repeated {
             problems.push(Problem::new(entry.line, format!("duplicate key {key:?}")));
             continue;
         }
@@ -314,7 +314,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         Err(found) => problems.extend(found),
     }
     activity_complete(&mut spec, entries, &mut problems);
-    problems.sort_by_key(|p| p.line);
+    crate::util::sort_by_key(&mut problems, |p| p.line);
     (spec, problems)
 }
 

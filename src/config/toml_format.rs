@@ -41,7 +41,7 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
         )]);
     }
     // File order: the crate's tables are sorted by key.
-    leaves.sort_by_key(|&(at, _)| at);
+    crate::util::sort_by_key(&mut leaves, |&(at, _)| at);
     Ok(leaves
         .into_iter()
         .map(|(at, (key, value))| Entry {

@@ -142,7 +142,7 @@ pub fn split(entries: Vec<Entry>) -> Split {
             _ => version.entries.push(Entry { key, ..entry }),
         }
     }
-    by_index.sort_by_key(|(i, _)| *i);
+    crate::util::sort_by_key(&mut by_index, |(i, _)| *i);
     for (_, version) in by_index {
         if !version.dated {
             let why = "version: every [[version]] needs an apply-on";
