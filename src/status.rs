@@ -1,6 +1,10 @@
 //! What `going status` shows: one row a service, with CPU time and RSS
 //! read from /proc, a summary line about going and the host, as text for
 //! people or JSON for programs.
+//!
+//! The JSON is written by hand, not with serde_json: its value API added
+//! 16 kB to a minimal static binary (measured, opt-level z, LTO), and the
+//! document is flat and made only here.
 
 use crate::service::{Exit, Service, State};
 use crate::signals;
