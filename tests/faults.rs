@@ -1118,17 +1118,22 @@ fn service_forks_1000_children_and_exits() {
     );
     let (g, sock) = start(&t);
     let steady = g.wait_running("steady");
-    let leader = g.wait_running("forker");
+    // The forker may be gone before status is first asked: its group is
+    // known from its orphans.
     g.wait_svc("forker", "exited with status 0", secs(30), |s| {
         s.state == "exited" && s.last_exit.as_deref() == Some("exit 0")
     });
     // Its 1,000 children are orphans now, going's as the subreaper.
-    let orphans = g.wait_for(secs(5), "1000 orphans adopted by going", || {
-        let v: Vec<i32> = children(g.pid)
+    let (leader, orphans) = g.wait_for(secs(5), "1000 orphans adopted by going", || {
+        let v: Vec<(i32, i32)> = children(g.pid)
             .into_iter()
-            .filter(|&c| stat(c).is_some_and(|s| s.pgrp == leader && s.state != 'Z'))
+            .filter(|&c| c != steady)
+            .filter_map(|c| stat(c).filter(|s| s.state != 'Z').map(|s| (c, s.pgrp)))
             .collect();
-        (v.len() == 1000).then_some(v)
+        let leader = v.first()?.1;
+        let all_one_group = v.iter().all(|&(_, group)| group == leader);
+        (v.len() == 1000 && all_one_group)
+            .then(|| (leader, v.into_iter().map(|(c, _)| c).collect::<Vec<i32>>()))
     });
     let st = status(&g, &sock);
     g.check(
