@@ -776,10 +776,12 @@ impl Going {
 
     /// The (outer) pid of `name` when going says it is running and it is
     /// a live child of going.
+    /// Its exec done, too: /proc shows no command line while the kernel
+    /// is still loading the program, which can outlast the clone.
     pub fn running_pid(&self, name: &str) -> Option<i32> {
         let s = self.svc(name)?;
         let p = self.outer(s.pid.filter(|_| s.state == "running")?)?;
-        (alive(p) && stat(p)?.ppid == self.pid).then_some(p)
+        (alive(p) && stat(p)?.ppid == self.pid && !cmdline(p).is_empty()).then_some(p)
     }
 
     /// Wait for `name` to be running and return its pid.
