@@ -11,6 +11,12 @@ use std::os::fd::{AsFd, OwnedFd};
 pub struct Readiness {
     pipes: Vec<ReadyPipe>,
     notify: Option<NotifySocket>,
+    /// Processes pid files named that did not lead their own process group
+    /// yet, by service, and how many reads ago: taken once they do, or
+    /// after [`LEADER_READS`] reads. A launcher that writes its child's pid
+    /// before the child's setsid() (Debian's nginx does) would otherwise
+    /// have the daemon's leftovers looked for in the launcher's group.
+    not_leaders: Vec<(String, i32, u32)>,
 }
 
 /// The read end of a service's `ready-fd`.
@@ -22,6 +28,10 @@ struct ReadyPipe {
     /// indexes, which must not move within a turn).
     done: bool,
 }
+
+/// How many reads of a pid file (one a recheck, 50 ms apart) wait for the
+/// process it names to lead a group of its own before it is taken as is.
+const LEADER_READS: u32 = 10;
 
 /// The poll token of the notify socket; a pipe's is its index.
 const NOTIFY: u32 = u32::MAX;
@@ -39,6 +49,7 @@ impl Default for Readiness {
         Readiness {
             pipes: Vec::new(),
             notify,
+            not_leaders: Vec::new(),
         }
     }
 }
@@ -155,7 +166,22 @@ impl Part for Readiness {
         if *action != Action::ReadPidFile {
             return false;
         }
-        let found = read_pid_file(name, cx);
+        let mut found = read_pid_file(name, cx);
+        let seen = self.not_leaders.iter().position(|(n, ..)| n == name);
+        let before = seen.map(|at| self.not_leaders.swap_remove(at));
+        if let Some((pid, group)) = found
+            && group != pid
+        {
+            let reads = match before {
+                Some((_, earlier, reads)) if earlier == pid => reads + 1,
+                _ => 1,
+            };
+            if reads < LEADER_READS {
+                // Read again at the next recheck: it may be about to call setsid().
+                self.not_leaders.push((name.to_string(), pid, reads));
+                found = None;
+            }
+        }
         cx.event(name, Event::PidFile(found));
         true
     }

@@ -12,10 +12,17 @@ const PYTHON: &str = "/usr/bin/python3";
 /// An nginx stand-in. The command binds the port (and fails if it cannot,
 /// as nginx does), then forks a master, optionally in a session of its own
 /// (nginx's daemon()), and exits 0; the master writes its pid file and
-/// forks a worker in its group; both hold the listening socket.
+/// forks a worker in its group; both hold the listening socket. Mode 2 is
+/// Debian's nginx: the command writes the master's pid file itself, before
+/// the master's setsid().
 const NGINX: &str = r#"
 import os, socket, sys, time
-port, pid_file, worker_file, own_session = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+port, pid_file, worker_file, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+own_session = mode != "0"
+def write_pid(pid):
+    with open(pid_file + ".tmp", "w") as f:
+        f.write("%d\n" % pid)
+    os.rename(pid_file + ".tmp", pid_file)
 s = socket.socket()
 try:
     s.bind(("127.0.0.1", port))
@@ -23,8 +30,13 @@ except OSError as e:
     sys.stderr.write("bind() failed: %s\n" % e)
     sys.exit(1)
 s.listen(8)
-if os.fork() > 0:
+child = os.fork()
+if child > 0:
+    if mode == "2":
+        write_pid(child)
     os._exit(0)
+if mode == "2":
+    time.sleep(0.1)
 if own_session:
     os.setsid()
 if os.fork() == 0:
@@ -33,9 +45,8 @@ if os.fork() == 0:
     os.rename(worker_file + ".tmp", worker_file)
     while True:
         time.sleep(1000)
-with open(pid_file + ".tmp", "w") as f:
-    f.write("%d\n" % os.getpid())
-os.rename(pid_file + ".tmp", pid_file)
+if mode != "2":
+    write_pid(os.getpid())
 while True:
     time.sleep(1000)
 "#;
@@ -75,17 +86,13 @@ fn new_pid(g: &Going, path: &Path, old: Option<i32>) -> i32 {
     )
 }
 
-fn killed_daemon_recovers(own_session: bool) {
-    let t = TempDir::new(if own_session {
-        "leftovers-nginx-setsid"
-    } else {
-        "leftovers-nginx"
-    });
+fn killed_daemon_recovers(mode: &str) {
+    let t = TempDir::new(&format!("leftovers-nginx-{mode}"));
     let port = free_port();
     let (pid_file, worker_file) = (t.join("nginx.pid"), t.join("worker.pid"));
     let script = t.join("nginx.py");
     std::fs::write(&script, NGINX).expect("write the stand-in");
-    let (port_s, session) = (port.to_string(), if own_session { "1" } else { "0" });
+    let (port_s, session) = (port.to_string(), mode);
     let argv = [
         PYTHON,
         &t.s("nginx.py"),
@@ -143,12 +150,18 @@ fn killed_daemon_recovers(own_session: bool) {
 
 #[test]
 fn a_killed_daemon_in_its_commands_group_recovers() {
-    killed_daemon_recovers(false);
+    killed_daemon_recovers("0");
 }
 
 #[test]
 fn a_killed_daemon_with_a_session_of_its_own_recovers() {
-    killed_daemon_recovers(true);
+    killed_daemon_recovers("1");
+}
+
+/// Debian's nginx: the pid file names the master before it leads a group.
+#[test]
+fn a_killed_daemon_named_before_its_setsid_recovers() {
+    killed_daemon_recovers("2");
 }
 
 /// The processes under going running `sleep SECS`.
