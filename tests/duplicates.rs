@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 
 const SERVICES: usize = 200;
 const ROUNDS: usize = 50;
-/// The sleep argument of service `s{i}` is `BASE + i`: /proc tells them apart.
-const BASE: usize = 870_000;
+/// The sleep argument of service `s{i}` is `base() + i`: /proc tells them
+/// apart, and the test's own pid in it keeps two runs at once (two
+/// checkouts on one machine) from counting or killing each other's.
+fn base() -> usize {
+    870_000 + (std::process::id() as usize % 1000) * 1000
+}
 
-/// Live `sleep BASE+i` processes, by `i`.
+/// Live `sleep base()+i` processes, by `i`.
 fn sleepers() -> BTreeMap<usize, Vec<i32>> {
     let mut found: BTreeMap<usize, Vec<i32>> = BTreeMap::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -26,7 +30,7 @@ fn sleepers() -> BTreeMap<usize, Vec<i32>> {
         let Some(i) = args[1]
             .parse::<usize>()
             .ok()
-            .and_then(|n| n.checked_sub(BASE))
+            .and_then(|n| n.checked_sub(base()))
         else {
             continue;
         };
@@ -78,7 +82,7 @@ fn a_going_killed_during_a_mass_start_is_succeeded_without_duplicates() {
     for i in 0..SERVICES {
         t.write_svc(
             &format!("s{i}.toml"),
-            &format!("cmd = [\"/bin/sleep\", \"{}\"]\n", BASE + i),
+            &format!("cmd = [\"/bin/sleep\", \"{}\"]\n", base() + i),
         );
     }
     let mut killed_with = Vec::new();
