@@ -766,12 +766,7 @@ impl Service {
                 pid,
                 age_ms,
                 restarts,
-            } if matches!(phase, Phase::Stopped) => {
-                let (next, mut actions) = self.adopted(pid, age_ms, restarts, now);
-                // Whether it may still run is the schedule's to say.
-                actions.extend(self.window.is_none().then(|| self.ask_window()).flatten());
-                (next, actions)
-            }
+            } if matches!(phase, Phase::Stopped) => self.adopted(pid, age_ms, restarts, now),
             // Forked after all, though stopped while the fork was under way.
             Event::Spawned(pid)
                 if matches!(phase, Phase::Stopped | Phase::Waiting | Phase::Scheduled) =>
@@ -833,7 +828,7 @@ impl Service {
             (Start::Spawn, Event::WindowClosed) => (self.rest(), vec![]),
             (Start::Exec { pid }, Event::ExecOk) => {
                 log::info!(target: &self.spec.name, "running, pid {pid}");
-                (self.running(pid, None, self.says_no_ready(), now), vec![])
+                (self.running(pid, None, false, now), vec![])
             }
             (Start::Exec { pid }, Event::Exited { status, exec_error }) => {
                 self.exited(pid, None, status, exec_error, vec![], now)
@@ -841,10 +836,7 @@ impl Service {
             (Start::Exec { pid }, Event::Stop | Event::WindowClosed) => self.stop(pid, vec![], now),
             (Start::PidFile { .. }, Event::PidFile(Some((pid, group)))) => {
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
-                (
-                    self.running(pid, Some(group), self.says_no_ready(), now),
-                    vec![],
-                )
+                (self.running(pid, Some(group), false, now), vec![])
             }
             (Start::PidFile { until, .. }, Event::Deadline) if now >= until => {
                 let file = self.pid_file_name();
@@ -871,28 +863,17 @@ impl Service {
             Event::Ready if matches!(run.ready, Ready::No { .. }) => {
                 (self.become_ready(run, now), vec![])
             }
-            Event::HookDone {
-                hook: Hook::Ready,
-                status,
-            } => {
-                if run.check == Some(Hook::Ready) {
+            Event::HookDone { hook, status } if matches!(hook, Hook::Ready | Hook::Health) => {
+                if run.check == Some(hook) {
                     run.check = None;
                 }
                 match run.ready {
+                    _ if hook == Hook::Health => return self.health_checked(run, status, now),
                     Ready::Yes { .. } => {}
                     _ if status == Exit::Code(0) => return (self.become_ready(run, now), vec![]),
                     _ => run.next_check = self.ready_check_at(now),
                 }
                 (Phase::Running(run), vec![])
-            }
-            Event::HookDone {
-                hook: Hook::Health,
-                status,
-            } => {
-                if run.check == Some(Hook::Health) {
-                    run.check = None;
-                }
-                self.health_checked(run, status, now)
             }
             Event::Deadline => self.running_deadline(run, now),
             Event::Exited { status, exec_error } => {
@@ -941,10 +922,9 @@ impl Service {
                     stop.leader_gone = Some((now + every, every));
                 }
             }
-            Event::HookDone {
-                hook: Hook::Stop,
-                status,
-            } if status != Exit::Code(0) && stop.leader_gone.is_none() => {
+            Event::HookDone { hook, status }
+                if hook == Hook::Stop && status != Exit::Code(0) && stop.leader_gone.is_none() =>
+            {
                 // A stop hook that failed still has to stop the service.
                 actions = self.other(State::Stopping, event);
                 actions.extend(self.stop_signals(pid));
@@ -1013,14 +993,19 @@ impl Service {
         self.started_at = Some(now.checked_sub(age).unwrap_or(now));
         self.restarts = restarts;
         log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
+        // Whether it may still run is the schedule's to say.
+        let ask = self.window.is_none().then(|| self.ask_window()).flatten();
         // It was running before: ready, as far as going can tell.
-        (self.running(pid, None, true, now), vec![])
+        (
+            self.running(pid, None, true, now),
+            ask.into_iter().collect(),
+        )
     }
 
-    /// The process runs: `ready` (one that does not say when it is, or
-    /// an adopted one), or waiting to say so.
-    fn running(&self, pid: i32, daemon: Option<i32>, ready: bool, now: Instant) -> Phase {
-        let (ready, next_check) = if ready {
+    /// The process runs: ready if `adopted` or it has no way to say when
+    /// it is, else waiting to say so.
+    fn running(&self, pid: i32, daemon: Option<i32>, adopted: bool, now: Instant) -> Phase {
+        let (ready, next_check) = if adopted || self.spec.extras().readiness.is_none() {
             (Ready::Yes { health_failures: 0 }, self.health_deadline(now))
         } else {
             let until = now + self.spec.extras().start_timeout;
@@ -1033,11 +1018,6 @@ impl Service {
             check: None,
             next_check,
         })
-    }
-
-    /// Ready as soon as it runs: it has no way to say when it is.
-    fn says_no_ready(&self) -> bool {
-        self.spec.extras().readiness.is_none()
     }
 
     /// When the first health check is due, if the service has one.
@@ -1152,39 +1132,36 @@ impl Service {
             actions.extend(more);
             return (next, actions);
         }
-        self.stop_leftovers(pid, daemon.unwrap_or(pid), then, actions, now)
+        // What it left in its group gets the stop signal (KILL after the
+        // stop timeout) before `then`. The group is checked at once: an
+        // empty one ends this stop unseen.
+        let group = daemon.unwrap_or(pid);
+        let signals = [self.spec.stop_signal, libc::SIGCONT];
+        actions.extend(signals.map(|signal| Action::SignalGroup { group, signal }));
+        actions.push(Action::CheckGroup { pid: group });
+        (self.stopping(pid, group, true, then, now), actions)
     }
 
-    /// What the ended `pid` left in its process `group` gets the stop
-    /// signal (KILL after the stop timeout) before `then`. The group is
-    /// checked at once: an empty one ends this stop unseen.
-    fn stop_leftovers(
+    /// Stopping `pid`'s process `group`; for `leftovers`, its leader has
+    /// ended already.
+    fn stopping(
         &self,
         pid: i32,
         group: i32,
+        leftovers: bool,
         then: AfterStop,
-        mut actions: Vec<Action>,
         now: Instant,
-    ) -> Next {
-        let signal = self.spec.stop_signal;
-        actions.extend([
-            Action::SignalGroup { group, signal },
-            Action::SignalGroup {
-                group,
-                signal: libc::SIGCONT,
-            },
-            Action::CheckGroup { pid: group },
-        ]);
-        let stop = Stop {
+    ) -> Phase {
+        let gone = (now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST);
+        Phase::Stopping(Box::new(Stop {
             pid,
             group,
-            leftovers: true,
+            leftovers,
             kill_at: Some(now + self.spec.stop_timeout),
-            leader_gone: Some((now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST)),
+            leader_gone: leftovers.then_some(gone),
             then,
             spec: None,
-        };
-        (Phase::Stopping(Box::new(stop)), actions)
+        }))
     }
 
     /// Sends the stop signal (or runs the stop hook) to a process, after
@@ -1206,25 +1183,14 @@ impl Service {
         } else {
             actions.extend(self.stop_signals(pid));
         }
-        let stop = Stop {
-            pid,
-            group: pid,
-            leftovers: false,
-            kill_at: Some(now + self.spec.stop_timeout),
-            leader_gone: None,
-            then: AfterStop::Rest,
-            spec: None,
-        };
-        (Phase::Stopping(Box::new(stop)), actions)
+        (
+            self.stopping(pid, pid, false, AfterStop::Rest, now),
+            actions,
+        )
     }
 
-    fn stop_signals(&self, pid: i32) -> Vec<Action> {
-        let signal = self.spec.stop_signal;
-        let cont = libc::SIGCONT;
-        vec![
-            Action::Signal { pid, signal },
-            Action::Signal { pid, signal: cont },
-        ]
+    fn stop_signals(&self, pid: i32) -> [Action; 2] {
+        [self.spec.stop_signal, libc::SIGCONT].map(|signal| Action::Signal { pid, signal })
     }
 
     /// Stops the service and starts it again, after the backoff its run
@@ -1348,16 +1314,12 @@ impl Service {
     /// The leader died on its own: restart now, later, or not at all
     /// (logged now, done once its leftovers are gone).
     fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> AfterStop {
-        let restart = match self.spec.restart {
-            Restart::Always => true,
-            Restart::OnFailure => failed,
-            Restart::Never => false,
+        let policy = match self.spec.restart {
+            Restart::Always => None,
+            Restart::OnFailure => (!failed).then_some("on-failure"),
+            Restart::Never => Some("never"),
         };
-        if !restart {
-            let policy = match self.spec.restart {
-                Restart::OnFailure => "on-failure",
-                _ => "never",
-            };
+        if let Some(policy) = policy {
             log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
             return AfterStop::Exit;
         }
