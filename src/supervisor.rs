@@ -134,86 +134,56 @@ impl Supervisor {
     /// line with the file.
     pub fn reconcile(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
         let existing = self.units_of(name);
-        let (spec, fingerprint) = match loaded {
-            Loaded::Ok(spec, origin) => (spec, origin.fingerprint),
-            other => {
-                let mut work = Vec::new();
-                for unit in &existing {
-                    let unit_loaded = match &other {
-                        Loaded::Missing => Loaded::Missing,
-                        _ => continue,
-                    };
-                    work.extend(self.reconcile_unit(unit, unit_loaded, now));
+        let mut work = Vec::new();
+        match loaded {
+            Loaded::Ok(spec, origin) => {
+                let units: Vec<String> = match spec.instances {
+                    None => vec![name.to_string()],
+                    Some(count) => (0..count).map(|i| format!("{name}@{i}")).collect(),
+                };
+                for unit in existing.iter().filter(|e| !units.contains(e)) {
+                    work.extend(self.reconcile_unit(unit, None, now));
                 }
-                if let Loaded::Broken { file, problems, .. } = other {
-                    report_broken(name, &file, &problems);
-                    let at = broken_at(&file, &problems);
-                    for unit in &existing {
-                        if let Some(service) = self.get_mut(unit) {
-                            service.set_broken(Some(at.clone()));
-                        }
-                    }
-                }
-                work.extend(self.refresh(now));
-                return work;
-            }
-        };
-        let units: Vec<(String, ServiceSpec)> = match spec.instances {
-            None => vec![(
-                name.to_string(),
-                ServiceSpec {
-                    name: name.to_string(),
-                    instances: None,
-                    ..spec
-                },
-            )],
-            Some(count) => (0..count)
-                .map(|i| {
-                    let unit = format!("{name}@{i}");
+                for unit in units {
                     let spec = ServiceSpec {
                         name: unit.clone(),
                         instances: None,
                         ..spec.clone()
                     };
-                    (unit, spec)
-                })
-                .collect(),
-        };
-        let mut work = Vec::new();
-        for unit in existing
-            .iter()
-            .filter(|e| !units.iter().any(|(u, _)| u == *e))
-        {
-            work.extend(self.reconcile_unit(unit, Loaded::Missing, now));
-        }
-        for (unit, unit_spec) in units {
-            let origin = crate::config::Origin {
-                fingerprint,
-                ..crate::config::Origin::default()
-            };
-            let loaded = Loaded::Ok(unit_spec, origin);
-            work.extend(self.reconcile_unit(&unit, loaded, now));
+                    work.extend(self.reconcile_unit(&unit, Some((spec, origin.fingerprint)), now));
+                }
+            }
+            Loaded::Missing => {
+                for unit in &existing {
+                    work.extend(self.reconcile_unit(unit, None, now));
+                }
+            }
+            Loaded::Broken { file, problems, .. } => {
+                report_broken(name, &file, &problems);
+                let at = broken_at(&file, &problems);
+                for unit in &existing {
+                    if let Some(service) = self.get_mut(unit) {
+                        service.set_broken(Some(at.clone()));
+                    }
+                }
+            }
         }
         work.extend(self.refresh(now));
         work
     }
 
-    /// Brings one service (or instance) in line with its definition.
-    fn reconcile_unit(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
-        if let Loaded::Ok(spec, _) = &loaded
-            && let Some(service) = self.get_mut(name)
-        {
-            service.set_depends_on(&spec.depends_on);
-            service.set_broken(None);
-        }
-        let found = self.index(name);
-        let actions = match (found, loaded) {
-            (Err(_), Loaded::Missing) => return Vec::new(),
-            (Ok(index), Loaded::Missing) => {
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                if service.is_removable() {
+    /// Brings one service (or instance) in line with its definition and
+    /// its file's fingerprint (`None`: no file defines it any more).
+    fn reconcile_unit(
+        &mut self,
+        name: &str,
+        def: Option<(ServiceSpec, u64)>,
+        now: Instant,
+    ) -> Work {
+        let actions = match (self.index(name), def) {
+            (Err(_), None) => return Vec::new(),
+            (Ok(index), None) => {
+                if self.services.get(index).is_none_or(|s| s.is_removable()) {
                     return Vec::new();
                 }
                 log::info!(target: name, "file removed, stopping");
@@ -224,14 +194,10 @@ impl Supervisor {
                 }
                 return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
             }
-            (_, Loaded::Broken { file, problems, .. }) => {
-                report_broken(name, &file, &problems);
-                return Vec::new();
-            }
-            (Err(index), Loaded::Ok(spec, origin)) => {
+            (Err(index), Some((spec, fingerprint))) => {
                 log::info!(target: name, "new service");
                 let mut service = Box::new(Service::new(spec));
-                service.set_fingerprint(origin.fingerprint);
+                service.set_fingerprint(fingerprint);
                 if let Some(at) = self.down.iter().position(|d| d == name) {
                     self.down.swap_remove(at);
                     service.want_down(true);
@@ -262,34 +228,32 @@ impl Supervisor {
                     return Vec::new();
                 }
                 self.update_blocked();
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                service.on(Event::Start, now)
+                let service = self.services.get_mut(index);
+                service.map_or(Vec::new(), |s| s.on(Event::Start, now))
             }
-            (Ok(index), Loaded::Ok(spec, origin)) => {
+            (Ok(index), Some((spec, fingerprint))) => {
                 let Some(service) = self.services.get_mut(index) else {
                     return Vec::new();
                 };
-                service.set_fingerprint(origin.fingerprint);
-                if service.spec == spec && !service.is_removable() && !self.shutting_down {
+                service.set_depends_on(&spec.depends_on);
+                service.set_broken(None);
+                service.set_fingerprint(fingerprint);
+                if self.shutting_down {
+                    return Vec::new();
+                }
+                if service.spec == spec && !service.is_removable() {
                     if service.is_being_removed() {
                         log::info!(target: name, "file back, keeping it");
                         service.keep();
                     }
                     return Vec::new();
                 }
-                if self.shutting_down {
-                    return Vec::new();
-                }
                 log::info!(target: name, "definition changed, restarting");
                 // Only a start consults `blocked`: computed here, not for
                 // every file of a rescan.
                 self.update_blocked();
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                service.replace(spec, now)
+                let service = self.services.get_mut(index);
+                service.map_or(Vec::new(), |s| s.replace(spec, now))
             }
         };
         self.sweep();
@@ -299,26 +263,24 @@ impl Supervisor {
     /// The services a command names: an exact service or instance name,
     /// a file's name (all its instances), or a group; sorted, no repeats.
     pub fn select(&self, words: &[String]) -> Result<Vec<String>, String> {
+        // The first of these that names any service decides.
+        let ways: [fn(&Service, &str) -> bool; 3] = [
+            |s, word| s.name() == word,
+            |s, word| s.base_name() == word,
+            |s, word| s.spec.groups.iter().any(|g| g == word),
+        ];
         let mut names: Vec<String> = Vec::new();
         for word in words {
-            let exact: Vec<&Service> = self.services().filter(|s| s.name() == word).collect();
-            let chosen: Vec<&Service> = if !exact.is_empty() {
-                exact
-            } else {
-                let by_file: Vec<&Service> =
-                    self.services().filter(|s| s.base_name() == word).collect();
-                if !by_file.is_empty() {
-                    by_file
-                } else {
-                    self.services()
-                        .filter(|s| s.spec.groups.iter().any(|g| g == word))
-                        .collect()
+            let before = names.len();
+            for way in ways {
+                if names.len() == before {
+                    let chosen = self.services().filter(|s| way(s, word));
+                    names.extend(chosen.map(|s| s.name().to_string()));
                 }
-            };
-            if chosen.is_empty() {
+            }
+            if names.len() == before {
                 return Err(format!("unknown service or group: {word}"));
             }
-            names.extend(chosen.iter().map(|s| s.name().to_string()));
         }
         crate::util::sort(&mut names);
         names.dedup();
@@ -604,15 +566,10 @@ impl Supervisor {
 
     /// Services stopping whose leader is gone but whose group may not be.
     pub fn awaiting_group(&self) -> Work {
-        self.services
-            .iter()
+        self.services()
             .filter_map(|s| {
-                Some((
-                    s.name().to_string(),
-                    Action::CheckGroup {
-                        pid: s.awaited_group()?,
-                    },
-                ))
+                let pid = s.awaited_group()?;
+                Some((s.name().to_string(), Action::CheckGroup { pid }))
             })
             .collect()
     }
@@ -647,17 +604,11 @@ impl Supervisor {
 
     /// A second request to stop: kill what is still there.
     pub fn kill_all(&self) -> Work {
-        self.services
-            .iter()
-            .filter(|s| s.is_active())
+        // Only an active service has a pid.
+        self.services()
             .filter_map(|s| {
-                Some((
-                    s.name().to_string(),
-                    Action::Signal {
-                        pid: s.pid()?,
-                        signal: libc::SIGKILL,
-                    },
-                ))
+                let (pid, signal) = (s.pid()?, libc::SIGKILL);
+                Some((s.name().to_string(), Action::Signal { pid, signal }))
             })
             .collect()
     }
