@@ -25,11 +25,7 @@ pub fn problems(graph: &[(String, Vec<String>)]) -> Vec<(String, String)> {
 fn cycle_through(graph: &[(String, Vec<String>)], start: &str) -> Option<Vec<String>> {
     let mut path = vec![start.to_string()];
     let mut seen = vec![false; graph.len()];
-    if walk(graph, start, start, &mut path, &mut seen) {
-        Some(path)
-    } else {
-        None
-    }
+    walk(graph, start, start, &mut path, &mut seen).then_some(path)
 }
 
 /// `seen`: by place in `graph`.
