@@ -1114,16 +1114,12 @@ impl Service {
             return (phase, vec![Action::ReadPidFile]);
         }
         self.reaped(status, now);
-        let ran = self.ran_for(now);
+        let (how, ran) = (status.describe(), self.ran_for(now));
         actions.extend(self.on_exit_hook(pid, status));
         let then = match exec_error {
             Some(why) => self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
             None => {
-                let what = format!(
-                    "{} after {}, pid {pid}",
-                    status.describe(),
-                    format_duration(ran)
-                );
+                let what = format!("{how} after {}, pid {pid}", format_duration(ran));
                 self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
             }
         };
@@ -1167,20 +1163,13 @@ impl Service {
     /// Sends the stop signal (or runs the stop hook) to a process, after
     /// `actions` (checks of it called off).
     fn stop(&self, pid: i32, mut actions: Vec<Action>, now: Instant) -> Next {
-        let by_hook = self.spec.extras().stop_command.is_some();
-        let how = if by_hook {
-            "stop hook".to_string()
+        if self.spec.extras().stop_command.is_some() {
+            log::info!(target: &self.spec.name, "stopping, pid {pid}, stop hook");
+            let (hook, env) = (Hook::Stop, vec![("GOING_PID".to_string(), pid.to_string())]);
+            actions.push(Action::RunHook { hook, env });
         } else {
-            format!("signal {}", signals::name(self.spec.stop_signal))
-        };
-        log::info!(target: &self.spec.name, "stopping, pid {pid}, {how}");
-        if by_hook {
-            let env = vec![("GOING_PID".to_string(), pid.to_string())];
-            actions.push(Action::RunHook {
-                hook: Hook::Stop,
-                env,
-            });
-        } else {
+            let signal = signals::name(self.spec.stop_signal);
+            log::info!(target: &self.spec.name, "stopping, pid {pid}, signal {signal}");
             actions.extend(self.stop_signals(pid));
         }
         (
@@ -1382,21 +1371,15 @@ impl Service {
             (how.0.to_string(), how.1),
             ("GOING_RESTARTS".to_string(), self.restarts.to_string()),
         ];
-        vec![Action::RunHook {
-            hook: Hook::OnExit,
-            env,
-        }]
+        let hook = Hook::OnExit;
+        vec![Action::RunHook { hook, env }]
     }
 
     /// The end of a critical service is going's end: its last status, or 1
     /// when it never ran.
     fn critical_end(&self) -> Vec<Action> {
-        if !self.spec.critical {
-            return vec![];
-        }
-        vec![Action::Critical {
-            code: self.last_exit.map_or(1, Exit::code),
-        }]
+        let code = self.last_exit.map_or(1, Exit::code);
+        Vec::from_iter(self.spec.critical.then_some(Action::Critical { code }))
     }
 }
 
@@ -1409,10 +1392,7 @@ fn run_hook(hook: Hook) -> Action {
 
 /// The check command still running for a process that ends or stops.
 fn cancel(check: Option<Hook>) -> Vec<Action> {
-    check
-        .map(|hook| Action::CancelHook { hook })
-        .into_iter()
-        .collect()
+    Vec::from_iter(check.map(|hook| Action::CancelHook { hook }))
 }
 
 /// The file's name of a service or instance name: `web@3` -> `web`.

@@ -4,7 +4,7 @@
 //! the kernel: it returns the actions for the event loop to carry out.
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
-use crate::service::{Action, Event, Exit, Memory, Service, State};
+use crate::service::{Action, Event, Exit, Memory, Service, State, base_name};
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -379,7 +379,7 @@ impl Supervisor {
         crate::util::sort(&mut in_closure);
         in_closure.dedup();
         loop {
-            let bases = sorted(closure.iter().map(|n| crate::service::base_name(n)));
+            let bases = sorted(closure.iter().map(|n| base_name(n)));
             let mut added = Vec::new();
             for service in &self.services {
                 let depends = service
@@ -456,7 +456,7 @@ impl Supervisor {
     /// True when every running service that depends on `name` is itself
     /// waiting to stop: a cycle, which nothing else would ever break.
     fn held_only_by_pending(&self, name: &str) -> bool {
-        let base = crate::service::base_name(name);
+        let base = base_name(name);
         self.services()
             .filter(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
             .all(|t| self.pending_stops.iter().any(|(n, _)| n == t.name()))
@@ -513,11 +513,7 @@ impl Supervisor {
             let mut ready: Vec<(String, PendingStop)> = self
                 .pending_stops
                 .iter()
-                .filter(|(name, _)| {
-                    depended
-                        .binary_search(&crate::service::base_name(name))
-                        .is_err()
-                })
+                .filter(|(name, _)| depended.binary_search(&base_name(name)).is_err())
                 .cloned()
                 .collect();
             if ready.is_empty() {
