@@ -724,12 +724,9 @@ impl Service {
     /// The state x event table: one function per state, each returning
     /// the next state and the actions of the transition.
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let down = self.is_admin_down();
         match event {
-            Event::Shutdown => {
-                self.want = Want::Never {
-                    down: self.is_admin_down(),
-                }
-            }
+            Event::Shutdown => self.want = Want::Never { down },
             Event::WindowOpened => self.window = Some(true),
             Event::WindowClosed => self.window = Some(false),
             _ => {}
@@ -996,10 +993,7 @@ impl Service {
         // Whether it may still run is the schedule's to say.
         let ask = self.window.is_none().then(|| self.ask_window()).flatten();
         // It was running before: ready, as far as going can tell.
-        (
-            self.running(pid, None, true, now),
-            ask.into_iter().collect(),
-        )
+        (self.running(pid, None, true, now), Vec::from_iter(ask))
     }
 
     /// The process runs: ready if `adopted` or it has no way to say when
@@ -1135,26 +1129,19 @@ impl Service {
         let signals = [self.spec.stop_signal, libc::SIGCONT];
         actions.extend(signals.map(|signal| Action::SignalGroup { group, signal }));
         actions.push(Action::CheckGroup { pid: group });
-        (self.stopping(pid, group, true, then, now), actions)
+        (self.stopping(pid, Some(group), then, now), actions)
     }
 
-    /// Stopping `pid`'s process `group`; for `leftovers`, its leader has
-    /// ended already.
-    fn stopping(
-        &self,
-        pid: i32,
-        group: i32,
-        leftovers: bool,
-        then: AfterStop,
-        now: Instant,
-    ) -> Phase {
+    /// Stopping `pid`'s process group, or the group it left `leftovers`
+    /// in (its leader has ended already).
+    fn stopping(&self, pid: i32, leftovers: Option<i32>, then: AfterStop, now: Instant) -> Phase {
         let gone = (now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST);
         Phase::Stopping(Box::new(Stop {
             pid,
-            group,
-            leftovers,
+            group: leftovers.unwrap_or(pid),
+            leftovers: leftovers.is_some(),
             kill_at: Some(now + self.spec.stop_timeout),
-            leader_gone: leftovers.then_some(gone),
+            leader_gone: leftovers.map(|_| gone),
             then,
             spec: None,
         }))
@@ -1172,10 +1159,7 @@ impl Service {
             log::info!(target: &self.spec.name, "stopping, pid {pid}, signal {signal}");
             actions.extend(self.stop_signals(pid));
         }
-        (
-            self.stopping(pid, pid, false, AfterStop::Rest, now),
-            actions,
-        )
+        (self.stopping(pid, None, AfterStop::Rest, now), actions)
     }
 
     fn stop_signals(&self, pid: i32) -> [Action; 2] {
@@ -1185,7 +1169,7 @@ impl Service {
     /// Stops the service and starts it again, after the backoff its run
     /// calls for: a failed health check or readiness counts as a crash.
     fn restart_after_backoff(&mut self, run: Run, now: Instant) -> Next {
-        let (phase, actions) = self.stop(run.pid, cancel(run.check), now);
+        let (mut phase, actions) = self.stop(run.pid, cancel(run.check), now);
         if self.spec.restart == Restart::Never {
             return (phase, actions);
         }
@@ -1195,25 +1179,20 @@ impl Service {
         } else {
             self.short_runs = 0;
         }
-        match phase {
-            Phase::Stopping(mut stop) => {
-                stop.then = AfterStop::RestartAfterBackoff;
-                (Phase::Stopping(stop), actions)
-            }
-            phase => (phase, actions),
+        if let Phase::Stopping(stop) = &mut phase {
+            stop.then = AfterStop::RestartAfterBackoff;
         }
+        (phase, actions)
     }
 
     /// The process group is gone: log, switch definitions, and do `then`.
     fn stopped(&mut self, stop: Stop, now: Instant) -> Next {
+        let every = stop.leader_gone.map(|(_, every)| every);
         if !stop.leftovers {
             let how = self.last_exit.map(Exit::describe).unwrap_or_default();
             let ran = format_duration(self.ran_for(now));
             log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
-        } else if stop
-            .leader_gone
-            .is_some_and(|(_, every)| every > GROUP_RECHECK_FIRST)
-        {
+        } else if every > Some(GROUP_RECHECK_FIRST) {
             // Said only when they outlived the first look (most often
             // there are none, and nothing shows).
             let took = self.exited_at.map(|at| now.saturating_duration_since(at));
