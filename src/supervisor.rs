@@ -113,21 +113,12 @@ impl Supervisor {
     /// must not walk every service for each file).
     fn units_of(&self, name: &str) -> Vec<String> {
         let prefix = format!("{name}@");
-        let exact = self.index(name).ok().and_then(|i| self.services.get(i));
-        let start = self
-            .services
-            .partition_point(|s| s.name() < prefix.as_str());
-        let instances = self
-            .services
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|s| s.name().starts_with(&prefix));
-        exact
-            .into_iter()
-            .chain(instances)
-            .map(|s| s.name().to_string())
-            .collect()
+        let (Ok(start) | Err(start)) = self.index(&prefix);
+        let rest = self.services.get(start..).unwrap_or_default().iter();
+        let instance = |n: &&str| n.starts_with(&prefix);
+        let instances = rest.map(|s| s.name()).take_while(instance);
+        let exact = self.get(name).map(Service::name);
+        Vec::from_iter(exact.into_iter().chain(instances).map(str::to_string))
     }
 
     /// Brings the services of the file `name` (one, or its instances) in
@@ -375,34 +366,27 @@ impl Supervisor {
         // cost names x services, nor names x stops.
         let asked = sorted(names.iter().map(String::as_str));
         let mut closure: Vec<String> = names.to_vec();
-        let mut in_closure: Vec<String> = names.to_vec();
-        crate::util::sort(&mut in_closure);
-        in_closure.dedup();
+        let mut in_closure = asked.clone();
         loop {
             let bases = sorted(closure.iter().map(|n| base_name(n)));
+            let stopping = |d: &String| bases.binary_search(&d.as_str()).is_ok();
             let mut added = Vec::new();
             for service in &self.services {
-                let depends = service
-                    .spec
-                    .depends_on
-                    .iter()
-                    .any(|d| bases.binary_search(&d.as_str()).is_ok());
-                let known = in_closure
-                    .binary_search_by(|c| c.as_str().cmp(service.name()))
-                    .is_ok();
-                if depends && service.is_active() && !known {
-                    added.push(service.name().to_string());
+                let name = service.name();
+                let depends = service.spec.depends_on.iter().any(&stopping);
+                if depends && service.is_active() && in_closure.binary_search(&name).is_err() {
+                    added.push(name);
                 }
             }
             if added.is_empty() {
                 break;
             }
-            in_closure.extend(added.iter().cloned());
+            closure.extend(added.iter().map(|n| n.to_string()));
+            in_closure.extend(added);
             crate::util::sort(&mut in_closure);
-            closure.extend(added);
         }
         self.pending_stops
-            .retain(|(n, _)| in_closure.binary_search(n).is_err());
+            .retain(|(n, _)| in_closure.binary_search(&n.as_str()).is_err());
         for name in closure {
             let stop = if asked.binary_search(&name.as_str()).is_ok() {
                 kind
@@ -438,10 +422,7 @@ impl Supervisor {
                 .collect(),
         );
         let broken = crate::deps::problems(&graph);
-        let reasons: Vec<Option<String>> = self
-            .services()
-            .map(|s| self.blocked_reason(s, &broken))
-            .collect();
+        let reasons = Vec::from_iter(self.services().map(|s| self.blocked_reason(s, &broken)));
         for (service, reason) in self.services.iter_mut().zip(reasons) {
             if service.is_waiting()
                 && !self.batch
