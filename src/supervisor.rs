@@ -473,6 +473,11 @@ impl Supervisor {
         None
     }
 
+    /// The stops held back whose service `may` stop now.
+    fn pending(&self, may: &dyn Fn(&str) -> bool) -> Vec<(String, PendingStop)> {
+        Vec::from_iter(self.pending_stops.iter().filter(|(n, _)| may(n)).cloned())
+    }
+
     /// After any change: which services may start, the stops that no
     /// dependent holds back any more, and the starts they held back.
     fn refresh(&mut self, now: Instant) -> Work {
@@ -491,20 +496,10 @@ impl Supervisor {
                     .filter(|t| t.is_active())
                     .flat_map(|t| t.spec.depends_on.iter().map(String::as_str)),
             );
-            let mut ready: Vec<(String, PendingStop)> = self
-                .pending_stops
-                .iter()
-                .filter(|(name, _)| depended.binary_search(&base_name(name)).is_err())
-                .cloned()
-                .collect();
+            let mut ready = self.pending(&|name| depended.binary_search(&base_name(name)).is_err());
             if ready.is_empty() {
                 // Services that only wait for each other stop together.
-                ready = self
-                    .pending_stops
-                    .iter()
-                    .filter(|(name, _)| self.held_only_by_pending(name))
-                    .cloned()
-                    .collect();
+                ready = self.pending(&|name| self.held_only_by_pending(name));
             }
             let taken = sorted(ready.iter().map(|(n, _)| n.as_str()));
             self.pending_stops
@@ -630,12 +625,9 @@ pub enum Command {
 
 /// Where a broken file is first wrong, as status shows it: `web.toml:3`.
 fn broken_at(file: &std::path::Path, problems: &[crate::config::Problem]) -> String {
-    let name = file
-        .file_name()
-        .unwrap_or(file.as_os_str())
-        .to_string_lossy();
+    let name = file.file_name().unwrap_or(file.as_os_str());
     let line = problems.first().map_or(1, |p| p.line);
-    format!("{name}:{line}")
+    format!("{}:{line}", name.to_string_lossy())
 }
 
 /// One line for a file that cannot be used: its first problem.
@@ -658,11 +650,8 @@ fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     list
 }
 
-fn tag(name: &str, actions: Vec<crate::service::Action>) -> Work {
-    actions
-        .into_iter()
-        .map(|action| (name.to_string(), action))
-        .collect()
+fn tag(name: &str, actions: Vec<Action>) -> Work {
+    Vec::from_iter(actions.into_iter().map(|a| (name.to_string(), a)))
 }
 
 #[cfg(test)]
