@@ -805,13 +805,10 @@ impl Service {
                 let why = format!("cannot start: before hook {}", status.describe());
                 self.failed(&why, now)
             }
-            (Start::Before, Event::Stop | Event::Shutdown) => (
-                Phase::Stopped,
-                vec![Action::CancelHook { hook: Hook::Before }],
-            ),
-            (Start::Before, Event::WindowClosed) => {
-                (self.rest(), vec![Action::CancelHook { hook: Hook::Before }])
+            (Start::Before, Event::Stop | Event::Shutdown) => {
+                (Phase::Stopped, cancel(Some(Hook::Before)))
             }
+            (Start::Before, Event::WindowClosed) => (self.rest(), cancel(Some(Hook::Before))),
             (Start::Spawn, Event::Spawned(pid)) => {
                 self.started_at = Some(now);
                 log::info!(target: &self.spec.name, "starting, pid {pid}");
@@ -1369,9 +1366,10 @@ fn run_hook(hook: Hook) -> Action {
     }
 }
 
-/// The check command still running for a process that ends or stops.
-fn cancel(check: Option<Hook>) -> Vec<Action> {
-    Vec::from_iter(check.map(|hook| Action::CancelHook { hook }))
+/// Kills the hook still running, if any: a check of a process that ends
+/// or stops, or a `before` whose start was called off.
+fn cancel(running: Option<Hook>) -> Vec<Action> {
+    Vec::from_iter(running.map(|hook| Action::CancelHook { hook }))
 }
 
 /// The file's name of a service or instance name: `web@3` -> `web`.
