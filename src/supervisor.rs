@@ -474,7 +474,7 @@ impl Supervisor {
     }
 
     /// The stops held back whose service `may` stop now.
-    fn pending(&self, may: &dyn Fn(&str) -> bool) -> Vec<(String, PendingStop)> {
+    fn pending(&self, may: impl Fn(&str) -> bool) -> Vec<(String, PendingStop)> {
         Vec::from_iter(self.pending_stops.iter().filter(|(n, _)| may(n)).cloned())
     }
 
@@ -496,10 +496,10 @@ impl Supervisor {
                     .filter(|t| t.is_active())
                     .flat_map(|t| t.spec.depends_on.iter().map(String::as_str)),
             );
-            let mut ready = self.pending(&|name| depended.binary_search(&base_name(name)).is_err());
+            let mut ready = self.pending(|name| depended.binary_search(&base_name(name)).is_err());
             if ready.is_empty() {
                 // Services that only wait for each other stop together.
-                ready = self.pending(&|name| self.held_only_by_pending(name));
+                ready = self.pending(|name| self.held_only_by_pending(name));
             }
             let taken = sorted(ready.iter().map(|(n, _)| n.as_str()));
             self.pending_stops
