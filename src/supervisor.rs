@@ -341,15 +341,13 @@ impl Supervisor {
     pub fn end_batch(&mut self, now: Instant) -> Work {
         self.update_blocked();
         self.batch = false;
-        let before = self.reasons_before.take();
+        let before = self.reasons_before.take().unwrap_or_default();
         for service in &self.services {
-            if let (true, Some(reason)) = (service.is_waiting(), service.blocked()) {
-                let known = before
-                    .as_ref()
-                    .is_some_and(|b| b.iter().any(|(n, r)| n == service.name() && r == reason));
-                if !known {
-                    log::info!(target: service.name(), "waiting: {reason}");
-                }
+            let name = service.name();
+            if let (true, Some(reason)) = (service.is_waiting(), service.blocked())
+                && !before.iter().any(|(n, r)| n == name && r == reason)
+            {
+                log::info!(target: name, "waiting: {reason}");
             }
         }
         let removed = std::mem::take(&mut self.batch_removals);
