@@ -127,8 +127,8 @@ impl Supervisor {
         let existing = self.units_of(name);
         let mut work = Vec::new();
         match loaded {
-            Loaded::Ok(spec, origin) => {
-                let units: Vec<String> = match spec.instances {
+            Loaded::Ok(mut spec, origin) => {
+                let units: Vec<String> = match spec.instances.take() {
                     None => vec![name.to_string()],
                     Some(count) => (0..count).map(|i| format!("{name}@{i}")).collect(),
                 };
@@ -136,11 +136,8 @@ impl Supervisor {
                     work.extend(self.reconcile_unit(unit, None, now));
                 }
                 for unit in units {
-                    let spec = ServiceSpec {
-                        name: unit.clone(),
-                        instances: None,
-                        ..spec.clone()
-                    };
+                    let mut spec = spec.clone();
+                    spec.name.clone_from(&unit);
                     work.extend(self.reconcile_unit(&unit, Some((spec, origin.fingerprint)), now));
                 }
             }
