@@ -582,9 +582,8 @@ impl Service {
         else {
             return false;
         };
-        self.phase = Phase::Backoff {
-            until: now + Duration::from_millis(ms),
-        };
+        let until = now + Duration::from_millis(ms);
+        self.phase = Phase::Backoff { until };
         true
     }
 
