@@ -519,12 +519,10 @@ impl Service {
     /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`], or as
     /// many short runs in a row (a crash loop slowed down by backoff).
     pub fn is_flapping(&self, now: Instant) -> bool {
+        let first = self.recent_restarts.front();
+        let recent = first.is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW);
         self.short_runs as usize >= FLAP_RESTARTS
-            || self.recent_restarts.len() >= FLAP_RESTARTS
-                && self
-                    .recent_restarts
-                    .front()
-                    .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
+            || self.recent_restarts.len() >= FLAP_RESTARTS && recent
     }
 
     /// True while a process of this service may exist.

@@ -524,11 +524,9 @@ impl Supervisor {
 
     /// The service whose process (group leader) is `pid`.
     pub fn by_pid(&self, pid: i32) -> Option<&str> {
-        self.services
-            .iter()
-            // A reaped leader's pid may be another process's now.
-            .find(|s| s.pid() == Some(pid) && s.awaited_group().is_none())
-            .map(|s| s.name())
+        // A reaped leader's pid may be another process's now.
+        let mut leaders = self.services().filter(|s| s.awaited_group().is_none());
+        leaders.find(|s| s.pid() == Some(pid)).map(Service::name)
     }
 
     /// Services stopping whose leader is gone but whose group may not be.
