@@ -411,11 +411,8 @@ impl Supervisor {
             }
             return;
         }
-        let graph = crate::util::sorted_pairs(
-            self.services()
-                .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
-                .collect(),
-        );
+        let edges = |s: &Service| (s.base_name().to_string(), s.spec.depends_on.clone());
+        let graph = crate::util::sorted_pairs(self.services().map(edges).collect());
         let broken = crate::deps::problems(&graph);
         let reasons = Vec::from_iter(self.services().map(|s| self.blocked_reason(s, &broken)));
         for (service, reason) in self.services.iter_mut().zip(reasons) {
@@ -486,11 +483,8 @@ impl Supervisor {
             progress = false;
             // What running services depend on, gathered once: thousands of
             // files removed at once must not cost services x stops.
-            let depended = sorted(
-                self.services()
-                    .filter(|t| t.is_active())
-                    .flat_map(|t| t.spec.depends_on.iter().map(String::as_str)),
-            );
+            let active = self.services().filter(|t| t.is_active());
+            let depended = sorted(active.flat_map(|t| &t.spec.depends_on).map(String::as_str));
             let mut ready = self.pending(|name| depended.binary_search(&base_name(name)).is_err());
             if ready.is_empty() {
                 // Services that only wait for each other stop together.
