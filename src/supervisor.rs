@@ -444,10 +444,8 @@ impl Supervisor {
             return Some(problem.clone());
         }
         for dep in &service.spec.depends_on {
-            let units: Vec<&Service> = self
-                .services()
-                .filter(|u| u.base_name() == dep && !u.is_being_removed())
-                .collect();
+            let of_dep = |u: &&Service| u.base_name() == dep && !u.is_being_removed();
+            let units = Vec::from_iter(self.services().filter(of_dep));
             if units.is_empty() {
                 return Some(format!("depends on {dep:?}, which no file defines"));
             }
@@ -539,11 +537,8 @@ impl Supervisor {
 
     /// Names of the services whose deadline has come.
     pub fn due(&self, now: Instant) -> Vec<String> {
-        self.services
-            .iter()
-            .filter(|s| s.deadline().is_some_and(|at| at <= now))
-            .map(|s| s.name().to_string())
-            .collect()
+        let due = |s: &&Service| s.deadline().is_some_and(|at| at <= now);
+        Vec::from_iter(self.services().filter(due).map(|s| s.name().to_string()))
     }
 
     /// Stops every service; going exits once [`Supervisor::all_stopped`].
