@@ -219,7 +219,7 @@ pub struct Memory {
     pub flaps_ms: Vec<u64>,
 }
 
-fn millis(duration: Duration) -> u64 {
+pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -456,8 +456,9 @@ impl Service {
         matches!(self.want, Want::Down | Want::Never { down: true })
     }
 
-    pub fn blocked(&self) -> Option<&str> {
-        self.blocked.as_deref()
+    /// Why a start its dependencies hold back waits.
+    pub fn waiting_for(&self) -> Option<&str> {
+        self.blocked.as_deref().filter(|_| self.is_waiting())
     }
 
     /// Why `going status` says this service is not as it should be, when
@@ -469,8 +470,8 @@ impl Service {
         if self.is_admin_down() {
             return Some("down".into());
         }
-        if let (Phase::Waiting, Some(why)) = (&self.phase, &self.blocked) {
-            return Some(why.clone());
+        if let Some(why) = self.waiting_for() {
+            return Some(why.into());
         }
         if self.not_ready_in_time {
             return Some("not ready in time".into());

@@ -4,7 +4,7 @@
 //! the kernel: it returns the actions for the event loop to carry out.
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
-use crate::service::{Action, Event, Exit, Memory, Service, State, base_name};
+use crate::service::{Action, Event, Exit, Memory, Service, State, base_name, millis};
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -326,8 +326,7 @@ impl Supervisor {
         self.batch = true;
         self.reasons_before = (!announce).then(|| {
             self.services()
-                .filter(|s| s.is_waiting())
-                .filter_map(|s| Some((s.name().to_string(), s.blocked()?.to_string())))
+                .filter_map(|s| Some((s.name().to_string(), s.waiting_for()?.to_string())))
                 .collect()
         });
     }
@@ -341,7 +340,7 @@ impl Supervisor {
         let before = self.reasons_before.take().unwrap_or_default();
         for service in &self.services {
             let name = service.name();
-            if let (true, Some(reason)) = (service.is_waiting(), service.blocked())
+            if let Some(reason) = service.waiting_for()
                 && !before.iter().any(|(n, r)| n == name && r == reason)
             {
                 log::info!(target: name, "waiting: {reason}");
@@ -418,7 +417,7 @@ impl Supervisor {
         for (service, reason) in self.services.iter_mut().zip(reasons) {
             if service.is_waiting()
                 && !self.batch
-                && let Some(new) = reason.as_ref().filter(|r| service.blocked() != Some(r))
+                && let Some(new) = reason.as_ref().filter(|r| service.waiting_for() != Some(r))
             {
                 log::info!(target: service.name(), "waiting: {new}");
             }
@@ -582,7 +581,7 @@ fn adopt(service: &mut Service, adoption: Adoption, now: Instant) -> Vec<Action>
     let mut actions = service.on(
         Event::Adopted {
             pid: adoption.pid,
-            age_ms: u64::try_from(adoption.age.as_millis()).unwrap_or(u64::MAX),
+            age_ms: millis(adoption.age),
             restarts: adoption.restarts,
         },
         now,
