@@ -122,7 +122,8 @@ impl Supervisor {
     }
 
     /// Brings the services of the file `name` (one, or its instances) in
-    /// line with the file.
+    /// line with the file. Only inside a batch: what starts or stops waits
+    /// for [`Supervisor::end_batch`].
     pub fn reconcile(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
         let existing = self.units_of(name);
         let mut work = Vec::new();
@@ -156,7 +157,6 @@ impl Supervisor {
                 }
             }
         }
-        work.extend(self.refresh(now));
         work
     }
 
@@ -175,12 +175,9 @@ impl Supervisor {
                     return Vec::new();
                 }
                 log::info!(target: name, "file removed, stopping");
-                if self.batch {
-                    // Stopped together when the batch ends.
-                    self.batch_removals.push(name.to_string());
-                    return Vec::new();
-                }
-                return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
+                // Stopped together when the batch ends.
+                self.batch_removals.push(name.to_string());
+                return Vec::new();
             }
             (Err(index), Some((spec, fingerprint))) => {
                 log::info!(target: name, "new service");
@@ -196,28 +193,18 @@ impl Supervisor {
                 }
                 let memory = self.memories.iter().position(|(n, _)| n == name);
                 let memory = memory.map(|at| self.memories.swap_remove(at).1);
-                if memory.is_some_and(|m| service.remember(&m, now)) {
-                    // Waits out the backoff it was in.
-                    self.services.insert(index, service);
-                    return Vec::new();
-                }
-                if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
-                    let adoption = self.adoptions.swap_remove(at);
-                    let actions = adopt(&mut service, adoption, now);
-                    self.services.insert(index, service);
-                    self.update_blocked();
-                    return tag(name, actions);
-                }
-                if self.batch {
+                let adoption = self.adoptions.iter().position(|a| a.name == name);
+                let actions = if memory.is_some_and(|m| service.remember(&m, now)) {
+                    Vec::new() // waits out the backoff it was in
+                } else if let Some(at) = adoption {
+                    adopt(&mut service, self.adoptions.swap_remove(at), now)
+                } else {
+                    // Starts, if its dependencies allow, when the batch ends.
                     service.wait();
-                }
+                    Vec::new()
+                };
                 self.services.insert(index, service);
-                if self.batch {
-                    return Vec::new();
-                }
-                self.update_blocked();
-                let service = self.services.get_mut(index);
-                service.map_or(Vec::new(), |s| s.on(Event::Start, now))
+                return tag(name, actions);
             }
             (Ok(index), Some((spec, fingerprint))) => {
                 let Some(service) = self.services.get_mut(index) else {
@@ -470,10 +457,6 @@ impl Supervisor {
     /// After any change: which services may start, the stops that no
     /// dependent holds back any more, and the starts they held back.
     fn refresh(&mut self, now: Instant) -> Work {
-        if self.batch {
-            // Files are being loaded: `end_batch` refreshes once.
-            return Vec::new();
-        }
         let mut work = Vec::new();
         let mut progress = true;
         while progress {
@@ -647,6 +630,14 @@ mod tests {
         Loaded::Ok(spec, Origin::default())
     }
 
+    /// One file loaded as the directory loads it: in a batch of its own.
+    fn load(sup: &mut Supervisor, name: &str, loaded: Loaded, now: Instant) -> Work {
+        sup.begin_batch(false);
+        let mut work = sup.reconcile(name, loaded, now);
+        work.extend(sup.end_batch(now));
+        work
+    }
+
     fn running(sup: &mut Supervisor, now: Instant) {
         sup.event("web", Event::Spawned(42), now);
         sup.event("web", Event::ExecOk, now);
@@ -661,11 +652,11 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         assert_eq!(
-            sup.reconcile("web", ok("/bin/sleep 1"), now),
+            load(&mut sup, "web", ok("/bin/sleep 1"), now),
             vec![("web".into(), Action::Spawn)]
         );
         running(&mut sup, now);
-        assert_eq!(sup.reconcile("web", ok("/bin/sleep 1"), now), vec![]);
+        assert_eq!(load(&mut sup, "web", ok("/bin/sleep 1"), now), vec![]);
         assert_eq!(sup.by_pid(42), Some("web"));
     }
 
@@ -673,9 +664,9 @@ mod tests {
     fn a_changed_file_restarts() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        let work = sup.reconcile("web", ok("/bin/sleep 2"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 2"), now);
         assert_eq!(
             work.first(),
             Some(&(
@@ -701,21 +692,21 @@ mod tests {
     fn a_broken_file_changes_nothing() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
         let broken = Loaded::Broken {
             file: PathBuf::from("/etc/going.d/web.toml"),
             problems: vec![Problem::new(3, "unknown key \"x\"")],
             retry: false,
         };
-        assert_eq!(sup.reconcile("web", broken, now), vec![]);
+        assert_eq!(load(&mut sup, "web", broken, now), vec![]);
         assert_eq!(state(&sup), Some(State::Running));
         let broken_new = Loaded::Broken {
             file: PathBuf::from("/x/db"),
             problems: vec![],
             retry: true,
         };
-        assert_eq!(sup.reconcile("db", broken_new, now), vec![]);
+        assert_eq!(load(&mut sup, "db", broken_new, now), vec![]);
         assert_eq!(sup.services().count(), 1);
     }
 
@@ -723,9 +714,9 @@ mod tests {
     fn a_removed_file_stops_then_forgets() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        let work = sup.reconcile("web", Loaded::Missing, now);
+        let work = load(&mut sup, "web", Loaded::Missing, now);
         assert_eq!(
             work.first(),
             Some(&(
@@ -750,10 +741,10 @@ mod tests {
     fn a_file_put_back_while_stopping_keeps_the_service() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        sup.reconcile("web", Loaded::Missing, now);
-        assert_eq!(sup.reconcile("web", ok("/bin/sleep 1"), now), vec![]);
+        load(&mut sup, "web", Loaded::Missing, now);
+        assert_eq!(load(&mut sup, "web", ok("/bin/sleep 1"), now), vec![]);
         let exited = Event::Exited {
             status: crate::service::Exit::Code(0),
             exec_error: None,
@@ -770,12 +761,12 @@ mod tests {
     fn shutdown_stops_everything_and_starts_nothing() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
         let work = sup.shutdown(now);
         assert_eq!(work.len(), 2);
         assert!(!sup.all_stopped());
-        assert_eq!(sup.reconcile("db", ok("/bin/true"), now), vec![]);
+        assert_eq!(load(&mut sup, "db", ok("/bin/true"), now), vec![]);
         assert_eq!(
             sup.kill_all(),
             vec![(
@@ -813,14 +804,14 @@ mod tests {
     fn changing_instances_starts_or_stops_only_the_difference() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        let work = sup.reconcile("web", instances(3), now);
+        let work = load(&mut sup, "web", instances(3), now);
         assert_eq!(spawned(&work), ["web@0", "web@1", "web@2"]);
         for (i, name) in ["web@0", "web@1", "web@2"].iter().enumerate() {
             sup.event(name, Event::Spawned(10 + i as i32), now);
         }
-        let work = sup.reconcile("web", instances(5), now);
+        let work = load(&mut sup, "web", instances(5), now);
         assert_eq!(spawned(&work), ["web@3", "web@4"]);
-        let work = sup.reconcile("web", instances(2), now);
+        let work = load(&mut sup, "web", instances(2), now);
         let stopped: Vec<&str> = work
             .iter()
             .filter(|(_, a)| {
@@ -842,8 +833,8 @@ mod tests {
     fn commands_select_by_name_file_and_group() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", instances(2), now);
-        sup.reconcile("db", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", instances(2), now);
+        load(&mut sup, "db", ok("/bin/sleep 1"), now);
         let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(sup.select(&all(&["web@1"])), Ok(all(&["web@1"])));
         assert_eq!(sup.select(&all(&["web"])), Ok(all(&["web@0", "web@1"])));
@@ -873,7 +864,7 @@ mod tests {
     fn deadlines_are_found() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/false"), now);
+        load(&mut sup, "web", ok("/bin/false"), now);
         running(&mut sup, now);
         let exited = Event::Exited {
             status: crate::service::Exit::Code(1),
@@ -896,16 +887,16 @@ mod tests {
     fn a_file_names_itself_and_its_instances_only() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", instances(2), now);
+        load(&mut sup, "web", instances(2), now);
         for name in ["web-x", "webx", "we", "web_"] {
-            sup.reconcile(name, named(name), now);
+            load(&mut sup, name, named(name), now);
         }
         assert_eq!(sup.units_of("web"), ["web@0", "web@1"]);
         assert_eq!(sup.units_of("webx"), ["webx"]);
         assert_eq!(sup.units_of("we"), ["we"]);
         assert!(sup.units_of("w").is_empty());
         // A file that lost its instances is found as well.
-        sup.reconcile("web", named("web"), now);
+        load(&mut sup, "web", named("web"), now);
         assert!(sup.units_of("web").contains(&"web".to_string()));
     }
 
@@ -913,7 +904,7 @@ mod tests {
     fn a_batch_starts_its_new_services_at_its_end() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("a", named("a"), now);
+        load(&mut sup, "a", named("a"), now);
         for announce in [false, true] {
             let name = if announce { "c" } else { "b" };
             sup.begin_batch(announce);
@@ -924,7 +915,7 @@ mod tests {
             let work = sup.end_batch(now);
             assert_eq!(spawned(&work), [name]);
             assert!(sup.services().all(|s| s.name() != "a" || s.is_removable()));
-            sup.reconcile("a", named("a"), now);
+            load(&mut sup, "a", named("a"), now);
         }
     }
 
@@ -943,7 +934,7 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         sup.take_over(vec![adoption(42, 0)], vec![]);
-        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 1"), now);
         assert!(work.is_empty(), "{work:?}");
         let web = sup.services().next().unwrap();
         assert_eq!(
@@ -959,7 +950,7 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         sup.take_over(vec![adoption(42, 1)], vec![]);
-        let work = sup.reconcile("web", ok("/bin/sleep 2"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 2"), now);
         assert!(work.contains(&(
             "web".to_string(),
             Action::Signal {
@@ -977,7 +968,7 @@ mod tests {
         let mut other = adoption(7, 0);
         other.name = "gone".into();
         sup.take_over(vec![other.clone()], vec!["web".into()]);
-        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 1"), now);
         assert!(work.is_empty(), "a stopped service was started: {work:?}");
         assert!(sup.services().next().unwrap().is_admin_down());
         assert_eq!(sup.unclaimed(), vec![other]);
@@ -987,12 +978,12 @@ mod tests {
     fn a_dependency_held_for_its_dependents_at_shutdown_is_not_restarted() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("db", named("db"), now);
+        load(&mut sup, "db", named("db"), now);
         sup.event("db", Event::Spawned(1), now);
         sup.event("db", Event::ExecOk, now);
         let mut web = ServiceSpec::new("web", vec!["/bin/sleep".into(), "9".into()]);
         web.depends_on = vec!["db".into()];
-        sup.reconcile("web", Loaded::Ok(web, Origin::default()), now);
+        load(&mut sup, "web", Loaded::Ok(web, Origin::default()), now);
         sup.event("web", Event::Spawned(2), now);
         sup.event("web", Event::ExecOk, now);
         let work = sup.shutdown(now);
@@ -1009,7 +1000,7 @@ mod tests {
             Some(&("db".into(), Action::CheckGroup { pid: 1 }))
         );
         assert_eq!(sup.event("db", Event::GroupGone, now), vec![]);
-        assert_eq!(sup.reconcile("new", named("new"), now), vec![]);
+        assert_eq!(load(&mut sup, "new", named("new"), now), vec![]);
         assert!(sup.services().all(|s| s.name() == "web" || !s.is_active()));
     }
 }
