@@ -541,8 +541,7 @@ impl Service {
 
     /// True while a stop that ends in removal is under way.
     pub fn is_being_removed(&self) -> bool {
-        let removing = matches!(&self.phase, Phase::Stopping(s) if s.then == AfterStop::Remove);
-        removing || self.is_removable()
+        matches!(&self.phase, Phase::Stopping(s) if s.then == AfterStop::Remove)
     }
 
     /// Stopping, and the group leader has already been reaped: the

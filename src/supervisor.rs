@@ -20,11 +20,10 @@ pub struct Supervisor {
     /// Stops held back until no running service depends on them.
     pending_stops: Vec<(String, PendingStop)>,
     /// Files are being loaded: new services wait until all are known,
-    /// so that a dependency later in name order is no "missing" one.
-    batch: bool,
-    /// In a batch that is not a full rescan: why each waiting service
-    /// waited before it, so that its end logs only the reasons that changed.
-    reasons_before: Option<Vec<(String, String)>>,
+    /// so that a dependency later in name order is no "missing" one. Why
+    /// each waiting service waited before (none for a full rescan), so
+    /// that its end logs only the reasons that changed.
+    batch: Option<Vec<(String, String)>>,
     /// Services whose file the batch found removed, stopped at its end.
     batch_removals: Vec<String>,
     /// Processes an earlier going left running, each taken over by its
@@ -168,16 +167,13 @@ impl Supervisor {
         def: Option<(ServiceSpec, u64)>,
         now: Instant,
     ) -> Work {
-        let actions = match (self.index(name), def) {
-            (Err(_), None) => return Vec::new(),
-            (Ok(index), None) => {
-                if self.services.get(index).is_none_or(|s| s.is_removable()) {
-                    return Vec::new();
-                }
+        match (self.index(name), def) {
+            (Err(_), None) => Vec::new(),
+            (Ok(_), None) => {
                 log::info!(target: name, "file removed, stopping");
                 // Stopped together when the batch ends.
                 self.batch_removals.push(name.to_string());
-                return Vec::new();
+                Vec::new()
             }
             (Err(index), Some((spec, fingerprint))) => {
                 log::info!(target: name, "new service");
@@ -204,7 +200,7 @@ impl Supervisor {
                     Vec::new()
                 };
                 self.services.insert(index, service);
-                return tag(name, actions);
+                tag(name, actions)
             }
             (Ok(index), Some((spec, fingerprint))) => {
                 let Some(service) = self.services.get_mut(index) else {
@@ -216,7 +212,7 @@ impl Supervisor {
                 if self.shutting_down {
                     return Vec::new();
                 }
-                if service.spec == spec && !service.is_removable() {
+                if service.spec == spec {
                     if service.is_being_removed() {
                         log::info!(target: name, "file back, keeping it");
                         service.keep();
@@ -228,11 +224,9 @@ impl Supervisor {
                 // every file of a rescan.
                 self.update_blocked();
                 let service = self.services.get_mut(index);
-                service.map_or(Vec::new(), |s| s.replace(spec, now))
+                tag(name, service.map_or(Vec::new(), |s| s.replace(spec, now)))
             }
-        };
-        self.sweep();
-        tag(name, actions)
+        }
     }
 
     /// The services a command names: an exact service or instance name,
@@ -310,12 +304,9 @@ impl Supervisor {
     /// Files are about to be loaded, each before anything new starts: a
     /// full rescan (`announce`), or the files one inotify read named.
     pub fn begin_batch(&mut self, announce: bool) {
-        self.batch = true;
-        self.reasons_before = (!announce).then(|| {
-            self.services()
-                .filter_map(|s| Some((s.name().to_string(), s.waiting_for()?.to_string())))
-                .collect()
-        });
+        let waiting = self.services().filter(|_| !announce);
+        let why = |s: &Service| Some((s.name().to_string(), s.waiting_for()?.to_string()));
+        self.batch = Some(waiting.filter_map(why).collect());
     }
 
     /// Every file of the batch is loaded: start what may start. After a
@@ -323,8 +314,7 @@ impl Supervisor {
     /// batches only a reason that changed is logged, as outside a batch.
     pub fn end_batch(&mut self, now: Instant) -> Work {
         self.update_blocked();
-        self.batch = false;
-        let before = self.reasons_before.take().unwrap_or_default();
+        let before = self.batch.take().unwrap_or_default();
         for service in &self.services {
             let name = service.name();
             if let Some(reason) = service.waiting_for()
@@ -403,7 +393,7 @@ impl Supervisor {
         let reasons = Vec::from_iter(self.services().map(|s| self.blocked_reason(s, &broken)));
         for (service, reason) in self.services.iter_mut().zip(reasons) {
             if service.is_waiting()
-                && !self.batch
+                && self.batch.is_none()
                 && let Some(new) = reason.as_ref().filter(|r| service.waiting_for() != Some(r))
             {
                 log::info!(target: service.name(), "waiting: {new}");
@@ -487,12 +477,14 @@ impl Supervisor {
                 progress = true;
             }
         }
+        // Dropped before blocked reasons are found. Only a stop ends in a
+        // removal, and every way to one (`event`, the stops above) ends here.
+        self.services.retain(|s| !s.is_removable());
         self.update_blocked();
         for service in &mut self.services {
             let actions = service.release(now);
             work.extend(tag(service.name(), actions));
         }
-        self.sweep();
         work
     }
 
@@ -551,10 +543,6 @@ impl Supervisor {
 
     pub fn all_stopped(&self) -> bool {
         !self.services.iter().any(|s| s.is_active())
-    }
-
-    fn sweep(&mut self) {
-        self.services.retain(|s| !s.is_removable());
     }
 }
 
