@@ -602,12 +602,6 @@ impl Service {
         };
     }
 
-    /// `going stop`: an administrative down.
-    pub fn admin_stop(&mut self, now: Instant) -> Vec<Action> {
-        self.want_down(true);
-        self.on(Event::Stop, now)
-    }
-
     /// `going start`: ends an administrative down and starts now, even
     /// from backoff.
     pub fn admin_start(&mut self, now: Instant) -> Vec<Action> {
@@ -1378,6 +1372,12 @@ pub fn base_name(name: &str) -> &str {
 mod tests {
     use super::*;
 
+    /// `going stop` as the supervisor sends it: down when asked, then `Stop`.
+    fn admin_stop(s: &mut Service, now: Instant) -> Vec<Action> {
+        s.want_down(true);
+        s.on(Event::Stop, now)
+    }
+
     fn service(argv: &[&str]) -> Service {
         let mut spec = ServiceSpec::new("web", argv.iter().map(|s| s.to_string()).collect());
         spec.stop_timeout = Duration::from_secs(2);
@@ -1514,7 +1514,7 @@ mod tests {
     fn going_stop_wins_over_a_schedule() {
         let t0 = Instant::now();
         let mut s = scheduled(Restart::Always, false, t0);
-        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(admin_stop(&mut s, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         assert_eq!(s.on(Event::WindowOpened, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
@@ -1826,7 +1826,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
@@ -1843,7 +1843,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         assert_eq!(s.admin_start(t0), vec![]);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
@@ -1855,7 +1855,7 @@ mod tests {
         let mut s = service(&["old"]);
         run(&mut s, t0);
         s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.spec.argv, ["new"]);
@@ -2192,7 +2192,7 @@ mod tests {
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         let mut down = service(&["x"]);
-        down.admin_stop(t0);
+        admin_stop(&mut down, t0);
         down.on(Event::Shutdown, t0);
         assert!(down.is_admin_down());
         assert_eq!(down.admin_start(t0), vec![]);
@@ -2420,7 +2420,7 @@ mod tests {
         s.spec.restart = Restart::Never;
         run(&mut s, t0);
         s.on(exit(0), t0);
-        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(admin_stop(&mut s, t0), vec![]);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         // `going start` meanwhile: started once they are gone.

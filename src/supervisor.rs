@@ -468,8 +468,8 @@ impl Supervisor {
                     continue;
                 };
                 let actions = match kind {
-                    PendingStop::Shutdown => service.on(Event::Stop, now),
-                    PendingStop::Admin => service.admin_stop(now),
+                    // `going stop` made it down when asked.
+                    PendingStop::Shutdown | PendingStop::Admin => service.on(Event::Stop, now),
                     PendingStop::Remove => service.remove(now),
                     PendingStop::Dependent => service.stop_for_dependency(now),
                 };
