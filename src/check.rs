@@ -46,10 +46,8 @@ pub fn problems(dir: &Path) -> Vec<String> {
             }
         }
     }
-    let graph: Vec<(String, Vec<String>)> = files
-        .iter()
-        .map(|(name, found)| (name.clone(), found.spec.depends_on.clone()))
-        .collect();
+    let edges = |(name, found): &(String, Examined)| (name.clone(), found.spec.depends_on.clone());
+    let graph = Vec::from_iter(files.iter().map(edges));
     for (name, why) in crate::deps::problems(&graph) {
         let place = files.binary_search_by(|(n, _)| n.cmp(&name));
         if let Some((_, found)) = place.ok().and_then(|at| files.get_mut(at)) {
