@@ -829,11 +829,7 @@ impl Service {
                 let why = format!("cannot start: {file} named no live process within {waited}");
                 self.failed(&why, now)
             }
-            (Start::PidFile { until, .. }, Event::Deadline) => {
-                let recheck = now + PID_FILE_RECHECK;
-                let phase = Phase::Starting(Start::PidFile { until, recheck });
-                (phase, vec![Action::ReadPidFile])
-            }
+            (Start::PidFile { until, .. }, Event::Deadline) => read_pid_file(until, now),
             (start @ Start::PidFile { .. }, Event::PidFile(None)) => {
                 (Phase::Starting(start), vec![])
             }
@@ -1090,10 +1086,7 @@ impl Service {
             if let Want::Never { .. } = self.want {
                 return (Phase::Stopped, vec![]);
             }
-            let until = now + self.spec.extras().start_timeout;
-            let recheck = now + PID_FILE_RECHECK;
-            let phase = Phase::Starting(Start::PidFile { until, recheck });
-            return (phase, vec![Action::ReadPidFile]);
+            return read_pid_file(now + self.spec.extras().start_timeout, now);
         }
         self.reaped(status, now);
         let (how, ran) = (status.describe(), self.ran_for(now));
@@ -1348,6 +1341,13 @@ impl Service {
         let code = self.last_exit.map_or(1, Exit::code);
         Vec::from_iter(self.spec.critical.then_some(Action::Critical { code }))
     }
+}
+
+/// Reads the pid file now and again in [`PID_FILE_RECHECK`], until `until`.
+fn read_pid_file(until: Instant, now: Instant) -> Next {
+    let recheck = now + PID_FILE_RECHECK;
+    let phase = Phase::Starting(Start::PidFile { until, recheck });
+    (phase, vec![Action::ReadPidFile])
 }
 
 fn run_hook(hook: Hook) -> Action {
