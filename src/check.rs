@@ -4,7 +4,8 @@
 //! starts the service) and `depends-on` cycles and dangling names.
 
 use crate::config::{self, Examined, Located};
-use crate::spawn;
+use crate::spawn::{check_user, resolve_group};
+use crate::util::describe_io;
 use std::io::Write;
 use std::path::Path;
 
@@ -23,11 +24,8 @@ pub fn problems(dir: &Path) -> Vec<String> {
     let names = match config::service_names(dir) {
         Ok(names) => names,
         Err(err) => {
-            return vec![format!(
-                "{}: cannot read: {}",
-                dir.display(),
-                crate::util::describe_io(&err)
-            )];
+            let why = describe_io(&err);
+            return vec![format!("{}: cannot read: {why}", dir.display())];
         }
     };
     // A file with errors counts too: depending on it is no dangling name,
@@ -39,38 +37,22 @@ pub fn problems(dir: &Path) -> Vec<String> {
         .collect();
     for (_, found) in &mut files {
         let spec = &found.spec;
-        let unknown = [
-            (
-                "user",
-                spec.user
-                    .as_ref()
-                    .and_then(|id| spawn::check_user(id).err()),
-            ),
-            (
-                "group",
-                spec.group
-                    .as_ref()
-                    .and_then(|id| spawn::resolve_group(id).err()),
-            ),
-        ];
-        for (key, why) in unknown {
+        let user = spec.user.as_ref().and_then(|u| check_user(u).err());
+        let group = spec.group.as_ref().and_then(|g| resolve_group(g).err());
+        for (key, why) in [("user", user), ("group", group)] {
             if let Some(why) = why {
                 let problem = found.origin.problem(key, format!("{key}: {why}"));
                 found.problems.push(problem);
             }
         }
     }
-    let graph: Vec<(String, Vec<String>)> = files
-        .iter()
-        .map(|(name, found)| (name.clone(), found.spec.depends_on.clone()))
-        .collect();
+    let edges = |(name, found): &(String, Examined)| (name.clone(), found.spec.depends_on.clone());
+    let graph = Vec::from_iter(files.iter().map(edges));
     for (name, why) in crate::deps::problems(&graph) {
         let place = files.binary_search_by(|(n, _)| n.cmp(&name));
         if let Some((_, found)) = place.ok().and_then(|at| files.get_mut(at)) {
-            let problem = found
-                .origin
-                .problem("depends-on", format!("depends-on: {why}"));
-            found.problems.push(problem);
+            let why = format!("depends-on: {why}");
+            found.problems.push(found.origin.problem("depends-on", why));
         }
     }
     let mut lines = Vec::new();

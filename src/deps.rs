@@ -9,10 +9,12 @@ use crate::util::find;
 pub fn problems(graph: &[(String, Vec<String>)]) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (name, deps) in graph {
+        // A path from `name` back to itself, if there is one.
+        let (mut path, mut seen) = (vec![name.clone()], vec![false; graph.len()]);
         let why = if let Some(missing) = deps.iter().find(|d| find(graph, d).is_none()) {
             format!("depends on {missing:?}, which no file defines")
-        } else if let Some(cycle) = cycle_through(graph, name) {
-            format!("in a dependency cycle: {}", cycle.join(" -> "))
+        } else if walk(graph, name, name, &mut path, &mut seen) {
+            format!("in a dependency cycle: {}", path.join(" -> "))
         } else {
             continue;
         };
@@ -21,17 +23,7 @@ pub fn problems(graph: &[(String, Vec<String>)]) -> Vec<(String, String)> {
     found
 }
 
-/// A path from `start` back to itself, if there is one.
-fn cycle_through(graph: &[(String, Vec<String>)], start: &str) -> Option<Vec<String>> {
-    let mut path = vec![start.to_string()];
-    let mut seen = vec![false; graph.len()];
-    if walk(graph, start, start, &mut path, &mut seen) {
-        Some(path)
-    } else {
-        None
-    }
-}
-
+/// Extends `path` from `at` until it comes back to `start`, if it can.
 /// `seen`: by place in `graph`.
 fn walk(
     graph: &[(String, Vec<String>)],

@@ -219,7 +219,7 @@ pub struct Memory {
     pub flaps_ms: Vec<u64>,
 }
 
-fn millis(duration: Duration) -> u64 {
+pub fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -456,8 +456,9 @@ impl Service {
         matches!(self.want, Want::Down | Want::Never { down: true })
     }
 
-    pub fn blocked(&self) -> Option<&str> {
-        self.blocked.as_deref()
+    /// Why a start its dependencies hold back waits.
+    pub fn waiting_for(&self) -> Option<&str> {
+        self.blocked.as_deref().filter(|_| self.is_waiting())
     }
 
     /// Why `going status` says this service is not as it should be, when
@@ -469,8 +470,8 @@ impl Service {
         if self.is_admin_down() {
             return Some("down".into());
         }
-        if let (Phase::Waiting, Some(why)) = (&self.phase, &self.blocked) {
-            return Some(why.clone());
+        if let Some(why) = self.waiting_for() {
+            return Some(why.into());
         }
         if self.not_ready_in_time {
             return Some("not ready in time".into());
@@ -519,12 +520,10 @@ impl Service {
     /// True after [`FLAP_RESTARTS`] restarts within [`FLAP_WINDOW`], or as
     /// many short runs in a row (a crash loop slowed down by backoff).
     pub fn is_flapping(&self, now: Instant) -> bool {
+        let first = self.recent_restarts.front();
+        let recent = first.is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW);
         self.short_runs as usize >= FLAP_RESTARTS
-            || self.recent_restarts.len() >= FLAP_RESTARTS
-                && self
-                    .recent_restarts
-                    .front()
-                    .is_some_and(|&at| now.saturating_duration_since(at) <= FLAP_WINDOW)
+            || self.recent_restarts.len() >= FLAP_RESTARTS && recent
     }
 
     /// True while a process of this service may exist.
@@ -542,8 +541,7 @@ impl Service {
 
     /// True while a stop that ends in removal is under way.
     pub fn is_being_removed(&self) -> bool {
-        let removing = matches!(&self.phase, Phase::Stopping(s) if s.then == AfterStop::Remove);
-        removing || self.is_removable()
+        matches!(&self.phase, Phase::Stopping(s) if s.then == AfterStop::Remove)
     }
 
     /// Stopping, and the group leader has already been reaped: the
@@ -582,9 +580,8 @@ impl Service {
         else {
             return false;
         };
-        self.phase = Phase::Backoff {
-            until: now + Duration::from_millis(ms),
-        };
+        let until = now + Duration::from_millis(ms);
+        self.phase = Phase::Backoff { until };
         true
     }
 
@@ -603,12 +600,6 @@ impl Service {
             _ if down => Want::Down,
             _ => Want::Up,
         };
-    }
-
-    /// `going stop`: an administrative down.
-    pub fn admin_stop(&mut self, now: Instant) -> Vec<Action> {
-        self.want_down(true);
-        self.on(Event::Stop, now)
     }
 
     /// `going start`: ends an administrative down and starts now, even
@@ -724,12 +715,9 @@ impl Service {
     /// The state x event table: one function per state, each returning
     /// the next state and the actions of the transition.
     pub fn on(&mut self, event: Event, now: Instant) -> Vec<Action> {
+        let down = self.is_admin_down();
         match event {
-            Event::Shutdown => {
-                self.want = Want::Never {
-                    down: self.is_admin_down(),
-                }
-            }
+            Event::Shutdown => self.want = Want::Never { down },
             Event::WindowOpened => self.window = Some(true),
             Event::WindowClosed => self.window = Some(false),
             _ => {}
@@ -766,12 +754,7 @@ impl Service {
                 pid,
                 age_ms,
                 restarts,
-            } if matches!(phase, Phase::Stopped) => {
-                let (next, mut actions) = self.adopted(pid, age_ms, restarts, now);
-                // Whether it may still run is the schedule's to say.
-                actions.extend(self.window.is_none().then(|| self.ask_window()).flatten());
-                (next, actions)
-            }
+            } if matches!(phase, Phase::Stopped) => self.adopted(pid, age_ms, restarts, now),
             // Forked after all, though stopped while the fork was under way.
             Event::Spawned(pid)
                 if matches!(phase, Phase::Stopped | Phase::Waiting | Phase::Scheduled) =>
@@ -813,13 +796,10 @@ impl Service {
                 let why = format!("cannot start: before hook {}", status.describe());
                 self.failed(&why, now)
             }
-            (Start::Before, Event::Stop | Event::Shutdown) => (
-                Phase::Stopped,
-                vec![Action::CancelHook { hook: Hook::Before }],
-            ),
-            (Start::Before, Event::WindowClosed) => {
-                (self.rest(), vec![Action::CancelHook { hook: Hook::Before }])
+            (Start::Before, Event::Stop | Event::Shutdown) => {
+                (Phase::Stopped, cancel(Some(Hook::Before)))
             }
+            (Start::Before, Event::WindowClosed) => (self.rest(), cancel(Some(Hook::Before))),
             (Start::Spawn, Event::Spawned(pid)) => {
                 self.started_at = Some(now);
                 log::info!(target: &self.spec.name, "starting, pid {pid}");
@@ -833,7 +813,7 @@ impl Service {
             (Start::Spawn, Event::WindowClosed) => (self.rest(), vec![]),
             (Start::Exec { pid }, Event::ExecOk) => {
                 log::info!(target: &self.spec.name, "running, pid {pid}");
-                (self.running(pid, None, self.says_no_ready(), now), vec![])
+                (self.running(pid, None, false, now), vec![])
             }
             (Start::Exec { pid }, Event::Exited { status, exec_error }) => {
                 self.exited(pid, None, status, exec_error, vec![], now)
@@ -841,10 +821,7 @@ impl Service {
             (Start::Exec { pid }, Event::Stop | Event::WindowClosed) => self.stop(pid, vec![], now),
             (Start::PidFile { .. }, Event::PidFile(Some((pid, group)))) => {
                 log::info!(target: &self.spec.name, "running, pid {pid} (from its pid file)");
-                (
-                    self.running(pid, Some(group), self.says_no_ready(), now),
-                    vec![],
-                )
+                (self.running(pid, Some(group), false, now), vec![])
             }
             (Start::PidFile { until, .. }, Event::Deadline) if now >= until => {
                 let file = self.pid_file_name();
@@ -852,11 +829,7 @@ impl Service {
                 let why = format!("cannot start: {file} named no live process within {waited}");
                 self.failed(&why, now)
             }
-            (Start::PidFile { until, .. }, Event::Deadline) => {
-                let recheck = now + PID_FILE_RECHECK;
-                let phase = Phase::Starting(Start::PidFile { until, recheck });
-                (phase, vec![Action::ReadPidFile])
-            }
+            (Start::PidFile { until, .. }, Event::Deadline) => read_pid_file(until, now),
             (start @ Start::PidFile { .. }, Event::PidFile(None)) => {
                 (Phase::Starting(start), vec![])
             }
@@ -871,28 +844,17 @@ impl Service {
             Event::Ready if matches!(run.ready, Ready::No { .. }) => {
                 (self.become_ready(run, now), vec![])
             }
-            Event::HookDone {
-                hook: Hook::Ready,
-                status,
-            } => {
-                if run.check == Some(Hook::Ready) {
+            Event::HookDone { hook, status } if matches!(hook, Hook::Ready | Hook::Health) => {
+                if run.check == Some(hook) {
                     run.check = None;
                 }
                 match run.ready {
+                    _ if hook == Hook::Health => return self.health_checked(run, status, now),
                     Ready::Yes { .. } => {}
                     _ if status == Exit::Code(0) => return (self.become_ready(run, now), vec![]),
                     _ => run.next_check = self.ready_check_at(now),
                 }
                 (Phase::Running(run), vec![])
-            }
-            Event::HookDone {
-                hook: Hook::Health,
-                status,
-            } => {
-                if run.check == Some(Hook::Health) {
-                    run.check = None;
-                }
-                self.health_checked(run, status, now)
             }
             Event::Deadline => self.running_deadline(run, now),
             Event::Exited { status, exec_error } => {
@@ -941,10 +903,9 @@ impl Service {
                     stop.leader_gone = Some((now + every, every));
                 }
             }
-            Event::HookDone {
-                hook: Hook::Stop,
-                status,
-            } if status != Exit::Code(0) && stop.leader_gone.is_none() => {
+            Event::HookDone { hook, status }
+                if hook == Hook::Stop && status != Exit::Code(0) && stop.leader_gone.is_none() =>
+            {
                 // A stop hook that failed still has to stop the service.
                 actions = self.other(State::Stopping, event);
                 actions.extend(self.stop_signals(pid));
@@ -1013,14 +974,16 @@ impl Service {
         self.started_at = Some(now.checked_sub(age).unwrap_or(now));
         self.restarts = restarts;
         log::info!(target: &self.spec.name, "adopted, pid {pid}, running for {}", format_duration(age));
+        // Whether it may still run is the schedule's to say.
+        let ask = self.window.is_none().then(|| self.ask_window()).flatten();
         // It was running before: ready, as far as going can tell.
-        (self.running(pid, None, true, now), vec![])
+        (self.running(pid, None, true, now), Vec::from_iter(ask))
     }
 
-    /// The process runs: `ready` (one that does not say when it is, or
-    /// an adopted one), or waiting to say so.
-    fn running(&self, pid: i32, daemon: Option<i32>, ready: bool, now: Instant) -> Phase {
-        let (ready, next_check) = if ready {
+    /// The process runs: ready if `adopted` or it has no way to say when
+    /// it is, else waiting to say so.
+    fn running(&self, pid: i32, daemon: Option<i32>, adopted: bool, now: Instant) -> Phase {
+        let (ready, next_check) = if adopted || self.spec.extras().readiness.is_none() {
             (Ready::Yes { health_failures: 0 }, self.health_deadline(now))
         } else {
             let until = now + self.spec.extras().start_timeout;
@@ -1033,11 +996,6 @@ impl Service {
             check: None,
             next_check,
         })
-    }
-
-    /// Ready as soon as it runs: it has no way to say when it is.
-    fn says_no_ready(&self) -> bool {
-        self.spec.extras().readiness.is_none()
     }
 
     /// When the first health check is due, if the service has one.
@@ -1128,22 +1086,15 @@ impl Service {
             if let Want::Never { .. } = self.want {
                 return (Phase::Stopped, vec![]);
             }
-            let until = now + self.spec.extras().start_timeout;
-            let recheck = now + PID_FILE_RECHECK;
-            let phase = Phase::Starting(Start::PidFile { until, recheck });
-            return (phase, vec![Action::ReadPidFile]);
+            return read_pid_file(now + self.spec.extras().start_timeout, now);
         }
         self.reaped(status, now);
-        let ran = self.ran_for(now);
+        let (how, ran) = (status.describe(), self.ran_for(now));
         actions.extend(self.on_exit_hook(pid, status));
         let then = match exec_error {
             Some(why) => self.after_failure(&format!("cannot start: {why}, pid {pid}"), now),
             None => {
-                let what = format!(
-                    "{} after {}, pid {pid}",
-                    status.describe(),
-                    format_duration(ran)
-                );
+                let what = format!("{how} after {}, pid {pid}", format_duration(ran));
                 self.after_exit(&what, status != Exit::Code(0), ran < SHORT_RUN, now)
             }
         };
@@ -1152,85 +1103,54 @@ impl Service {
             actions.extend(more);
             return (next, actions);
         }
-        self.stop_leftovers(pid, daemon.unwrap_or(pid), then, actions, now)
+        // What it left in its group gets the stop signal (KILL after the
+        // stop timeout) before `then`. The group is checked at once: an
+        // empty one ends this stop unseen.
+        let group = daemon.unwrap_or(pid);
+        let signals = [self.spec.stop_signal, libc::SIGCONT];
+        actions.extend(signals.map(|signal| Action::SignalGroup { group, signal }));
+        actions.push(Action::CheckGroup { pid: group });
+        (self.stopping(pid, Some(group), then, now), actions)
     }
 
-    /// What the ended `pid` left in its process `group` gets the stop
-    /// signal (KILL after the stop timeout) before `then`. The group is
-    /// checked at once: an empty one ends this stop unseen.
-    fn stop_leftovers(
-        &self,
-        pid: i32,
-        group: i32,
-        then: AfterStop,
-        mut actions: Vec<Action>,
-        now: Instant,
-    ) -> Next {
-        let signal = self.spec.stop_signal;
-        actions.extend([
-            Action::SignalGroup { group, signal },
-            Action::SignalGroup {
-                group,
-                signal: libc::SIGCONT,
-            },
-            Action::CheckGroup { pid: group },
-        ]);
-        let stop = Stop {
+    /// Stopping `pid`'s process group, or the group it left `leftovers`
+    /// in (its leader has ended already).
+    fn stopping(&self, pid: i32, leftovers: Option<i32>, then: AfterStop, now: Instant) -> Phase {
+        let gone = (now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST);
+        Phase::Stopping(Box::new(Stop {
             pid,
-            group,
-            leftovers: true,
+            group: leftovers.unwrap_or(pid),
+            leftovers: leftovers.is_some(),
             kill_at: Some(now + self.spec.stop_timeout),
-            leader_gone: Some((now + GROUP_RECHECK_FIRST, GROUP_RECHECK_FIRST)),
+            leader_gone: leftovers.map(|_| gone),
             then,
             spec: None,
-        };
-        (Phase::Stopping(Box::new(stop)), actions)
+        }))
     }
 
     /// Sends the stop signal (or runs the stop hook) to a process, after
     /// `actions` (checks of it called off).
     fn stop(&self, pid: i32, mut actions: Vec<Action>, now: Instant) -> Next {
-        let by_hook = self.spec.extras().stop_command.is_some();
-        let how = if by_hook {
-            "stop hook".to_string()
+        if self.spec.extras().stop_command.is_some() {
+            log::info!(target: &self.spec.name, "stopping, pid {pid}, stop hook");
+            let (hook, env) = (Hook::Stop, vec![("GOING_PID".to_string(), pid.to_string())]);
+            actions.push(Action::RunHook { hook, env });
         } else {
-            format!("signal {}", signals::name(self.spec.stop_signal))
-        };
-        log::info!(target: &self.spec.name, "stopping, pid {pid}, {how}");
-        if by_hook {
-            let env = vec![("GOING_PID".to_string(), pid.to_string())];
-            actions.push(Action::RunHook {
-                hook: Hook::Stop,
-                env,
-            });
-        } else {
+            let signal = signals::name(self.spec.stop_signal);
+            log::info!(target: &self.spec.name, "stopping, pid {pid}, signal {signal}");
             actions.extend(self.stop_signals(pid));
         }
-        let stop = Stop {
-            pid,
-            group: pid,
-            leftovers: false,
-            kill_at: Some(now + self.spec.stop_timeout),
-            leader_gone: None,
-            then: AfterStop::Rest,
-            spec: None,
-        };
-        (Phase::Stopping(Box::new(stop)), actions)
+        (self.stopping(pid, None, AfterStop::Rest, now), actions)
     }
 
-    fn stop_signals(&self, pid: i32) -> Vec<Action> {
-        let signal = self.spec.stop_signal;
-        let cont = libc::SIGCONT;
-        vec![
-            Action::Signal { pid, signal },
-            Action::Signal { pid, signal: cont },
-        ]
+    fn stop_signals(&self, pid: i32) -> [Action; 2] {
+        [self.spec.stop_signal, libc::SIGCONT].map(|signal| Action::Signal { pid, signal })
     }
 
     /// Stops the service and starts it again, after the backoff its run
     /// calls for: a failed health check or readiness counts as a crash.
     fn restart_after_backoff(&mut self, run: Run, now: Instant) -> Next {
-        let (phase, actions) = self.stop(run.pid, cancel(run.check), now);
+        let (mut phase, actions) = self.stop(run.pid, cancel(run.check), now);
         if self.spec.restart == Restart::Never {
             return (phase, actions);
         }
@@ -1240,25 +1160,20 @@ impl Service {
         } else {
             self.short_runs = 0;
         }
-        match phase {
-            Phase::Stopping(mut stop) => {
-                stop.then = AfterStop::RestartAfterBackoff;
-                (Phase::Stopping(stop), actions)
-            }
-            phase => (phase, actions),
+        if let Phase::Stopping(stop) = &mut phase {
+            stop.then = AfterStop::RestartAfterBackoff;
         }
+        (phase, actions)
     }
 
     /// The process group is gone: log, switch definitions, and do `then`.
     fn stopped(&mut self, stop: Stop, now: Instant) -> Next {
+        let every = stop.leader_gone.map(|(_, every)| every);
         if !stop.leftovers {
             let how = self.last_exit.map(Exit::describe).unwrap_or_default();
             let ran = format_duration(self.ran_for(now));
             log::info!(target: &self.spec.name, "stopped, pid {}, {how} after {ran}", stop.pid);
-        } else if stop
-            .leader_gone
-            .is_some_and(|(_, every)| every > GROUP_RECHECK_FIRST)
-        {
+        } else if every > Some(GROUP_RECHECK_FIRST) {
             // Said only when they outlived the first look (most often
             // there are none, and nothing shows).
             let took = self.exited_at.map(|at| now.saturating_duration_since(at));
@@ -1348,16 +1263,12 @@ impl Service {
     /// The leader died on its own: restart now, later, or not at all
     /// (logged now, done once its leftovers are gone).
     fn after_exit(&mut self, what: &str, failed: bool, short: bool, now: Instant) -> AfterStop {
-        let restart = match self.spec.restart {
-            Restart::Always => true,
-            Restart::OnFailure => failed,
-            Restart::Never => false,
+        let policy = match self.spec.restart {
+            Restart::Always => None,
+            Restart::OnFailure => (!failed).then_some("on-failure"),
+            Restart::Never => Some("never"),
         };
-        if !restart {
-            let policy = match self.spec.restart {
-                Restart::OnFailure => "on-failure",
-                _ => "never",
-            };
+        if let Some(policy) = policy {
             log::info!(target: &self.spec.name, "{what}, not restarted (restart = {policy})");
             return AfterStop::Exit;
         }
@@ -1420,22 +1331,23 @@ impl Service {
             (how.0.to_string(), how.1),
             ("GOING_RESTARTS".to_string(), self.restarts.to_string()),
         ];
-        vec![Action::RunHook {
-            hook: Hook::OnExit,
-            env,
-        }]
+        let hook = Hook::OnExit;
+        vec![Action::RunHook { hook, env }]
     }
 
     /// The end of a critical service is going's end: its last status, or 1
     /// when it never ran.
     fn critical_end(&self) -> Vec<Action> {
-        if !self.spec.critical {
-            return vec![];
-        }
-        vec![Action::Critical {
-            code: self.last_exit.map_or(1, Exit::code),
-        }]
+        let code = self.last_exit.map_or(1, Exit::code);
+        Vec::from_iter(self.spec.critical.then_some(Action::Critical { code }))
     }
+}
+
+/// Reads the pid file now and again in [`PID_FILE_RECHECK`], until `until`.
+fn read_pid_file(until: Instant, now: Instant) -> Next {
+    let recheck = now + PID_FILE_RECHECK;
+    let phase = Phase::Starting(Start::PidFile { until, recheck });
+    (phase, vec![Action::ReadPidFile])
 }
 
 fn run_hook(hook: Hook) -> Action {
@@ -1445,12 +1357,10 @@ fn run_hook(hook: Hook) -> Action {
     }
 }
 
-/// The check command still running for a process that ends or stops.
-fn cancel(check: Option<Hook>) -> Vec<Action> {
-    check
-        .map(|hook| Action::CancelHook { hook })
-        .into_iter()
-        .collect()
+/// Kills the hook still running, if any: a check of a process that ends
+/// or stops, or a `before` whose start was called off.
+fn cancel(running: Option<Hook>) -> Vec<Action> {
+    Vec::from_iter(running.map(|hook| Action::CancelHook { hook }))
 }
 
 /// The file's name of a service or instance name: `web@3` -> `web`.
@@ -1461,6 +1371,12 @@ pub fn base_name(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `going stop` as the supervisor sends it: down when asked, then `Stop`.
+    fn admin_stop(s: &mut Service, now: Instant) -> Vec<Action> {
+        s.want_down(true);
+        s.on(Event::Stop, now)
+    }
 
     fn service(argv: &[&str]) -> Service {
         let mut spec = ServiceSpec::new("web", argv.iter().map(|s| s.to_string()).collect());
@@ -1598,7 +1514,7 @@ mod tests {
     fn going_stop_wins_over_a_schedule() {
         let t0 = Instant::now();
         let mut s = scheduled(Restart::Always, false, t0);
-        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(admin_stop(&mut s, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         assert_eq!(s.on(Event::WindowOpened, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
@@ -1910,7 +1826,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
@@ -1927,7 +1843,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = service(&["x"]);
         run(&mut s, t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         assert_eq!(s.admin_start(t0), vec![]);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![Action::Spawn]);
@@ -1939,7 +1855,7 @@ mod tests {
         let mut s = service(&["old"]);
         run(&mut s, t0);
         s.replace(ServiceSpec::new("web", vec!["new".into()]), t0);
-        s.admin_stop(t0);
+        admin_stop(&mut s, t0);
         exits(&mut s, exit(0), t0);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.spec.argv, ["new"]);
@@ -2276,7 +2192,7 @@ mod tests {
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         let mut down = service(&["x"]);
-        down.admin_stop(t0);
+        admin_stop(&mut down, t0);
         down.on(Event::Shutdown, t0);
         assert!(down.is_admin_down());
         assert_eq!(down.admin_start(t0), vec![]);
@@ -2504,7 +2420,7 @@ mod tests {
         s.spec.restart = Restart::Never;
         run(&mut s, t0);
         s.on(exit(0), t0);
-        assert_eq!(s.admin_stop(t0), vec![]);
+        assert_eq!(admin_stop(&mut s, t0), vec![]);
         assert_eq!(s.on(Event::GroupGone, t0), vec![]);
         assert_eq!(s.state(), State::Stopped);
         // `going start` meanwhile: started once they are gone.

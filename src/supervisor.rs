@@ -4,7 +4,7 @@
 //! the kernel: it returns the actions for the event loop to carry out.
 
 use crate::config::{Loaded, Located, Restart, ServiceSpec};
-use crate::service::{Action, Event, Exit, Memory, Service, State};
+use crate::service::{Action, Event, Exit, Memory, Service, State, base_name, millis};
 use std::time::Instant;
 
 /// An action and the service it is for.
@@ -20,11 +20,10 @@ pub struct Supervisor {
     /// Stops held back until no running service depends on them.
     pending_stops: Vec<(String, PendingStop)>,
     /// Files are being loaded: new services wait until all are known,
-    /// so that a dependency later in name order is no "missing" one.
-    batch: bool,
-    /// In a batch that is not a full rescan: why each waiting service
-    /// waited before it, so that its end logs only the reasons that changed.
-    reasons_before: Option<Vec<(String, String)>>,
+    /// so that a dependency later in name order is no "missing" one. Why
+    /// each waiting service waited before (none for a full rescan), so
+    /// that its end logs only the reasons that changed.
+    batch: Option<Vec<(String, String)>>,
     /// Services whose file the batch found removed, stopped at its end.
     batch_removals: Vec<String>,
     /// Processes an earlier going left running, each taken over by its
@@ -113,125 +112,73 @@ impl Supervisor {
     /// must not walk every service for each file).
     fn units_of(&self, name: &str) -> Vec<String> {
         let prefix = format!("{name}@");
-        let exact = self.index(name).ok().and_then(|i| self.services.get(i));
-        let start = self
-            .services
-            .partition_point(|s| s.name() < prefix.as_str());
-        let instances = self
-            .services
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|s| s.name().starts_with(&prefix));
-        exact
-            .into_iter()
-            .chain(instances)
-            .map(|s| s.name().to_string())
-            .collect()
+        let (Ok(start) | Err(start)) = self.index(&prefix);
+        let rest = self.services.get(start..).unwrap_or_default().iter();
+        let instance = |n: &&str| n.starts_with(&prefix);
+        let instances = rest.map(|s| s.name()).take_while(instance);
+        let exact = self.get(name).map(Service::name);
+        Vec::from_iter(exact.into_iter().chain(instances).map(str::to_string))
     }
 
     /// Brings the services of the file `name` (one, or its instances) in
-    /// line with the file.
+    /// line with the file. Only inside a batch: what starts or stops waits
+    /// for [`Supervisor::end_batch`].
     pub fn reconcile(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
         let existing = self.units_of(name);
-        let (spec, fingerprint) = match loaded {
-            Loaded::Ok(spec, origin) => (spec, origin.fingerprint),
-            other => {
-                let mut work = Vec::new();
-                for unit in &existing {
-                    let unit_loaded = match &other {
-                        Loaded::Missing => Loaded::Missing,
-                        _ => continue,
-                    };
-                    work.extend(self.reconcile_unit(unit, unit_loaded, now));
+        let mut work = Vec::new();
+        match loaded {
+            Loaded::Ok(mut spec, origin) => {
+                let units: Vec<String> = match spec.instances.take() {
+                    None => vec![name.to_string()],
+                    Some(count) => (0..count).map(|i| format!("{name}@{i}")).collect(),
+                };
+                for unit in existing.iter().filter(|e| !units.contains(e)) {
+                    work.extend(self.reconcile_unit(unit, None, now));
                 }
-                if let Loaded::Broken { file, problems, .. } = other {
-                    report_broken(name, &file, &problems);
-                    let at = broken_at(&file, &problems);
-                    for unit in &existing {
-                        if let Some(service) = self.get_mut(unit) {
-                            service.set_broken(Some(at.clone()));
-                        }
+                for unit in units {
+                    let mut spec = spec.clone();
+                    spec.name.clone_from(&unit);
+                    work.extend(self.reconcile_unit(&unit, Some((spec, origin.fingerprint)), now));
+                }
+            }
+            Loaded::Missing => {
+                for unit in &existing {
+                    work.extend(self.reconcile_unit(unit, None, now));
+                }
+            }
+            Loaded::Broken { file, problems, .. } => {
+                report_broken(name, &file, &problems);
+                let at = broken_at(&file, &problems);
+                for unit in &existing {
+                    if let Some(service) = self.get_mut(unit) {
+                        service.set_broken(Some(at.clone()));
                     }
                 }
-                work.extend(self.refresh(now));
-                return work;
             }
-        };
-        let units: Vec<(String, ServiceSpec)> = match spec.instances {
-            None => vec![(
-                name.to_string(),
-                ServiceSpec {
-                    name: name.to_string(),
-                    instances: None,
-                    ..spec
-                },
-            )],
-            Some(count) => (0..count)
-                .map(|i| {
-                    let unit = format!("{name}@{i}");
-                    let spec = ServiceSpec {
-                        name: unit.clone(),
-                        instances: None,
-                        ..spec.clone()
-                    };
-                    (unit, spec)
-                })
-                .collect(),
-        };
-        let mut work = Vec::new();
-        for unit in existing
-            .iter()
-            .filter(|e| !units.iter().any(|(u, _)| u == *e))
-        {
-            work.extend(self.reconcile_unit(unit, Loaded::Missing, now));
         }
-        for (unit, unit_spec) in units {
-            let origin = crate::config::Origin {
-                fingerprint,
-                ..crate::config::Origin::default()
-            };
-            let loaded = Loaded::Ok(unit_spec, origin);
-            work.extend(self.reconcile_unit(&unit, loaded, now));
-        }
-        work.extend(self.refresh(now));
         work
     }
 
-    /// Brings one service (or instance) in line with its definition.
-    fn reconcile_unit(&mut self, name: &str, loaded: Loaded, now: Instant) -> Work {
-        if let Loaded::Ok(spec, _) = &loaded
-            && let Some(service) = self.get_mut(name)
-        {
-            service.set_depends_on(&spec.depends_on);
-            service.set_broken(None);
-        }
-        let found = self.index(name);
-        let actions = match (found, loaded) {
-            (Err(_), Loaded::Missing) => return Vec::new(),
-            (Ok(index), Loaded::Missing) => {
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                if service.is_removable() {
-                    return Vec::new();
-                }
+    /// Brings one service (or instance) in line with its definition and
+    /// its file's fingerprint (`None`: no file defines it any more).
+    fn reconcile_unit(
+        &mut self,
+        name: &str,
+        def: Option<(ServiceSpec, u64)>,
+        now: Instant,
+    ) -> Work {
+        match (self.index(name), def) {
+            (Err(_), None) => Vec::new(),
+            (Ok(_), None) => {
                 log::info!(target: name, "file removed, stopping");
-                if self.batch {
-                    // Stopped together when the batch ends.
-                    self.batch_removals.push(name.to_string());
-                    return Vec::new();
-                }
-                return self.stop_in_order(&[name.to_string()], PendingStop::Remove, now);
+                // Stopped together when the batch ends.
+                self.batch_removals.push(name.to_string());
+                Vec::new()
             }
-            (_, Loaded::Broken { file, problems, .. }) => {
-                report_broken(name, &file, &problems);
-                return Vec::new();
-            }
-            (Err(index), Loaded::Ok(spec, origin)) => {
+            (Err(index), Some((spec, fingerprint))) => {
                 log::info!(target: name, "new service");
                 let mut service = Box::new(Service::new(spec));
-                service.set_fingerprint(origin.fingerprint);
+                service.set_fingerprint(fingerprint);
                 if let Some(at) = self.down.iter().position(|d| d == name) {
                     self.down.swap_remove(at);
                     service.want_down(true);
@@ -242,83 +189,67 @@ impl Supervisor {
                 }
                 let memory = self.memories.iter().position(|(n, _)| n == name);
                 let memory = memory.map(|at| self.memories.swap_remove(at).1);
-                if memory.is_some_and(|m| service.remember(&m, now)) {
-                    // Waits out the backoff it was in.
-                    self.services.insert(index, service);
-                    return Vec::new();
-                }
-                if let Some(at) = self.adoptions.iter().position(|a| a.name == name) {
-                    let adoption = self.adoptions.swap_remove(at);
-                    let actions = adopt(&mut service, adoption, now);
-                    self.services.insert(index, service);
-                    self.update_blocked();
-                    return tag(name, actions);
-                }
-                if self.batch {
+                let adoption = self.adoptions.iter().position(|a| a.name == name);
+                let actions = if memory.is_some_and(|m| service.remember(&m, now)) {
+                    Vec::new() // waits out the backoff it was in
+                } else if let Some(at) = adoption {
+                    adopt(&mut service, self.adoptions.swap_remove(at), now)
+                } else {
+                    // Starts, if its dependencies allow, when the batch ends.
                     service.wait();
-                }
+                    Vec::new()
+                };
                 self.services.insert(index, service);
-                if self.batch {
+                tag(name, actions)
+            }
+            (Ok(index), Some((spec, fingerprint))) => {
+                let Some(service) = self.services.get_mut(index) else {
+                    return Vec::new();
+                };
+                service.set_depends_on(&spec.depends_on);
+                service.set_broken(None);
+                service.set_fingerprint(fingerprint);
+                if self.shutting_down {
                     return Vec::new();
                 }
-                self.update_blocked();
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                service.on(Event::Start, now)
-            }
-            (Ok(index), Loaded::Ok(spec, origin)) => {
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                service.set_fingerprint(origin.fingerprint);
-                if service.spec == spec && !service.is_removable() && !self.shutting_down {
+                if service.spec == spec {
                     if service.is_being_removed() {
                         log::info!(target: name, "file back, keeping it");
                         service.keep();
                     }
                     return Vec::new();
                 }
-                if self.shutting_down {
-                    return Vec::new();
-                }
                 log::info!(target: name, "definition changed, restarting");
                 // Only a start consults `blocked`: computed here, not for
                 // every file of a rescan.
                 self.update_blocked();
-                let Some(service) = self.services.get_mut(index) else {
-                    return Vec::new();
-                };
-                service.replace(spec, now)
+                let service = self.services.get_mut(index);
+                tag(name, service.map_or(Vec::new(), |s| s.replace(spec, now)))
             }
-        };
-        self.sweep();
-        tag(name, actions)
+        }
     }
 
     /// The services a command names: an exact service or instance name,
     /// a file's name (all its instances), or a group; sorted, no repeats.
     pub fn select(&self, words: &[String]) -> Result<Vec<String>, String> {
+        // The first of these that names any service decides.
+        let ways: [fn(&Service, &str) -> bool; 3] = [
+            |s, word| s.name() == word,
+            |s, word| s.base_name() == word,
+            |s, word| s.spec.groups.iter().any(|g| g == word),
+        ];
         let mut names: Vec<String> = Vec::new();
         for word in words {
-            let exact: Vec<&Service> = self.services().filter(|s| s.name() == word).collect();
-            let chosen: Vec<&Service> = if !exact.is_empty() {
-                exact
-            } else {
-                let by_file: Vec<&Service> =
-                    self.services().filter(|s| s.base_name() == word).collect();
-                if !by_file.is_empty() {
-                    by_file
-                } else {
-                    self.services()
-                        .filter(|s| s.spec.groups.iter().any(|g| g == word))
-                        .collect()
+            let before = names.len();
+            for way in ways {
+                if names.len() == before {
+                    let chosen = self.services().filter(|s| way(s, word));
+                    names.extend(chosen.map(|s| s.name().to_string()));
                 }
-            };
-            if chosen.is_empty() {
+            }
+            if names.len() == before {
                 return Err(format!("unknown service or group: {word}"));
             }
-            names.extend(chosen.iter().map(|s| s.name().to_string()));
         }
         crate::util::sort(&mut names);
         names.dedup();
@@ -373,13 +304,9 @@ impl Supervisor {
     /// Files are about to be loaded, each before anything new starts: a
     /// full rescan (`announce`), or the files one inotify read named.
     pub fn begin_batch(&mut self, announce: bool) {
-        self.batch = true;
-        self.reasons_before = (!announce).then(|| {
-            self.services()
-                .filter(|s| s.is_waiting())
-                .filter_map(|s| Some((s.name().to_string(), s.blocked()?.to_string())))
-                .collect()
-        });
+        let waiting = self.services().filter(|_| !announce);
+        let why = |s: &Service| Some((s.name().to_string(), s.waiting_for()?.to_string()));
+        self.batch = Some(waiting.filter_map(why).collect());
     }
 
     /// Every file of the batch is loaded: start what may start. After a
@@ -387,16 +314,13 @@ impl Supervisor {
     /// batches only a reason that changed is logged, as outside a batch.
     pub fn end_batch(&mut self, now: Instant) -> Work {
         self.update_blocked();
-        self.batch = false;
-        let before = self.reasons_before.take();
+        let before = self.batch.take().unwrap_or_default();
         for service in &self.services {
-            if let (true, Some(reason)) = (service.is_waiting(), service.blocked()) {
-                let known = before
-                    .as_ref()
-                    .is_some_and(|b| b.iter().any(|(n, r)| n == service.name() && r == reason));
-                if !known {
-                    log::info!(target: service.name(), "waiting: {reason}");
-                }
+            let name = service.name();
+            if let Some(reason) = service.waiting_for()
+                && !before.iter().any(|(n, r)| n == name && r == reason)
+            {
+                log::info!(target: name, "waiting: {reason}");
             }
         }
         let removed = std::mem::take(&mut self.batch_removals);
@@ -413,34 +337,27 @@ impl Supervisor {
         // cost names x services, nor names x stops.
         let asked = sorted(names.iter().map(String::as_str));
         let mut closure: Vec<String> = names.to_vec();
-        let mut in_closure: Vec<String> = names.to_vec();
-        crate::util::sort(&mut in_closure);
-        in_closure.dedup();
+        let mut in_closure = asked.clone();
         loop {
-            let bases = sorted(closure.iter().map(|n| crate::service::base_name(n)));
+            let bases = sorted(closure.iter().map(|n| base_name(n)));
+            let stopping = |d: &String| bases.binary_search(&d.as_str()).is_ok();
             let mut added = Vec::new();
             for service in &self.services {
-                let depends = service
-                    .spec
-                    .depends_on
-                    .iter()
-                    .any(|d| bases.binary_search(&d.as_str()).is_ok());
-                let known = in_closure
-                    .binary_search_by(|c| c.as_str().cmp(service.name()))
-                    .is_ok();
-                if depends && service.is_active() && !known {
-                    added.push(service.name().to_string());
+                let name = service.name();
+                let depends = service.spec.depends_on.iter().any(&stopping);
+                if depends && service.is_active() && in_closure.binary_search(&name).is_err() {
+                    added.push(name);
                 }
             }
             if added.is_empty() {
                 break;
             }
-            in_closure.extend(added.iter().cloned());
+            closure.extend(added.iter().map(|n| n.to_string()));
+            in_closure.extend(added);
             crate::util::sort(&mut in_closure);
-            closure.extend(added);
         }
         self.pending_stops
-            .retain(|(n, _)| in_closure.binary_search(n).is_err());
+            .retain(|(n, _)| in_closure.binary_search(&n.as_str()).is_err());
         for name in closure {
             let stop = if asked.binary_search(&name.as_str()).is_ok() {
                 kind
@@ -470,20 +387,14 @@ impl Supervisor {
             }
             return;
         }
-        let graph = crate::util::sorted_pairs(
-            self.services()
-                .map(|s| (s.base_name().to_string(), s.spec.depends_on.clone()))
-                .collect(),
-        );
+        let edges = |s: &Service| (s.base_name().to_string(), s.spec.depends_on.clone());
+        let graph = crate::util::sorted_pairs(self.services().map(edges).collect());
         let broken = crate::deps::problems(&graph);
-        let reasons: Vec<Option<String>> = self
-            .services()
-            .map(|s| self.blocked_reason(s, &broken))
-            .collect();
+        let reasons = Vec::from_iter(self.services().map(|s| self.blocked_reason(s, &broken)));
         for (service, reason) in self.services.iter_mut().zip(reasons) {
             if service.is_waiting()
-                && !self.batch
-                && let Some(new) = reason.as_ref().filter(|r| service.blocked() != Some(r))
+                && self.batch.is_none()
+                && let Some(new) = reason.as_ref().filter(|r| service.waiting_for() != Some(r))
             {
                 log::info!(target: service.name(), "waiting: {new}");
             }
@@ -494,7 +405,7 @@ impl Supervisor {
     /// True when every running service that depends on `name` is itself
     /// waiting to stop: a cycle, which nothing else would ever break.
     fn held_only_by_pending(&self, name: &str) -> bool {
-        let base = crate::service::base_name(name);
+        let base = base_name(name);
         self.services()
             .filter(|t| t.is_active() && t.spec.depends_on.iter().any(|d| d == base))
             .all(|t| self.pending_stops.iter().any(|(n, _)| n == t.name()))
@@ -509,10 +420,8 @@ impl Supervisor {
             return Some(problem.clone());
         }
         for dep in &service.spec.depends_on {
-            let units: Vec<&Service> = self
-                .services()
-                .filter(|u| u.base_name() == dep && !u.is_being_removed())
-                .collect();
+            let of_dep = |u: &&Service| u.base_name() == dep && !u.is_being_removed();
+            let units = Vec::from_iter(self.services().filter(of_dep));
             if units.is_empty() {
                 return Some(format!("depends on {dep:?}, which no file defines"));
             }
@@ -530,42 +439,26 @@ impl Supervisor {
         None
     }
 
+    /// The stops held back whose service `may` stop now.
+    fn pending(&self, may: impl Fn(&str) -> bool) -> Vec<(String, PendingStop)> {
+        Vec::from_iter(self.pending_stops.iter().filter(|(n, _)| may(n)).cloned())
+    }
+
     /// After any change: which services may start, the stops that no
     /// dependent holds back any more, and the starts they held back.
     fn refresh(&mut self, now: Instant) -> Work {
-        if self.batch {
-            // Files are being loaded: `end_batch` refreshes once.
-            return Vec::new();
-        }
         let mut work = Vec::new();
         let mut progress = true;
         while progress {
             progress = false;
             // What running services depend on, gathered once: thousands of
             // files removed at once must not cost services x stops.
-            let depended = sorted(
-                self.services()
-                    .filter(|t| t.is_active())
-                    .flat_map(|t| t.spec.depends_on.iter().map(String::as_str)),
-            );
-            let mut ready: Vec<(String, PendingStop)> = self
-                .pending_stops
-                .iter()
-                .filter(|(name, _)| {
-                    depended
-                        .binary_search(&crate::service::base_name(name))
-                        .is_err()
-                })
-                .cloned()
-                .collect();
+            let active = self.services().filter(|t| t.is_active());
+            let depended = sorted(active.flat_map(|t| &t.spec.depends_on).map(String::as_str));
+            let mut ready = self.pending(|name| depended.binary_search(&base_name(name)).is_err());
             if ready.is_empty() {
                 // Services that only wait for each other stop together.
-                ready = self
-                    .pending_stops
-                    .iter()
-                    .filter(|(name, _)| self.held_only_by_pending(name))
-                    .cloned()
-                    .collect();
+                ready = self.pending(|name| self.held_only_by_pending(name));
             }
             let taken = sorted(ready.iter().map(|(n, _)| n.as_str()));
             self.pending_stops
@@ -575,8 +468,8 @@ impl Supervisor {
                     continue;
                 };
                 let actions = match kind {
-                    PendingStop::Shutdown => service.on(Event::Stop, now),
-                    PendingStop::Admin => service.admin_stop(now),
+                    // `going stop` made it down when asked.
+                    PendingStop::Shutdown | PendingStop::Admin => service.on(Event::Stop, now),
                     PendingStop::Remove => service.remove(now),
                     PendingStop::Dependent => service.stop_for_dependency(now),
                 };
@@ -584,35 +477,30 @@ impl Supervisor {
                 progress = true;
             }
         }
+        // Dropped before blocked reasons are found. Only a stop ends in a
+        // removal, and every way to one (`event`, the stops above) ends here.
+        self.services.retain(|s| !s.is_removable());
         self.update_blocked();
         for service in &mut self.services {
             let actions = service.release(now);
             work.extend(tag(service.name(), actions));
         }
-        self.sweep();
         work
     }
 
     /// The service whose process (group leader) is `pid`.
     pub fn by_pid(&self, pid: i32) -> Option<&str> {
-        self.services
-            .iter()
-            // A reaped leader's pid may be another process's now.
-            .find(|s| s.pid() == Some(pid) && s.awaited_group().is_none())
-            .map(|s| s.name())
+        // A reaped leader's pid may be another process's now.
+        let mut leaders = self.services().filter(|s| s.awaited_group().is_none());
+        leaders.find(|s| s.pid() == Some(pid)).map(Service::name)
     }
 
     /// Services stopping whose leader is gone but whose group may not be.
     pub fn awaiting_group(&self) -> Work {
-        self.services
-            .iter()
+        self.services()
             .filter_map(|s| {
-                Some((
-                    s.name().to_string(),
-                    Action::CheckGroup {
-                        pid: s.awaited_group()?,
-                    },
-                ))
+                let pid = s.awaited_group()?;
+                Some((s.name().to_string(), Action::CheckGroup { pid }))
             })
             .collect()
     }
@@ -623,11 +511,8 @@ impl Supervisor {
 
     /// Names of the services whose deadline has come.
     pub fn due(&self, now: Instant) -> Vec<String> {
-        self.services
-            .iter()
-            .filter(|s| s.deadline().is_some_and(|at| at <= now))
-            .map(|s| s.name().to_string())
-            .collect()
+        let due = |s: &&Service| s.deadline().is_some_and(|at| at <= now);
+        Vec::from_iter(self.services().filter(due).map(|s| s.name().to_string()))
     }
 
     /// Stops every service; going exits once [`Supervisor::all_stopped`].
@@ -647,27 +532,17 @@ impl Supervisor {
 
     /// A second request to stop: kill what is still there.
     pub fn kill_all(&self) -> Work {
-        self.services
-            .iter()
-            .filter(|s| s.is_active())
+        // Only an active service has a pid.
+        self.services()
             .filter_map(|s| {
-                Some((
-                    s.name().to_string(),
-                    Action::Signal {
-                        pid: s.pid()?,
-                        signal: libc::SIGKILL,
-                    },
-                ))
+                let (pid, signal) = (s.pid()?, libc::SIGKILL);
+                Some((s.name().to_string(), Action::Signal { pid, signal }))
             })
             .collect()
     }
 
     pub fn all_stopped(&self) -> bool {
         !self.services.iter().any(|s| s.is_active())
-    }
-
-    fn sweep(&mut self) {
-        self.services.retain(|s| !s.is_removable());
     }
 }
 
@@ -677,7 +552,7 @@ fn adopt(service: &mut Service, adoption: Adoption, now: Instant) -> Vec<Action>
     let mut actions = service.on(
         Event::Adopted {
             pid: adoption.pid,
-            age_ms: u64::try_from(adoption.age.as_millis()).unwrap_or(u64::MAX),
+            age_ms: millis(adoption.age),
             restarts: adoption.restarts,
         },
         now,
@@ -702,12 +577,9 @@ pub enum Command {
 
 /// Where a broken file is first wrong, as status shows it: `web.toml:3`.
 fn broken_at(file: &std::path::Path, problems: &[crate::config::Problem]) -> String {
-    let name = file
-        .file_name()
-        .unwrap_or(file.as_os_str())
-        .to_string_lossy();
+    let name = file.file_name().unwrap_or(file.as_os_str());
     let line = problems.first().map_or(1, |p| p.line);
-    format!("{name}:{line}")
+    format!("{}:{line}", name.to_string_lossy())
 }
 
 /// One line for a file that cannot be used: its first problem.
@@ -730,11 +602,8 @@ fn sorted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     list
 }
 
-fn tag(name: &str, actions: Vec<crate::service::Action>) -> Work {
-    actions
-        .into_iter()
-        .map(|action| (name.to_string(), action))
-        .collect()
+fn tag(name: &str, actions: Vec<Action>) -> Work {
+    Vec::from_iter(actions.into_iter().map(|a| (name.to_string(), a)))
 }
 
 #[cfg(test)]
@@ -747,6 +616,14 @@ mod tests {
     fn ok(argv: &str) -> Loaded {
         let spec = ServiceSpec::new("web", argv.split(' ').map(String::from).collect());
         Loaded::Ok(spec, Origin::default())
+    }
+
+    /// One file loaded as the directory loads it: in a batch of its own.
+    fn load(sup: &mut Supervisor, name: &str, loaded: Loaded, now: Instant) -> Work {
+        sup.begin_batch(false);
+        let mut work = sup.reconcile(name, loaded, now);
+        work.extend(sup.end_batch(now));
+        work
     }
 
     fn running(sup: &mut Supervisor, now: Instant) {
@@ -763,11 +640,11 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         assert_eq!(
-            sup.reconcile("web", ok("/bin/sleep 1"), now),
+            load(&mut sup, "web", ok("/bin/sleep 1"), now),
             vec![("web".into(), Action::Spawn)]
         );
         running(&mut sup, now);
-        assert_eq!(sup.reconcile("web", ok("/bin/sleep 1"), now), vec![]);
+        assert_eq!(load(&mut sup, "web", ok("/bin/sleep 1"), now), vec![]);
         assert_eq!(sup.by_pid(42), Some("web"));
     }
 
@@ -775,9 +652,9 @@ mod tests {
     fn a_changed_file_restarts() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        let work = sup.reconcile("web", ok("/bin/sleep 2"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 2"), now);
         assert_eq!(
             work.first(),
             Some(&(
@@ -803,21 +680,21 @@ mod tests {
     fn a_broken_file_changes_nothing() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
         let broken = Loaded::Broken {
             file: PathBuf::from("/etc/going.d/web.toml"),
             problems: vec![Problem::new(3, "unknown key \"x\"")],
             retry: false,
         };
-        assert_eq!(sup.reconcile("web", broken, now), vec![]);
+        assert_eq!(load(&mut sup, "web", broken, now), vec![]);
         assert_eq!(state(&sup), Some(State::Running));
         let broken_new = Loaded::Broken {
             file: PathBuf::from("/x/db"),
             problems: vec![],
             retry: true,
         };
-        assert_eq!(sup.reconcile("db", broken_new, now), vec![]);
+        assert_eq!(load(&mut sup, "db", broken_new, now), vec![]);
         assert_eq!(sup.services().count(), 1);
     }
 
@@ -825,9 +702,9 @@ mod tests {
     fn a_removed_file_stops_then_forgets() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        let work = sup.reconcile("web", Loaded::Missing, now);
+        let work = load(&mut sup, "web", Loaded::Missing, now);
         assert_eq!(
             work.first(),
             Some(&(
@@ -852,10 +729,10 @@ mod tests {
     fn a_file_put_back_while_stopping_keeps_the_service() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
-        sup.reconcile("web", Loaded::Missing, now);
-        assert_eq!(sup.reconcile("web", ok("/bin/sleep 1"), now), vec![]);
+        load(&mut sup, "web", Loaded::Missing, now);
+        assert_eq!(load(&mut sup, "web", ok("/bin/sleep 1"), now), vec![]);
         let exited = Event::Exited {
             status: crate::service::Exit::Code(0),
             exec_error: None,
@@ -872,12 +749,12 @@ mod tests {
     fn shutdown_stops_everything_and_starts_nothing() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", ok("/bin/sleep 1"), now);
         running(&mut sup, now);
         let work = sup.shutdown(now);
         assert_eq!(work.len(), 2);
         assert!(!sup.all_stopped());
-        assert_eq!(sup.reconcile("db", ok("/bin/true"), now), vec![]);
+        assert_eq!(load(&mut sup, "db", ok("/bin/true"), now), vec![]);
         assert_eq!(
             sup.kill_all(),
             vec![(
@@ -915,14 +792,14 @@ mod tests {
     fn changing_instances_starts_or_stops_only_the_difference() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        let work = sup.reconcile("web", instances(3), now);
+        let work = load(&mut sup, "web", instances(3), now);
         assert_eq!(spawned(&work), ["web@0", "web@1", "web@2"]);
         for (i, name) in ["web@0", "web@1", "web@2"].iter().enumerate() {
             sup.event(name, Event::Spawned(10 + i as i32), now);
         }
-        let work = sup.reconcile("web", instances(5), now);
+        let work = load(&mut sup, "web", instances(5), now);
         assert_eq!(spawned(&work), ["web@3", "web@4"]);
-        let work = sup.reconcile("web", instances(2), now);
+        let work = load(&mut sup, "web", instances(2), now);
         let stopped: Vec<&str> = work
             .iter()
             .filter(|(_, a)| {
@@ -944,8 +821,8 @@ mod tests {
     fn commands_select_by_name_file_and_group() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", instances(2), now);
-        sup.reconcile("db", ok("/bin/sleep 1"), now);
+        load(&mut sup, "web", instances(2), now);
+        load(&mut sup, "db", ok("/bin/sleep 1"), now);
         let all = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(sup.select(&all(&["web@1"])), Ok(all(&["web@1"])));
         assert_eq!(sup.select(&all(&["web"])), Ok(all(&["web@0", "web@1"])));
@@ -975,7 +852,7 @@ mod tests {
     fn deadlines_are_found() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", ok("/bin/false"), now);
+        load(&mut sup, "web", ok("/bin/false"), now);
         running(&mut sup, now);
         let exited = Event::Exited {
             status: crate::service::Exit::Code(1),
@@ -998,16 +875,16 @@ mod tests {
     fn a_file_names_itself_and_its_instances_only() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("web", instances(2), now);
+        load(&mut sup, "web", instances(2), now);
         for name in ["web-x", "webx", "we", "web_"] {
-            sup.reconcile(name, named(name), now);
+            load(&mut sup, name, named(name), now);
         }
         assert_eq!(sup.units_of("web"), ["web@0", "web@1"]);
         assert_eq!(sup.units_of("webx"), ["webx"]);
         assert_eq!(sup.units_of("we"), ["we"]);
         assert!(sup.units_of("w").is_empty());
         // A file that lost its instances is found as well.
-        sup.reconcile("web", named("web"), now);
+        load(&mut sup, "web", named("web"), now);
         assert!(sup.units_of("web").contains(&"web".to_string()));
     }
 
@@ -1015,7 +892,7 @@ mod tests {
     fn a_batch_starts_its_new_services_at_its_end() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("a", named("a"), now);
+        load(&mut sup, "a", named("a"), now);
         for announce in [false, true] {
             let name = if announce { "c" } else { "b" };
             sup.begin_batch(announce);
@@ -1026,7 +903,7 @@ mod tests {
             let work = sup.end_batch(now);
             assert_eq!(spawned(&work), [name]);
             assert!(sup.services().all(|s| s.name() != "a" || s.is_removable()));
-            sup.reconcile("a", named("a"), now);
+            load(&mut sup, "a", named("a"), now);
         }
     }
 
@@ -1045,7 +922,7 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         sup.take_over(vec![adoption(42, 0)], vec![]);
-        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 1"), now);
         assert!(work.is_empty(), "{work:?}");
         let web = sup.services().next().unwrap();
         assert_eq!(
@@ -1061,7 +938,7 @@ mod tests {
         let now = Instant::now();
         let mut sup = Supervisor::default();
         sup.take_over(vec![adoption(42, 1)], vec![]);
-        let work = sup.reconcile("web", ok("/bin/sleep 2"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 2"), now);
         assert!(work.contains(&(
             "web".to_string(),
             Action::Signal {
@@ -1079,7 +956,7 @@ mod tests {
         let mut other = adoption(7, 0);
         other.name = "gone".into();
         sup.take_over(vec![other.clone()], vec!["web".into()]);
-        let work = sup.reconcile("web", ok("/bin/sleep 1"), now);
+        let work = load(&mut sup, "web", ok("/bin/sleep 1"), now);
         assert!(work.is_empty(), "a stopped service was started: {work:?}");
         assert!(sup.services().next().unwrap().is_admin_down());
         assert_eq!(sup.unclaimed(), vec![other]);
@@ -1089,12 +966,12 @@ mod tests {
     fn a_dependency_held_for_its_dependents_at_shutdown_is_not_restarted() {
         let now = Instant::now();
         let mut sup = Supervisor::default();
-        sup.reconcile("db", named("db"), now);
+        load(&mut sup, "db", named("db"), now);
         sup.event("db", Event::Spawned(1), now);
         sup.event("db", Event::ExecOk, now);
         let mut web = ServiceSpec::new("web", vec!["/bin/sleep".into(), "9".into()]);
         web.depends_on = vec!["db".into()];
-        sup.reconcile("web", Loaded::Ok(web, Origin::default()), now);
+        load(&mut sup, "web", Loaded::Ok(web, Origin::default()), now);
         sup.event("web", Event::Spawned(2), now);
         sup.event("web", Event::ExecOk, now);
         let work = sup.shutdown(now);
@@ -1111,7 +988,7 @@ mod tests {
             Some(&("db".into(), Action::CheckGroup { pid: 1 }))
         );
         assert_eq!(sup.event("db", Event::GroupGone, now), vec![]);
-        assert_eq!(sup.reconcile("new", named("new"), now), vec![]);
+        assert_eq!(load(&mut sup, "new", named("new"), now), vec![]);
         assert!(sup.services().all(|s| s.name() == "web" || !s.is_active()));
     }
 }
