@@ -8,8 +8,8 @@
 //! closes the connection.
 
 use crate::supervisor::Command;
+use crate::util::describe_io;
 use std::io::Read;
-
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -235,7 +235,7 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
         crate::util::Fnv::hash(absolute.as_os_str().as_bytes())
     );
     if euid == 0 {
-        if absolute == Path::new(crate::control::DEFAULT_DIR) {
+        if absolute == Path::new(DEFAULT_DIR) {
             return PathBuf::from("/run/going.sock");
         }
         return Path::new("/run").join(name);
@@ -259,10 +259,7 @@ pub fn client_request(
 ) -> (Vec<String>, Duration) {
     let waits = words.first().is_some_and(|verb| verb == "wait") || words.iter().any(|w| w == "-w");
     if !waits {
-        return (
-            words,
-            timeout.unwrap_or(crate::control::DEFAULT_CLIENT_TIMEOUT),
-        );
+        return (words, timeout.unwrap_or(DEFAULT_CLIENT_TIMEOUT));
     }
     let wait = timeout.unwrap_or(DEFAULT_WAIT);
     let at = 1.min(words.len());
@@ -280,12 +277,9 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
     if words.first().is_some_and(|verb| verb == "logs") {
         return logs_client(socket, words, timeout);
     }
-    let Some(answer) = ask_printing(socket, words, timeout) else {
+    let Some((code, text)) = ask_printing(socket, &words.join(" "), timeout) else {
         return 1;
     };
-    let answer = String::from_utf8_lossy(&answer);
-    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-    let code: i32 = code.trim().parse().unwrap_or(1);
     // Errors are `going: ...` lines; a status table, or the pids found,
     // are output even when not every named service runs.
     for line in text.split_inclusive('\n') {
@@ -313,12 +307,10 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
             return 2;
         }
     };
-    let Some(answer) = ask_printing(socket, &["logs".to_string(), name], timeout) else {
+    let Some((code, text)) = ask_printing(socket, &format!("logs {name}"), timeout) else {
         return 1;
     };
-    let answer = String::from_utf8_lossy(&answer);
-    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-    if code.trim() != "0" {
+    if code != 0 {
         eprint!("{text}");
         return 1;
     }
@@ -328,7 +320,7 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
             crate::tail::run(path, lines, follow)
         }
         None => {
-            print!("{}", text.strip_prefix(NO_LOG_ANSWER).unwrap_or(text));
+            print!("{}", text.strip_prefix(NO_LOG_ANSWER).unwrap_or(&text));
             0
         }
     }
@@ -339,29 +331,19 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
 pub const LOG_ANSWER: &str = "log ";
 pub const NO_LOG_ANSWER: &str = "none\n";
 
-/// Sends `words` as one request; the answer, or `None` once the failure
-/// is said on stderr.
-fn ask_printing(socket: &Path, words: &[String], timeout: Duration) -> Option<Vec<u8>> {
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    ask_raw(socket, &words, timeout)
-        .map_err(|why| eprintln!("going: {}: {}", socket.display(), why.describe(timeout)))
+/// [`ask`], the failure said on stderr.
+fn ask_printing(socket: &Path, line: &str, timeout: Duration) -> Option<(i32, String)> {
+    ask(socket, line, timeout)
+        .map_err(|(_, why)| eprintln!("going: {}: {why}", socket.display()))
         .ok()
 }
 
-fn ask_raw(socket: &Path, words: &[&str], timeout: Duration) -> Result<Vec<u8>, ClientError> {
-    let request = format!("{}\n", words.join(" "));
-    exchange(socket, request.as_bytes(), Instant::now() + timeout)
-}
-
-/// One request for a program (`going add` waiting): the exit status and
-/// the text going answered, or why there was no answer and whether it was
-/// for want of a going to connect to.
-pub fn ask(
-    socket: &Path,
-    words: &[&str],
-    timeout: Duration,
-) -> Result<(i32, String), (bool, String)> {
-    match ask_raw(socket, words, timeout) {
+/// One request `line`: the exit status and the text going answered, or
+/// why there was no answer and whether it was for want of a going to
+/// connect to.
+pub fn ask(socket: &Path, line: &str, timeout: Duration) -> Result<(i32, String), (bool, String)> {
+    let request = format!("{line}\n");
+    match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
         Ok(answer) => {
             let answer = String::from_utf8_lossy(&answer);
             let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
@@ -383,25 +365,13 @@ enum ClientError {
 impl ClientError {
     fn describe(&self, timeout: Duration) -> String {
         match self {
-            ClientError::Connect(e) => format!("cannot connect: {}", describe(e)),
-            ClientError::Exchange(e) => describe(e),
+            ClientError::Connect(e) => format!("cannot connect: {}", describe_io(e)),
+            ClientError::Exchange(e) => describe_io(e),
             ClientError::TimedOut => match timeout.as_millis() {
                 ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
                 ms => format!("no answer within {ms}ms (-t)"),
             },
         }
-    }
-}
-
-fn describe(e: &std::io::Error) -> String {
-    crate::util::describe_io(e)
-}
-
-/// What is left of the time until `deadline`, or `TimedOut`.
-fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
-    match deadline.checked_duration_since(Instant::now()) {
-        Some(left) if !left.is_zero() => Ok(left),
-        _ => Err(ClientError::TimedOut),
     }
 }
 
@@ -415,7 +385,10 @@ fn bounded<T>(
     wrap: fn(std::io::Error) -> ClientError,
     call: impl FnOnce() -> std::io::Result<T>,
 ) -> Result<Option<T>, ClientError> {
-    let left = remaining(deadline)?;
+    let left = deadline
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
+        .ok_or(ClientError::TimedOut)?;
     stream
         .set_write_timeout(Some(left))
         .and_then(|()| stream.set_read_timeout(Some(left)))

@@ -8,8 +8,7 @@
 
 use crate::service::{Exit, Service, State};
 use crate::signals;
-use crate::util::counted;
-use crate::util::format_duration;
+use crate::util::{counted, format_duration};
 use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -148,13 +147,8 @@ fn uptime(service: &Service, now: Instant) -> Option<Duration> {
         service.state(),
         State::Starting | State::Running | State::Stopping
     );
-    running
-        .then(|| {
-            service
-                .started_at()
-                .map(|at| now.saturating_duration_since(at))
-        })
-        .flatten()
+    let at = service.started_at().filter(|_| running)?;
+    Some(now.saturating_duration_since(at))
 }
 
 /// A scheduled service's next start: as `going status` words it, and as a
@@ -274,13 +268,6 @@ fn notes(w: &mut dyn Write, s: &Service, now: Instant, wall_now: SystemTime) -> 
     Ok(())
 }
 
-/// The table for people.
-pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = String::new();
-    write_text(&mut out, host, rows, now, wall_now);
-    out
-}
-
 /// The table for people, written to `w` as it is made.
 pub fn write_text(
     w: &mut dyn Write,
@@ -355,12 +342,20 @@ fn local_json(at: Option<i64>) -> String {
 
 /// A JSON string literal.
 fn quoted(text: &str) -> String {
+    quoted_as(text, false)
+}
+
+/// A JSON string literal, or with `toml` a TOML basic string, which
+/// escapes newline, tab and DEL as well.
+pub fn quoted_as(text: &str, toml: bool) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
+            '\n' if toml => out.push_str("\\n"),
+            '\t' if toml => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || toml && c == '\u{7f}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -379,13 +374,6 @@ fn wall(at: Instant, now: Instant, wall_now: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     quoted(&crate::log::format_utc(seconds))
-}
-
-/// One document for programs.
-pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = String::new();
-    let _ = write_json(&mut out, host, rows, now, wall_now);
-    out
 }
 
 /// One document for programs, written to `out` as it is made.
@@ -504,7 +492,14 @@ mod tests {
                 file: None,
             },
         ];
-        let out = text(&Host::default(), &rows, Instant::now(), SystemTime::now());
+        let mut out = String::new();
+        write_text(
+            &mut out,
+            &Host::default(),
+            &rows,
+            Instant::now(),
+            SystemTime::now(),
+        );
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(
@@ -536,7 +531,9 @@ mod tests {
     #[test]
     fn json_is_one_document() {
         let web = row_service("web@0");
-        let out = json(
+        let mut out = String::new();
+        let _ = write_json(
+            &mut out,
             &Host::default(),
             &[Row {
                 service: &web,
