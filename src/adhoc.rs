@@ -272,7 +272,7 @@ fn poll_status(
     name: &str,
     wait: Duration,
     late: &str,
-    settled: &dyn Fn(Result<(i32, String), (bool, String)>) -> Option<Result<(), String>>,
+    settled: &dyn Fn(crate::control::Answer) -> Option<Result<(), String>>,
 ) -> Result<(), String> {
     let until = Instant::now() + wait;
     let request = format!("status --json {name}");

@@ -338,10 +338,12 @@ fn ask_printing(socket: &Path, line: &str, timeout: Duration) -> Option<(i32, St
         .ok()
 }
 
-/// One request `line`: the exit status and the text going answered, or
-/// why there was no answer and whether it was for want of a going to
-/// connect to.
-pub fn ask(socket: &Path, line: &str, timeout: Duration) -> Result<(i32, String), (bool, String)> {
+/// The exit status and the text going answered, or why there was no
+/// answer and whether it was for want of a going to connect to.
+pub type Answer = Result<(i32, String), (bool, String)>;
+
+/// One request `line`.
+pub fn ask(socket: &Path, line: &str, timeout: Duration) -> Answer {
     let request = format!("{line}\n");
     match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
         Ok(answer) => {

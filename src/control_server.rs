@@ -4,7 +4,7 @@
 //! protocol). A `wait` is held, its client waiting, and looked at again
 //! once a loop turn until it can be answered.
 
-use crate::control::{Reply, Request, request_from};
+use crate::control::{LOG_ANSWER, NO_LOG_ANSWER, Reply, Request, request_from};
 use crate::part::{Cx, Notice, Part, PollSet};
 use crate::service::{Exit, Service, State};
 use crate::status;
@@ -111,15 +111,14 @@ impl Part for ControlServer {
                 timeout,
             }) => match begin_wait(after, &names, timeout, cx) {
                 Ok(wait) => return server.hold(index, wait),
-                Err(reply) => reply,
+                Err(why) => Err(why),
             },
             Ok(Request::Status { json, names }) => {
                 return server.answer_with(index, |out| status(json, &names, dir, cx, out));
             }
-            Ok(request) => answer(request, dir, cx),
-            Err(why) => Reply::error(&why),
+            request => request.and_then(|request| answer(request, dir, cx)),
         };
-        server.answer(index, reply);
+        server.answer(index, reply.unwrap_or_else(|why| Reply::error(&why)));
     }
 
     fn before_sleep(&mut self, cx: &mut Cx<'_>) {
@@ -129,44 +128,37 @@ impl Part for ControlServer {
     }
 }
 
-/// What going answers a request.
-fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
-    let command = match request {
-        Request::Status { .. } => return Reply::error("status is answered as it is written"),
+/// What going answers a request (a status and a wait are answered apart).
+fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Result<Reply, String> {
+    let (command, names) = match request {
+        Request::Status { .. } | Request::Wait { .. } => return Err("not answered here".into()),
         Request::Reload => {
             log::info!("reload requested, rescanning {}", dir.display());
             cx.out.notices.push(Notice::Rescan);
-            return Reply::ok(String::new());
+            return Ok(Reply::ok(String::new()));
         }
-        Request::Upgrade => return upgrade_reply(cx),
+        // The answer is written (it fits any socket buffer) before the
+        // loop carries out the notice and execs, so the client reads 0 and
+        // then the close of a descriptor the exec does not keep. A failed
+        // exec is logged, and going carries on as it was.
+        Request::Upgrade if cx.supervisor.is_shutting_down() => {
+            return Err("shutting down, not upgrading".into());
+        }
+        Request::Upgrade => {
+            log::info!("upgrade requested");
+            cx.out.notices.push(Notice::Upgrade);
+            return Ok(Reply::ok(String::new()));
+        }
         Request::Logs { name, .. } => return logs_reply(&name, cx),
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
-        Request::Signal { signal, names } => return signal_reply(signal, &names, cx.supervisor),
-        Request::Pid(names) => return pid_reply(&names, cx.supervisor),
-        Request::Wait { .. } => return Reply::error("a wait is held, not answered at once"),
+        Request::Signal { signal, names } => return pid_reply(Some(signal), &names, cx.supervisor),
+        Request::Pid(names) => return pid_reply(None, &names, cx.supervisor),
     };
-    match cx.supervisor.command(command.0, &command.1, cx.now) {
-        Ok(work) => {
-            cx.out.work.extend(work);
-            Reply::ok(String::new())
-        }
-        Err(why) => Reply::error(&why),
-    }
-}
-
-/// `going upgrade`: the answer is written (it fits any socket buffer)
-/// before the loop carries out the notice and execs, so the client reads
-/// 0 and then the close of a descriptor the exec does not keep. A failed
-/// exec is logged, and going carries on as it was.
-fn upgrade_reply(cx: &mut Cx<'_>) -> Reply {
-    if cx.supervisor.is_shutting_down() {
-        return Reply::error("shutting down, not upgrading");
-    }
-    log::info!("upgrade requested");
-    cx.out.notices.push(Notice::Upgrade);
-    Reply::ok(String::new())
+    let work = cx.supervisor.command(command, &names, cx.now)?;
+    cx.out.work.extend(work);
+    Ok(Reply::ok(String::new()))
 }
 
 /// `going status [--json] [NAME...]`, written to `out` as it is made:
@@ -178,18 +170,14 @@ fn status(
     dir: &Path,
     cx: &mut Cx<'_>,
     out: &mut dyn std::fmt::Write,
-) {
+) -> std::fmt::Result {
     let supervisor = &*cx.supervisor;
     let selected = match names.is_empty() {
-        true => Ok(Vec::new()),
-        false => supervisor.select(names),
-    };
-    let selected = match selected {
-        Ok(selected) => selected,
-        Err(why) => {
-            let _ = write!(out, "1\ngoing: {why}\n");
-            return;
-        }
+        true => Vec::new(),
+        false => match supervisor.select(names) {
+            Ok(selected) => selected,
+            Err(why) => return write!(out, "1\ngoing: {why}\n"),
+        },
     };
     let rows: Vec<status::Row<'_>> = supervisor
         .services()
@@ -205,11 +193,11 @@ fn status(
     let all_ready = rows
         .iter()
         .all(|r| r.service.state() == State::Running && r.service.is_ready());
-    let _ = writeln!(out, "{}", i32::from(!names.is_empty() && !all_ready));
+    writeln!(out, "{}", i32::from(!names.is_empty() && !all_ready))?;
     let host = status::Host::read(status::going_uptime());
     let wall_now = std::time::SystemTime::now();
     match json {
-        true => drop(status::write_json(out, &host, &rows, cx.now, wall_now)),
+        true => status::write_json(out, &host, &rows, cx.now, wall_now),
         false => status::write_text(out, &host, &rows, cx.now, wall_now),
     }
 }
@@ -231,60 +219,44 @@ fn find<'a>(supervisor: &'a Supervisor, name: &str) -> Option<&'a Service> {
     supervisor.services().find(|s| s.name() == name)
 }
 
-/// `going signal SIG NAME...`: SIG to each service's own process, not its
-/// group (a reload is the main process's to pass on: nginx's master, not
-/// its workers). Exit 1 with a line for each service that has no process.
-fn signal_reply(signal: i32, words: &[String], supervisor: &Supervisor) -> Reply {
+/// `going pid NAME...` (`signal`: `None`): the pid of each service that
+/// has a process, one a line, in the order named. `going signal SIG
+/// NAME...`: SIG to each service's own process, not its group (a reload
+/// is the main process's to pass on: nginx's master, not its workers).
+/// Exit 1, with a line for each, when some have no process.
+fn pid_reply(
+    signal: Option<i32>,
+    words: &[String],
+    supervisor: &Supervisor,
+) -> Result<Reply, String> {
     use nix::sys::signal::{Signal, kill};
-    let names = match in_order(supervisor, words) {
-        Ok(names) => names,
-        Err(why) => return Reply::error(&why),
+    let names = in_order(supervisor, words)?;
+    let sent = match signal.map(Signal::try_from) {
+        Some(Err(_)) => return Err(format!("bad signal {}", signal.unwrap_or_default())),
+        sent => sent.and_then(Result::ok),
     };
-    let Ok(sent) = Signal::try_from(signal) else {
-        return Reply::error(&format!("bad signal {signal}"));
-    };
-    let mut errors = String::new();
+    let (mut text, mut errors) = (String::new(), String::new());
     for name in names {
-        match find(supervisor, &name).and_then(Service::pid) {
-            None => errors.push_str(&format!("going: {name} is not running\n")),
-            Some(pid) => match kill(nix::unistd::Pid::from_raw(pid), sent) {
-                Ok(()) => log::info!(
-                    target: &name,
-                    "signal {} sent to pid {pid} (going signal)",
-                    crate::signals::name(signal)
-                ),
-                Err(errno) => errors.push_str(&format!(
-                    "going: {name}: cannot signal pid {pid}: {}\n",
-                    errno.desc()
-                )),
-            },
+        let Some(pid) = find(supervisor, &name).and_then(Service::pid) else {
+            errors.push_str(&format!("going: {name} is not running\n"));
+            continue;
+        };
+        match sent.map(|sent| kill(nix::unistd::Pid::from_raw(pid), sent)) {
+            None => text.push_str(&format!("{pid}\n")),
+            Some(Ok(())) => log::info!(
+                target: &name,
+                "signal {} sent to pid {pid} (going signal)",
+                crate::signals::name(signal.unwrap_or_default())
+            ),
+            Some(Err(errno)) => errors.push_str(&format!(
+                "going: {name}: cannot signal pid {pid}: {}\n",
+                errno.desc()
+            )),
         }
     }
-    Reply {
-        code: i32::from(!errors.is_empty()),
-        text: errors,
-    }
-}
-
-/// `going pid NAME...`: the pid of each service that has a process, one a
-/// line, in the order named; exit 1, with a line for each, when some have
-/// none.
-fn pid_reply(words: &[String], supervisor: &Supervisor) -> Reply {
-    let names = match in_order(supervisor, words) {
-        Ok(names) => names,
-        Err(why) => return Reply::error(&why),
-    };
-    let mut text = String::new();
-    let mut missing = String::new();
-    for name in names {
-        match find(supervisor, &name).and_then(Service::pid) {
-            Some(pid) => text.push_str(&format!("{pid}\n")),
-            None => missing.push_str(&format!("going: {name} is not running\n")),
-        }
-    }
-    let code = i32::from(!missing.is_empty());
-    text.push_str(&missing);
-    Reply { code, text }
+    let code = i32::from(!errors.is_empty());
+    text.push_str(&errors);
+    Ok(Reply { code, text })
 }
 
 /// A `wait`, `start -w` or `restart -w` until it can be answered.
@@ -395,11 +367,8 @@ fn begin_wait(
     words: &[String],
     timeout: Duration,
     cx: &mut Cx<'_>,
-) -> Result<Wait, Reply> {
-    let names = cx
-        .supervisor
-        .select(words)
-        .map_err(|why| Reply::error(&why))?;
+) -> Result<Wait, String> {
+    let names = cx.supervisor.select(words)?;
     let services = names
         .into_iter()
         .map(|name| {
@@ -417,10 +386,7 @@ fn begin_wait(
         })
         .collect();
     if let Some(command) = after {
-        let work = cx
-            .supervisor
-            .command(command, words, cx.now)
-            .map_err(|why| Reply::error(&why))?;
+        let work = cx.supervisor.command(command, words, cx.now)?;
         cx.out.work.extend(work);
     }
     Ok(Wait {
@@ -450,55 +416,42 @@ impl Wait {
                 )),
             }
         }
-        if !failed.is_empty() {
-            return Some(Reply {
-                code: 1,
-                text: failed,
-            });
-        }
-        if pending.is_empty() {
-            return Some(Reply::ok(String::new()));
-        }
-        (now >= self.until).then_some(Reply {
-            code: 1,
-            text: pending,
+        // Failed at once; ready, or pending at the end of the wait.
+        let done = !failed.is_empty() || pending.is_empty() || now >= self.until;
+        let text = if failed.is_empty() { pending } else { failed };
+        done.then(|| Reply {
+            code: i32::from(!text.is_empty()),
+            text,
         })
     }
 }
 
 /// `going logs NAME`: the path of its log, or where its output goes. A
 /// file's name with several instances will do when they share one log.
-fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
+fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Result<Reply, String> {
     use crate::config::Output;
-    let selected = match cx.supervisor.select(&[name.to_string()]) {
-        Ok(selected) => selected,
-        Err(why) => return Reply::error(&why),
-    };
+    let selected = cx.supervisor.select(&[name.to_string()])?;
     let specs: Vec<_> = cx
         .supervisor
         .services()
         .filter(|s| selected.iter().any(|n| n == s.name()))
         .map(|s| &s.spec)
         .collect();
-    let Some(spec) = specs.first() else {
-        return Reply::error(&format!("unknown service or group: {name}"));
-    };
+    let spec = specs
+        .first()
+        .ok_or_else(|| format!("unknown service or group: {name}"))?;
     if specs
         .iter()
         .any(|other| other.log().map(|l| &l.path) != spec.log().map(|l| &l.path))
     {
-        return Reply::error(&format!(
+        return Err(format!(
             "{name} names {} services; logs takes one: {}",
             selected.len(),
             selected.join(", ")
         ));
     }
     if let Some(path) = spec.log().map(|l| &l.path) {
-        return Reply::ok(format!(
-            "{}{}\n",
-            crate::control::LOG_ANSWER,
-            path.display()
-        ));
+        return Ok(Reply::ok(format!("{LOG_ANSWER}{}\n", path.display())));
     }
     let place = |output: &Output, stream: &str| match output {
         Output::Inherit => format!("going's own {stream} (inherit)"),
@@ -520,7 +473,7 @@ fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
             place(stderr, "stderr")
         ),
     };
-    Reply::ok(format!("{}{text}\n", crate::control::NO_LOG_ANSWER))
+    Ok(Reply::ok(format!("{NO_LOG_ANSWER}{text}\n")))
 }
 
 /// For a socket under /tmp: the directory is made private, and must be.
@@ -557,13 +510,12 @@ fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
     // Read-only: an flock needs no more, and a descriptor open for
     // writing would keep the runtime directory from a read-only remount.
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
+    let mut file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
         .map(std::fs::File::from)
         .map_err(|errno| {
             errno.set();
             false
         })?;
-    let mut file = file;
     for _ in 0..50 {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
@@ -773,24 +725,19 @@ impl Server {
     pub fn accept(&mut self, now: Instant) {
         self.paused_until = None;
         loop {
-            use nix::sys::socket::{SockFlag, accept4};
+            use nix::{errno::Errno, sys::socket::SockFlag, sys::socket::accept4};
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
             let fd = match accept4(self.listener.as_raw_fd(), flags) {
                 Ok(fd) => fd,
-                Err(errno) => {
-                    match errno {
-                        nix::errno::Errno::EAGAIN | nix::errno::Errno::ECONNABORTED => {}
-                        nix::errno::Errno::EINTR => continue,
-                        nix::errno::Errno::EMFILE
-                        | nix::errno::Errno::ENFILE
-                        | nix::errno::Errno::ENOBUFS
-                        | nix::errno::Errno::ENOMEM => {
-                            // Not spinning on a listener that cannot accept.
-                            self.paused_until = Some(now + ACCEPT_PAUSE);
-                        }
-                        other => log::warn!("accept on {}: {}", self.path.display(), other.desc()),
-                    }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN | Errno::ECONNABORTED) => return,
+                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                    // Not spinning on a listener that cannot accept.
+                    self.paused_until = Some(now + ACCEPT_PAUSE);
                     return;
+                }
+                Err(other) => {
+                    return log::warn!("accept on {}: {}", self.path.display(), other.desc());
                 }
             };
             // SAFETY: accept4 returned a new descriptor that we now own.
@@ -848,21 +795,18 @@ impl Server {
 
     /// Queues the answer for a client and starts writing it.
     pub fn answer(&mut self, index: usize, reply: Reply) {
-        let Some(client) = self.clients.get_mut(index) else {
-            return;
-        };
-        client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
-        client.input = Vec::new();
-        client.answered = true;
-        client.wait = None;
-        self.write(index);
+        self.answer_with(index, |out| write!(out, "{}\n{}", reply.code, reply.text));
     }
 
     /// Answers a client with what `write` writes (its status line first),
     /// straight into its socket as it is made: only what the socket does
     /// not take at once is kept, so that a long status costs going no
     /// buffer of its size (one made most of going's peak memory).
-    pub fn answer_with(&mut self, index: usize, write: impl FnOnce(&mut dyn std::fmt::Write)) {
+    pub fn answer_with(
+        &mut self,
+        index: usize,
+        write: impl FnOnce(&mut dyn std::fmt::Write) -> std::fmt::Result,
+    ) {
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
@@ -873,7 +817,7 @@ impl Server {
             kept: Vec::new(),
             gone: false,
         };
-        write(&mut out);
+        let _ = write(&mut out);
         out.flush();
         let (kept, gone) = (std::mem::take(&mut out.kept), out.gone);
         client.input = Vec::new();

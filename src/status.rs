@@ -275,7 +275,7 @@ pub fn write_text(
     rows: &[Row<'_>],
     now: Instant,
     wall_now: SystemTime,
-) {
+) -> std::fmt::Result {
     // The last column, the notes, is not padded.
     let mut widths = [0usize; HEADER.len() + 1];
     let all = std::iter::once(None).chain(rows.iter().map(Some));
@@ -286,7 +286,7 @@ pub fn write_text(
             *width = (*width).max(count.0);
         }
     }
-    let _ = writeln!(
+    writeln!(
         w,
         "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
         host.going_pid,
@@ -297,7 +297,7 @@ pub fn write_text(
         load_or_zero(&host.load[2]),
         gigabytes(host.mem_available_kb),
         gigabytes(host.mem_total_kb),
-    );
+    )?;
     for row in all.clone() {
         let mut noted = Count::default();
         let _ = row.map(|r| notes(&mut noted, r.service, now, wall_now));
@@ -307,13 +307,14 @@ pub fn write_text(
         for (column, &width) in widths.iter().enumerate().take(last + 1) {
             let mut count = Count::default();
             let _ = cell(&mut count, row, column, now, wall_now);
-            let _ = cell(w, row, column, now, wall_now);
+            cell(w, row, column, now, wall_now)?;
             if column < last {
-                let _ = write!(w, "{:pad$}", "", pad = width.saturating_sub(count.0) + 2);
+                write!(w, "{:pad$}", "", pad = width.saturating_sub(count.0) + 2)?;
             }
         }
-        let _ = writeln!(w);
+        writeln!(w)?;
     }
+    Ok(())
 }
 
 /// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
@@ -493,7 +494,7 @@ mod tests {
             },
         ];
         let mut out = String::new();
-        write_text(
+        let _ = write_text(
             &mut out,
             &Host::default(),
             &rows,
