@@ -153,8 +153,8 @@ fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Result<Reply, String
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
-        Request::Signal { signal, names } => return pid_reply(Some(signal), &names, cx.supervisor),
-        Request::Pid(names) => return pid_reply(None, &names, cx.supervisor),
+        Request::Signal { signal, names } => return pid_reply(Some(signal), &names, cx),
+        Request::Pid(names) => return pid_reply(None, &names, cx),
     };
     let work = cx.supervisor.command(command, &names, cx.now)?;
     cx.out.work.extend(work);
@@ -224,20 +224,16 @@ fn find<'a>(supervisor: &'a Supervisor, name: &str) -> Option<&'a Service> {
 /// NAME...`: SIG to each service's own process, not its group (a reload
 /// is the main process's to pass on: nginx's master, not its workers).
 /// Exit 1, with a line for each, when some have no process.
-fn pid_reply(
-    signal: Option<i32>,
-    words: &[String],
-    supervisor: &Supervisor,
-) -> Result<Reply, String> {
+fn pid_reply(signal: Option<i32>, words: &[String], cx: &Cx<'_>) -> Result<Reply, String> {
     use nix::sys::signal::{Signal, kill};
-    let names = in_order(supervisor, words)?;
+    let names = in_order(cx.supervisor, words)?;
     let sent = match signal.map(Signal::try_from) {
         Some(Err(_)) => return Err(format!("bad signal {}", signal.unwrap_or_default())),
         sent => sent.and_then(Result::ok),
     };
     let (mut text, mut errors) = (String::new(), String::new());
     for name in names {
-        let Some(pid) = find(supervisor, &name).and_then(Service::pid) else {
+        let Some(pid) = find(cx.supervisor, &name).and_then(Service::pid) else {
             errors.push_str(&format!("going: {name} is not running\n"));
             continue;
         };
@@ -576,23 +572,28 @@ impl Spill<'_> {
         if !self.kept.is_empty() {
             return self.kept.extend_from_slice(pending);
         }
-        let mut sent = 0;
-        while sent < pending.len() {
-            let rest = pending.get(sent..).unwrap_or_default();
-            match (&mut &*self.stream).write(rest) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.gone = true;
-                    return;
-                }
-            }
+        match send(self.stream, pending) {
+            Some(sent) => self
+                .kept
+                .extend_from_slice(pending.get(sent..).unwrap_or_default()),
+            None => self.gone = true,
         }
-        self.kept
-            .extend_from_slice(pending.get(sent..).unwrap_or_default());
     }
+}
+
+/// Writes what a client's socket takes of `bytes` without blocking: how
+/// much, or `None` once the client is gone.
+fn send(mut stream: &UnixStream, bytes: &[u8]) -> Option<usize> {
+    let mut sent = 0;
+    while let Some(rest) = bytes.get(sent..).filter(|rest| !rest.is_empty()) {
+        match stream.write(rest) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Ok(0) | Err(_) => return None,
+            Ok(n) => sent += n,
+        }
+    }
+    Some(sent)
 }
 
 impl std::fmt::Write for Spill<'_> {
@@ -772,13 +773,11 @@ impl Server {
         let mut buffer = [0u8; 512];
         loop {
             match client.stream.read(&mut buffer) {
-                Ok(0) => {
-                    if client.input.is_empty() {
-                        client.deadline = Instant::now();
-                        return None;
-                    }
-                    return request_from(&client.input, true);
+                Ok(0) if client.input.is_empty() => {
+                    client.deadline = Instant::now();
+                    return None;
                 }
+                Ok(0) => return request_from(&client.input, true),
                 Ok(n) => {
                     client
                         .input
@@ -875,15 +874,10 @@ impl Server {
         if !client.answered {
             return; // still reading its request, which may come in pieces
         }
-        while client.written < client.output.len() {
-            let rest = client.output.get(client.written..).unwrap_or_default();
-            match client.stream.write(rest) {
-                Ok(0) => break,
-                Ok(n) => client.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
+        let rest = client.output.get(client.written..).unwrap_or_default();
+        if let Some(sent) = send(&client.stream, rest).filter(|&sent| sent < rest.len()) {
+            client.written += sent; // the rest once the socket takes it
+            return;
         }
         // Done, or the client is gone: close it now.
         client.deadline = Instant::now();
