@@ -147,10 +147,9 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "stop" => names_only(&verb, rest).map(Request::Stop),
         "restart" => names_only(&verb, rest).map(Request::Restart),
         "logs" => parse_logs(rest),
-        "reload" if rest.is_empty() => Ok(Request::Reload),
-        "reload" => Err("reload takes no arguments".into()),
-        "upgrade" if rest.is_empty() => Ok(Request::Upgrade),
-        "upgrade" => Err("upgrade takes no arguments".into()),
+        "reload" | "upgrade" if !rest.is_empty() => Err(format!("{verb} takes no arguments")),
+        "reload" => Ok(Request::Reload),
+        "upgrade" => Ok(Request::Upgrade),
         "" => Err("empty request".into()),
         other => Err(format!("unknown request {other:?}")),
     }
@@ -263,10 +262,8 @@ pub fn client_request(
     }
     let wait = timeout.unwrap_or(DEFAULT_WAIT);
     let at = 1.min(words.len());
-    words.splice(
-        at..at,
-        ["-t".to_string(), format!("{}ms", wait.as_millis())],
-    );
+    words.insert(at, "-t".to_string());
+    words.insert(at + 1, format!("{}ms", wait.as_millis()));
     (words, wait.saturating_add(WAIT_MARGIN))
 }
 

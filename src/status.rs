@@ -143,11 +143,7 @@ fn last_exit(exit: Option<Exit>) -> String {
 }
 
 fn uptime(service: &Service, now: Instant) -> Option<Duration> {
-    let running = matches!(
-        service.state(),
-        State::Starting | State::Running | State::Stopping
-    );
-    let at = service.started_at().filter(|_| running)?;
+    let at = service.started_at().filter(|_| service.is_active())?;
     Some(now.saturating_duration_since(at))
 }
 

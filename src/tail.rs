@@ -2,6 +2,7 @@
 //! the file, and with `-f` what comes after, across rotations. This is the
 //! client's own work, not the loop's: here a short sleep is fine.
 
+use crate::util::describe_io;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -15,11 +16,7 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// appended to it, and to the new file after each rotation, until killed.
 pub fn run(path: &Path, lines: usize, follow: bool) -> i32 {
     let fail = |e: std::io::Error| {
-        eprintln!(
-            "going: {}: {}",
-            path.display(),
-            crate::util::describe_io(&e)
-        );
+        eprintln!("going: {}: {}", path.display(), describe_io(&e));
         1
     };
     let mut out = std::io::stdout().lock();
