@@ -20,10 +20,8 @@ pub const DEFAULT_DIR: &str = "/etc/going.d";
 /// How long a command to the control socket may take without `-t`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
 
-/// What a client asks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
     Status {
@@ -202,7 +200,6 @@ pub fn request_from(input: &[u8], closed: bool) -> Option<Result<Request, String
     })
 }
 
-/// The answer to a request.
 pub struct Reply {
     pub code: i32,
     pub text: String,

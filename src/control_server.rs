@@ -215,10 +215,6 @@ fn in_order(supervisor: &Supervisor, words: &[String]) -> Result<Vec<String>, St
     Ok(names)
 }
 
-fn find<'a>(supervisor: &'a Supervisor, name: &str) -> Option<&'a Service> {
-    supervisor.services().find(|s| s.name() == name)
-}
-
 /// `going pid NAME...` (`signal`: `None`): the pid of each service that
 /// has a process, one a line, in the order named. `going signal SIG
 /// NAME...`: SIG to each service's own process, not its group (a reload
@@ -233,7 +229,7 @@ fn pid_reply(signal: Option<i32>, words: &[String], cx: &Cx<'_>) -> Result<Reply
     };
     let (mut text, mut errors) = (String::new(), String::new());
     for name in names {
-        let Some(pid) = find(cx.supervisor, &name).and_then(Service::pid) else {
+        let Some(pid) = cx.supervisor.get(&name).and_then(Service::pid) else {
             errors.push_str(&format!("going: {name} is not running\n"));
             continue;
         };
@@ -262,7 +258,6 @@ struct Wait {
     timeout: Duration,
 }
 
-/// One service a wait is for.
 struct Watched {
     name: String,
     /// After `start -w` or `restart -w`: the run the command replaces,
@@ -368,7 +363,7 @@ fn begin_wait(
     let services = names
         .into_iter()
         .map(|name| {
-            let before = find(cx.supervisor, &name).filter(|s| {
+            let before = cx.supervisor.get(&name).filter(|s| {
                 // A start leaves a service on its way up alone: its run counts.
                 after == Some(Command::Restart)
                     || after == Some(Command::Start)
@@ -401,7 +396,7 @@ impl Wait {
         let mut failed = String::new();
         let mut pending = String::new();
         for watched in &self.services {
-            let seen = find(supervisor, &watched.name).map(Seen::of);
+            let seen = supervisor.get(&watched.name).map(Seen::of);
             let name = &watched.name;
             match verdict(seen, watched.before, shutting_down) {
                 Verdict::Ready => {}
@@ -792,7 +787,6 @@ impl Server {
         }
     }
 
-    /// Queues the answer for a client and starts writing it.
     pub fn answer(&mut self, index: usize, reply: Reply) {
         self.answer_with(index, |out| write!(out, "{}\n{}", reply.code, reply.text));
     }
@@ -852,7 +846,6 @@ impl Server {
         }
     }
 
-    /// Answers every held wait that can be answered now.
     fn settle_waits(&mut self, supervisor: &Supervisor, now: Instant) {
         for index in 0..self.clients.len() {
             let outcome = self
@@ -866,7 +859,6 @@ impl Server {
         }
     }
 
-    /// Writes what a writable client can take.
     pub fn write(&mut self, index: usize) {
         let Some(client) = self.clients.get_mut(index) else {
             return;

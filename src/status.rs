@@ -39,7 +39,6 @@ pub fn set_going_since(tick: u64) {
     SINCE.store(tick, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// How long going has run.
 pub fn going_uptime() -> Duration {
     let since = match SINCE.load(std::sync::atomic::Ordering::Relaxed) {
         0 => crate::procfs::start_time(std::process::id() as i32),
