@@ -106,6 +106,12 @@ impl Host {
         }
         host
     }
+
+    /// The three load averages, `sep` between them; 0 for one not read.
+    fn loads(&self, sep: &str) -> String {
+        let zero = |l: &String| if l.is_empty() { "0".into() } else { l.clone() };
+        self.load.each_ref().map(zero).join(sep)
+    }
 }
 
 fn kb_field(text: &str, key: &str) -> Option<u64> {
@@ -178,10 +184,6 @@ fn seconds(duration: Duration, decimals: u32) -> String {
         units % scale,
         width = decimals as usize
     )
-}
-
-fn load_or_zero(load: &str) -> &str {
-    if load.is_empty() { "0" } else { load }
 }
 
 /// Bytes written, nothing kept: the width of a cell, measured without
@@ -283,13 +285,11 @@ pub fn write_text(
     }
     writeln!(
         w,
-        "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
+        "going pid {}, up {}, rss {} kB; load {}; memory {} available of {}",
         host.going_pid,
         format_duration(host.going_up),
         host.going_rss_kb,
-        load_or_zero(&host.load[0]),
-        load_or_zero(&host.load[1]),
-        load_or_zero(&host.load[2]),
+        host.loads(" "),
         gigabytes(host.mem_available_kb),
         gigabytes(host.mem_total_kb),
     )?;
@@ -382,13 +382,11 @@ pub fn write_json(
 ) -> std::fmt::Result {
     write!(
         out,
-        "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{},{},{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
+        "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
         host.going_pid,
         seconds(host.going_up, 3),
         host.going_rss_kb,
-        load_or_zero(&host.load[0]),
-        load_or_zero(&host.load[1]),
-        load_or_zero(&host.load[2]),
+        host.loads(","),
         host.mem_total_kb,
         host.mem_available_kb
     )?;
@@ -399,7 +397,6 @@ pub fn write_json(
             .name()
             .split_once('@')
             .map_or_else(null, |(_, i)| i.to_string());
-        let groups: Vec<String> = s.spec.groups.iter().map(|g| quoted(g)).collect();
         let next = next_start(s, wall_now);
         let exit = match s.last_exit() {
             None => null(),
@@ -415,7 +412,7 @@ pub fn write_json(
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
-            groups.join(","),
+            strings(&s.spec.groups),
             quoted(s.state().name()),
             s.pid().map_or_else(null, |pid| pid.to_string()),
             uptime(s, now).map_or_else(null, |up| seconds(up, 3)),
