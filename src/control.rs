@@ -406,20 +406,19 @@ fn bounded<T>(
 fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
     use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
-    let nix_error = |errno: nix::errno::Errno| std::io::Error::from_raw_os_error(errno as i32);
-    let address = UnixAddr::new(socket).map_err(|e| ClientError::Connect(nix_error(e)))?;
+    let address = UnixAddr::new(socket).map_err(|e| ClientError::Connect(e.into()))?;
     let fd = nix::sys::socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| ClientError::Connect(nix_error(e)))?;
+    .map_err(|e| ClientError::Connect(e.into()))?;
     let stream = UnixStream::from(fd);
     let connect = || match nix::sys::socket::connect(stream.as_raw_fd(), &address) {
         // EISCONN: an interrupted connect went through after all.
         Ok(()) | Err(nix::errno::Errno::EISCONN) => Ok(()),
-        Err(errno) => Err(nix_error(errno)),
+        Err(errno) => Err(errno.into()),
     };
     while bounded(&stream, deadline, ClientError::Connect, connect)?.is_none() {}
     let mut sent = 0;
@@ -428,7 +427,7 @@ fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>,
         // here, not a SIGPIPE that kills the client without a word.
         let send = || {
             nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL)
-                .map_err(nix_error)
+                .map_err(std::io::Error::from)
         };
         sent += bounded(&stream, deadline, ClientError::Exchange, send)?.unwrap_or(0);
     }

@@ -494,8 +494,8 @@ fn lock_path(socket: &Path) -> PathBuf {
 /// dies with its holder, unlike a socket that a child cloned but not yet
 /// exec'd still holds open. Such a child of a going just killed holds the
 /// lock too, until its exec closes it (it is close-on-exec): a few tries
-/// over half a second wait that out. Err(true): another going holds it.
-fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
+/// over half a second wait that out. `Err(None)`: another going holds it.
+fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Option<nix::errno::Errno>> {
     use nix::fcntl::{Flock, FlockArg, OFlag};
     use nix::sys::stat::Mode;
     // Read-only: an flock needs no more, and a descriptor open for
@@ -503,23 +503,17 @@ fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
     let mut file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
         .map(std::fs::File::from)
-        .map_err(|errno| {
-            errno.set();
-            false
-        })?;
+        .map_err(Some)?;
     for _ in 0..50 {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
             Err((back, nix::errno::Errno::EWOULDBLOCK)) => file = back,
-            Err((_, errno)) => {
-                errno.set();
-                return Err(false);
-            }
+            Err((_, errno)) => return Err(Some(errno)),
         }
         // Start-up, before the loop: nothing else waits meanwhile.
         let _ = nix::poll::poll(&mut [], nix::poll::PollTimeout::from(10u8));
     }
-    Err(true)
+    Err(None)
 }
 
 /// Why the socket could not be had.
@@ -671,16 +665,16 @@ impl Server {
         if default_path {
             private_parent(path).map_err(BindError::Other)?;
         }
-        let lock = lock(path).map_err(|busy| match busy {
-            true => BindError::Busy(format!(
+        let lock = lock(path).map_err(|errno| match errno {
+            None => BindError::Busy(format!(
                 "another going is running on {} (socket {})",
                 dir.display(),
                 path.display()
             )),
-            false => BindError::Other(format!(
+            Some(errno) => BindError::Other(format!(
                 "cannot lock {}: {}",
                 lock_path(path).display(),
-                nix::errno::Errno::last().desc()
+                errno.desc()
             )),
         })?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
