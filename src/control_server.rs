@@ -260,16 +260,9 @@ struct Wait {
 
 struct Watched {
     name: String,
-    /// After `start -w` or `restart -w`: the run the command replaces,
-    /// which does not count; `None`: any run will do.
-    before: Option<Before>,
-}
-
-/// A service's run as a command found it.
-#[derive(Clone, Copy, Debug)]
-struct Before {
-    started_at: Option<Instant>,
-    restarts: u32,
+    /// After `start -w` or `restart -w`: the service as the command found
+    /// it, whose run does not count; `None`: any run will do.
+    before: Option<Seen>,
 }
 
 /// What a wait reads of a service, through its accessors only.
@@ -316,7 +309,7 @@ enum Verdict {
 /// down; after `start -w` or `restart -w`, also when its new run ended or
 /// could not be started (a restart or a backoff since the command). A
 /// service in backoff otherwise is still on its way up.
-fn verdict(seen: Option<Seen>, before: Option<Before>, shutting_down: bool) -> Verdict {
+fn verdict(seen: Option<Seen>, before: Option<Seen>, shutting_down: bool) -> Verdict {
     let Some(s) = seen else {
         return Verdict::Failed("removed".into());
     };
@@ -369,10 +362,7 @@ fn begin_wait(
                     || after == Some(Command::Start)
                         && !matches!(s.state(), State::Starting | State::Running)
             });
-            let before = before.map(|s| Before {
-                started_at: s.started_at(),
-                restarts: s.restarts(),
-            });
+            let before = before.map(Seen::of);
             Watched { name, before }
         })
         .collect();
@@ -968,10 +958,7 @@ mod tests {
             verdict(Some(backoff), None, false),
             Verdict::Pending(_)
         ));
-        let before = Before {
-            started_at: None,
-            restarts: 0,
-        };
+        let before = seen(State::Stopped, false, None, 0);
         assert_eq!(
             failed(verdict(Some(backoff), Some(before), false)),
             "failed to start: exited with status 1"
@@ -985,10 +972,7 @@ mod tests {
             ready: true,
             ..seen(State::Running, true, Some(t0), 0)
         };
-        let before = Some(Before {
-            started_at: Some(t0),
-            restarts: 0,
-        });
+        let before = Some(seen(State::Running, true, Some(t0), 0));
         assert!(matches!(
             verdict(Some(old), before, false),
             Verdict::Pending(_)
@@ -1047,10 +1031,7 @@ mod tests {
             "exited with status 1, not restarted"
         );
         // Exited again without a new run: the start did not happen.
-        let before = Some(Before {
-            started_at: Some(t0),
-            restarts: 0,
-        });
+        let before = Some(seen(State::Running, true, Some(t0), 0));
         assert_eq!(
             failed(verdict(Some(exited(Exit::Code(0))), before, false)),
             "could not be started, not restarted"
