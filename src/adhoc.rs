@@ -5,6 +5,7 @@
 //! the control socket, until the service runs (or is gone).
 
 use crate::config;
+use crate::util::{describe_io, format_duration};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::Write;
@@ -205,11 +206,7 @@ fn run_add(add: &Add) -> Result<(), String> {
     let _ = std::fs::remove_file(&temp);
     linked.map_err(|err| match err.kind() {
         std::io::ErrorKind::AlreadyExists => format!("{name} exists already ({})", path.display()),
-        _ => format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::util::describe_io(&err)
-        ),
+        _ => format!("cannot write {}: {}", path.display(), describe_io(&err)),
     })?;
     let Some(wait) = add.wait else {
         return Ok(());
@@ -245,13 +242,8 @@ fn run_remove(
             file.display()
         ));
     }
-    std::fs::remove_file(&file).map_err(|err| {
-        format!(
-            "cannot remove {}: {}",
-            file.display(),
-            crate::util::describe_io(&err)
-        )
-    })?;
+    std::fs::remove_file(&file)
+        .map_err(|err| format!("cannot remove {}: {}", file.display(), describe_io(&err)))?;
     let socket = socket_of(dir, socket);
     let down = ["stopped", "exited", "disabled"];
     let gone =
@@ -281,7 +273,7 @@ fn poll_status(
             return done;
         }
         if Instant::now() >= until {
-            let wait = crate::util::format_duration(wait);
+            let wait = format_duration(wait);
             return Err(format!("{name}: {late} after {wait}"));
         }
         std::thread::sleep(POLL);

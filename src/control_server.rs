@@ -9,6 +9,7 @@ use crate::part::{Cx, Notice, Part, PollSet};
 use crate::service::{Exit, Service, State};
 use crate::status;
 use crate::supervisor::{Command, Supervisor};
+use crate::util::{describe_io, format_duration};
 use nix::poll::PollFlags;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -393,7 +394,7 @@ impl Wait {
                 Verdict::Failed(why) => failed.push_str(&format!("going: {name}: {why}\n")),
                 Verdict::Pending(why) => pending.push_str(&format!(
                     "going: {name}: not ready within {} ({why})\n",
-                    crate::util::format_duration(self.timeout)
+                    format_duration(self.timeout)
                 )),
             }
         }
@@ -465,7 +466,7 @@ fn private_parent(path: &Path) -> Result<(), String> {
     };
     let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
     let meta = std::fs::symlink_metadata(parent)
-        .map_err(|e| format!("{}: {}", parent.display(), crate::util::describe_io(&e)))?;
+        .map_err(|e| format!("{}: {}", parent.display(), describe_io(&e)))?;
     let me = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(format!(
@@ -683,11 +684,8 @@ impl Server {
         let bound = UnixListener::bind(path);
         nix::sys::stat::umask(old_mask);
         let failed = |e: std::io::Error| {
-            BindError::Other(format!(
-                "cannot listen on {}: {}",
-                path.display(),
-                crate::util::describe_io(&e)
-            ))
+            let why = describe_io(&e);
+            BindError::Other(format!("cannot listen on {}: {why}", path.display()))
         };
         let listener = bound.map_err(failed)?;
         listener.set_nonblocking(true).map_err(failed)?;
