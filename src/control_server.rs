@@ -794,12 +794,10 @@ impl Server {
         };
         let _ = write(&mut out);
         out.flush();
-        let (kept, gone) = (std::mem::take(&mut out.kept), out.gone);
+        client.output = if out.gone { Vec::new() } else { out.kept };
         client.input = Vec::new();
         client.answered = true;
         client.wait = None;
-        client.written = 0;
-        client.output = if gone { Vec::new() } else { kept };
         self.write(index);
     }
 
