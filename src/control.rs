@@ -236,10 +236,8 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
         }
         return Path::new("/run").join(name);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-    {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    match runtime.filter(|d| d.is_dir()) {
         Some(runtime) => runtime.join(name),
         None => PathBuf::from(format!("/tmp/going-{euid}")).join(name),
     }

@@ -60,10 +60,9 @@ pub fn log_summary(supervisor: &crate::supervisor::Supervisor, now: Instant) {
             .pid()
             .map(|pid| format!(", pid {pid}"))
             .unwrap_or_default();
-        let up = match (service.is_active(), service.started_at()) {
-            (true, Some(at)) => format!(", up {}", format_duration(now - at)),
-            _ => String::new(),
-        };
+        let up = uptime(service, now)
+            .map(|up| format!(", up {}", format_duration(up)))
+            .unwrap_or_default();
         let (state, restarts) = (service.state().name(), service.restarts());
         let restarts = counted(restarts, "restart");
         log::info!(target: service.name(), "{state}{pid}{up}, {restarts}");
