@@ -109,8 +109,8 @@ fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
     let [_, name] = words.as_slice() else {
         return Err(format!("{verb} takes one service name"));
     };
-    let names = std::iter::once(("", name)).chain(groups.iter().map(|g| ("-g: ", g)));
-    if let Some((flag, bad)) = names.clone().find(|(_, n)| !config::is_service_name(n)) {
+    let mut names = std::iter::once(("", name)).chain(groups.iter().map(|g| ("-g: ", g)));
+    if let Some((flag, bad)) = names.find(|(_, n)| !config::is_service_name(n)) {
         return Err(format!(
             "{flag}{bad:?} is not a name of letters, digits, - and _"
         ));
