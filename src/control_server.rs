@@ -477,34 +477,38 @@ fn private_parent(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn lock_path(socket: &Path) -> PathBuf {
-    socket.with_extension("lock")
-}
-
 /// Takes the lock that says which going serves `socket`: an flock, which
 /// dies with its holder, unlike a socket that a child cloned but not yet
 /// exec'd still holds open. Such a child of a going just killed holds the
 /// lock too, until its exec closes it (it is close-on-exec): a few tries
-/// over half a second wait that out. `Err(None)`: another going holds it.
-fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, Option<nix::errno::Errno>> {
+/// over half a second wait that out.
+fn lock(socket: &Path, dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, BindError> {
     use nix::fcntl::{Flock, FlockArg, OFlag};
-    use nix::sys::stat::Mode;
+    use nix::{errno::Errno, sys::stat::Mode};
+    let path = socket.with_extension("lock");
+    let cannot = |errno: Errno| {
+        BindError::Other(format!("cannot lock {}: {}", path.display(), errno.desc()))
+    };
     // Read-only: an flock needs no more, and a descriptor open for
     // writing would keep the runtime directory from a read-only remount.
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let mut file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
+    let mut file = nix::fcntl::open(&path, flags, Mode::from_bits_truncate(0o600))
         .map(std::fs::File::from)
-        .map_err(Some)?;
+        .map_err(cannot)?;
     for _ in 0..50 {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
-            Err((back, nix::errno::Errno::EWOULDBLOCK)) => file = back,
-            Err((_, errno)) => return Err(Some(errno)),
+            Err((back, Errno::EWOULDBLOCK)) => file = back,
+            Err((_, errno)) => return Err(cannot(errno)),
         }
         // Start-up, before the loop: nothing else waits meanwhile.
         let _ = nix::poll::poll(&mut [], nix::poll::PollTimeout::from(10u8));
     }
-    Err(None)
+    Err(BindError::Busy(format!(
+        "another going is running on {} (socket {})",
+        dir.display(),
+        socket.display()
+    )))
 }
 
 /// Why the socket could not be had.
@@ -656,18 +660,7 @@ impl Server {
         if default_path {
             private_parent(path).map_err(BindError::Other)?;
         }
-        let lock = lock(path).map_err(|errno| match errno {
-            None => BindError::Busy(format!(
-                "another going is running on {} (socket {})",
-                dir.display(),
-                path.display()
-            )),
-            Some(errno) => BindError::Other(format!(
-                "cannot lock {}: {}",
-                lock_path(path).display(),
-                errno.desc()
-            )),
-        })?;
+        let lock = lock(path, dir)?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
