@@ -330,95 +330,87 @@ fn ask_printing(socket: &Path, line: &str, timeout: Duration) -> Option<(i32, St
         .ok()
 }
 
-/// The exit status and the text going answered, or why there was no
-/// answer and whether it was for want of a going to connect to.
-pub type Answer = Result<(i32, String), (bool, String)>;
+/// The exit status and the text going answered.
+pub type Answer = Result<(i32, String), Failure>;
 
 /// One request `line`.
 pub fn ask(socket: &Path, line: &str, timeout: Duration) -> Answer {
-    let request = format!("{line}\n");
-    match exchange(socket, request.as_bytes(), Instant::now() + timeout) {
-        Ok(answer) => {
-            let answer = String::from_utf8_lossy(&answer);
-            let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-            Ok((code.trim().parse().unwrap_or(1), text.to_string()))
-        }
-        Err(why) => Err((
-            matches!(why, ClientError::Connect(_)),
-            why.describe(timeout),
-        )),
+    let answer = exchange(socket, format!("{line}\n").as_bytes(), timeout)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+    Ok((code.trim().parse().unwrap_or(1), text.to_string()))
+}
+
+/// Why there was no answer, and whether it was for want of a going to
+/// connect to.
+pub type Failure = (bool, String);
+
+fn failed(connecting: bool, e: &std::io::Error) -> Failure {
+    match connecting {
+        true => (true, format!("cannot connect: {}", describe_io(e))),
+        false => (false, describe_io(e)),
     }
 }
 
-enum ClientError {
-    Connect(std::io::Error),
-    Exchange(std::io::Error),
-    TimedOut,
+fn timed_out(timeout: Duration) -> Failure {
+    let why = match timeout.as_millis() {
+        ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+        ms => format!("no answer within {ms}ms (-t)"),
+    };
+    (false, why)
 }
 
-impl ClientError {
-    fn describe(&self, timeout: Duration) -> String {
-        match self {
-            ClientError::Connect(e) => format!("cannot connect: {}", describe_io(e)),
-            ClientError::Exchange(e) => describe_io(e),
-            ClientError::TimedOut => match timeout.as_millis() {
-                ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
-                ms => format!("no answer within {ms}ms (-t)"),
-            },
-        }
-    }
-}
-
-/// One socket call, bounded by what is left before `deadline` through
-/// SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener whose
-/// backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN). `None`:
-/// a stop and SIGCONT interrupted it, to be made again.
+/// One socket call, bounded by what is left of `timeout` after `start`
+/// through SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener
+/// whose backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN).
+/// `None`: a stop and SIGCONT interrupted it, to be made again.
 fn bounded<T>(
     stream: &UnixStream,
-    deadline: Instant,
-    wrap: fn(std::io::Error) -> ClientError,
+    (start, timeout): (Instant, Duration),
+    connecting: bool,
     call: impl FnOnce() -> std::io::Result<T>,
-) -> Result<Option<T>, ClientError> {
-    let left = deadline
-        .checked_duration_since(Instant::now())
+) -> Result<Option<T>, Failure> {
+    let left = timeout
+        .checked_sub(start.elapsed())
         .filter(|left| !left.is_zero())
-        .ok_or(ClientError::TimedOut)?;
+        .ok_or_else(|| timed_out(timeout))?;
     stream
         .set_write_timeout(Some(left))
         .and_then(|()| stream.set_read_timeout(Some(left)))
-        .map_err(wrap)?;
+        .map_err(|e| failed(connecting, &e))?;
     match call() {
         Ok(value) => Ok(Some(value)),
         Err(e) => match e.kind() {
             std::io::ErrorKind::Interrupted => Ok(None),
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                Err(ClientError::TimedOut)
+                Err(timed_out(timeout))
             }
-            _ => Err(wrap(e)),
+            _ => Err(failed(connecting, &e)),
         },
     }
 }
 
 /// Connects, writes the request and reads the answer to its end, all
-/// before `deadline`.
-fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
+/// within `timeout`.
+fn exchange(socket: &Path, request: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
     use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
-    let address = UnixAddr::new(socket).map_err(|e| ClientError::Connect(e.into()))?;
+    let bound = (Instant::now(), timeout);
+    let address = UnixAddr::new(socket).map_err(|e| failed(true, &e.into()))?;
     let fd = nix::sys::socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| ClientError::Connect(e.into()))?;
+    .map_err(|e| failed(true, &e.into()))?;
     let stream = UnixStream::from(fd);
     let connect = || match nix::sys::socket::connect(stream.as_raw_fd(), &address) {
         // EISCONN: an interrupted connect went through after all.
         Ok(()) | Err(nix::errno::Errno::EISCONN) => Ok(()),
         Err(errno) => Err(errno.into()),
     };
-    while bounded(&stream, deadline, ClientError::Connect, connect)?.is_none() {}
+    while bounded(&stream, bound, true, connect)?.is_none() {}
     let mut sent = 0;
     while let Some(rest) = request.get(sent..).filter(|rest| !rest.is_empty()) {
         // MSG_NOSIGNAL: a going that closed the connection is an error
@@ -427,13 +419,13 @@ fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>,
             nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL)
                 .map_err(std::io::Error::from)
         };
-        sent += bounded(&stream, deadline, ClientError::Exchange, send)?.unwrap_or(0);
+        sent += bounded(&stream, bound, false, send)?.unwrap_or(0);
     }
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
         let read = || (&stream).read(&mut buffer);
-        match bounded(&stream, deadline, ClientError::Exchange, read)? {
+        match bounded(&stream, bound, false, read)? {
             Some(0) => return Ok(answer),
             Some(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
             None => {}
