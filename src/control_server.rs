@@ -95,9 +95,11 @@ impl Part for ControlServer {
         }
         let dir = &self.dir;
         let index = token as usize;
-        if server.is_held(index) {
+        if let Some(held) = server.clients.get_mut(index).filter(|c| c.wait.is_some()) {
             if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-                server.close(index); // the client gave up waiting
+                // It gave up waiting: closed at the next deadline check.
+                held.wait = None;
+                held.deadline = Instant::now();
             }
             return;
         }
@@ -173,12 +175,9 @@ fn status(
     out: &mut dyn std::fmt::Write,
 ) -> std::fmt::Result {
     let supervisor = &*cx.supervisor;
-    let selected = match names.is_empty() {
-        true => Vec::new(),
-        false => match supervisor.select(names) {
-            Ok(selected) => selected,
-            Err(why) => return write!(out, "1\ngoing: {why}\n"),
-        },
+    let selected = match supervisor.select(names) {
+        Ok(selected) => selected,
+        Err(why) => return write!(out, "1\ngoing: {why}\n"),
     };
     let rows: Vec<status::Row<'_>> = supervisor
         .services()
@@ -254,16 +253,12 @@ fn pid_reply(signal: Option<i32>, words: &[String], cx: &Cx<'_>) -> Result<Reply
 
 /// A `wait`, `start -w` or `restart -w` until it can be answered.
 struct Wait {
-    services: Vec<Watched>,
+    /// Each service, and after `start -w` or `restart -w` the service as
+    /// the command found it, whose run does not count (`None`: any run
+    /// will do).
+    services: Vec<(String, Option<Seen>)>,
     until: Instant,
     timeout: Duration,
-}
-
-struct Watched {
-    name: String,
-    /// After `start -w` or `restart -w`: the service as the command found
-    /// it, whose run does not count; `None`: any run will do.
-    before: Option<Seen>,
 }
 
 /// What a wait reads of a service, through its accessors only.
@@ -363,8 +358,7 @@ fn begin_wait(
                     || after == Some(Command::Start)
                         && !matches!(s.state(), State::Starting | State::Running)
             });
-            let before = before.map(Seen::of);
-            Watched { name, before }
+            (name, before.map(Seen::of))
         })
         .collect();
     if let Some(command) = after {
@@ -386,10 +380,9 @@ impl Wait {
         let shutting_down = supervisor.is_shutting_down();
         let mut failed = String::new();
         let mut pending = String::new();
-        for watched in &self.services {
-            let seen = supervisor.get(&watched.name).map(Seen::of);
-            let name = &watched.name;
-            match verdict(seen, watched.before, shutting_down) {
+        for (name, before) in &self.services {
+            let seen = supervisor.get(name).map(Seen::of);
+            match verdict(seen, *before, shutting_down) {
                 Verdict::Ready => {}
                 Verdict::Failed(why) => failed.push_str(&format!("going: {name}: {why}\n")),
                 Verdict::Pending(why) => pending.push_str(&format!(
@@ -523,7 +516,6 @@ struct Client {
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
-    written: usize,
     deadline: Instant,
     answered: bool,
     /// A wait held until it can be answered.
@@ -726,7 +718,6 @@ impl Server {
                 stream,
                 input: Vec::new(),
                 output: Vec::new(),
-                written: 0,
                 deadline: now + CLIENT_DEADLINE,
                 answered: false,
                 wait: None,
@@ -805,20 +796,6 @@ impl Server {
         client.wait = Some(wait);
     }
 
-    fn is_held(&self, index: usize) -> bool {
-        self.clients
-            .get(index)
-            .is_some_and(|c| c.wait.is_some() && !c.answered)
-    }
-
-    /// Closes a client at the next deadline check.
-    fn close(&mut self, index: usize) {
-        if let Some(client) = self.clients.get_mut(index) {
-            client.wait = None;
-            client.deadline = Instant::now();
-        }
-    }
-
     fn settle_waits(&mut self, supervisor: &Supervisor, now: Instant) {
         for index in 0..self.clients.len() {
             let outcome = self
@@ -839,9 +816,9 @@ impl Server {
         if !client.answered {
             return; // still reading its request, which may come in pieces
         }
-        let rest = client.output.get(client.written..).unwrap_or_default();
-        if let Some(sent) = send(&client.stream, rest).filter(|&sent| sent < rest.len()) {
-            client.written += sent; // the rest once the socket takes it
+        let output = &mut client.output;
+        if let Some(sent) = send(&client.stream, output).filter(|&sent| sent < output.len()) {
+            output.drain(..sent); // the rest once the socket takes it
             return;
         }
         // Done, or the client is gone: close it now.
