@@ -287,17 +287,14 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
 /// `going logs`: asks going where the output of NAME goes, then reads
 /// the file itself (`tail.rs`): a long `-f` holds no connection open.
 fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
-    let (name, follow, lines) = match parse_request(&words.join(" ")) {
-        Ok(Request::Logs {
-            name,
-            follow,
-            lines,
-        }) => (name, follow, lines),
-        Ok(_) => return 2,
-        Err(why) => {
-            eprintln!("going: {why}");
-            return 2;
-        }
+    let request = parse_request(&words.join(" ")).map_err(|why| eprintln!("going: {why}"));
+    let Ok(Request::Logs {
+        name,
+        follow,
+        lines,
+    }) = request
+    else {
+        return 2;
     };
     let Some((code, text)) = ask_printing(socket, &format!("logs {name}"), timeout) else {
         return 1;
