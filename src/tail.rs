@@ -20,7 +20,11 @@ pub fn run(path: &Path, lines: usize, follow: bool) -> i32 {
         1
     };
     let mut out = std::io::stdout().lock();
-    let mut reader = match File::open(path).and_then(|file| Reader::at_last_lines(file, lines)) {
+    let opened = File::open(path).and_then(|file| {
+        let start = start_of_last_lines(&file, lines)?;
+        Reader::new(file, start)
+    });
+    let mut reader = match opened {
         Ok(reader) => Some(reader),
         // Not created yet: with -f, wait for it.
         Err(e) if follow && e.kind() == std::io::ErrorKind::NotFound => None,
@@ -62,11 +66,6 @@ impl Reader {
         let meta = file.metadata()?;
         let identity = (meta.dev(), meta.ino());
         Ok(Reader { file, at, identity })
-    }
-
-    fn at_last_lines(file: File, lines: usize) -> std::io::Result<Reader> {
-        let start = start_of_last_lines(&file, lines)?;
-        Reader::new(file, start)
     }
 
     /// Prints from where it was to the end; a file that shrank (emptied
