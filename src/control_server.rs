@@ -202,19 +202,6 @@ fn status(
     }
 }
 
-/// The services `words` name, in the order named, each once.
-fn in_order(supervisor: &Supervisor, words: &[String]) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = Vec::new();
-    for word in words {
-        for name in supervisor.select(std::slice::from_ref(word))? {
-            if !names.contains(&name) {
-                names.push(name);
-            }
-        }
-    }
-    Ok(names)
-}
-
 /// `going pid NAME...` (`signal`: `None`): the pid of each service that
 /// has a process, one a line, in the order named. `going signal SIG
 /// NAME...`: SIG to each service's own process, not its group (a reload
@@ -222,7 +209,14 @@ fn in_order(supervisor: &Supervisor, words: &[String]) -> Result<Vec<String>, St
 /// Exit 1, with a line for each, when some have no process.
 fn pid_reply(signal: Option<i32>, words: &[String], cx: &Cx<'_>) -> Result<Reply, String> {
     use nix::sys::signal::{Signal, kill};
-    let names = in_order(cx.supervisor, words)?;
+    let mut names: Vec<String> = Vec::new();
+    for word in words {
+        for name in cx.supervisor.select(std::slice::from_ref(word))? {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
     let sent = match signal.map(Signal::try_from) {
         Some(Err(_)) => return Err(format!("bad signal {}", signal.unwrap_or_default())),
         sent => sent.and_then(Result::ok),
