@@ -125,8 +125,14 @@ impl Part for ControlServer {
     }
 
     fn before_sleep(&mut self, cx: &mut Cx<'_>) {
-        if let Some(server) = &mut self.server {
-            server.settle_waits(cx.supervisor, cx.now);
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        for index in 0..server.clients.len() {
+            let wait = server.clients.get(index).and_then(|c| c.wait.as_ref());
+            if let Some(reply) = wait.and_then(|wait| wait.outcome(cx.supervisor, cx.now)) {
+                server.answer(index, reply);
+            }
         }
     }
 }
@@ -788,19 +794,6 @@ impl Server {
         client.input = Vec::new();
         client.deadline = wait.until + CLIENT_DEADLINE;
         client.wait = Some(wait);
-    }
-
-    fn settle_waits(&mut self, supervisor: &Supervisor, now: Instant) {
-        for index in 0..self.clients.len() {
-            let outcome = self
-                .clients
-                .get(index)
-                .and_then(|c| c.wait.as_ref())
-                .and_then(|wait| wait.outcome(supervisor, now));
-            if let Some(reply) = outcome {
-                self.answer(index, reply);
-            }
-        }
     }
 
     pub fn write(&mut self, index: usize) {
