@@ -83,27 +83,24 @@ pub struct Host {
 
 impl Host {
     pub fn read(going_up: Duration) -> Host {
-        let mut host = Host {
-            going_pid: std::process::id(),
-            going_up,
-            ..Host::default()
-        };
-        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-            host.going_rss_kb = kb_field(&status, "VmRSS:").unwrap_or(0);
-        }
-        if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-            for (slot, word) in host.load.iter_mut().zip(load.split_whitespace()) {
-                // Digits and a dot only: it goes into JSON unquoted.
-                if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                    *slot = word.to_string();
-                }
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let mut load = <[String; 3]>::default();
+        let loadavg = read("/proc/loadavg");
+        for (slot, word) in load.iter_mut().zip(loadavg.split_whitespace()) {
+            // Digits and a dot only: it goes into JSON unquoted.
+            if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                *slot = word.to_string();
             }
         }
-        if let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") {
-            host.mem_total_kb = kb_field(&meminfo, "MemTotal:").unwrap_or(0);
-            host.mem_available_kb = kb_field(&meminfo, "MemAvailable:").unwrap_or(0);
+        let meminfo = read("/proc/meminfo");
+        Host {
+            going_pid: std::process::id(),
+            going_up,
+            going_rss_kb: kb_field(&read("/proc/self/status"), "VmRSS:"),
+            load,
+            mem_total_kb: kb_field(&meminfo, "MemTotal:"),
+            mem_available_kb: kb_field(&meminfo, "MemAvailable:"),
         }
-        host
     }
 
     /// The three load averages, `sep` between them; 0 for one not read.
@@ -113,14 +110,15 @@ impl Host {
     }
 }
 
-fn kb_field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
+fn kb_field(text: &str, key: &str) -> u64 {
+    let value = |line: &str| {
         line.strip_prefix(key)?
             .split_whitespace()
             .next()?
             .parse()
             .ok()
-    })
+    };
+    text.lines().find_map(value).unwrap_or(0)
 }
 
 /// One service as shown.
