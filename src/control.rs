@@ -209,13 +209,6 @@ impl Reply {
     pub fn ok(text: String) -> Reply {
         Reply { code: 0, text }
     }
-
-    pub fn error(why: &str) -> Reply {
-        Reply {
-            code: 1,
-            text: format!("going: {why}\n"),
-        }
-    }
 }
 
 /// The socket of the going that supervises `dir`, as seen by user `euid`.

@@ -121,7 +121,10 @@ impl Part for ControlServer {
             }
             request => request.and_then(|request| answer(request, dir, cx)),
         };
-        server.answer(index, reply.unwrap_or_else(|why| Reply::error(&why)));
+        match reply {
+            Ok(reply) => server.answer(index, reply),
+            Err(why) => server.answer_with(index, |out| write!(out, "1\ngoing: {why}\n")),
+        }
     }
 
     fn before_sleep(&mut self, cx: &mut Cx<'_>) {
