@@ -65,16 +65,10 @@ impl Part for ControlServer {
 
     fn deadline(&self) -> Option<Instant> {
         let server = self.server.as_ref()?;
-        let clients = server.clients.iter().map(|c| c.deadline).min();
-        let refusals = server.refused.due();
-        let waits = server
-            .clients
-            .iter()
-            .filter_map(|c| Some(c.wait.as_ref()?.until));
-        [clients, server.paused_until, refusals, waits.min()]
-            .into_iter()
-            .flatten()
-            .min()
+        let clients = server.clients.iter();
+        let times = clients.flat_map(|c| [Some(c.deadline), c.wait.as_ref().map(|w| w.until)]);
+        let others = [server.paused_until, server.refused.due()];
+        times.chain(others).flatten().min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
