@@ -242,24 +242,22 @@ fn notes(w: &mut dyn Write, s: &Service, now: Instant, wall_now: SystemTime) -> 
     // Down and flapping are noted already.
     let reason = s.reason(now).filter(|r| r != "down" && r != "flapping");
     let notes = [
-        (next.is_some(), next.as_deref().unwrap_or_default()),
-        (says_ready && s.is_ready(), "ready"),
-        (says_ready && !s.is_ready(), "not-ready"),
-        (s.is_admin_down(), "down"),
-        (s.is_flapping(now), "flapping"),
-        (version.is_some(), version.as_deref().unwrap_or_default()),
+        next.as_deref(),
+        (says_ready && s.is_ready()).then_some("ready"),
+        (says_ready && !s.is_ready()).then_some("not-ready"),
+        s.is_admin_down().then_some("down"),
+        s.is_flapping(now).then_some("flapping"),
+        version.as_deref(),
     ];
-    let mut first = true;
-    for (_, note) in notes.into_iter().filter(|(on, _)| *on) {
-        w.write_str(if first { "" } else { "," })?;
-        w.write_str(note)?;
-        first = false;
+    let mut sep = "";
+    for note in notes.into_iter().flatten() {
+        write!(w, "{sep}{note}")?;
+        sep = ",";
     }
-    if let Some(reason) = reason {
-        w.write_str(if first { "" } else { ", " })?;
-        w.write_str(&reason)?;
+    match reason {
+        Some(reason) => write!(w, "{}{reason}", if sep.is_empty() { "" } else { ", " }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The table for people, written to `w` as it is made.
