@@ -5,6 +5,7 @@
 //! the control socket, until the service runs (or is gone).
 
 use crate::config;
+use crate::util::{describe_io, format_duration};
 use lexopt::prelude::*;
 use std::ffi::OsString;
 use std::io::Write;
@@ -63,15 +64,12 @@ pub fn parse(args: &[OsString]) -> Option<Result<Verb, String>> {
 }
 
 fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
+    let utf8 = |w: OsString| format!("{w:?} is not UTF-8");
     let argv = match args.iter().position(|a| a == "--") {
         Some(at) => {
             let rest = args.split_off(at);
             let words = rest.into_iter().skip(1).map(OsString::into_string);
-            Some(
-                words
-                    .collect::<Result<Vec<String>, _>>()
-                    .map_err(|w| format!("{w:?} is not UTF-8"))?,
-            )
+            Some(words.collect::<Result<Vec<String>, _>>().map_err(utf8)?)
         }
         None => None,
     };
@@ -83,11 +81,7 @@ fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
     let mut words: Vec<String> = Vec::new();
     while let Some(arg) = parser.next().map_err(text)? {
         let value = |parser: &mut lexopt::Parser| -> Result<String, String> {
-            parser
-                .value()
-                .map_err(text)?
-                .into_string()
-                .map_err(|v| format!("{v:?} is not UTF-8"))
+            parser.value().map_err(text)?.into_string().map_err(utf8)
         };
         match arg {
             Short('d') | Long("dir") => dir = PathBuf::from(value(&mut parser)?),
@@ -107,10 +101,7 @@ fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
                 );
             }
             Long("no-wait") => no_wait = true,
-            Value(word) => words.push(
-                word.into_string()
-                    .map_err(|w| format!("{w:?} is not UTF-8"))?,
-            ),
+            Value(word) => words.push(word.into_string().map_err(utf8)?),
             other => return Err(other.unexpected().to_string()),
         }
     }
@@ -118,17 +109,13 @@ fn parse_verb(mut args: Vec<OsString>) -> Result<Verb, String> {
     let [_, name] = words.as_slice() else {
         return Err(format!("{verb} takes one service name"));
     };
+    let mut names = std::iter::once(("", name)).chain(groups.iter().map(|g| ("-g: ", g)));
+    if let Some((flag, bad)) = names.find(|(_, n)| !config::is_service_name(n)) {
+        return Err(format!(
+            "{flag}{bad:?} is not a name of letters, digits, - and _"
+        ));
+    }
     let name = name.clone();
-    if !config::is_service_name(&name) {
-        return Err(format!(
-            "{name:?} is not a name of letters, digits, - and _"
-        ));
-    }
-    if let Some(bad) = groups.iter().find(|g| !config::is_service_name(g)) {
-        return Err(format!(
-            "-g: {bad:?} is not a name of letters, digits, - and _"
-        ));
-    }
     let only_add = !groups.is_empty() || instances.is_some() || no_wait || argv.is_some();
     match verb.as_str() {
         "add" => {
@@ -219,41 +206,25 @@ fn run_add(add: &Add) -> Result<(), String> {
     let _ = std::fs::remove_file(&temp);
     linked.map_err(|err| match err.kind() {
         std::io::ErrorKind::AlreadyExists => format!("{name} exists already ({})", path.display()),
-        _ => format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::util::describe_io(&err)
-        ),
+        _ => format!("cannot write {}: {}", path.display(), describe_io(&err)),
     })?;
     let Some(wait) = add.wait else {
         return Ok(());
     };
     let socket = socket_of(dir, add.socket.clone());
-    let until = Instant::now() + wait;
-    loop {
-        match crate::control::ask(&socket, &["status", "--json", name], POLL * 10) {
-            Err((_, why)) => {
-                return Err(format!(
-                    "{} written, but {}: {why}",
-                    path.display(),
-                    socket.display()
-                ));
-            }
-            // Running, and ready if it says when it is.
-            Ok((0, _)) => return Ok(()),
-            Ok((_, json)) if has_state(&json, &["exited", "disabled"]) => {
-                return Err(format!("{name}: did not stay up (going status {name})"));
-            }
-            Ok(_) => {}
-        }
-        if Instant::now() >= until {
-            return Err(format!(
-                "{name}: not running after {}",
-                crate::util::format_duration(wait)
-            ));
-        }
-        std::thread::sleep(POLL);
-    }
+    poll_status(&socket, name, wait, "not running", &|answer| match answer {
+        Err((_, why)) => Some(Err(format!(
+            "{} written, but {}: {why}",
+            path.display(),
+            socket.display()
+        ))),
+        // Running, and ready if it says when it is.
+        Ok((0, _)) => Some(Ok(())),
+        Ok((_, json)) if states(&json).any(|s| s == "exited" || s == "disabled") => Some(Err(
+            format!("{name}: did not stay up (going status {name})"),
+        )),
+        Ok(_) => None,
+    })
 }
 
 fn run_remove(
@@ -271,32 +242,39 @@ fn run_remove(
             file.display()
         ));
     }
-    std::fs::remove_file(&file).map_err(|err| {
-        format!(
-            "cannot remove {}: {}",
-            file.display(),
-            crate::util::describe_io(&err)
-        )
-    })?;
+    std::fs::remove_file(&file)
+        .map_err(|err| format!("cannot remove {}: {}", file.display(), describe_io(&err)))?;
     let socket = socket_of(dir, socket);
+    let down = ["stopped", "exited", "disabled"];
+    let gone =
+        |json: &str| states(json).next().is_some() && states(json).all(|s| down.contains(&s));
+    poll_status(&socket, name, wait, "still running", &|got| match got {
+        Err((false, why)) => Some(Err(format!("{}: {why}", socket.display()))),
+        // No going: nothing runs it. An unknown name: gone.
+        Err((true, _)) => Some(Ok(())),
+        Ok((_, text)) if !text.starts_with('{') || gone(&text) => Some(Ok(())),
+        Ok(_) => None,
+    })
+}
+
+/// What `settled` makes of `going status --json NAME`, asked every
+/// [`POLL`]; after `wait`, `NAME: LATE after WAIT`.
+fn poll_status(
+    socket: &Path,
+    name: &str,
+    wait: Duration,
+    late: &str,
+    settled: &dyn Fn(crate::control::Answer) -> Option<Result<(), String>>,
+) -> Result<(), String> {
     let until = Instant::now() + wait;
+    let request = format!("status --json {name}");
     loop {
-        match crate::control::ask(&socket, &["status", "--json", name], POLL * 10) {
-            // No going: nothing runs it.
-            Err((true, _)) => return Ok(()),
-            Err((false, why)) => return Err(format!("{}: {why}", socket.display())),
-            // An unknown name: gone.
-            Ok((_, text)) if !text.starts_with('{') => return Ok(()),
-            Ok((_, json)) if all_in_state(&json, &["stopped", "exited", "disabled"]) => {
-                return Ok(());
-            }
-            Ok(_) => {}
+        if let Some(done) = settled(crate::control::ask(socket, &request, POLL * 10)) {
+            return done;
         }
         if Instant::now() >= until {
-            return Err(format!(
-                "{name}: still running after {}",
-                crate::util::format_duration(wait)
-            ));
+            let wait = format_duration(wait);
+            return Err(format!("{name}: {late} after {wait}"));
         }
         std::thread::sleep(POLL);
     }
@@ -312,14 +290,6 @@ fn states(json: &str) -> impl Iterator<Item = &str> {
     json.split("\"state\":\"")
         .skip(1)
         .filter_map(|rest| rest.split('"').next())
-}
-
-fn all_in_state(json: &str, wanted: &[&str]) -> bool {
-    states(json).next().is_some() && states(json).all(|s| wanted.contains(&s))
-}
-
-fn has_state(json: &str, wanted: &[&str]) -> bool {
-    states(json).any(|s| wanted.contains(&s))
 }
 
 /// The file that defines `name` in `dir`, if one does.
@@ -385,31 +355,24 @@ pub fn expand(dir: &Path, name: &str) -> Result<String, String> {
 /// A flattened key (`env.A`) as a dotted TOML key, quoting what a bare
 /// key cannot hold.
 fn toml_key(key: &str) -> String {
-    let (head, rest) = key.split_once('.').unwrap_or((key, ""));
-    let bare = |k: &str| config::is_service_name(k);
-    let part = |k: &str| {
-        if bare(k) {
-            k.to_string()
-        } else {
-            toml_string(k)
-        }
+    let part = |k: &str| match config::is_service_name(k) {
+        true => k.to_string(),
+        false => toml_string(k),
     };
-    if rest.is_empty() {
-        part(head)
-    } else {
-        format!("{}.{}", part(head), part(rest))
+    match key.split_once('.').unwrap_or((key, "")) {
+        (head, "") => part(head),
+        (head, rest) => format!("{}.{}", part(head), part(rest)),
     }
 }
 
 fn toml_value(value: &config::Value) -> String {
     use config::Value;
     match value {
-        Value::Str(text) => toml_string(text),
         // The going format's raw text: a number or a boolean as such.
         Value::Text(text) if text.parse::<i64>().is_ok() || text == "true" || text == "false" => {
             text.clone()
         }
-        Value::Text(text) => toml_string(text),
+        Value::Str(text) | Value::Text(text) => toml_string(text),
         Value::Int(n) => n.to_string(),
         Value::Bool(b) => b.to_string(),
         Value::Datetime(text) => text.clone(),
@@ -423,21 +386,7 @@ fn toml_value(value: &config::Value) -> String {
 
 /// A TOML basic string.
 fn toml_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    crate::status::quoted_as(text, true)
 }
 
 #[cfg(test)]

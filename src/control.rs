@@ -8,8 +8,8 @@
 //! closes the connection.
 
 use crate::supervisor::Command;
+use crate::util::describe_io;
 use std::io::Read;
-
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,10 +20,8 @@ pub const DEFAULT_DIR: &str = "/etc/going.d";
 /// How long a command to the control socket may take without `-t`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The longest request line.
 pub const MAX_REQUEST: usize = 4096;
 
-/// What a client asks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Request {
     Status {
@@ -147,10 +145,9 @@ pub fn parse_request(line: &str) -> Result<Request, String> {
         "stop" => names_only(&verb, rest).map(Request::Stop),
         "restart" => names_only(&verb, rest).map(Request::Restart),
         "logs" => parse_logs(rest),
-        "reload" if rest.is_empty() => Ok(Request::Reload),
-        "reload" => Err("reload takes no arguments".into()),
-        "upgrade" if rest.is_empty() => Ok(Request::Upgrade),
-        "upgrade" => Err("upgrade takes no arguments".into()),
+        "reload" | "upgrade" if !rest.is_empty() => Err(format!("{verb} takes no arguments")),
+        "reload" => Ok(Request::Reload),
+        "upgrade" => Ok(Request::Upgrade),
         "" => Err("empty request".into()),
         other => Err(format!("unknown request {other:?}")),
     }
@@ -203,7 +200,6 @@ pub fn request_from(input: &[u8], closed: bool) -> Option<Result<Request, String
     })
 }
 
-/// The answer to a request.
 pub struct Reply {
     pub code: i32,
     pub text: String,
@@ -212,13 +208,6 @@ pub struct Reply {
 impl Reply {
     pub fn ok(text: String) -> Reply {
         Reply { code: 0, text }
-    }
-
-    pub fn error(why: &str) -> Reply {
-        Reply {
-            code: 1,
-            text: format!("going: {why}\n"),
-        }
     }
 }
 
@@ -235,15 +224,13 @@ pub fn default_socket(dir: &Path, euid: u32) -> PathBuf {
         crate::util::Fnv::hash(absolute.as_os_str().as_bytes())
     );
     if euid == 0 {
-        if absolute == Path::new(crate::control::DEFAULT_DIR) {
+        if absolute == Path::new(DEFAULT_DIR) {
             return PathBuf::from("/run/going.sock");
         }
         return Path::new("/run").join(name);
     }
-    match std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_dir())
-    {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
+    match runtime.filter(|d| d.is_dir()) {
         Some(runtime) => runtime.join(name),
         None => PathBuf::from(format!("/tmp/going-{euid}")).join(name),
     }
@@ -259,17 +246,12 @@ pub fn client_request(
 ) -> (Vec<String>, Duration) {
     let waits = words.first().is_some_and(|verb| verb == "wait") || words.iter().any(|w| w == "-w");
     if !waits {
-        return (
-            words,
-            timeout.unwrap_or(crate::control::DEFAULT_CLIENT_TIMEOUT),
-        );
+        return (words, timeout.unwrap_or(DEFAULT_CLIENT_TIMEOUT));
     }
     let wait = timeout.unwrap_or(DEFAULT_WAIT);
     let at = 1.min(words.len());
-    words.splice(
-        at..at,
-        ["-t".to_string(), format!("{}ms", wait.as_millis())],
-    );
+    words.insert(at, "-t".to_string());
+    words.insert(at + 1, format!("{}ms", wait.as_millis()));
     (words, wait.saturating_add(WAIT_MARGIN))
 }
 
@@ -280,12 +262,9 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
     if words.first().is_some_and(|verb| verb == "logs") {
         return logs_client(socket, words, timeout);
     }
-    let Some(answer) = ask_printing(socket, words, timeout) else {
+    let Some((code, text)) = ask_printing(socket, &words.join(" "), timeout) else {
         return 1;
     };
-    let answer = String::from_utf8_lossy(&answer);
-    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-    let code: i32 = code.trim().parse().unwrap_or(1);
     // Errors are `going: ...` lines; a status table, or the pids found,
     // are output even when not every named service runs.
     for line in text.split_inclusive('\n') {
@@ -301,24 +280,19 @@ pub fn run_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
 /// `going logs`: asks going where the output of NAME goes, then reads
 /// the file itself (`tail.rs`): a long `-f` holds no connection open.
 fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
-    let (name, follow, lines) = match parse_request(&words.join(" ")) {
-        Ok(Request::Logs {
-            name,
-            follow,
-            lines,
-        }) => (name, follow, lines),
-        Ok(_) => return 2,
-        Err(why) => {
-            eprintln!("going: {why}");
-            return 2;
-        }
+    let request = parse_request(&words.join(" ")).map_err(|why| eprintln!("going: {why}"));
+    let Ok(Request::Logs {
+        name,
+        follow,
+        lines,
+    }) = request
+    else {
+        return 2;
     };
-    let Some(answer) = ask_printing(socket, &["logs".to_string(), name], timeout) else {
+    let Some((code, text)) = ask_printing(socket, &format!("logs {name}"), timeout) else {
         return 1;
     };
-    let answer = String::from_utf8_lossy(&answer);
-    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-    if code.trim() != "0" {
+    if code != 0 {
         eprint!("{text}");
         return 1;
     }
@@ -328,7 +302,7 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
             crate::tail::run(path, lines, follow)
         }
         None => {
-            print!("{}", text.strip_prefix(NO_LOG_ANSWER).unwrap_or(text));
+            print!("{}", text.strip_prefix(NO_LOG_ANSWER).unwrap_or(&text));
             0
         }
     }
@@ -339,135 +313,109 @@ fn logs_client(socket: &Path, words: &[String], timeout: Duration) -> i32 {
 pub const LOG_ANSWER: &str = "log ";
 pub const NO_LOG_ANSWER: &str = "none\n";
 
-/// Sends `words` as one request; the answer, or `None` once the failure
-/// is said on stderr.
-fn ask_printing(socket: &Path, words: &[String], timeout: Duration) -> Option<Vec<u8>> {
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    ask_raw(socket, &words, timeout)
-        .map_err(|why| eprintln!("going: {}: {}", socket.display(), why.describe(timeout)))
+/// [`ask`], the failure said on stderr.
+fn ask_printing(socket: &Path, line: &str, timeout: Duration) -> Option<(i32, String)> {
+    ask(socket, line, timeout)
+        .map_err(|(_, why)| eprintln!("going: {}: {why}", socket.display()))
         .ok()
 }
 
-fn ask_raw(socket: &Path, words: &[&str], timeout: Duration) -> Result<Vec<u8>, ClientError> {
-    let request = format!("{}\n", words.join(" "));
-    exchange(socket, request.as_bytes(), Instant::now() + timeout)
+/// The exit status and the text going answered.
+pub type Answer = Result<(i32, String), Failure>;
+
+/// One request `line`.
+pub fn ask(socket: &Path, line: &str, timeout: Duration) -> Answer {
+    let answer = exchange(socket, format!("{line}\n").as_bytes(), timeout)?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
+    Ok((code.trim().parse().unwrap_or(1), text.to_string()))
 }
 
-/// One request for a program (`going add` waiting): the exit status and
-/// the text going answered, or why there was no answer and whether it was
-/// for want of a going to connect to.
-pub fn ask(
-    socket: &Path,
-    words: &[&str],
-    timeout: Duration,
-) -> Result<(i32, String), (bool, String)> {
-    match ask_raw(socket, words, timeout) {
-        Ok(answer) => {
-            let answer = String::from_utf8_lossy(&answer);
-            let (code, text) = answer.split_once('\n').unwrap_or((&answer, ""));
-            Ok((code.trim().parse().unwrap_or(1), text.to_string()))
-        }
-        Err(why) => Err((
-            matches!(why, ClientError::Connect(_)),
-            why.describe(timeout),
-        )),
+/// Why there was no answer, and whether it was for want of a going to
+/// connect to.
+pub type Failure = (bool, String);
+
+fn failed(connecting: bool, e: &std::io::Error) -> Failure {
+    match connecting {
+        true => (true, format!("cannot connect: {}", describe_io(e))),
+        false => (false, describe_io(e)),
     }
 }
 
-enum ClientError {
-    Connect(std::io::Error),
-    Exchange(std::io::Error),
-    TimedOut,
+fn timed_out(timeout: Duration) -> Failure {
+    let why = match timeout.as_millis() {
+        ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
+        ms => format!("no answer within {ms}ms (-t)"),
+    };
+    (false, why)
 }
 
-impl ClientError {
-    fn describe(&self, timeout: Duration) -> String {
-        match self {
-            ClientError::Connect(e) => format!("cannot connect: {}", describe(e)),
-            ClientError::Exchange(e) => describe(e),
-            ClientError::TimedOut => match timeout.as_millis() {
-                ms if ms % 1000 == 0 => format!("no answer within {}s (-t)", ms / 1000),
-                ms => format!("no answer within {ms}ms (-t)"),
-            },
-        }
-    }
-}
-
-fn describe(e: &std::io::Error) -> String {
-    crate::util::describe_io(e)
-}
-
-/// What is left of the time until `deadline`, or `TimedOut`.
-fn remaining(deadline: Instant) -> Result<Duration, ClientError> {
-    match deadline.checked_duration_since(Instant::now()) {
-        Some(left) if !left.is_zero() => Ok(left),
-        _ => Err(ClientError::TimedOut),
-    }
-}
-
-/// One socket call, bounded by what is left before `deadline` through
-/// SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener whose
-/// backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN). `None`:
-/// a stop and SIGCONT interrupted it, to be made again.
+/// One socket call, bounded by what is left of `timeout` after `start`
+/// through SO_SNDTIMEO and SO_RCVTIMEO (a blocking connect to a listener
+/// whose backlog is full waits for SO_SNDTIMEO too; a timeout is EAGAIN).
+/// `None`: a stop and SIGCONT interrupted it, to be made again.
 fn bounded<T>(
     stream: &UnixStream,
-    deadline: Instant,
-    wrap: fn(std::io::Error) -> ClientError,
+    (start, timeout): (Instant, Duration),
+    connecting: bool,
     call: impl FnOnce() -> std::io::Result<T>,
-) -> Result<Option<T>, ClientError> {
-    let left = remaining(deadline)?;
+) -> Result<Option<T>, Failure> {
+    let left = timeout
+        .checked_sub(start.elapsed())
+        .filter(|left| !left.is_zero())
+        .ok_or_else(|| timed_out(timeout))?;
     stream
         .set_write_timeout(Some(left))
         .and_then(|()| stream.set_read_timeout(Some(left)))
-        .map_err(wrap)?;
+        .map_err(|e| failed(connecting, &e))?;
     match call() {
         Ok(value) => Ok(Some(value)),
         Err(e) => match e.kind() {
             std::io::ErrorKind::Interrupted => Ok(None),
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                Err(ClientError::TimedOut)
+                Err(timed_out(timeout))
             }
-            _ => Err(wrap(e)),
+            _ => Err(failed(connecting, &e)),
         },
     }
 }
 
 /// Connects, writes the request and reads the answer to its end, all
-/// before `deadline`.
-fn exchange(socket: &Path, request: &[u8], deadline: Instant) -> Result<Vec<u8>, ClientError> {
+/// within `timeout`.
+fn exchange(socket: &Path, request: &[u8], timeout: Duration) -> Result<Vec<u8>, Failure> {
     use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
-    let nix_error = |errno: nix::errno::Errno| std::io::Error::from_raw_os_error(errno as i32);
-    let address = UnixAddr::new(socket).map_err(|e| ClientError::Connect(nix_error(e)))?;
+    let bound = (Instant::now(), timeout);
+    let address = UnixAddr::new(socket).map_err(|e| failed(true, &e.into()))?;
     let fd = nix::sys::socket::socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )
-    .map_err(|e| ClientError::Connect(nix_error(e)))?;
+    .map_err(|e| failed(true, &e.into()))?;
     let stream = UnixStream::from(fd);
     let connect = || match nix::sys::socket::connect(stream.as_raw_fd(), &address) {
         // EISCONN: an interrupted connect went through after all.
         Ok(()) | Err(nix::errno::Errno::EISCONN) => Ok(()),
-        Err(errno) => Err(nix_error(errno)),
+        Err(errno) => Err(errno.into()),
     };
-    while bounded(&stream, deadline, ClientError::Connect, connect)?.is_none() {}
+    while bounded(&stream, bound, true, connect)?.is_none() {}
     let mut sent = 0;
     while let Some(rest) = request.get(sent..).filter(|rest| !rest.is_empty()) {
         // MSG_NOSIGNAL: a going that closed the connection is an error
         // here, not a SIGPIPE that kills the client without a word.
         let send = || {
             nix::sys::socket::send(stream.as_raw_fd(), rest, MsgFlags::MSG_NOSIGNAL)
-                .map_err(nix_error)
+                .map_err(std::io::Error::from)
         };
-        sent += bounded(&stream, deadline, ClientError::Exchange, send)?.unwrap_or(0);
+        sent += bounded(&stream, bound, false, send)?.unwrap_or(0);
     }
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
         let read = || (&stream).read(&mut buffer);
-        match bounded(&stream, deadline, ClientError::Exchange, read)? {
+        match bounded(&stream, bound, false, read)? {
             Some(0) => return Ok(answer),
             Some(n) => answer.extend_from_slice(buffer.get(..n).unwrap_or_default()),
             None => {}

@@ -4,11 +4,12 @@
 //! protocol). A `wait` is held, its client waiting, and looked at again
 //! once a loop turn until it can be answered.
 
-use crate::control::{Reply, Request, request_from};
+use crate::control::{LOG_ANSWER, NO_LOG_ANSWER, Reply, Request, request_from};
 use crate::part::{Cx, Notice, Part, PollSet};
 use crate::service::{Exit, Service, State};
 use crate::status;
 use crate::supervisor::{Command, Supervisor};
+use crate::util::{describe_io, format_duration};
 use nix::poll::PollFlags;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
@@ -64,16 +65,10 @@ impl Part for ControlServer {
 
     fn deadline(&self) -> Option<Instant> {
         let server = self.server.as_ref()?;
-        let clients = server.clients.iter().map(|c| c.deadline).min();
-        let refusals = server.refused.due();
-        let waits = server
-            .clients
-            .iter()
-            .filter_map(|c| Some(c.wait.as_ref()?.until));
-        [clients, server.paused_until, refusals, waits.min()]
-            .into_iter()
-            .flatten()
-            .min()
+        let clients = server.clients.iter();
+        let times = clients.flat_map(|c| [Some(c.deadline), c.wait.as_ref().map(|w| w.until)]);
+        let others = [server.paused_until, server.refused.due()];
+        times.chain(others).flatten().min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
@@ -94,9 +89,11 @@ impl Part for ControlServer {
         }
         let dir = &self.dir;
         let index = token as usize;
-        if server.is_held(index) {
+        if let Some(held) = server.clients.get_mut(index).filter(|c| c.wait.is_some()) {
             if revents.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-                server.close(index); // the client gave up waiting
+                // It gave up waiting: closed at the next deadline check.
+                held.wait = None;
+                held.deadline = Instant::now();
             }
             return;
         }
@@ -111,62 +108,63 @@ impl Part for ControlServer {
                 timeout,
             }) => match begin_wait(after, &names, timeout, cx) {
                 Ok(wait) => return server.hold(index, wait),
-                Err(reply) => reply,
+                Err(why) => Err(why),
             },
             Ok(Request::Status { json, names }) => {
                 return server.answer_with(index, |out| status(json, &names, dir, cx, out));
             }
-            Ok(request) => answer(request, dir, cx),
-            Err(why) => Reply::error(&why),
+            request => request.and_then(|request| answer(request, dir, cx)),
         };
-        server.answer(index, reply);
+        match reply {
+            Ok(reply) => server.answer(index, reply),
+            Err(why) => server.answer_with(index, |out| write!(out, "1\ngoing: {why}\n")),
+        }
     }
 
     fn before_sleep(&mut self, cx: &mut Cx<'_>) {
-        if let Some(server) = &mut self.server {
-            server.settle_waits(cx.supervisor, cx.now);
+        let Some(server) = &mut self.server else {
+            return;
+        };
+        for index in 0..server.clients.len() {
+            let wait = server.clients.get(index).and_then(|c| c.wait.as_ref());
+            if let Some(reply) = wait.and_then(|wait| wait.outcome(cx.supervisor, cx.now)) {
+                server.answer(index, reply);
+            }
         }
     }
 }
 
-/// What going answers a request.
-fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Reply {
-    let command = match request {
-        Request::Status { .. } => return Reply::error("status is answered as it is written"),
+/// What going answers a request (a status and a wait are answered apart).
+fn answer(request: Request, dir: &Path, cx: &mut Cx<'_>) -> Result<Reply, String> {
+    let (command, names) = match request {
+        Request::Status { .. } | Request::Wait { .. } => return Err("not answered here".into()),
         Request::Reload => {
             log::info!("reload requested, rescanning {}", dir.display());
             cx.out.notices.push(Notice::Rescan);
-            return Reply::ok(String::new());
+            return Ok(Reply::ok(String::new()));
         }
-        Request::Upgrade => return upgrade_reply(cx),
+        // The answer is written (it fits any socket buffer) before the
+        // loop carries out the notice and execs, so the client reads 0 and
+        // then the close of a descriptor the exec does not keep. A failed
+        // exec is logged, and going carries on as it was.
+        Request::Upgrade if cx.supervisor.is_shutting_down() => {
+            return Err("shutting down, not upgrading".into());
+        }
+        Request::Upgrade => {
+            log::info!("upgrade requested");
+            cx.out.notices.push(Notice::Upgrade);
+            return Ok(Reply::ok(String::new()));
+        }
         Request::Logs { name, .. } => return logs_reply(&name, cx),
         Request::Start(names) => (Command::Start, names),
         Request::Stop(names) => (Command::Stop, names),
         Request::Restart(names) => (Command::Restart, names),
-        Request::Signal { signal, names } => return signal_reply(signal, &names, cx.supervisor),
-        Request::Pid(names) => return pid_reply(&names, cx.supervisor),
-        Request::Wait { .. } => return Reply::error("a wait is held, not answered at once"),
+        Request::Signal { signal, names } => return pid_reply(Some(signal), &names, cx),
+        Request::Pid(names) => return pid_reply(None, &names, cx),
     };
-    match cx.supervisor.command(command.0, &command.1, cx.now) {
-        Ok(work) => {
-            cx.out.work.extend(work);
-            Reply::ok(String::new())
-        }
-        Err(why) => Reply::error(&why),
-    }
-}
-
-/// `going upgrade`: the answer is written (it fits any socket buffer)
-/// before the loop carries out the notice and execs, so the client reads
-/// 0 and then the close of a descriptor the exec does not keep. A failed
-/// exec is logged, and going carries on as it was.
-fn upgrade_reply(cx: &mut Cx<'_>) -> Reply {
-    if cx.supervisor.is_shutting_down() {
-        return Reply::error("shutting down, not upgrading");
-    }
-    log::info!("upgrade requested");
-    cx.out.notices.push(Notice::Upgrade);
-    Reply::ok(String::new())
+    let work = cx.supervisor.command(command, &names, cx.now)?;
+    cx.out.work.extend(work);
+    Ok(Reply::ok(String::new()))
 }
 
 /// `going status [--json] [NAME...]`, written to `out` as it is made:
@@ -178,18 +176,11 @@ fn status(
     dir: &Path,
     cx: &mut Cx<'_>,
     out: &mut dyn std::fmt::Write,
-) {
+) -> std::fmt::Result {
     let supervisor = &*cx.supervisor;
-    let selected = match names.is_empty() {
-        true => Ok(Vec::new()),
-        false => supervisor.select(names),
-    };
-    let selected = match selected {
+    let selected = match supervisor.select(names) {
         Ok(selected) => selected,
-        Err(why) => {
-            let _ = write!(out, "1\ngoing: {why}\n");
-            return;
-        }
+        Err(why) => return write!(out, "1\ngoing: {why}\n"),
     };
     let rows: Vec<status::Row<'_>> = supervisor
         .services()
@@ -205,108 +196,66 @@ fn status(
     let all_ready = rows
         .iter()
         .all(|r| r.service.state() == State::Running && r.service.is_ready());
-    let _ = writeln!(out, "{}", i32::from(!names.is_empty() && !all_ready));
+    writeln!(out, "{}", i32::from(!names.is_empty() && !all_ready))?;
     let host = status::Host::read(status::going_uptime());
     let wall_now = std::time::SystemTime::now();
     match json {
-        true => drop(status::write_json(out, &host, &rows, cx.now, wall_now)),
+        true => status::write_json(out, &host, &rows, cx.now, wall_now),
         false => status::write_text(out, &host, &rows, cx.now, wall_now),
     }
 }
 
-/// The services `words` name, in the order named, each once.
-fn in_order(supervisor: &Supervisor, words: &[String]) -> Result<Vec<String>, String> {
+/// `going pid NAME...` (`signal`: `None`): the pid of each service that
+/// has a process, one a line, in the order named. `going signal SIG
+/// NAME...`: SIG to each service's own process, not its group (a reload
+/// is the main process's to pass on: nginx's master, not its workers).
+/// Exit 1, with a line for each, when some have no process.
+fn pid_reply(signal: Option<i32>, words: &[String], cx: &Cx<'_>) -> Result<Reply, String> {
+    use nix::sys::signal::{Signal, kill};
     let mut names: Vec<String> = Vec::new();
     for word in words {
-        for name in supervisor.select(std::slice::from_ref(word))? {
+        for name in cx.supervisor.select(std::slice::from_ref(word))? {
             if !names.contains(&name) {
                 names.push(name);
             }
         }
     }
-    Ok(names)
-}
-
-fn find<'a>(supervisor: &'a Supervisor, name: &str) -> Option<&'a Service> {
-    supervisor.services().find(|s| s.name() == name)
-}
-
-/// `going signal SIG NAME...`: SIG to each service's own process, not its
-/// group (a reload is the main process's to pass on: nginx's master, not
-/// its workers). Exit 1 with a line for each service that has no process.
-fn signal_reply(signal: i32, words: &[String], supervisor: &Supervisor) -> Reply {
-    use nix::sys::signal::{Signal, kill};
-    let names = match in_order(supervisor, words) {
-        Ok(names) => names,
-        Err(why) => return Reply::error(&why),
+    let sent = match signal.map(Signal::try_from) {
+        Some(Err(_)) => return Err(format!("bad signal {}", signal.unwrap_or_default())),
+        sent => sent.and_then(Result::ok),
     };
-    let Ok(sent) = Signal::try_from(signal) else {
-        return Reply::error(&format!("bad signal {signal}"));
-    };
-    let mut errors = String::new();
+    let (mut text, mut errors) = (String::new(), String::new());
     for name in names {
-        match find(supervisor, &name).and_then(Service::pid) {
-            None => errors.push_str(&format!("going: {name} is not running\n")),
-            Some(pid) => match kill(nix::unistd::Pid::from_raw(pid), sent) {
-                Ok(()) => log::info!(
-                    target: &name,
-                    "signal {} sent to pid {pid} (going signal)",
-                    crate::signals::name(signal)
-                ),
-                Err(errno) => errors.push_str(&format!(
-                    "going: {name}: cannot signal pid {pid}: {}\n",
-                    errno.desc()
-                )),
-            },
+        let Some(pid) = cx.supervisor.get(&name).and_then(Service::pid) else {
+            errors.push_str(&format!("going: {name} is not running\n"));
+            continue;
+        };
+        match sent.map(|sent| kill(nix::unistd::Pid::from_raw(pid), sent)) {
+            None => text.push_str(&format!("{pid}\n")),
+            Some(Ok(())) => log::info!(
+                target: &name,
+                "signal {} sent to pid {pid} (going signal)",
+                crate::signals::name(signal.unwrap_or_default())
+            ),
+            Some(Err(errno)) => errors.push_str(&format!(
+                "going: {name}: cannot signal pid {pid}: {}\n",
+                errno.desc()
+            )),
         }
     }
-    Reply {
-        code: i32::from(!errors.is_empty()),
-        text: errors,
-    }
-}
-
-/// `going pid NAME...`: the pid of each service that has a process, one a
-/// line, in the order named; exit 1, with a line for each, when some have
-/// none.
-fn pid_reply(words: &[String], supervisor: &Supervisor) -> Reply {
-    let names = match in_order(supervisor, words) {
-        Ok(names) => names,
-        Err(why) => return Reply::error(&why),
-    };
-    let mut text = String::new();
-    let mut missing = String::new();
-    for name in names {
-        match find(supervisor, &name).and_then(Service::pid) {
-            Some(pid) => text.push_str(&format!("{pid}\n")),
-            None => missing.push_str(&format!("going: {name} is not running\n")),
-        }
-    }
-    let code = i32::from(!missing.is_empty());
-    text.push_str(&missing);
-    Reply { code, text }
+    let code = i32::from(!errors.is_empty());
+    text.push_str(&errors);
+    Ok(Reply { code, text })
 }
 
 /// A `wait`, `start -w` or `restart -w` until it can be answered.
 struct Wait {
-    services: Vec<Watched>,
+    /// Each service, and after `start -w` or `restart -w` the service as
+    /// the command found it, whose run does not count (`None`: any run
+    /// will do).
+    services: Vec<(String, Option<Seen>)>,
     until: Instant,
     timeout: Duration,
-}
-
-/// One service a wait is for.
-struct Watched {
-    name: String,
-    /// After `start -w` or `restart -w`: the run the command replaces,
-    /// which does not count; `None`: any run will do.
-    before: Option<Before>,
-}
-
-/// A service's run as a command found it.
-#[derive(Clone, Copy, Debug)]
-struct Before {
-    started_at: Option<Instant>,
-    restarts: u32,
 }
 
 /// What a wait reads of a service, through its accessors only.
@@ -353,7 +302,7 @@ enum Verdict {
 /// down; after `start -w` or `restart -w`, also when its new run ended or
 /// could not be started (a restart or a backoff since the command). A
 /// service in backoff otherwise is still on its way up.
-fn verdict(seen: Option<Seen>, before: Option<Before>, shutting_down: bool) -> Verdict {
+fn verdict(seen: Option<Seen>, before: Option<Seen>, shutting_down: bool) -> Verdict {
     let Some(s) = seen else {
         return Verdict::Failed("removed".into());
     };
@@ -395,32 +344,22 @@ fn begin_wait(
     words: &[String],
     timeout: Duration,
     cx: &mut Cx<'_>,
-) -> Result<Wait, Reply> {
-    let names = cx
-        .supervisor
-        .select(words)
-        .map_err(|why| Reply::error(&why))?;
+) -> Result<Wait, String> {
+    let names = cx.supervisor.select(words)?;
     let services = names
         .into_iter()
         .map(|name| {
-            let before = find(cx.supervisor, &name).filter(|s| {
+            let before = cx.supervisor.get(&name).filter(|s| {
                 // A start leaves a service on its way up alone: its run counts.
                 after == Some(Command::Restart)
                     || after == Some(Command::Start)
                         && !matches!(s.state(), State::Starting | State::Running)
             });
-            let before = before.map(|s| Before {
-                started_at: s.started_at(),
-                restarts: s.restarts(),
-            });
-            Watched { name, before }
+            (name, before.map(Seen::of))
         })
         .collect();
     if let Some(command) = after {
-        let work = cx
-            .supervisor
-            .command(command, words, cx.now)
-            .map_err(|why| Reply::error(&why))?;
+        let work = cx.supervisor.command(command, words, cx.now)?;
         cx.out.work.extend(work);
     }
     Ok(Wait {
@@ -438,67 +377,53 @@ impl Wait {
         let shutting_down = supervisor.is_shutting_down();
         let mut failed = String::new();
         let mut pending = String::new();
-        for watched in &self.services {
-            let seen = find(supervisor, &watched.name).map(Seen::of);
-            let name = &watched.name;
-            match verdict(seen, watched.before, shutting_down) {
+        for (name, before) in &self.services {
+            let seen = supervisor.get(name).map(Seen::of);
+            match verdict(seen, *before, shutting_down) {
                 Verdict::Ready => {}
                 Verdict::Failed(why) => failed.push_str(&format!("going: {name}: {why}\n")),
                 Verdict::Pending(why) => pending.push_str(&format!(
                     "going: {name}: not ready within {} ({why})\n",
-                    crate::util::format_duration(self.timeout)
+                    format_duration(self.timeout)
                 )),
             }
         }
-        if !failed.is_empty() {
-            return Some(Reply {
-                code: 1,
-                text: failed,
-            });
-        }
-        if pending.is_empty() {
-            return Some(Reply::ok(String::new()));
-        }
-        (now >= self.until).then_some(Reply {
-            code: 1,
-            text: pending,
+        // Failed at once; ready, or pending at the end of the wait.
+        let done = !failed.is_empty() || pending.is_empty() || now >= self.until;
+        let text = if failed.is_empty() { pending } else { failed };
+        done.then(|| Reply {
+            code: i32::from(!text.is_empty()),
+            text,
         })
     }
 }
 
 /// `going logs NAME`: the path of its log, or where its output goes. A
 /// file's name with several instances will do when they share one log.
-fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
+fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Result<Reply, String> {
     use crate::config::Output;
-    let selected = match cx.supervisor.select(&[name.to_string()]) {
-        Ok(selected) => selected,
-        Err(why) => return Reply::error(&why),
-    };
+    let selected = cx.supervisor.select(&[name.to_string()])?;
     let specs: Vec<_> = cx
         .supervisor
         .services()
         .filter(|s| selected.iter().any(|n| n == s.name()))
         .map(|s| &s.spec)
         .collect();
-    let Some(spec) = specs.first() else {
-        return Reply::error(&format!("unknown service or group: {name}"));
-    };
+    let spec = specs
+        .first()
+        .ok_or_else(|| format!("unknown service or group: {name}"))?;
     if specs
         .iter()
         .any(|other| other.log().map(|l| &l.path) != spec.log().map(|l| &l.path))
     {
-        return Reply::error(&format!(
+        return Err(format!(
             "{name} names {} services; logs takes one: {}",
             selected.len(),
             selected.join(", ")
         ));
     }
     if let Some(path) = spec.log().map(|l| &l.path) {
-        return Reply::ok(format!(
-            "{}{}\n",
-            crate::control::LOG_ANSWER,
-            path.display()
-        ));
+        return Ok(Reply::ok(format!("{LOG_ANSWER}{}\n", path.display())));
     }
     let place = |output: &Output, stream: &str| match output {
         Output::Inherit => format!("going's own {stream} (inherit)"),
@@ -520,7 +445,7 @@ fn logs_reply(name: &str, cx: &mut Cx<'_>) -> Reply {
             place(stderr, "stderr")
         ),
     };
-    Reply::ok(format!("{}{text}\n", crate::control::NO_LOG_ANSWER))
+    Ok(Reply::ok(format!("{NO_LOG_ANSWER}{text}\n")))
 }
 
 /// For a socket under /tmp: the directory is made private, and must be.
@@ -531,7 +456,7 @@ fn private_parent(path: &Path) -> Result<(), String> {
     };
     let _ = std::fs::DirBuilder::new().mode(0o700).create(parent);
     let meta = std::fs::symlink_metadata(parent)
-        .map_err(|e| format!("{}: {}", parent.display(), crate::util::describe_io(&e)))?;
+        .map_err(|e| format!("{}: {}", parent.display(), describe_io(&e)))?;
     let me = nix::unistd::geteuid().as_raw();
     if !meta.is_dir() || meta.uid() != me || meta.mode() & 0o077 != 0 {
         return Err(format!(
@@ -542,41 +467,38 @@ fn private_parent(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn lock_path(socket: &Path) -> PathBuf {
-    socket.with_extension("lock")
-}
-
 /// Takes the lock that says which going serves `socket`: an flock, which
 /// dies with its holder, unlike a socket that a child cloned but not yet
 /// exec'd still holds open. Such a child of a going just killed holds the
 /// lock too, until its exec closes it (it is close-on-exec): a few tries
-/// over half a second wait that out. Err(true): another going holds it.
-fn lock(socket: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, bool> {
+/// over half a second wait that out.
+fn lock(socket: &Path, dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, BindError> {
     use nix::fcntl::{Flock, FlockArg, OFlag};
-    use nix::sys::stat::Mode;
+    use nix::{errno::Errno, sys::stat::Mode};
+    let path = socket.with_extension("lock");
+    let cannot = |errno: Errno| {
+        BindError::Other(format!("cannot lock {}: {}", path.display(), errno.desc()))
+    };
     // Read-only: an flock needs no more, and a descriptor open for
     // writing would keep the runtime directory from a read-only remount.
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    let file = nix::fcntl::open(&lock_path(socket), flags, Mode::from_bits_truncate(0o600))
+    let mut file = nix::fcntl::open(&path, flags, Mode::from_bits_truncate(0o600))
         .map(std::fs::File::from)
-        .map_err(|errno| {
-            errno.set();
-            false
-        })?;
-    let mut file = file;
+        .map_err(cannot)?;
     for _ in 0..50 {
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => return Ok(lock),
-            Err((back, nix::errno::Errno::EWOULDBLOCK)) => file = back,
-            Err((_, errno)) => {
-                errno.set();
-                return Err(false);
-            }
+            Err((back, Errno::EWOULDBLOCK)) => file = back,
+            Err((_, errno)) => return Err(cannot(errno)),
         }
         // Start-up, before the loop: nothing else waits meanwhile.
         let _ = nix::poll::poll(&mut [], nix::poll::PollTimeout::from(10u8));
     }
-    Err(true)
+    Err(BindError::Busy(format!(
+        "another going is running on {} (socket {})",
+        dir.display(),
+        socket.display()
+    )))
 }
 
 /// Why the socket could not be had.
@@ -591,7 +513,6 @@ struct Client {
     stream: UnixStream,
     input: Vec<u8>,
     output: Vec<u8>,
-    written: usize,
     deadline: Instant,
     answered: bool,
     /// A wait held until it can be answered.
@@ -624,23 +545,28 @@ impl Spill<'_> {
         if !self.kept.is_empty() {
             return self.kept.extend_from_slice(pending);
         }
-        let mut sent = 0;
-        while sent < pending.len() {
-            let rest = pending.get(sent..).unwrap_or_default();
-            match (&mut &*self.stream).write(rest) {
-                Ok(0) => break,
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.gone = true;
-                    return;
-                }
-            }
+        match send(self.stream, pending) {
+            Some(sent) => self
+                .kept
+                .extend_from_slice(pending.get(sent..).unwrap_or_default()),
+            None => self.gone = true,
         }
-        self.kept
-            .extend_from_slice(pending.get(sent..).unwrap_or_default());
     }
+}
+
+/// Writes what a client's socket takes of `bytes` without blocking: how
+/// much, or `None` once the client is gone.
+fn send(mut stream: &UnixStream, bytes: &[u8]) -> Option<usize> {
+    let mut sent = 0;
+    while let Some(rest) = bytes.get(sent..).filter(|rest| !rest.is_empty()) {
+        match stream.write(rest) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Ok(0) | Err(_) => return None,
+            Ok(n) => sent += n,
+        }
+    }
+    Some(sent)
 }
 
 impl std::fmt::Write for Spill<'_> {
@@ -723,18 +649,7 @@ impl Server {
         if default_path {
             private_parent(path).map_err(BindError::Other)?;
         }
-        let lock = lock(path).map_err(|busy| match busy {
-            true => BindError::Busy(format!(
-                "another going is running on {} (socket {})",
-                dir.display(),
-                path.display()
-            )),
-            false => BindError::Other(format!(
-                "cannot lock {}: {}",
-                lock_path(path).display(),
-                nix::errno::Errno::last().desc()
-            )),
-        })?;
+        let lock = lock(path, dir)?;
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             use std::os::unix::fs::FileTypeExt;
             if !meta.file_type().is_socket() {
@@ -751,11 +666,8 @@ impl Server {
         let bound = UnixListener::bind(path);
         nix::sys::stat::umask(old_mask);
         let failed = |e: std::io::Error| {
-            BindError::Other(format!(
-                "cannot listen on {}: {}",
-                path.display(),
-                crate::util::describe_io(&e)
-            ))
+            let why = describe_io(&e);
+            BindError::Other(format!("cannot listen on {}: {why}", path.display()))
         };
         let listener = bound.map_err(failed)?;
         listener.set_nonblocking(true).map_err(failed)?;
@@ -773,24 +685,19 @@ impl Server {
     pub fn accept(&mut self, now: Instant) {
         self.paused_until = None;
         loop {
-            use nix::sys::socket::{SockFlag, accept4};
+            use nix::{errno::Errno, sys::socket::SockFlag, sys::socket::accept4};
             let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
             let fd = match accept4(self.listener.as_raw_fd(), flags) {
                 Ok(fd) => fd,
-                Err(errno) => {
-                    match errno {
-                        nix::errno::Errno::EAGAIN | nix::errno::Errno::ECONNABORTED => {}
-                        nix::errno::Errno::EINTR => continue,
-                        nix::errno::Errno::EMFILE
-                        | nix::errno::Errno::ENFILE
-                        | nix::errno::Errno::ENOBUFS
-                        | nix::errno::Errno::ENOMEM => {
-                            // Not spinning on a listener that cannot accept.
-                            self.paused_until = Some(now + ACCEPT_PAUSE);
-                        }
-                        other => log::warn!("accept on {}: {}", self.path.display(), other.desc()),
-                    }
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN | Errno::ECONNABORTED) => return,
+                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                    // Not spinning on a listener that cannot accept.
+                    self.paused_until = Some(now + ACCEPT_PAUSE);
                     return;
+                }
+                Err(other) => {
+                    return log::warn!("accept on {}: {}", self.path.display(), other.desc());
                 }
             };
             // SAFETY: accept4 returned a new descriptor that we now own.
@@ -808,7 +715,6 @@ impl Server {
                 stream,
                 input: Vec::new(),
                 output: Vec::new(),
-                written: 0,
                 deadline: now + CLIENT_DEADLINE,
                 answered: false,
                 wait: None,
@@ -825,13 +731,11 @@ impl Server {
         let mut buffer = [0u8; 512];
         loop {
             match client.stream.read(&mut buffer) {
-                Ok(0) => {
-                    if client.input.is_empty() {
-                        client.deadline = Instant::now();
-                        return None;
-                    }
-                    return request_from(&client.input, true);
+                Ok(0) if client.input.is_empty() => {
+                    client.deadline = Instant::now();
+                    return None;
                 }
+                Ok(0) => return request_from(&client.input, true),
                 Ok(n) => {
                     client
                         .input
@@ -846,23 +750,19 @@ impl Server {
         }
     }
 
-    /// Queues the answer for a client and starts writing it.
     pub fn answer(&mut self, index: usize, reply: Reply) {
-        let Some(client) = self.clients.get_mut(index) else {
-            return;
-        };
-        client.output = format!("{}\n{}", reply.code, reply.text).into_bytes();
-        client.input = Vec::new();
-        client.answered = true;
-        client.wait = None;
-        self.write(index);
+        self.answer_with(index, |out| write!(out, "{}\n{}", reply.code, reply.text));
     }
 
     /// Answers a client with what `write` writes (its status line first),
     /// straight into its socket as it is made: only what the socket does
     /// not take at once is kept, so that a long status costs going no
     /// buffer of its size (one made most of going's peak memory).
-    pub fn answer_with(&mut self, index: usize, write: impl FnOnce(&mut dyn std::fmt::Write)) {
+    pub fn answer_with(
+        &mut self,
+        index: usize,
+        write: impl FnOnce(&mut dyn std::fmt::Write) -> std::fmt::Result,
+    ) {
         let Some(client) = self.clients.get_mut(index) else {
             return;
         };
@@ -873,14 +773,12 @@ impl Server {
             kept: Vec::new(),
             gone: false,
         };
-        write(&mut out);
+        let _ = write(&mut out);
         out.flush();
-        let (kept, gone) = (std::mem::take(&mut out.kept), out.gone);
+        client.output = if out.gone { Vec::new() } else { out.kept };
         client.input = Vec::new();
         client.answered = true;
         client.wait = None;
-        client.written = 0;
-        client.output = if gone { Vec::new() } else { kept };
         self.write(index);
     }
 
@@ -895,35 +793,6 @@ impl Server {
         client.wait = Some(wait);
     }
 
-    fn is_held(&self, index: usize) -> bool {
-        self.clients
-            .get(index)
-            .is_some_and(|c| c.wait.is_some() && !c.answered)
-    }
-
-    /// Closes a client at the next deadline check.
-    fn close(&mut self, index: usize) {
-        if let Some(client) = self.clients.get_mut(index) {
-            client.wait = None;
-            client.deadline = Instant::now();
-        }
-    }
-
-    /// Answers every held wait that can be answered now.
-    fn settle_waits(&mut self, supervisor: &Supervisor, now: Instant) {
-        for index in 0..self.clients.len() {
-            let outcome = self
-                .clients
-                .get(index)
-                .and_then(|c| c.wait.as_ref())
-                .and_then(|wait| wait.outcome(supervisor, now));
-            if let Some(reply) = outcome {
-                self.answer(index, reply);
-            }
-        }
-    }
-
-    /// Writes what a writable client can take.
     pub fn write(&mut self, index: usize) {
         let Some(client) = self.clients.get_mut(index) else {
             return;
@@ -931,15 +800,10 @@ impl Server {
         if !client.answered {
             return; // still reading its request, which may come in pieces
         }
-        while client.written < client.output.len() {
-            let rest = client.output.get(client.written..).unwrap_or_default();
-            match client.stream.write(rest) {
-                Ok(0) => break,
-                Ok(n) => client.written += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(_) => break,
-            }
+        let output = &mut client.output;
+        if let Some(sent) = send(&client.stream, output).filter(|&sent| sent < output.len()) {
+            output.drain(..sent); // the rest once the socket takes it
+            return;
         }
         // Done, or the client is gone: close it now.
         client.deadline = Instant::now();
@@ -1044,10 +908,7 @@ mod tests {
             verdict(Some(backoff), None, false),
             Verdict::Pending(_)
         ));
-        let before = Before {
-            started_at: None,
-            restarts: 0,
-        };
+        let before = seen(State::Stopped, false, None, 0);
         assert_eq!(
             failed(verdict(Some(backoff), Some(before), false)),
             "failed to start: exited with status 1"
@@ -1061,10 +922,7 @@ mod tests {
             ready: true,
             ..seen(State::Running, true, Some(t0), 0)
         };
-        let before = Some(Before {
-            started_at: Some(t0),
-            restarts: 0,
-        });
+        let before = Some(seen(State::Running, true, Some(t0), 0));
         assert!(matches!(
             verdict(Some(old), before, false),
             Verdict::Pending(_)
@@ -1123,10 +981,7 @@ mod tests {
             "exited with status 1, not restarted"
         );
         // Exited again without a new run: the start did not happen.
-        let before = Some(Before {
-            started_at: Some(t0),
-            restarts: 0,
-        });
+        let before = Some(seen(State::Running, true, Some(t0), 0));
         assert_eq!(
             failed(verdict(Some(exited(Exit::Code(0))), before, false)),
             "could not be started, not restarted"

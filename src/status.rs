@@ -8,8 +8,7 @@
 
 use crate::service::{Exit, Service, State};
 use crate::signals;
-use crate::util::counted;
-use crate::util::format_duration;
+use crate::util::{counted, format_duration};
 use std::fmt::Write;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,7 +39,6 @@ pub fn set_going_since(tick: u64) {
     SINCE.store(tick, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// How long going has run.
 pub fn going_uptime() -> Duration {
     let since = match SINCE.load(std::sync::atomic::Ordering::Relaxed) {
         0 => crate::procfs::start_time(std::process::id() as i32),
@@ -62,10 +60,9 @@ pub fn log_summary(supervisor: &crate::supervisor::Supervisor, now: Instant) {
             .pid()
             .map(|pid| format!(", pid {pid}"))
             .unwrap_or_default();
-        let up = match (service.is_active(), service.started_at()) {
-            (true, Some(at)) => format!(", up {}", format_duration(now - at)),
-            _ => String::new(),
-        };
+        let up = uptime(service, now)
+            .map(|up| format!(", up {}", format_duration(up)))
+            .unwrap_or_default();
         let (state, restarts) = (service.state().name(), service.restarts());
         let restarts = counted(restarts, "restart");
         log::info!(target: service.name(), "{state}{pid}{up}, {restarts}");
@@ -86,38 +83,42 @@ pub struct Host {
 
 impl Host {
     pub fn read(going_up: Duration) -> Host {
-        let mut host = Host {
-            going_pid: std::process::id(),
-            going_up,
-            ..Host::default()
-        };
-        if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-            host.going_rss_kb = kb_field(&status, "VmRSS:").unwrap_or(0);
-        }
-        if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-            for (slot, word) in host.load.iter_mut().zip(load.split_whitespace()) {
-                // Digits and a dot only: it goes into JSON unquoted.
-                if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                    *slot = word.to_string();
-                }
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let mut load = <[String; 3]>::default();
+        let loadavg = read("/proc/loadavg");
+        for (slot, word) in load.iter_mut().zip(loadavg.split_whitespace()) {
+            // Digits and a dot only: it goes into JSON unquoted.
+            if word.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+                *slot = word.to_string();
             }
         }
-        if let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") {
-            host.mem_total_kb = kb_field(&meminfo, "MemTotal:").unwrap_or(0);
-            host.mem_available_kb = kb_field(&meminfo, "MemAvailable:").unwrap_or(0);
+        let meminfo = read("/proc/meminfo");
+        Host {
+            going_pid: std::process::id(),
+            going_up,
+            going_rss_kb: kb_field(&read("/proc/self/status"), "VmRSS:"),
+            load,
+            mem_total_kb: kb_field(&meminfo, "MemTotal:"),
+            mem_available_kb: kb_field(&meminfo, "MemAvailable:"),
         }
-        host
+    }
+
+    /// The three load averages, `sep` between them; 0 for one not read.
+    fn loads(&self, sep: &str) -> String {
+        let zero = |l: &String| if l.is_empty() { "0".into() } else { l.clone() };
+        self.load.each_ref().map(zero).join(sep)
     }
 }
 
-fn kb_field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
+fn kb_field(text: &str, key: &str) -> u64 {
+    let value = |line: &str| {
         line.strip_prefix(key)?
             .split_whitespace()
             .next()?
             .parse()
             .ok()
-    })
+    };
+    text.lines().find_map(value).unwrap_or(0)
 }
 
 /// One service as shown.
@@ -144,17 +145,8 @@ fn last_exit(exit: Option<Exit>) -> String {
 }
 
 fn uptime(service: &Service, now: Instant) -> Option<Duration> {
-    let running = matches!(
-        service.state(),
-        State::Starting | State::Running | State::Stopping
-    );
-    running
-        .then(|| {
-            service
-                .started_at()
-                .map(|at| now.saturating_duration_since(at))
-        })
-        .flatten()
+    let at = service.started_at().filter(|_| service.is_active())?;
+    Some(now.saturating_duration_since(at))
 }
 
 /// A scheduled service's next start: as `going status` words it, and as a
@@ -189,10 +181,6 @@ fn seconds(duration: Duration, decimals: u32) -> String {
         units % scale,
         width = decimals as usize
     )
-}
-
-fn load_or_zero(load: &str) -> &str {
-    if load.is_empty() { "0" } else { load }
 }
 
 /// Bytes written, nothing kept: the width of a cell, measured without
@@ -254,31 +242,22 @@ fn notes(w: &mut dyn Write, s: &Service, now: Instant, wall_now: SystemTime) -> 
     // Down and flapping are noted already.
     let reason = s.reason(now).filter(|r| r != "down" && r != "flapping");
     let notes = [
-        (next.is_some(), next.as_deref().unwrap_or_default()),
-        (says_ready && s.is_ready(), "ready"),
-        (says_ready && !s.is_ready(), "not-ready"),
-        (s.is_admin_down(), "down"),
-        (s.is_flapping(now), "flapping"),
-        (version.is_some(), version.as_deref().unwrap_or_default()),
+        next.as_deref(),
+        (says_ready && s.is_ready()).then_some("ready"),
+        (says_ready && !s.is_ready()).then_some("not-ready"),
+        s.is_admin_down().then_some("down"),
+        s.is_flapping(now).then_some("flapping"),
+        version.as_deref(),
     ];
-    let mut first = true;
-    for (_, note) in notes.into_iter().filter(|(on, _)| *on) {
-        w.write_str(if first { "" } else { "," })?;
-        w.write_str(note)?;
-        first = false;
+    let mut sep = "";
+    for note in notes.into_iter().flatten() {
+        write!(w, "{sep}{note}")?;
+        sep = ",";
     }
-    if let Some(reason) = reason {
-        w.write_str(if first { "" } else { ", " })?;
-        w.write_str(&reason)?;
+    match reason {
+        Some(reason) => write!(w, "{}{reason}", if sep.is_empty() { "" } else { ", " }),
+        None => Ok(()),
     }
-    Ok(())
-}
-
-/// The table for people.
-pub fn text(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = String::new();
-    write_text(&mut out, host, rows, now, wall_now);
-    out
 }
 
 /// The table for people, written to `w` as it is made.
@@ -288,7 +267,7 @@ pub fn write_text(
     rows: &[Row<'_>],
     now: Instant,
     wall_now: SystemTime,
-) {
+) -> std::fmt::Result {
     // The last column, the notes, is not padded.
     let mut widths = [0usize; HEADER.len() + 1];
     let all = std::iter::once(None).chain(rows.iter().map(Some));
@@ -299,18 +278,16 @@ pub fn write_text(
             *width = (*width).max(count.0);
         }
     }
-    let _ = writeln!(
+    writeln!(
         w,
-        "going pid {}, up {}, rss {} kB; load {} {} {}; memory {} available of {}",
+        "going pid {}, up {}, rss {} kB; load {}; memory {} available of {}",
         host.going_pid,
         format_duration(host.going_up),
         host.going_rss_kb,
-        load_or_zero(&host.load[0]),
-        load_or_zero(&host.load[1]),
-        load_or_zero(&host.load[2]),
+        host.loads(" "),
         gigabytes(host.mem_available_kb),
         gigabytes(host.mem_total_kb),
-    );
+    )?;
     for row in all.clone() {
         let mut noted = Count::default();
         let _ = row.map(|r| notes(&mut noted, r.service, now, wall_now));
@@ -320,13 +297,14 @@ pub fn write_text(
         for (column, &width) in widths.iter().enumerate().take(last + 1) {
             let mut count = Count::default();
             let _ = cell(&mut count, row, column, now, wall_now);
-            let _ = cell(w, row, column, now, wall_now);
+            cell(w, row, column, now, wall_now)?;
             if column < last {
-                let _ = write!(w, "{:pad$}", "", pad = width.saturating_sub(count.0) + 2);
+                write!(w, "{:pad$}", "", pad = width.saturating_sub(count.0) + 2)?;
             }
         }
-        let _ = writeln!(w);
+        writeln!(w)?;
     }
+    Ok(())
 }
 
 /// `version 2026-12-24T08:00:00, next 2027-01-01T00:00:00`, or
@@ -355,12 +333,20 @@ fn local_json(at: Option<i64>) -> String {
 
 /// A JSON string literal.
 fn quoted(text: &str) -> String {
+    quoted_as(text, false)
+}
+
+/// A JSON string literal, or with `toml` a TOML basic string, which
+/// escapes newline, tab and DEL as well.
+pub fn quoted_as(text: &str, toml: bool) -> String {
     let mut out = String::from("\"");
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
+            '\n' if toml => out.push_str("\\n"),
+            '\t' if toml => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || toml && c == '\u{7f}' => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -381,13 +367,6 @@ fn wall(at: Instant, now: Instant, wall_now: SystemTime) -> String {
     quoted(&crate::log::format_utc(seconds))
 }
 
-/// One document for programs.
-pub fn json(host: &Host, rows: &[Row<'_>], now: Instant, wall_now: SystemTime) -> String {
-    let mut out = String::new();
-    let _ = write_json(&mut out, host, rows, now, wall_now);
-    out
-}
-
 /// One document for programs, written to `out` as it is made.
 pub fn write_json(
     out: &mut dyn Write,
@@ -398,13 +377,11 @@ pub fn write_json(
 ) -> std::fmt::Result {
     write!(
         out,
-        "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{},{},{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
+        "{{\"going\":{{\"pid\":{},\"uptime_seconds\":{},\"rss_kb\":{},\"load\":[{}],\"mem_total_kb\":{},\"mem_available_kb\":{}}},\"services\":[",
         host.going_pid,
         seconds(host.going_up, 3),
         host.going_rss_kb,
-        load_or_zero(&host.load[0]),
-        load_or_zero(&host.load[1]),
-        load_or_zero(&host.load[2]),
+        host.loads(","),
         host.mem_total_kb,
         host.mem_available_kb
     )?;
@@ -415,7 +392,6 @@ pub fn write_json(
             .name()
             .split_once('@')
             .map_or_else(null, |(_, i)| i.to_string());
-        let groups: Vec<String> = s.spec.groups.iter().map(|g| quoted(g)).collect();
         let next = next_start(s, wall_now);
         let exit = match s.last_exit() {
             None => null(),
@@ -431,7 +407,7 @@ pub fn write_json(
             if index == 0 { "" } else { "," },
             quoted(s.name()),
             quoted(s.base_name()),
-            groups.join(","),
+            strings(&s.spec.groups),
             quoted(s.state().name()),
             s.pid().map_or_else(null, |pid| pid.to_string()),
             uptime(s, now).map_or_else(null, |up| seconds(up, 3)),
@@ -504,7 +480,14 @@ mod tests {
                 file: None,
             },
         ];
-        let out = text(&Host::default(), &rows, Instant::now(), SystemTime::now());
+        let mut out = String::new();
+        let _ = write_text(
+            &mut out,
+            &Host::default(),
+            &rows,
+            Instant::now(),
+            SystemTime::now(),
+        );
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 4);
         assert!(
@@ -536,7 +519,9 @@ mod tests {
     #[test]
     fn json_is_one_document() {
         let web = row_service("web@0");
-        let out = json(
+        let mut out = String::new();
+        let _ = write_json(
+            &mut out,
             &Host::default(),
             &[Row {
                 service: &web,

@@ -2,6 +2,7 @@
 //! the file, and with `-f` what comes after, across rotations. This is the
 //! client's own work, not the loop's: here a short sleep is fine.
 
+use crate::util::describe_io;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -15,15 +16,15 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(200);
 /// appended to it, and to the new file after each rotation, until killed.
 pub fn run(path: &Path, lines: usize, follow: bool) -> i32 {
     let fail = |e: std::io::Error| {
-        eprintln!(
-            "going: {}: {}",
-            path.display(),
-            crate::util::describe_io(&e)
-        );
+        eprintln!("going: {}: {}", path.display(), describe_io(&e));
         1
     };
     let mut out = std::io::stdout().lock();
-    let mut reader = match File::open(path).and_then(|file| Reader::at_last_lines(file, lines)) {
+    let opened = File::open(path).and_then(|file| {
+        let start = start_of_last_lines(&file, lines)?;
+        Reader::new(file, start)
+    });
+    let mut reader = match opened {
         Ok(reader) => Some(reader),
         // Not created yet: with -f, wait for it.
         Err(e) if follow && e.kind() == std::io::ErrorKind::NotFound => None,
@@ -65,11 +66,6 @@ impl Reader {
         let meta = file.metadata()?;
         let identity = (meta.dev(), meta.ino());
         Ok(Reader { file, at, identity })
-    }
-
-    fn at_last_lines(file: File, lines: usize) -> std::io::Result<Reader> {
-        let start = start_of_last_lines(&file, lines)?;
-        Reader::new(file, start)
     }
 
     /// Prints from where it was to the end; a file that shrank (emptied
