@@ -82,13 +82,9 @@ impl Takeover {
     /// process that is alive with its recorded start time and command line.
     /// What the other parts take back is returned.
     pub fn take_over(&mut self, supervisor: &mut Supervisor) -> Handover {
-        let saved = match state::read(&self.path) {
-            Ok(Some(saved)) => saved,
-            Ok(None) => return self.begin_file(),
-            Err(why) => {
-                log::warn!("{why}");
-                return self.begin_file();
-            }
+        let read = state::read(&self.path).inspect_err(|why| log::warn!("{why}"));
+        let Ok(Some(saved)) = read else {
+            return self.begin_file();
         };
         let me = std::process::id() as i32;
         let mut adoptions = Vec::new();
@@ -159,10 +155,25 @@ impl Takeover {
     fn begin_file(&mut self) -> Handover {
         let me = std::process::id() as i32;
         if let Err(why) = state::write(&self.path, |out| state::write_header(out, me)) {
-            self.failed = true;
-            log::warn!("{why}; a going restarted after a crash may start services twice");
+            self.failed_to_write(why);
         }
         Handover::default()
+    }
+
+    /// Says once (until a full write succeeds) that the file is not kept.
+    fn failed_to_write(&mut self, why: String) {
+        if !self.failed {
+            log::warn!("{why}; a going restarted after a crash may start services twice");
+            self.failed = true;
+        }
+    }
+
+    /// Adds a line to the file, as one write.
+    fn append(&mut self, line: &[u8]) {
+        if let Err(err) = state::append(&self.path, line) {
+            let why = crate::util::describe_io(&err);
+            self.failed_to_write(format!("cannot write {}: {why}", self.path.display()));
+        }
     }
 
     /// Adopted processes no service took: their file is gone (stopped, as
@@ -227,9 +238,7 @@ impl Takeover {
                     let cmdline = if exec_done && fresh.is_none() {
                         Fnv::hash(&procfs::cmdline(pid).unwrap_or_default())
                     } else {
-                        let argv = s.spec.argv.iter();
-                        argv.fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0"))
-                            .0
+                        argv_hash(&s.spec.argv)
                     };
                     (start_time, cmdline)
                 }
@@ -282,11 +291,7 @@ impl Takeover {
         self.fresh_spawns.clear();
         match written {
             Ok(()) => self.failed = false,
-            Err(why) if !self.failed => {
-                log::warn!("{why}; a going restarted after a crash may start services twice");
-                self.failed = true;
-            }
-            Err(_) => {}
+            Err(why) => self.failed_to_write(why),
         }
     }
 
@@ -345,22 +350,6 @@ impl Takeover {
     }
 }
 
-impl Takeover {
-    fn append(&mut self, line: &[u8]) {
-        match state::append(&self.path, line) {
-            Ok(()) => {}
-            Err(err) if !self.failed => {
-                let (path, why) = (self.path.display(), crate::util::describe_io(&err));
-                log::warn!(
-                    "cannot write {path}: {why}; a going restarted after a crash may start services twice"
-                );
-                self.failed = true;
-            }
-            Err(_) => {}
-        }
-    }
-}
-
 impl Part for Takeover {
     fn fds<'a>(&'a self, set: &mut PollSet<'a>) {
         for (index, watch) in self.adopted.iter().enumerate() {
@@ -378,14 +367,8 @@ impl Part for Takeover {
         let Some(name) = cx.supervisor.by_pid(pid).map(str::to_string) else {
             return;
         };
-        let exec_error = None;
-        cx.event(
-            &name,
-            Event::Exited {
-                status: Exit::Unknown,
-                exec_error,
-            },
-        );
+        let (status, exec_error) = (Exit::Unknown, None);
+        cx.event(&name, Event::Exited { status, exec_error });
         let work = cx.supervisor.awaiting_group();
         cx.out.work.extend(work);
     }
@@ -422,16 +405,13 @@ impl Part for Takeover {
         let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
             return;
         };
-        let argv = service.spec.argv.iter();
         let record = state::Record {
             name: name.to_string(),
             pid,
             start_time,
             fingerprint: service.fingerprint(),
             restarts: service.restarts(),
-            cmdline: argv
-                .fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0"))
-                .0,
+            cmdline: argv_hash(&service.spec.argv),
         };
         let mut line = Vec::new();
         if record.write_to(&mut line).is_ok() {
@@ -445,6 +425,12 @@ impl Part for Takeover {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// The hash of /proc/PID/cmdline once `argv` is exec'd.
+fn argv_hash(argv: &[String]) -> u64 {
+    let feed = |hash: Fnv, arg: &String| hash.feed(arg.as_bytes()).feed(b"\0");
+    argv.iter().fold(Fnv::default(), feed).0
 }
 
 /// A number the state file named, which may be any descriptor or none:
