@@ -48,8 +48,7 @@ impl Hooks {
         env: &[(String, String)],
         cx: &mut Cx<'_>,
     ) -> Result<(), String> {
-        let service = cx.supervisor.services().find(|s| s.name() == name);
-        let spec = &service.ok_or_else(String::new)?.spec;
+        let spec = &cx.supervisor.get(name).ok_or_else(String::new)?.spec;
         let extras = spec.extras();
         let (argv, timeout) = match hook {
             Hook::Before => (extras.before.clone(), extras.hook_timeout),

@@ -92,10 +92,8 @@ impl Main {
     }
 
     fn program(&self) -> String {
-        let first = self.argv.first();
-        first
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        let first = self.argv.first().map(|a| a.to_string_lossy());
+        first.unwrap_or_default().into_owned()
     }
 }
 
@@ -251,14 +249,9 @@ impl MainCommand {
 impl Part for MainCommand {
     fn deadline(&self) -> Option<Instant> {
         let main = self.command.as_ref().filter(|m| m.is_running());
-        let sweep = self
-            .sweep
-            .as_ref()
-            .map(|s| s.kill_at.unwrap_or(s.give_up_at));
-        [main.and_then(|m| m.kill_at), sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        let sweep = self.sweep.as_ref();
+        let sweep = sweep.map(|s| s.kill_at.unwrap_or(s.give_up_at));
+        main.and_then(|m| m.kill_at).into_iter().chain(sweep).min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {

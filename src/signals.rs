@@ -40,19 +40,14 @@ const NAMES: [(&str, i32); 31] = [
 pub fn by_name(name: &str) -> Option<i32> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == bare)
-        .map(|&(_, number)| number)
+    NAMES.iter().find(|(n, _)| *n == bare).map(|&(_, s)| s)
 }
 
 /// A short name for log lines: `TERM`, or the number when it has no name
 /// (real-time signals).
 pub fn name(signal: i32) -> String {
-    match NAMES.iter().find(|&&(_, number)| number == signal) {
-        Some((n, _)) => (*n).to_string(),
-        None => signal.to_string(),
-    }
+    let found = NAMES.iter().find(|&&(_, number)| number == signal);
+    found.map_or_else(|| signal.to_string(), |(n, _)| (*n).to_string())
 }
 
 #[cfg(test)]

@@ -381,7 +381,7 @@ impl Part for Takeover {
     /// A start is on record before its clone, so that a going killed
     /// while the clone runs leaves its successor a trace of it.
     fn spawning(&mut self, name: &str, cx: &mut Cx<'_>) {
-        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+        let Some(service) = cx.supervisor.get(name) else {
             return;
         };
         let spawning = state::Spawning {
@@ -399,7 +399,7 @@ impl Part for Takeover {
         let (pid, start_time) = (started.child.pid, started.child.start_time);
         self.fresh_spawns.push(FreshSpawn { pid, start_time });
         let name = started.name.as_str();
-        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+        let Some(service) = cx.supervisor.get(name) else {
             return;
         };
         let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
