@@ -53,6 +53,7 @@ pub fn own_user() -> (String, String) {
 }
 
 /// A forked service process.
+#[derive(Default)]
 pub struct Child {
     pub pid: i32,
     /// Read ends of `stdout`/`stderr = "syslog"` pipes.
@@ -159,14 +160,12 @@ fn identity(spec: &ServiceSpec, context: &Context) -> Result<Identity, String> {
         Some(id) => {
             let user = resolve_user(id)?;
             let gid = group.unwrap_or(user.gid);
-            let groups = if is_root {
+            let list = || -> Result<Vec<Gid>, String> {
                 let name = CString::new(user.name.clone()).map_err(|_| "bad user name")?;
-                let listed = nix::unistd::getgrouplist(&name, gid);
                 let why = |e: Errno| format!("cannot list groups of {:?}: {}", user.name, e.desc());
-                Some(listed.map_err(why)?)
-            } else {
-                None
+                nix::unistd::getgrouplist(&name, gid).map_err(why)
             };
+            let groups = is_root.then(list).transpose()?;
             Ok(Identity {
                 uid: Some(user.uid),
                 gid: Some(gid),
@@ -363,13 +362,10 @@ const CHILD_STACK: usize = 8 * 1024;
 #[repr(C, align(16))]
 struct ChildStack([std::mem::MaybeUninit<u8>; CHILD_STACK]);
 
-/// Starts the child with `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn
-/// does: the child borrows going's memory instead of a copy of its page
-/// tables, and going waits (microseconds) until the child has exec'd or
-/// failed. A fork copies every mapping and then takes a copy-on-write
+/// Starts the child in going's memory (see the module doc); going waits
+/// microseconds. A fork copies every mapping, then takes a copy-on-write
 /// fault for each page either side touches first, and the new child waits
-/// in the run queue while going carries on; this is the largest part of
-/// the time from a death to the new exec.
+/// in the run queue while going carries on: most of a respawn's time.
 fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     #[cfg(not(test))]
     let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
@@ -413,12 +409,9 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     tests::note_stack_use(&stack.0);
     Ok(Child {
         pid,
-        stdout_pipe: None,
-        stderr_pipe: None,
-        log_pipe: None,
-        ready_pipe: None,
         exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
         start_time: tick_before.filter(|&tick| tick_after == Some(tick)),
+        ..Child::default()
     })
 }
 
@@ -517,12 +510,9 @@ impl ChildPlan<'_> {
     /// wanted limits capped at the current hard one, and starts anyway.
     /// Lowering never fails, so nothing here is fatal.
     fn limit_descriptors(&self) {
-        let mut now = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
         // SAFETY: getrlimit/setrlimit on a local struct, in the child.
         unsafe {
+            let mut now: libc::rlimit = std::mem::zeroed();
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
                 let given = libc::rlimit {
                     rlim_cur: self.nofile.rlim_cur.min(now.rlim_max),
