@@ -96,9 +96,7 @@ pub fn write_since(out: &mut dyn Write, tick: u64) -> std::io::Result<()> {
 
 /// `mem NAME RESTARTS SHORT_RUNS BACKOFF_MS|- FLAP_MS,...|-`
 pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io::Result<()> {
-    let backoff = memory
-        .backoff_ms
-        .map_or("-".to_string(), |ms| ms.to_string());
+    let backoff = memory.backoff_ms.map_or("-".into(), |ms| ms.to_string());
     let flaps: Vec<String> = memory.flaps_ms.iter().map(u64::to_string).collect();
     let flaps = Some(flaps.join(",")).filter(|f| !f.is_empty());
     let flaps = flaps.unwrap_or_else(|| "-".to_string());
@@ -109,10 +107,8 @@ pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io
 impl Spawning {
     /// `spawning NAME FP TICK`, appended before the clone.
     pub fn line(&self) -> String {
-        format!(
-            "spawning {} {:016x} {}\n",
-            self.name, self.fingerprint, self.tick
-        )
+        let (name, fingerprint, tick) = (&self.name, self.fingerprint, self.tick);
+        format!("spawning {name} {fingerprint:016x} {tick}\n")
     }
 }
 
@@ -184,9 +180,7 @@ impl Saved {
             let words: Vec<&str> = line.split(' ').collect();
             match words.as_slice() {
                 ["main", pid, start] => {
-                    if let (Ok(pid), Ok(start)) = (pid.parse(), start.parse()) {
-                        saved.main = Some((pid, start));
-                    }
+                    saved.main = pid.parse().ok().zip(start.parse().ok()).or(saved.main);
                 }
                 ["svc", name, pid, start, fp, restarts, cmdline] => {
                     let record = (|| {
@@ -210,16 +204,15 @@ impl Saved {
                 ["since", tick] => saved.since = tick.parse().ok(),
                 ["mem", name, restarts, short, backoff, flaps] => {
                     let memory = (|| {
-                        Some(Memory {
+                        let memory = Memory {
                             restarts: restarts.parse().ok()?,
                             short_runs: short.parse().ok()?,
                             backoff_ms: (*backoff != "-").then(|| backoff.parse().ok()).flatten(),
                             flaps_ms: flaps.split(',').filter_map(|f| f.parse().ok()).collect(),
-                        })
+                        };
+                        Some(((*name).to_string(), memory))
                     })();
-                    saved
-                        .memories
-                        .extend(memory.map(|m| ((*name).to_string(), m)));
+                    saved.memories.extend(memory);
                 }
                 ["spawning", name, fp, tick] => {
                     if let (Ok(fingerprint), Ok(tick)) = (u64::from_str_radix(fp, 16), tick.parse())
@@ -267,9 +260,7 @@ pub fn read(path: &Path) -> Result<Option<Saved>, String> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(format!("{}: {}", path.display(), describe_io(&err)));
-        }
+        Err(err) => return Err(format!("{}: {}", path.display(), describe_io(&err))),
     };
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };
