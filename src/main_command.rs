@@ -23,6 +23,7 @@ pub struct MainCommand {
 }
 
 /// The command itself.
+#[derive(Default)]
 pub struct Main {
     pub argv: Vec<OsString>,
     /// `-g`: signals go to its whole process group.
@@ -63,11 +64,7 @@ impl Main {
             argv,
             forward_to_group,
             success_codes,
-            pid: None,
-            status: None,
-            exec_error: None,
-            failed_exec: None,
-            kill_at: None,
+            ..Main::default()
         }
     }
 

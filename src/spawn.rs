@@ -277,27 +277,19 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     {
         env.push(("NOTIFY_SOCKET".into(), socket.clone()));
     }
-    let path = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let path = env.iter().find(|(k, _)| k == "PATH");
+    let path = path.map_or(DEFAULT_PATH, |(_, v)| v.as_str());
     let program = spec.argv.first().ok_or("empty command")?;
     let candidates = candidates(program, path)?;
-    let argv = spec
-        .argv
-        .iter()
-        .map(|a| c_string(a, "cmd"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let argv = spec.argv.iter().map(|a| c_string(a, "cmd"));
+    let argv = argv.collect::<Result<Vec<_>, _>>()?;
     let envp = env
         .iter()
         .map(|(k, v)| c_string(&format!("{k}={v}"), "env"))
         .collect::<Result<Vec<_>, _>>()?;
     let dir = c_string(&spec.dir.to_string_lossy(), "dir")?;
-    let chroot = spec
-        .chroot
-        .as_ref()
-        .map(|p| c_string(&p.to_string_lossy(), "chroot"))
-        .transpose()?;
+    let chroot = spec.chroot.as_ref().map(|p| p.to_string_lossy());
+    let chroot = chroot.map(|p| c_string(&p, "chroot")).transpose()?;
     let dev_null = &context.dev_null;
     let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
@@ -429,21 +421,13 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| "the command contains a NUL byte"))
         .collect::<Result<Vec<_>, _>>()?;
-    let program = argv
-        .first()
-        .ok_or("empty command")?
-        .to_string_lossy()
-        .into_owned();
+    let program = argv.first().ok_or("empty command")?.to_string_lossy();
     let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
     let candidates = candidates(&program, &path)?;
     let envp = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut pair = k.as_bytes().to_vec();
-            pair.push(b'=');
-            pair.extend_from_slice(v.as_bytes());
-            CString::new(pair).map_err(|_| "the environment contains a NUL byte".to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "the environment contains a NUL byte")?;
     // SAFETY: isatty has no memory effects.
     let tty = unsafe { libc::isatty(0) } == 1;
     let plan = ChildPlan {

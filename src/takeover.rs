@@ -144,10 +144,8 @@ impl Takeover {
         });
         supervisor.take_over(adoptions, saved.down);
         supervisor.remember(saved.memories);
-        Handover {
-            main: saved.main,
-            pipes,
-        }
+        let main = saved.main;
+        Handover { main, pipes }
     }
 
     /// A state file with nothing in it yet, for the first starts to be
