@@ -221,17 +221,15 @@ impl MainCommand {
     /// count them).
     fn signal_leftovers(&self, signal: nix::sys::signal::Signal) -> Option<String> {
         use nix::sys::signal::kill;
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
         use nix::unistd::Pid;
         if self.is_pid1 {
             // ESRCH: nothing else is left.
             return kill(Pid::from_raw(-1), signal).is_ok().then(String::new);
         }
         // No child at all, the usual case, costs no scan of /proc.
-        let flags = nix::sys::wait::WaitPidFlag::WEXITED
-            | nix::sys::wait::WaitPidFlag::WNOHANG
-            | nix::sys::wait::WaitPidFlag::WNOWAIT;
-        if nix::sys::wait::waitid(nix::sys::wait::Id::All, flags) == Err(nix::errno::Errno::ECHILD)
-        {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        if waitid(Id::All, flags) == Err(nix::errno::Errno::ECHILD) {
             return None;
         }
         let left = crate::procfs::descendants(std::process::id() as i32);

@@ -63,9 +63,7 @@ impl NotifySocket {
             let n = message.bytes;
             let text = payload.get(..n).unwrap_or_default();
             let says_ready = text.split(|&b| b == b'\n').any(|line| line == b"READY=1");
-            if let (true, Some(pid)) = (says_ready, sender) {
-                ready.push(pid);
-            }
+            ready.extend(sender.filter(|_| says_ready));
         }
     }
 }
