@@ -314,9 +314,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     let groups: Option<Vec<_>> = who.groups.map(|g| g.into_iter().map(Gid::as_raw).collect());
 
     let plan = ChildPlan {
-        session: Session::New,
         close: &context.inherited,
-        failure: AtomicU64::new(0),
         redirects: [
             Some((dev_null.as_raw_fd(), 0)),
             output(&stdout, 1),
@@ -336,6 +334,7 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         candidates: &candidates,
         argv: pointers(&argv),
         envp: pointers(&envp),
+        ..ChildPlan::default()
     };
     let mut child = fork(&plan)?;
     // The write ends were the child's to keep; ours close here.
@@ -432,37 +431,30 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
     let tty = unsafe { libc::isatty(0) } == 1;
     let plan = ChildPlan {
         session: Session::ForegroundGroup { tty },
-        close: &[],
-        failure: AtomicU64::new(0),
-        redirects: [None; 4],
         nofile: context.nofile,
         ignored_signals: context.ignored_signals,
-        nice: None,
-        umask: None,
-        chroot: None,
-        groups: None,
-        gid: None,
-        uid: None,
-        is_root: false,
-        dir: None,
         candidates: &candidates,
         argv: pointers(&argv),
         envp: pointers(&envp),
+        ..ChildPlan::default()
     };
     fork(&plan)
 }
 
 /// How the child detaches from going.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum Session {
     /// A service: a new session and process group of its own.
+    #[default]
     New,
     /// The main command: its own process group in going's session, given
     /// the terminal's foreground when stdin is one.
     ForegroundGroup { tty: bool },
 }
 
-/// Everything the child does between fork and exec, as raw values.
+/// Everything the child does between fork and exec, as raw values (the
+/// default skips every optional step).
+#[derive(Default)]
 struct ChildPlan<'a> {
     session: Session,
     close: &'a [RawFd],
