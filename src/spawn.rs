@@ -427,8 +427,7 @@ pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Chil
         .map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| "the environment contains a NUL byte")?;
-    // SAFETY: isatty has no memory effects.
-    let tty = unsafe { libc::isatty(0) } == 1;
+    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     let plan = ChildPlan {
         session: Session::ForegroundGroup { tty },
         nofile: context.nofile,
