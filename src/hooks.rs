@@ -92,13 +92,11 @@ impl Hooks {
     }
 
     fn cancel(&mut self, name: &str, hook: Hook) {
-        for job in self
-            .jobs
-            .iter_mut()
-            .filter(|j| j.service == name && j.hook == hook)
-        {
-            signal_group(job.pid, libc::SIGKILL);
-            job.cancelled = true;
+        for job in &mut self.jobs {
+            if job.service == name && job.hook == hook {
+                signal_group(job.pid, libc::SIGKILL);
+                job.cancelled = true;
+            }
         }
     }
 }
