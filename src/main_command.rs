@@ -120,11 +120,8 @@ impl MainCommand {
             Ok(child) => {
                 main.pid = Some(child.pid);
                 main.failed_exec = child.exec_failure;
-                log::info!(
-                    "main command {:?} started, pid {}",
-                    main.program(),
-                    child.pid
-                );
+                let (program, pid) = (main.program(), child.pid);
+                log::info!("main command {program:?} started, pid {pid}");
                 Ok(())
             }
             Err(why) => {
