@@ -91,11 +91,9 @@ impl Takeover {
         let mut records = saved.services;
         // Starts announced but not recorded: the going before died between
         // a clone and its next write, and the clone may run.
+        let started = |pid| Some((pid, procfs::start_time(pid)?));
         for spawning in &saved.spawning {
-            let Some(pid) = state::find_spawned(spawning) else {
-                continue;
-            };
-            let Some(start_time) = procfs::start_time(pid) else {
+            let Some((pid, start_time)) = state::find_spawned(spawning).and_then(started) else {
                 continue;
             };
             let memory = saved.memories.iter().find(|(n, _)| *n == spawning.name);
@@ -318,9 +316,7 @@ impl Takeover {
             Err(err) => return format!("/proc/self/exe: {}", crate::util::describe_io(&err)),
         };
         // A replaced binary shows as "PATH (deleted)": the new one is at PATH.
-        let exe = exe
-            .strip_suffix(b" (deleted)")
-            .map_or(exe.clone(), <[u8]>::to_vec);
+        let exe = exe.strip_suffix(b" (deleted)").unwrap_or(&exe).to_vec();
         let shown = String::from_utf8_lossy(&exe).into_owned();
         let written = state::write(&self.path, |out| {
             self.write_state(out, supervisor, handover.main, &[])?;
