@@ -625,23 +625,26 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Sets the signals in `ignored` back to their default action. The raw
-/// system call, because libc refuses the signals it reserves (32 to 34),
-/// which an ignored disposition inherited from going's parent would
-/// otherwise keep.
+/// The raw system call, because libc refuses the signals it reserves (32
+/// to 34), which an ignored disposition inherited from going's parent
+/// would otherwise keep.
+fn rt_sigaction(
+    signal: i32,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> bool {
+    let new = new.map_or(std::ptr::null(), std::ptr::from_ref);
+    let old = old.map_or(std::ptr::null_mut(), std::ptr::from_mut);
+    let size = std::mem::size_of::<u64>();
+    // SAFETY: each pointer is null or to one struct of the size passed.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, new, old, size) == 0 }
+}
+
+/// Sets the signals in `ignored` back to their default action.
 fn reset_signal_dispositions(ignored: u64) {
     let default = KernelSigaction::default();
     for signal in (1..=64).filter(|signal| ignored & (1 << (signal - 1)) != 0) {
-        // SAFETY: rt_sigaction reads one struct of the size passed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                &default as *const KernelSigaction,
-                std::ptr::null_mut::<KernelSigaction>(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+        rt_sigaction(signal, Some(&default), None);
     }
 }
 
@@ -652,17 +655,7 @@ pub fn ignored_signals() -> u64 {
     let mut ignored = 0u64;
     for signal in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
         let mut current = KernelSigaction::default();
-        // SAFETY: rt_sigaction writes one struct of the size passed.
-        let read = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                std::ptr::null::<KernelSigaction>(),
-                &mut current as *mut KernelSigaction,
-                std::mem::size_of::<u64>(),
-            )
-        };
-        if read == 0 && current.handler == libc::SIG_IGN {
+        if rt_sigaction(signal, None, Some(&mut current)) && current.handler == libc::SIG_IGN {
             ignored |= 1 << (signal - 1);
         }
     }
