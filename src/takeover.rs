@@ -6,7 +6,7 @@
 use crate::config;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::procfs;
-use crate::service::{Event, Exit, Memory, State};
+use crate::service::{Event, Exit, Memory, Service, State};
 use crate::state;
 use crate::supervisor::{Adoption, Supervisor};
 use crate::util::Fnv;
@@ -14,6 +14,7 @@ use crate::util::signal_group;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+#[derive(Default)]
 pub struct Takeover {
     /// The service directory, to tell a removed file from a broken one.
     dir: PathBuf,
@@ -41,11 +42,9 @@ pub struct Takeover {
 /// What the state file last said of one process, by pid: reused so that
 /// a write reads /proc only for processes new since the last one.
 struct Recorded {
-    pid: i32,
-    start_time: u64,
+    record: state::Record,
     /// The exec was confirmed when this was read.
     exec_done: bool,
-    cmdline: u64,
 }
 
 /// A service's process started since the last state write.
@@ -69,12 +68,8 @@ impl Takeover {
             dir,
             path,
             argv,
-            recorded: 0,
-            recorded_procs: Vec::new(),
-            fresh_spawns: Vec::new(),
-            failed: false,
-            adopted: Vec::new(),
             since: procfs::start_time(std::process::id() as i32).unwrap_or(0),
+            ..Takeover::default()
         }
     }
 
@@ -216,12 +211,12 @@ impl Takeover {
             let Some(pid) = s.pid() else { continue };
             let exec_done = s.state() != State::Starting;
             let cached = known
-                .binary_search_by_key(&pid, |r| r.pid)
+                .binary_search_by_key(&pid, |r| r.record.pid)
                 .ok()
                 .and_then(|at| known.get(at))
                 .filter(|r| r.exec_done || !exec_done);
             let (start_time, cmdline) = match cached {
-                Some(r) => (r.start_time, r.cmdline),
+                Some(r) => (r.record.start_time, r.record.cmdline),
                 None => {
                     let fresh = self.fresh_spawns.iter().find(|f| f.pid == pid);
                     let known = fresh.and_then(|f| f.start_time);
@@ -239,23 +234,11 @@ impl Takeover {
                     (start_time, cmdline)
                 }
             };
-            let record = state::Record {
-                name: s.name().to_string(),
-                pid,
-                start_time,
-                fingerprint: s.fingerprint(),
-                restarts: s.restarts(),
-                cmdline,
-            };
+            let record = record_of(s, pid, start_time, cmdline);
             record.write_to(out)?;
-            recorded.push(Recorded {
-                pid,
-                start_time,
-                exec_done,
-                cmdline: record.cmdline,
-            });
+            recorded.push(Recorded { record, exec_done });
         }
-        crate::util::sort_by_key(&mut recorded, |r| r.pid);
+        crate::util::sort_by_key(&mut recorded, |r| r.record.pid);
         Ok(recorded)
     }
 
@@ -399,14 +382,7 @@ impl Part for Takeover {
         let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
             return;
         };
-        let record = state::Record {
-            name: name.to_string(),
-            pid,
-            start_time,
-            fingerprint: service.fingerprint(),
-            restarts: service.restarts(),
-            cmdline: argv_hash(&service.spec.argv),
-        };
+        let record = record_of(service, pid, start_time, argv_hash(&service.spec.argv));
         let mut line = Vec::new();
         if record.write_to(&mut line).is_ok() {
             self.append(&line);
@@ -418,6 +394,18 @@ impl Part for Takeover {
             // Nothing is left running for a next going to take over.
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// What the state file says of a service's process.
+fn record_of(s: &Service, pid: i32, start_time: u64, cmdline: u64) -> state::Record {
+    state::Record {
+        name: s.name().to_string(),
+        pid,
+        start_time,
+        fingerprint: s.fingerprint(),
+        restarts: s.restarts(),
+        cmdline,
     }
 }
 
