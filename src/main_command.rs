@@ -33,8 +33,8 @@ pub struct Main {
     pub pid: Option<i32>,
     /// How it ended, once reaped.
     pub status: Option<Exit>,
-    /// Why it could not be executed, if so.
-    pub exec_error: Option<(i32, String)>,
+    /// The errno of its exec, if it could not be executed.
+    pub exec_error: Option<i32>,
     /// (step, errno) of a failed exec, reported when it is reaped.
     failed_exec: Option<(u32, i32)>,
     /// When a SIGTERM/SIGINT it got turns into SIGKILL.
@@ -73,11 +73,13 @@ impl Main {
     }
 
     /// The status going exits with: the command's exit status, 128+N when
-    /// killed by signal N, 127/126 when it could not be executed, and 0 for
-    /// any status given with `-e`.
+    /// killed by signal N, 127/126 when it could not be executed (not
+    /// found, or found but not executable, as shells do), and 0 for any
+    /// status given with `-e`.
     pub fn exit_code(&self) -> i32 {
-        let code = match (&self.exec_error, self.status) {
-            (Some((errno, _)), _) => exec_failure_code(*errno),
+        let code = match (self.exec_error, self.status) {
+            (Some(libc::ENOENT | libc::ENOTDIR), _) => 127,
+            (Some(_), _) => 126,
             (None, Some(status)) => status.code(),
             (None, None) => 1,
         };
@@ -164,7 +166,7 @@ impl MainCommand {
         let pid = main.pid.unwrap_or(0);
         if let Some((step, errno)) = main.failed_exec.take() {
             let why = spawn::describe_main_failure(step, errno, &program);
-            main.exec_error = Some((errno, why.clone()));
+            main.exec_error = Some(errno);
             report_main_failure(&why);
         } else {
             let how = match status {
@@ -321,15 +323,6 @@ fn report_main_failure(why: &str) {
     }
 }
 
-/// 127 when the program was not found, 126 when it was but could not be
-/// executed, as shells do.
-pub fn exec_failure_code(errno: i32) -> i32 {
-    match errno {
-        libc::ENOENT | libc::ENOTDIR => 127,
-        _ => 126,
-    }
-}
-
 /// Whether a signal going receives is passed on to the main command. All
 /// are but SIGCHLD (going's own business) and SIGPIPE (raised by going's
 /// own writes, never sent to it). SIGUSR2 is too, as under tini (nginx
@@ -369,11 +362,11 @@ mod tests {
     fn exec_failures_are_127_or_126() {
         let mut main = Main::new(vec!["nope".into()], false, vec![]);
         main.status = Some(Exit::Code(127));
-        main.exec_error = Some((libc::ENOENT, "x".into()));
+        main.exec_error = Some(libc::ENOENT);
         assert_eq!(main.exit_code(), 127);
-        main.exec_error = Some((libc::EACCES, "x".into()));
+        main.exec_error = Some(libc::EACCES);
         assert_eq!(main.exit_code(), 126);
-        main.exec_error = Some((libc::ENOEXEC, "x".into()));
+        main.exec_error = Some(libc::ENOEXEC);
         assert_eq!(main.exit_code(), 126);
     }
 
