@@ -96,11 +96,8 @@ impl Readiness {
 
 /// `name` said it is ready, if `pid` is still its process.
 fn ready(name: &str, pid: i32, cx: &mut Cx<'_>) {
-    let still_that_process = cx
-        .supervisor
-        .services()
-        .any(|s| s.name() == name && s.pid() == Some(pid));
-    if still_that_process {
+    let service = cx.supervisor.get(name);
+    if service.is_some_and(|s| s.pid() == Some(pid)) {
         cx.event(name, Event::Ready);
     }
 }
