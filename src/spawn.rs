@@ -485,16 +485,11 @@ impl ChildPlan<'_> {
     /// wanted limits capped at the current hard one, and starts anyway.
     /// Lowering never fails, so nothing here is fatal.
     fn limit_descriptors(&self) {
-        // SAFETY: getrlimit/setrlimit on a local struct, in the child.
-        unsafe {
-            let mut now: libc::rlimit = std::mem::zeroed();
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
-                let given = libc::rlimit {
-                    rlim_cur: self.nofile.rlim_cur.min(now.rlim_max),
-                    rlim_max: self.nofile.rlim_max.min(now.rlim_max),
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &given);
-            }
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let soft = self.nofile.rlim_cur.min(hard);
+            let max = self.nofile.rlim_max.min(hard);
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, max);
         }
     }
 
