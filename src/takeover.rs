@@ -117,8 +117,7 @@ impl Takeover {
                     log::warn!(target: &record.name, "cannot watch pid {}: {why}; starting anew", record.pid);
                     continue;
                 };
-                let pid = record.pid;
-                let done = false;
+                let (pid, done) = (record.pid, false);
                 self.adopted.push(AdoptedWatch { pid, fd, done });
             }
             adoptions.push(Adoption {
@@ -375,8 +374,7 @@ impl Part for Takeover {
         }
         let (pid, start_time) = (started.child.pid, started.child.start_time);
         self.fresh_spawns.push(FreshSpawn { pid, start_time });
-        let name = started.name.as_str();
-        let Some(service) = cx.supervisor.get(name) else {
+        let Some(service) = cx.supervisor.get(&started.name) else {
             return;
         };
         let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
