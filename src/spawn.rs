@@ -398,9 +398,10 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     }
     #[cfg(test)]
     tests::note_stack_use(&stack.0);
+    let failure = plan.failure.load(Ordering::Relaxed);
     Ok(Child {
         pid,
-        exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
+        exec_failure: (failure != 0).then_some(((failure >> 32) as u32, failure as u32 as i32)),
         start_time: tick_before.filter(|&tick| tick_after == Some(tick)),
         ..Child::default()
     })
@@ -603,10 +604,6 @@ impl ChildPlan<'_> {
             libc::_exit(127)
         }
     }
-}
-
-fn split_failure(failure: u64) -> Option<(u32, i32)> {
-    (failure != 0).then_some(((failure >> 32) as u32, failure as u32 as i32))
 }
 
 /// The kernel's `struct sigaction` (x86_64 and aarch64 layout); all zero
