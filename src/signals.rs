@@ -8,8 +8,8 @@ use nix::sys::signal::Signal;
 pub fn by_name(name: &str) -> Option<i32> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let signal: Signal = format!("SIG{bare}").parse().ok()?;
-    Some(signal as i32)
+    let named = |s: &Signal| s.as_str().strip_prefix("SIG") == Some(bare);
+    Signal::iterator().find(named).map(|s| s as i32)
 }
 
 /// A short name for log lines: `TERM`, or the number when it has no name
@@ -48,6 +48,8 @@ mod tests {
         assert_eq!(name(15), "TERM");
         assert_eq!(name(40), "40");
         assert_eq!(name(0), "0");
+        assert_eq!(name(libc::SIGSTKFLT), "STKFLT");
+        assert_eq!(name(libc::SIGPWR), "PWR");
         for signal in 1..=31 {
             assert_eq!(by_name(&name(signal)), Some(signal));
         }
