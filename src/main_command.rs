@@ -33,9 +33,8 @@ pub struct Main {
     pub pid: Option<i32>,
     /// How it ended, once reaped.
     pub status: Option<Exit>,
-    /// The errno of its exec, if it could not be executed.
-    pub exec_error: Option<i32>,
-    /// (step, errno) of a failed exec, reported when it is reaped.
+    /// (step, errno) of a failed exec: reported when it is reaped, and
+    /// going's exit status then.
     failed_exec: Option<(u32, i32)>,
     /// When a SIGTERM/SIGINT it got turns into SIGKILL.
     pub kill_at: Option<Instant>,
@@ -77,11 +76,11 @@ impl Main {
     /// found, or found but not executable, as shells do), and 0 for any
     /// status given with `-e`.
     pub fn exit_code(&self) -> i32 {
-        let code = match (self.exec_error, self.status) {
-            (Some(libc::ENOENT | libc::ENOTDIR), _) => 127,
-            (Some(_), _) => 126,
-            (None, Some(status)) => status.code(),
-            (None, None) => 1,
+        let code = match (self.status, self.failed_exec) {
+            (None, _) => 1,
+            (Some(_), Some((_, libc::ENOENT | libc::ENOTDIR))) => 127,
+            (Some(_), Some(_)) => 126,
+            (Some(status), None) => status.code(),
         };
         if self.success_codes.contains(&code) {
             0
@@ -164,9 +163,8 @@ impl MainCommand {
         main.status = Some(status);
         let program = main.program();
         let pid = main.pid.unwrap_or(0);
-        if let Some((step, errno)) = main.failed_exec.take() {
+        if let Some((step, errno)) = main.failed_exec {
             let why = spawn::describe_main_failure(step, errno, &program);
-            main.exec_error = Some(errno);
             report_main_failure(&why);
         } else {
             let how = match status {
@@ -362,11 +360,11 @@ mod tests {
     fn exec_failures_are_127_or_126() {
         let mut main = Main::new(vec!["nope".into()], false, vec![]);
         main.status = Some(Exit::Code(127));
-        main.exec_error = Some(libc::ENOENT);
+        main.failed_exec = Some((9, libc::ENOENT));
         assert_eq!(main.exit_code(), 127);
-        main.exec_error = Some(libc::EACCES);
+        main.failed_exec = Some((9, libc::EACCES));
         assert_eq!(main.exit_code(), 126);
-        main.exec_error = Some(libc::ENOEXEC);
+        main.failed_exec = Some((9, libc::ENOEXEC));
         assert_eq!(main.exit_code(), 126);
     }
 
