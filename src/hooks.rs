@@ -48,8 +48,7 @@ impl Hooks {
         env: &[(String, String)],
         cx: &mut Cx<'_>,
     ) -> Result<(), String> {
-        let service = cx.supervisor.services().find(|s| s.name() == name);
-        let spec = &service.ok_or_else(String::new)?.spec;
+        let spec = &cx.supervisor.get(name).ok_or_else(String::new)?.spec;
         let extras = spec.extras();
         let (argv, timeout) = match hook {
             Hook::Before => (extras.before.clone(), extras.hook_timeout),
@@ -93,13 +92,11 @@ impl Hooks {
     }
 
     fn cancel(&mut self, name: &str, hook: Hook) {
-        for job in self
-            .jobs
-            .iter_mut()
-            .filter(|j| j.service == name && j.hook == hook)
-        {
-            signal_group(job.pid, libc::SIGKILL);
-            job.cancelled = true;
+        for job in &mut self.jobs {
+            if job.service == name && job.hook == hook {
+                signal_group(job.pid, libc::SIGKILL);
+                job.cancelled = true;
+            }
         }
     }
 }

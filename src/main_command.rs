@@ -23,6 +23,7 @@ pub struct MainCommand {
 }
 
 /// The command itself.
+#[derive(Default)]
 pub struct Main {
     pub argv: Vec<OsString>,
     /// `-g`: signals go to its whole process group.
@@ -32,9 +33,8 @@ pub struct Main {
     pub pid: Option<i32>,
     /// How it ended, once reaped.
     pub status: Option<Exit>,
-    /// Why it could not be executed, if so.
-    pub exec_error: Option<(i32, String)>,
-    /// (step, errno) of a failed exec, reported when it is reaped.
+    /// (step, errno) of a failed exec: reported when it is reaped, and
+    /// going's exit status then.
     failed_exec: Option<(u32, i32)>,
     /// When a SIGTERM/SIGINT it got turns into SIGKILL.
     pub kill_at: Option<Instant>,
@@ -63,11 +63,7 @@ impl Main {
             argv,
             forward_to_group,
             success_codes,
-            pid: None,
-            status: None,
-            exec_error: None,
-            failed_exec: None,
-            kill_at: None,
+            ..Main::default()
         }
     }
 
@@ -76,13 +72,15 @@ impl Main {
     }
 
     /// The status going exits with: the command's exit status, 128+N when
-    /// killed by signal N, 127/126 when it could not be executed, and 0 for
-    /// any status given with `-e`.
+    /// killed by signal N, 127/126 when it could not be executed (not
+    /// found, or found but not executable, as shells do), and 0 for any
+    /// status given with `-e`.
     pub fn exit_code(&self) -> i32 {
-        let code = match (&self.exec_error, self.status) {
-            (Some((errno, _)), _) => exec_failure_code(*errno),
-            (None, Some(status)) => status.code(),
-            (None, None) => 1,
+        let code = match (self.status, self.failed_exec) {
+            (None, _) => 1,
+            (Some(_), Some((_, libc::ENOENT | libc::ENOTDIR))) => 127,
+            (Some(_), Some(_)) => 126,
+            (Some(status), None) => status.code(),
         };
         if self.success_codes.contains(&code) {
             0
@@ -92,10 +90,8 @@ impl Main {
     }
 
     fn program(&self) -> String {
-        let first = self.argv.first();
-        first
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default()
+        let first = self.argv.first().map(|a| a.to_string_lossy());
+        first.unwrap_or_default().into_owned()
     }
 }
 
@@ -125,11 +121,8 @@ impl MainCommand {
             Ok(child) => {
                 main.pid = Some(child.pid);
                 main.failed_exec = child.exec_failure;
-                log::info!(
-                    "main command {:?} started, pid {}",
-                    main.program(),
-                    child.pid
-                );
+                let (program, pid) = (main.program(), child.pid);
+                log::info!("main command {program:?} started, pid {pid}");
                 Ok(())
             }
             Err(why) => {
@@ -170,9 +163,8 @@ impl MainCommand {
         main.status = Some(status);
         let program = main.program();
         let pid = main.pid.unwrap_or(0);
-        if let Some((step, errno)) = main.failed_exec.take() {
+        if let Some((step, errno)) = main.failed_exec {
             let why = spawn::describe_main_failure(step, errno, &program);
-            main.exec_error = Some((errno, why.clone()));
             report_main_failure(&why);
         } else {
             let how = match status {
@@ -226,17 +218,15 @@ impl MainCommand {
     /// count them).
     fn signal_leftovers(&self, signal: nix::sys::signal::Signal) -> Option<String> {
         use nix::sys::signal::kill;
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
         use nix::unistd::Pid;
         if self.is_pid1 {
             // ESRCH: nothing else is left.
             return kill(Pid::from_raw(-1), signal).is_ok().then(String::new);
         }
         // No child at all, the usual case, costs no scan of /proc.
-        let flags = nix::sys::wait::WaitPidFlag::WEXITED
-            | nix::sys::wait::WaitPidFlag::WNOHANG
-            | nix::sys::wait::WaitPidFlag::WNOWAIT;
-        if nix::sys::wait::waitid(nix::sys::wait::Id::All, flags) == Err(nix::errno::Errno::ECHILD)
-        {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        if waitid(Id::All, flags) == Err(nix::errno::Errno::ECHILD) {
             return None;
         }
         let left = crate::procfs::descendants(std::process::id() as i32);
@@ -251,14 +241,9 @@ impl MainCommand {
 impl Part for MainCommand {
     fn deadline(&self) -> Option<Instant> {
         let main = self.command.as_ref().filter(|m| m.is_running());
-        let sweep = self
-            .sweep
-            .as_ref()
-            .map(|s| s.kill_at.unwrap_or(s.give_up_at));
-        [main.and_then(|m| m.kill_at), sweep]
-            .into_iter()
-            .flatten()
-            .min()
+        let sweep = self.sweep.as_ref();
+        let sweep = sweep.map(|s| s.kill_at.unwrap_or(s.give_up_at));
+        main.and_then(|m| m.kill_at).into_iter().chain(sweep).min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
@@ -336,15 +321,6 @@ fn report_main_failure(why: &str) {
     }
 }
 
-/// 127 when the program was not found, 126 when it was but could not be
-/// executed, as shells do.
-pub fn exec_failure_code(errno: i32) -> i32 {
-    match errno {
-        libc::ENOENT | libc::ENOTDIR => 127,
-        _ => 126,
-    }
-}
-
 /// Whether a signal going receives is passed on to the main command. All
 /// are but SIGCHLD (going's own business) and SIGPIPE (raised by going's
 /// own writes, never sent to it). SIGUSR2 is too, as under tini (nginx
@@ -384,11 +360,11 @@ mod tests {
     fn exec_failures_are_127_or_126() {
         let mut main = Main::new(vec!["nope".into()], false, vec![]);
         main.status = Some(Exit::Code(127));
-        main.exec_error = Some((libc::ENOENT, "x".into()));
+        main.failed_exec = Some((9, libc::ENOENT));
         assert_eq!(main.exit_code(), 127);
-        main.exec_error = Some((libc::EACCES, "x".into()));
+        main.failed_exec = Some((9, libc::EACCES));
         assert_eq!(main.exit_code(), 126);
-        main.exec_error = Some((libc::ENOEXEC, "x".into()));
+        main.failed_exec = Some((9, libc::ENOEXEC));
         assert_eq!(main.exit_code(), 126);
     }
 

@@ -7,10 +7,10 @@ use nix::sys::socket::{
     AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr, bind, getsockname,
     recvmsg, setsockopt, socket, sockopt::PassCred,
 };
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 pub struct NotifySocket {
-    fd: OwnedFd,
+    pub fd: OwnedFd,
     /// `NOTIFY_SOCKET` for the services: `@` and the abstract name.
     pub address: String,
 }
@@ -34,10 +34,6 @@ impl NotifySocket {
             // Written `@` by convention for the leading NUL byte.
             address: format!("@{}", String::from_utf8_lossy(name)),
         })
-    }
-
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 
     /// The pids that have sent `READY=1` since the last call.
@@ -67,9 +63,7 @@ impl NotifySocket {
             let n = message.bytes;
             let text = payload.get(..n).unwrap_or_default();
             let says_ready = text.split(|&b| b == b'\n').any(|line| line == b"READY=1");
-            if let (true, Some(pid)) = (says_ready, sender) {
-                ready.push(pid);
-            }
+            ready.extend(sender.filter(|_| says_ready));
         }
     }
 }

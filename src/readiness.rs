@@ -39,13 +39,11 @@ const NOTIFY: u32 = u32::MAX;
 impl Default for Readiness {
     /// Binds the notify socket; its address is what services are given.
     fn default() -> Readiness {
-        let notify = match NotifySocket::bind() {
-            Ok(socket) => Some(socket),
-            Err(why) => {
-                log::warn!("{why}; notify = true services cannot say they are ready");
-                None
-            }
-        };
+        let notify = NotifySocket::bind()
+            .inspect_err(|why| {
+                log::warn!("{why}; notify = true services cannot say they are ready")
+            })
+            .ok();
         Readiness {
             pipes: Vec::new(),
             notify,
@@ -70,13 +68,11 @@ impl Readiness {
             Ok(n) => n,
         };
         let says_ready = buffer.get(..n).is_some_and(|b| b.contains(&b'\n'));
-        if n > 0 && !says_ready {
-            return false; // not a newline yet: keep listening
-        }
         if says_ready {
             ready(&pipe.service, pipe.pid, cx);
         }
-        true
+        // Data but not a newline yet: keep listening.
+        says_ready || n == 0
     }
 
     /// Datagrams on the notify socket: `READY=1` from a service's process
@@ -100,11 +96,8 @@ impl Readiness {
 
 /// `name` said it is ready, if `pid` is still its process.
 fn ready(name: &str, pid: i32, cx: &mut Cx<'_>) {
-    let still_that_process = cx
-        .supervisor
-        .services()
-        .any(|s| s.name() == name && s.pid() == Some(pid));
-    if still_that_process {
+    let service = cx.supervisor.get(name);
+    if service.is_some_and(|s| s.pid() == Some(pid)) {
         cx.event(name, Event::Ready);
     }
 }
@@ -112,7 +105,7 @@ fn ready(name: &str, pid: i32, cx: &mut Cx<'_>) {
 /// The live process a service's pid file names, if it does yet, and its
 /// process group (whose leftovers its end stops).
 fn read_pid_file(name: &str, cx: &Cx<'_>) -> Option<(i32, i32)> {
-    let service = cx.supervisor.services().find(|s| s.name() == name)?;
+    let service = cx.supervisor.get(name)?;
     let path = service.spec.extras().pid_file.as_ref()?;
     let mut text = String::new();
     let file = std::fs::File::open(path).ok()?;
@@ -131,7 +124,7 @@ impl Part for Readiness {
             set.read(pipe.fd.as_fd(), index as u32);
         }
         if let Some(notify) = &self.notify {
-            set.read(notify.fd(), NOTIFY);
+            set.read(notify.fd.as_fd(), NOTIFY);
         }
     }
 

@@ -2,57 +2,22 @@
 //! service files, and a number to `"TERM"` for log lines. Pure; no signal is
 //! sent or caught here.
 
-const NAMES: [(&str, i32); 31] = [
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
+use nix::sys::signal::Signal;
 
 /// The signal a name stands for, case-insensitive, with or without `SIG`.
 pub fn by_name(name: &str) -> Option<i32> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == bare)
-        .map(|&(_, number)| number)
+    let named = |s: &Signal| s.as_str().strip_prefix("SIG") == Some(bare);
+    Signal::iterator().find(named).map(|s| s as i32)
 }
 
 /// A short name for log lines: `TERM`, or the number when it has no name
 /// (real-time signals).
 pub fn name(signal: i32) -> String {
-    match NAMES.iter().find(|&&(_, number)| number == signal) {
-        Some((n, _)) => (*n).to_string(),
-        None => signal.to_string(),
-    }
+    let named = Signal::try_from(signal).ok();
+    let named = named.and_then(|s| s.as_str().strip_prefix("SIG"));
+    named.map_or_else(|| signal.to_string(), str::to_string)
 }
 
 #[cfg(test)]
@@ -82,5 +47,11 @@ mod tests {
         assert_eq!(name(9), "KILL");
         assert_eq!(name(15), "TERM");
         assert_eq!(name(40), "40");
+        assert_eq!(name(0), "0");
+        assert_eq!(name(libc::SIGSTKFLT), "STKFLT");
+        assert_eq!(name(libc::SIGPWR), "PWR");
+        for signal in 1..=31 {
+            assert_eq!(by_name(&name(signal)), Some(signal));
+        }
     }
 }

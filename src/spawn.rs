@@ -14,9 +14,11 @@
 use crate::config::{Id, Output, Readiness, ServiceSpec};
 use crate::util::describe_io;
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::unistd::{Gid, Group, Uid, User};
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -51,6 +53,7 @@ pub fn own_user() -> (String, String) {
 }
 
 /// A forked service process.
+#[derive(Default)]
 pub struct Child {
     pub pid: i32,
     /// Read ends of `stdout`/`stderr = "syslog"` pipes.
@@ -74,9 +77,7 @@ pub struct Child {
 enum Step {
     Session = 1,
     Stdio,
-    Limits,
     Nice,
-    Umask,
     Chroot,
     Groups,
     SetGid,
@@ -95,26 +96,20 @@ struct Identity {
 }
 
 fn resolve_user(id: &Id) -> Result<User, String> {
+    let by_number = |uid| User::from_uid(Uid::from_raw(uid)).map(|u| u.or(Some(anonymous(uid))));
     let found = match id {
         Id::Name(name) => match User::from_name(name) {
             Ok(Some(user)) => Ok(Some(user)),
-            _ if name.bytes().all(|b| b.is_ascii_digit()) => match name.parse() {
-                Ok(uid) => User::from_uid(Uid::from_raw(uid)).map(|u| u.or(Some(anonymous(uid)))),
-                Err(_) => Ok(None),
-            },
+            _ if name.bytes().all(|b| b.is_ascii_digit()) => {
+                name.parse().map_or(Ok(None), by_number)
+            }
             other => other,
         },
-        Id::Number(uid) => User::from_uid(Uid::from_raw(*uid)).map(|u| u.or(Some(anonymous(*uid)))),
+        Id::Number(uid) => by_number(*uid),
     };
-    match found {
-        Ok(Some(user)) => Ok(user),
-        Ok(None) => Err(format!("unknown user {}", show_id(id))),
-        Err(errno) => Err(format!(
-            "cannot look up user {}: {}",
-            show_id(id),
-            errno.desc()
-        )),
-    }
+    found
+        .map_err(|errno| format!("cannot look up user {}: {}", show_id(id), errno.desc()))?
+        .ok_or_else(|| format!("unknown user {}", show_id(id)))
 }
 
 /// A numeric uid with no passwd entry: runs with that uid, HOME=/.
@@ -137,20 +132,13 @@ pub fn resolve_group(id: &Id) -> Result<Gid, String> {
             _ if name.bytes().all(|b| b.is_ascii_digit()) => {
                 Ok(name.parse().ok().map(Gid::from_raw))
             }
-            Ok(None) => Ok(None),
-            Err(errno) => Err(errno),
+            other => other.map(|_| None),
         },
         Id::Number(gid) => Ok(Some(Gid::from_raw(*gid))),
     };
-    match found {
-        Ok(Some(gid)) => Ok(gid),
-        Ok(None) => Err(format!("unknown group {}", show_id(id))),
-        Err(errno) => Err(format!(
-            "cannot look up group {}: {}",
-            show_id(id),
-            errno.desc()
-        )),
-    }
+    found
+        .map_err(|errno| format!("cannot look up group {}: {}", show_id(id), errno.desc()))?
+        .ok_or_else(|| format!("unknown group {}", show_id(id)))
 }
 
 /// Checks that a user exists, for `going check`.
@@ -172,21 +160,12 @@ fn identity(spec: &ServiceSpec, context: &Context) -> Result<Identity, String> {
         Some(id) => {
             let user = resolve_user(id)?;
             let gid = group.unwrap_or(user.gid);
-            let groups = if is_root {
+            let list = || -> Result<Vec<Gid>, String> {
                 let name = CString::new(user.name.clone()).map_err(|_| "bad user name")?;
-                match nix::unistd::getgrouplist(&name, gid) {
-                    Ok(groups) => Some(groups),
-                    Err(errno) => {
-                        return Err(format!(
-                            "cannot list groups of {:?}: {}",
-                            user.name,
-                            errno.desc()
-                        ));
-                    }
-                }
-            } else {
-                None
+                let why = |e: Errno| format!("cannot list groups of {:?}: {}", user.name, e.desc());
+                nix::unistd::getgrouplist(&name, gid).map_err(why)
             };
+            let groups = is_root.then(list).transpose()?;
             Ok(Identity {
                 uid: Some(user.uid),
                 gid: Some(gid),
@@ -231,78 +210,61 @@ pub fn environment(spec: &ServiceSpec, home: &str, user: &str) -> Vec<(String, S
 
 /// Where to look for the program: as written if it has a slash, else in
 /// each directory of the service's PATH.
-pub fn candidates(program: &str, path: &str) -> Vec<String> {
+fn candidates(program: &str, path: &str) -> Result<Vec<CString>, String> {
     if program.contains('/') {
-        return vec![program.to_string()];
+        return Ok(vec![c_string(program, "program")?]);
     }
     path.split(':')
         .map(|dir| if dir.is_empty() { "." } else { dir })
         .map(|dir| format!("{}/{program}", dir.trim_end_matches('/')))
+        .map(|candidate| c_string(&candidate, "program"))
         .collect()
+}
+
+/// The null-terminated array of pointers that exec takes.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let pointers = strings.iter().map(|s| s.as_ptr());
+    pointers.chain([std::ptr::null()]).collect()
 }
 
 /// The descriptor a service's output goes to, and for `"syslog"` the read
 /// end of its pipe, which going keeps.
 type Opened = (Option<OwnedFd>, Option<OwnedFd>);
 
-fn open_output(output: &Output, dev_null: RawFd) -> Result<Opened, String> {
-    match output {
+fn open_output(output: &Output, dev_null: &OwnedFd) -> Result<Opened, String> {
+    let fd = match output {
+        Output::Inherit => None,
         Output::Syslog => {
-            let (read_end, write_end) = cloexec_pipe()?;
-            // SAFETY: F_SETFL on the read end we own.
-            unsafe { libc::fcntl(read_end.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
-            Ok((Some(write_end), Some(read_end)))
+            let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+                .map_err(|errno| format!("pipe: {}", errno.desc()))?;
+            let _ = fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+            return Ok((Some(write_end), Some(read_end)));
         }
-        other => Ok((open_output_file(other, dev_null)?, None)),
-    }
-}
-
-fn open_output_file(output: &Output, dev_null: RawFd) -> Result<Option<OwnedFd>, String> {
-    match output {
-        Output::Inherit | Output::Syslog => Ok(None),
-        Output::Null => {
-            let fd = nix::unistd::dup(unsafe { std::os::fd::BorrowedFd::borrow_raw(dev_null) })
-                .map_err(|e| format!("dup /dev/null: {}", e.desc()))?;
-            set_cloexec(fd.as_raw_fd());
-            Ok(Some(fd))
-        }
+        Output::Null => Some(
+            dev_null
+                .try_clone()
+                .map_err(|err| format!("dup /dev/null: {}", describe_io(&err)))?,
+        ),
         Output::File(path) => {
-            let c_path = c_string(&path.to_string_lossy(), "path")?;
+            // Checked first, so that a NUL byte is reported as for the others.
+            c_string(&path.to_string_lossy(), "path")?;
             // O_NONBLOCK: opening a FIFO with no reader fails instead of
             // blocking the loop; it is cleared again below.
-            let flags = libc::O_WRONLY
-                | libc::O_APPEND
-                | libc::O_CREAT
-                | libc::O_CLOEXEC
-                | libc::O_NOCTTY
-                | libc::O_NONBLOCK;
-            // SAFETY: a valid C string and flags.
-            let fd = unsafe { libc::open(c_path.as_ptr(), flags, 0o644 as libc::c_uint) };
-            if fd < 0 {
-                let err = std::io::Error::last_os_error();
-                return Err(format!(
-                    "open {:?}: {}",
-                    path.display().to_string(),
-                    describe_io(&err)
-                ));
-            }
-            // SAFETY: fd was just opened and is owned by nothing else.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            // SAFETY: F_GETFL/F_SETFL on a descriptor we own.
-            unsafe {
-                let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-                if flags >= 0 {
-                    libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
-                }
-            }
-            Ok(Some(fd))
+            let file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o644)
+                .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+                .open(path)
+                .map_err(|err| {
+                    let shown = path.display().to_string();
+                    format!("open {shown:?}: {}", describe_io(&err))
+                })?;
+            let _ = fcntl(&file, FcntlArg::F_SETFL(OFlag::O_APPEND));
+            Some(file.into())
         }
-    }
-}
-
-fn set_cloexec(fd: RawFd) {
-    // SAFETY: F_SETFD on a descriptor the caller owns.
-    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    };
+    Ok((fd, None))
 }
 
 /// Forks and starts the service; [`Child::exec_failure`] says whether it
@@ -315,35 +277,20 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     {
         env.push(("NOTIFY_SOCKET".into(), socket.clone()));
     }
-    let path = env
-        .iter()
-        .find(|(k, _)| k == "PATH")
-        .map_or(DEFAULT_PATH, |(_, v)| v.as_str());
+    let path = env.iter().find(|(k, _)| k == "PATH");
+    let path = path.map_or(DEFAULT_PATH, |(_, v)| v.as_str());
     let program = spec.argv.first().ok_or("empty command")?;
-    let candidates = candidates(program, path)
-        .iter()
-        .map(|c| c_string(c, "program"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let argv = spec
-        .argv
-        .iter()
-        .map(|a| c_string(a, "cmd"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let candidates = candidates(program, path)?;
+    let argv = spec.argv.iter().map(|a| c_string(a, "cmd"));
+    let argv = argv.collect::<Result<Vec<_>, _>>()?;
     let envp = env
         .iter()
         .map(|(k, v)| c_string(&format!("{k}={v}"), "env"))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    envp_ptrs.push(std::ptr::null());
     let dir = c_string(&spec.dir.to_string_lossy(), "dir")?;
-    let chroot = spec
-        .chroot
-        .as_ref()
-        .map(|p| c_string(&p.to_string_lossy(), "chroot"))
-        .transpose()?;
-    let dev_null = context.dev_null.as_raw_fd();
+    let chroot = spec.chroot.as_ref().map(|p| p.to_string_lossy());
+    let chroot = chroot.map(|p| c_string(&p, "chroot")).transpose()?;
+    let dev_null = &context.dev_null;
     let (stdout, stdout_pipe) = open_output(&spec.stdout, dev_null)?;
     let (stderr, stderr_pipe) = open_output(&spec.stderr, dev_null)?;
     // `log`: one pipe for both, so that going sees the lines in the order
@@ -353,6 +300,10 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         None => (None, None),
     };
     let log_fd = log_write.as_ref().map(AsRawFd::as_raw_fd);
+    let output = |fd: &Option<OwnedFd>, to| {
+        let fd = log_fd.or(fd.as_ref().map(AsRawFd::as_raw_fd));
+        fd.map(|fd| (fd, to))
+    };
     let (ready_write, ready_read) = match spec.extras().readiness {
         Some(Readiness::Fd(target)) => {
             let (child_end, going_end) = open_output(&Output::Syslog, dev_null)?;
@@ -360,21 +311,16 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         }
         _ => (None, None),
     };
-    let groups: Option<Vec<libc::gid_t>> = who
-        .groups
-        .as_ref()
-        .map(|g| g.iter().map(|gid| gid.as_raw()).collect());
+    let groups: Option<Vec<_>> = who.groups.map(|g| g.into_iter().map(Gid::as_raw).collect());
 
     let plan = ChildPlan {
-        session: Session::New,
         close: &context.inherited,
-        failure: AtomicU64::new(0),
-        stdin: Some(dev_null),
-        stdout: log_fd.or(stdout.as_ref().map(AsRawFd::as_raw_fd)),
-        stderr: log_fd.or(stderr.as_ref().map(AsRawFd::as_raw_fd)),
-        ready_fd: ready_write
-            .as_ref()
-            .map(|(fd, target)| (fd.as_raw_fd(), *target)),
+        redirects: [
+            Some((dev_null.as_raw_fd(), 0)),
+            output(&stdout, 1),
+            output(&stderr, 2),
+            ready_write.as_ref().map(|(fd, to)| (fd.as_raw_fd(), *to)),
+        ],
         nofile: context.nofile,
         ignored_signals: context.ignored_signals,
         nice: spec.nice,
@@ -386,8 +332,9 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
         is_root: context.is_root,
         dir: Some(dir.as_ptr()),
         candidates: &candidates,
-        argv: argv_ptrs.as_ptr(),
-        envp: envp_ptrs.as_ptr(),
+        argv: pointers(&argv),
+        envp: pointers(&envp),
+        ..ChildPlan::default()
     };
     let mut child = fork(&plan)?;
     // The write ends were the child's to keep; ours close here.
@@ -399,22 +346,6 @@ pub fn spawn(spec: &ServiceSpec, context: &Context) -> Result<Child, String> {
     Ok(child)
 }
 
-fn cloexec_pipe() -> Result<(OwnedFd, OwnedFd), String> {
-    let mut pipe_fds = [0 as RawFd; 2];
-    // SAFETY: pipe2 writes two descriptors into the array.
-    if unsafe { libc::pipe2(pipe_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe: {}", Errno::last().desc()));
-    }
-    let [read_end, write_end] = pipe_fds;
-    // SAFETY: both descriptors were just created and are owned here.
-    Ok(unsafe {
-        (
-            OwnedFd::from_raw_fd(read_end),
-            OwnedFd::from_raw_fd(write_end),
-        )
-    })
-}
-
 /// The child's stack while it runs in going's memory: it only makes system
 /// calls, and a test measures how much of this it touches.
 const CHILD_STACK: usize = 8 * 1024;
@@ -422,13 +353,10 @@ const CHILD_STACK: usize = 8 * 1024;
 #[repr(C, align(16))]
 struct ChildStack([std::mem::MaybeUninit<u8>; CHILD_STACK]);
 
-/// Starts the child with `clone(CLONE_VM | CLONE_VFORK)`, as posix_spawn
-/// does: the child borrows going's memory instead of a copy of its page
-/// tables, and going waits (microseconds) until the child has exec'd or
-/// failed. A fork copies every mapping and then takes a copy-on-write
+/// Starts the child in going's memory (see the module doc); going waits
+/// microseconds. A fork copies every mapping, then takes a copy-on-write
 /// fault for each page either side touches first, and the new child waits
-/// in the run queue while going carries on; this is the largest part of
-/// the time from a death to the new exec.
+/// in the run queue while going carries on: most of a respawn's time.
 fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     #[cfg(not(test))]
     let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); CHILD_STACK]);
@@ -470,14 +398,12 @@ fn fork(plan: &ChildPlan<'_>) -> Result<Child, String> {
     }
     #[cfg(test)]
     tests::note_stack_use(&stack.0);
+    let failure = plan.failure.load(Ordering::Relaxed);
     Ok(Child {
         pid,
-        stdout_pipe: None,
-        stderr_pipe: None,
-        log_pipe: None,
-        ready_pipe: None,
-        exec_failure: split_failure(plan.failure.load(Ordering::Relaxed)),
+        exec_failure: (failure != 0).then_some(((failure >> 32) as u32, failure as u32 as i32)),
         start_time: tick_before.filter(|&tick| tick_after == Some(tick)),
+        ..Child::default()
     })
 }
 
@@ -491,73 +417,44 @@ extern "C" fn child_main(plan: *mut libc::c_void) -> libc::c_int {
 /// directory, its own process group in the foreground of the terminal.
 pub fn spawn_main(argv: &[std::ffi::OsString], context: &Context) -> Result<Child, String> {
     use std::os::unix::ffi::OsStrExt;
-    let bytes = |s: &std::ffi::OsStr| {
-        CString::new(s.as_bytes()).map_err(|_| "the command contains a NUL byte".to_string())
-    };
     let argv = argv
         .iter()
-        .map(|a| bytes(a))
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| "the command contains a NUL byte"))
         .collect::<Result<Vec<_>, _>>()?;
-    let program = argv
-        .first()
-        .ok_or("empty command")?
-        .to_string_lossy()
-        .into_owned();
+    let program = argv.first().ok_or("empty command")?.to_string_lossy();
     let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_string());
-    let candidates = candidates(&program, &path)
-        .iter()
-        .map(|c| c_string(c, "program"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let candidates = candidates(&program, &path)?;
     let envp = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut pair = k.as_bytes().to_vec();
-            pair.push(b'=');
-            pair.extend_from_slice(v.as_bytes());
-            CString::new(pair).map_err(|_| "the environment contains a NUL byte".to_string())
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
-    argv_ptrs.push(std::ptr::null());
-    let mut envp_ptrs: Vec<*const libc::c_char> = envp.iter().map(|e| e.as_ptr()).collect();
-    envp_ptrs.push(std::ptr::null());
-    // SAFETY: isatty has no memory effects.
-    let tty = unsafe { libc::isatty(0) } == 1;
+        .map(|(k, v)| CString::new([k.as_bytes(), b"=", v.as_bytes()].concat()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "the environment contains a NUL byte")?;
+    let tty = nix::unistd::isatty(std::io::stdin()).unwrap_or(false);
     let plan = ChildPlan {
         session: Session::ForegroundGroup { tty },
-        close: &[],
-        failure: AtomicU64::new(0),
-        stdin: None,
-        stdout: None,
-        stderr: None,
-        ready_fd: None,
         nofile: context.nofile,
         ignored_signals: context.ignored_signals,
-        nice: None,
-        umask: None,
-        chroot: None,
-        groups: None,
-        gid: None,
-        uid: None,
-        is_root: false,
-        dir: None,
         candidates: &candidates,
-        argv: argv_ptrs.as_ptr(),
-        envp: envp_ptrs.as_ptr(),
+        argv: pointers(&argv),
+        envp: pointers(&envp),
+        ..ChildPlan::default()
     };
     fork(&plan)
 }
 
-/// Everything the child does between fork and exec, as raw values.
 /// How the child detaches from going.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 enum Session {
     /// A service: a new session and process group of its own.
+    #[default]
     New,
     /// The main command: its own process group in going's session, given
     /// the terminal's foreground when stdin is one.
     ForegroundGroup { tty: bool },
 }
 
+/// Everything the child does between fork and exec, as raw values (the
+/// default skips every optional step).
+#[derive(Default)]
 struct ChildPlan<'a> {
     session: Session,
     close: &'a [RawFd],
@@ -565,11 +462,9 @@ struct ChildPlan<'a> {
     /// the low; 0 while it has not failed. Shared, as the child runs in
     /// going's memory.
     failure: AtomicU64,
-    stdin: Option<RawFd>,
-    stdout: Option<RawFd>,
-    stderr: Option<RawFd>,
-    /// `ready-fd`: this descriptor goes to that number.
-    ready_fd: Option<(RawFd, i32)>,
+    /// (descriptor, number it goes to): stdin, stdout, stderr, then the
+    /// `ready-fd` one.
+    redirects: [Option<(RawFd, RawFd)>; 4],
     nofile: libc::rlimit,
     ignored_signals: u64,
     nice: Option<i32>,
@@ -581,8 +476,8 @@ struct ChildPlan<'a> {
     is_root: bool,
     dir: Option<*const libc::c_char>,
     candidates: &'a [CString],
-    argv: *const *const libc::c_char,
-    envp: *const *const libc::c_char,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
 }
 
 impl ChildPlan<'_> {
@@ -591,19 +486,11 @@ impl ChildPlan<'_> {
     /// wanted limits capped at the current hard one, and starts anyway.
     /// Lowering never fails, so nothing here is fatal.
     fn limit_descriptors(&self) {
-        let mut now = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit/setrlimit on a local struct, in the child.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) == 0 {
-                let given = libc::rlimit {
-                    rlim_cur: self.nofile.rlim_cur.min(now.rlim_max),
-                    rlim_max: self.nofile.rlim_max.min(now.rlim_max),
-                };
-                libc::setrlimit(libc::RLIMIT_NOFILE, &given);
-            }
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+            let soft = self.nofile.rlim_cur.min(hard);
+            let max = self.nofile.rlim_max.min(hard);
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, soft, max);
         }
     }
 
@@ -625,16 +512,7 @@ impl ChildPlan<'_> {
             for &fd in self.close {
                 libc::close(fd);
             }
-            if let Some(fd) = self.stdin {
-                self.redirect(fd, 0);
-            }
-            if let Some(fd) = self.stdout {
-                self.redirect(fd, 1);
-            }
-            if let Some(fd) = self.stderr {
-                self.redirect(fd, 2);
-            }
-            if let Some((fd, target)) = self.ready_fd {
+            for &(fd, target) in self.redirects.iter().flatten() {
                 self.redirect(fd, target);
             }
             if libc::setrlimit(libc::RLIMIT_NOFILE, &self.nofile) != 0 {
@@ -684,7 +562,7 @@ impl ChildPlan<'_> {
             // than "not there", and report EACCES over ENOENT.
             let mut saw_eacces = false;
             for candidate in self.candidates {
-                libc::execve(candidate.as_ptr(), self.argv, self.envp);
+                libc::execve(candidate.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
                 match *libc::__errno_location() {
                     libc::EACCES => saw_eacces = true,
                     libc::ENOENT | libc::ENOTDIR => {}
@@ -728,11 +606,9 @@ impl ChildPlan<'_> {
     }
 }
 
-fn split_failure(failure: u64) -> Option<(u32, i32)> {
-    (failure != 0).then_some(((failure >> 32) as u32, failure as u32 as i32))
-}
-
-/// The kernel's `struct sigaction` (x86_64 and aarch64 layout).
+/// The kernel's `struct sigaction` (x86_64 and aarch64 layout); all zero
+/// is `SIG_DFL`.
+#[derive(Default)]
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
@@ -741,31 +617,26 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Sets the signals in `ignored` back to their default action. The raw
-/// system call, because libc refuses the signals it reserves (32 to 34),
-/// which an ignored disposition inherited from going's parent would
-/// otherwise keep.
+/// The raw system call, because libc refuses the signals it reserves (32
+/// to 34), which an ignored disposition inherited from going's parent
+/// would otherwise keep.
+fn rt_sigaction(
+    signal: i32,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> bool {
+    let new = new.map_or(std::ptr::null(), std::ptr::from_ref);
+    let old = old.map_or(std::ptr::null_mut(), std::ptr::from_mut);
+    let size = std::mem::size_of::<u64>();
+    // SAFETY: each pointer is null or to one struct of the size passed.
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, new, old, size) == 0 }
+}
+
+/// Sets the signals in `ignored` back to their default action.
 fn reset_signal_dispositions(ignored: u64) {
-    let default = KernelSigaction {
-        handler: libc::SIG_DFL,
-        flags: 0,
-        restorer: 0,
-        mask: 0,
-    };
-    for signal in 1..=64 {
-        if ignored & (1 << (signal - 1)) == 0 {
-            continue;
-        }
-        // SAFETY: rt_sigaction reads one struct of the size passed.
-        unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                &default as *const KernelSigaction,
-                std::ptr::null_mut::<KernelSigaction>(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+    let default = KernelSigaction::default();
+    for signal in (1..=64).filter(|signal| ignored & (1 << (signal - 1)) != 0) {
+        rt_sigaction(signal, Some(&default), None);
     }
 }
 
@@ -774,27 +645,9 @@ fn reset_signal_dispositions(ignored: u64) {
 /// reads signals from a signalfd), and handlers do not survive exec anyway.
 pub fn ignored_signals() -> u64 {
     let mut ignored = 0u64;
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        let mut current = KernelSigaction {
-            handler: libc::SIG_DFL,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        // SAFETY: rt_sigaction writes one struct of the size passed.
-        let read = unsafe {
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                signal,
-                std::ptr::null::<KernelSigaction>(),
-                &mut current as *mut KernelSigaction,
-                std::mem::size_of::<u64>(),
-            )
-        };
-        if read == 0 && current.handler == libc::SIG_IGN {
+    for signal in (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP) {
+        let mut current = KernelSigaction::default();
+        if rt_sigaction(signal, None, Some(&mut current)) && current.handler == libc::SIG_IGN {
             ignored |= 1 << (signal - 1);
         }
     }
@@ -816,9 +669,7 @@ pub fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
     let what = match step {
         s if s == Step::Session as u32 => "setsid".to_string(),
         s if s == Step::Stdio as u32 => "redirect stdio".to_string(),
-        s if s == Step::Limits as u32 => "restore RLIMIT_NOFILE".to_string(),
         s if s == Step::Nice as u32 => format!("nice {}", spec.nice.unwrap_or(0)),
-        s if s == Step::Umask as u32 => "umask".to_string(),
         s if s == Step::Chroot as u32 => format!(
             "chroot {}",
             spec.chroot.as_deref().map(quoted).unwrap_or_default()
@@ -836,6 +687,7 @@ pub fn describe_failure(step: u32, errno: i32, spec: &ServiceSpec) -> String {
 mod tests {
     use super::*;
     use std::mem::MaybeUninit;
+    use std::os::fd::FromRawFd;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     pub(super) const STACK_FILL: u8 = 0xa5;
@@ -929,6 +781,10 @@ mod tests {
 
     #[test]
     fn programs_are_searched_in_path_unless_they_have_a_slash() {
+        let candidates = |program, path| {
+            let found = candidates(program, path).unwrap().into_iter();
+            found.map(|c| c.into_string().unwrap()).collect::<Vec<_>>()
+        };
         assert_eq!(candidates("/bin/sh", "/a:/b"), ["/bin/sh"]);
         assert_eq!(candidates("./run", "/a"), ["./run"]);
         assert_eq!(

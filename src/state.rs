@@ -13,7 +13,7 @@
 
 use crate::procfs;
 use crate::service::Memory;
-use crate::util::Fnv;
+use crate::util::{Fnv, describe_io};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -96,15 +96,10 @@ pub fn write_since(out: &mut dyn Write, tick: u64) -> std::io::Result<()> {
 
 /// `mem NAME RESTARTS SHORT_RUNS BACKOFF_MS|- FLAP_MS,...|-`
 pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io::Result<()> {
-    let backoff = memory
-        .backoff_ms
-        .map_or("-".to_string(), |ms| ms.to_string());
+    let backoff = memory.backoff_ms.map_or("-".into(), |ms| ms.to_string());
     let flaps: Vec<String> = memory.flaps_ms.iter().map(u64::to_string).collect();
-    let flaps = if flaps.is_empty() {
-        "-".to_string()
-    } else {
-        flaps.join(",")
-    };
+    let flaps = Some(flaps.join(",")).filter(|f| !f.is_empty());
+    let flaps = flaps.unwrap_or_else(|| "-".to_string());
     let (restarts, short) = (memory.restarts, memory.short_runs);
     writeln!(out, "mem {name} {restarts} {short} {backoff} {flaps}")
 }
@@ -112,10 +107,8 @@ pub fn write_memory(out: &mut dyn Write, name: &str, memory: &Memory) -> std::io
 impl Spawning {
     /// `spawning NAME FP TICK`, appended before the clone.
     pub fn line(&self) -> String {
-        format!(
-            "spawning {} {:016x} {}\n",
-            self.name, self.fingerprint, self.tick
-        )
+        let (name, fingerprint, tick) = (&self.name, self.fingerprint, self.tick);
+        format!("spawning {name} {fingerprint:016x} {tick}\n")
     }
 }
 
@@ -126,61 +119,44 @@ impl Record {
     /// padded hex was most of that work.
     pub fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
         // The name plus at most 82 bytes: no growing on the way.
-        let mut line = Line {
-            bytes: Vec::with_capacity(self.name.len() + 96),
-        };
-        line.push(b"svc ");
-        line.push(self.name.as_bytes());
-        line.decimal(u64::try_from(self.pid).unwrap_or(0));
-        line.decimal(self.start_time);
-        line.hex16(self.fingerprint);
-        line.decimal(u64::from(self.restarts));
-        line.hex16(self.cmdline);
-        line.push(b"\n");
-        out.write_all(&line.bytes)
+        let mut line = Vec::with_capacity(self.name.len() + 96);
+        line.extend_from_slice(b"svc ");
+        line.extend_from_slice(self.name.as_bytes());
+        decimal(&mut line, u64::try_from(self.pid).unwrap_or(0));
+        decimal(&mut line, self.start_time);
+        hex16(&mut line, self.fingerprint);
+        decimal(&mut line, u64::from(self.restarts));
+        hex16(&mut line, self.cmdline);
+        line.push(b'\n');
+        out.write_all(&line)
     }
 }
 
-/// One state-file line being built.
-struct Line {
-    bytes: Vec<u8>,
+/// A space, then `value` in decimal.
+fn decimal(line: &mut Vec<u8>, mut value: u64) {
+    line.push(b' ');
+    let start = line.len();
+    loop {
+        line.push(b'0' + (value % 10) as u8);
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    line.get_mut(start..).unwrap_or_default().reverse();
 }
 
-impl Line {
-    fn push(&mut self, bytes: &[u8]) {
-        self.bytes.extend_from_slice(bytes);
-    }
-
-    /// A space, then `value` in decimal.
-    fn decimal(&mut self, mut value: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            if let Some(d) = digits.get_mut(at) {
-                *d = b'0' + (value % 10) as u8;
-            }
-            value /= 10;
-            if value == 0 || at == 0 {
-                break;
-            }
-        }
-        self.bytes.push(b' ');
-        self.push(digits.get(at..).unwrap_or_default());
-    }
-
-    /// A space, then `value` as 16 lowercase hex digits.
-    fn hex16(&mut self, value: u64) {
-        let mut digits = [b' '; 17];
-        for (at, digit) in digits.iter_mut().skip(1).enumerate() {
-            let nibble = ((value >> ((15 - at) * 4)) & 0xf) as u8;
-            *digit = match nibble {
-                0..=9 => b'0' + nibble,
-                _ => b'a' + nibble - 10,
-            };
-        }
-        self.push(&digits);
-    }
+/// A space, then `value` as 16 lowercase hex digits.
+fn hex16(line: &mut Vec<u8>, value: u64) {
+    line.push(b' ');
+    line.extend(
+        (0..16)
+            .rev()
+            .map(|at| match ((value >> (at * 4)) & 0xf) as u8 {
+                nibble @ 0..=9 => b'0' + nibble,
+                nibble => b'a' + nibble - 10,
+            }),
+    );
 }
 
 impl Pipe {
@@ -191,34 +167,6 @@ impl Pipe {
 }
 
 impl Saved {
-    #[cfg(test)]
-    pub fn format(&self) -> String {
-        let mut out = Vec::new();
-        let _ = write_header(&mut out, self.writer);
-        if let Some((pid, start)) = self.main {
-            let _ = write_main(&mut out, pid, start);
-        }
-        for r in &self.services {
-            let _ = r.write_to(&mut out);
-        }
-        for name in &self.down {
-            let _ = write_down(&mut out, name);
-        }
-        if let Some(since) = self.since {
-            let _ = write_since(&mut out, since);
-        }
-        for (name, memory) in &self.memories {
-            let _ = write_memory(&mut out, name, memory);
-        }
-        for spawning in &self.spawning {
-            out.extend_from_slice(spawning.line().as_bytes());
-        }
-        for p in &self.pipes {
-            let _ = p.write_to(&mut out);
-        }
-        String::from_utf8(out).unwrap_or_default()
-    }
-
     /// Lines it does not understand are skipped: a newer going's state
     /// loses only what this one cannot use.
     pub fn parse(text: &str) -> Option<Saved> {
@@ -232,9 +180,7 @@ impl Saved {
             let words: Vec<&str> = line.split(' ').collect();
             match words.as_slice() {
                 ["main", pid, start] => {
-                    if let (Ok(pid), Ok(start)) = (pid.parse(), start.parse()) {
-                        saved.main = Some((pid, start));
-                    }
+                    saved.main = pid.parse().ok().zip(start.parse().ok()).or(saved.main);
                 }
                 ["svc", name, pid, start, fp, restarts, cmdline] => {
                     let record = (|| {
@@ -258,16 +204,15 @@ impl Saved {
                 ["since", tick] => saved.since = tick.parse().ok(),
                 ["mem", name, restarts, short, backoff, flaps] => {
                     let memory = (|| {
-                        Some(Memory {
+                        let memory = Memory {
                             restarts: restarts.parse().ok()?,
                             short_runs: short.parse().ok()?,
                             backoff_ms: (*backoff != "-").then(|| backoff.parse().ok()).flatten(),
                             flaps_ms: flaps.split(',').filter_map(|f| f.parse().ok()).collect(),
-                        })
+                        };
+                        Some(((*name).to_string(), memory))
                     })();
-                    saved
-                        .memories
-                        .extend(memory.map(|m| ((*name).to_string(), m)));
+                    saved.memories.extend(memory);
                 }
                 ["spawning", name, fp, tick] => {
                     if let (Ok(fingerprint), Ok(tick)) = (u64::from_str_radix(fp, 16), tick.parse())
@@ -315,13 +260,7 @@ pub fn read(path: &Path) -> Result<Option<Saved>, String> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => {
-            return Err(format!(
-                "{}: {}",
-                path.display(),
-                crate::util::describe_io(&err)
-            ));
-        }
+        Err(err) => return Err(format!("{}: {}", path.display(), describe_io(&err))),
     };
     // SAFETY: geteuid cannot fail.
     let euid = unsafe { libc::geteuid() };
@@ -332,7 +271,7 @@ pub fn read(path: &Path) -> Result<Option<Saved>, String> {
         ));
     }
     let text = std::fs::read_to_string(path)
-        .map_err(|err| format!("{}: {}", path.display(), crate::util::describe_io(&err)))?;
+        .map_err(|err| format!("{}: {}", path.display(), describe_io(&err)))?;
     Saved::parse(&text)
         .map(Some)
         .ok_or_else(|| format!("{}: not a going state file, ignored", path.display()))
@@ -346,13 +285,8 @@ pub fn write(
 ) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
     let temp = path.with_extension("state.tmp");
-    let describe = |err: std::io::Error| {
-        format!(
-            "cannot write {}: {}",
-            path.display(),
-            crate::util::describe_io(&err)
-        )
-    };
+    let describe =
+        |err: std::io::Error| format!("cannot write {}: {}", path.display(), describe_io(&err));
     let file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -453,6 +387,34 @@ mod tests {
     use super::*;
     use crate::procfs::{age, boot_tick, cmdline, session, start_time, ticks_per_second};
 
+    /// The whole file, as the writers above write it.
+    fn format(saved: &Saved) -> String {
+        let mut out = Vec::new();
+        let _ = write_header(&mut out, saved.writer);
+        if let Some((pid, start)) = saved.main {
+            let _ = write_main(&mut out, pid, start);
+        }
+        for r in &saved.services {
+            let _ = r.write_to(&mut out);
+        }
+        for name in &saved.down {
+            let _ = write_down(&mut out, name);
+        }
+        if let Some(since) = saved.since {
+            let _ = write_since(&mut out, since);
+        }
+        for (name, memory) in &saved.memories {
+            let _ = write_memory(&mut out, name, memory);
+        }
+        for spawning in &saved.spawning {
+            out.extend_from_slice(spawning.line().as_bytes());
+        }
+        for p in &saved.pipes {
+            let _ = p.write_to(&mut out);
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
     #[test]
     fn the_boot_tick_is_the_start_time_proc_gives() {
         let before = boot_tick().unwrap();
@@ -519,7 +481,7 @@ mod tests {
 
     #[test]
     fn a_start_appended_after_the_file_wins_and_settles_its_announcement() {
-        let mut text = sample().format();
+        let mut text = format(&sample());
         let announced = Spawning {
             name: "db".into(),
             fingerprint: 5,
@@ -552,7 +514,7 @@ mod tests {
     #[test]
     fn state_round_trips() {
         let saved = sample();
-        assert_eq!(Saved::parse(&saved.format()), Some(saved));
+        assert_eq!(Saved::parse(&format(&saved)), Some(saved));
     }
 
     #[test]
@@ -590,7 +552,7 @@ mod tests {
     fn junk_is_skipped_and_bad_headers_refused() {
         let text = format!(
             "{}svc broken 12 x 0 0 00\nsvc odd 12 1 0 0 xyz\nsvc init 1 1 0 0 00\nfuture line\n",
-            sample().format()
+            format(&sample())
         );
         assert_eq!(Saved::parse(&text), Some(sample()));
         assert_eq!(Saved::parse(""), None);
@@ -626,7 +588,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("going.state");
         assert_eq!(read(&path), Ok(None));
-        write(&path, |out| out.write_all(sample().format().as_bytes())).unwrap();
+        write(&path, |out| out.write_all(format(&sample()).as_bytes())).unwrap();
         assert_eq!(read(&path), Ok(Some(sample())));
         assert!(!dir.join("going.state.tmp").exists());
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -6,7 +6,7 @@
 use crate::config;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::procfs;
-use crate::service::{Event, Exit, Memory, State};
+use crate::service::{Event, Exit, Memory, Service, State};
 use crate::state;
 use crate::supervisor::{Adoption, Supervisor};
 use crate::util::Fnv;
@@ -14,6 +14,7 @@ use crate::util::signal_group;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
+#[derive(Default)]
 pub struct Takeover {
     /// The service directory, to tell a removed file from a broken one.
     dir: PathBuf,
@@ -41,11 +42,9 @@ pub struct Takeover {
 /// What the state file last said of one process, by pid: reused so that
 /// a write reads /proc only for processes new since the last one.
 struct Recorded {
-    pid: i32,
-    start_time: u64,
+    record: state::Record,
     /// The exec was confirmed when this was read.
     exec_done: bool,
-    cmdline: u64,
 }
 
 /// A service's process started since the last state write.
@@ -69,12 +68,8 @@ impl Takeover {
             dir,
             path,
             argv,
-            recorded: 0,
-            recorded_procs: Vec::new(),
-            fresh_spawns: Vec::new(),
-            failed: false,
-            adopted: Vec::new(),
             since: procfs::start_time(std::process::id() as i32).unwrap_or(0),
+            ..Takeover::default()
         }
     }
 
@@ -82,24 +77,18 @@ impl Takeover {
     /// process that is alive with its recorded start time and command line.
     /// What the other parts take back is returned.
     pub fn take_over(&mut self, supervisor: &mut Supervisor) -> Handover {
-        let saved = match state::read(&self.path) {
-            Ok(Some(saved)) => saved,
-            Ok(None) => return self.begin_file(),
-            Err(why) => {
-                log::warn!("{why}");
-                return self.begin_file();
-            }
+        let read = state::read(&self.path).inspect_err(|why| log::warn!("{why}"));
+        let Ok(Some(saved)) = read else {
+            return self.begin_file();
         };
         let me = std::process::id() as i32;
         let mut adoptions = Vec::new();
         let mut records = saved.services;
         // Starts announced but not recorded: the going before died between
         // a clone and its next write, and the clone may run.
+        let started = |pid| Some((pid, procfs::start_time(pid)?));
         for spawning in &saved.spawning {
-            let Some(pid) = state::find_spawned(spawning) else {
-                continue;
-            };
-            let Some(start_time) = procfs::start_time(pid) else {
+            let Some((pid, start_time)) = state::find_spawned(spawning).and_then(started) else {
                 continue;
             };
             let memory = saved.memories.iter().find(|(n, _)| *n == spawning.name);
@@ -128,8 +117,7 @@ impl Takeover {
                     log::warn!(target: &record.name, "cannot watch pid {}: {why}; starting anew", record.pid);
                     continue;
                 };
-                let pid = record.pid;
-                let done = false;
+                let (pid, done) = (record.pid, false);
                 self.adopted.push(AdoptedWatch { pid, fd, done });
             }
             adoptions.push(Adoption {
@@ -148,10 +136,8 @@ impl Takeover {
         });
         supervisor.take_over(adoptions, saved.down);
         supervisor.remember(saved.memories);
-        Handover {
-            main: saved.main,
-            pipes,
-        }
+        let main = saved.main;
+        Handover { main, pipes }
     }
 
     /// A state file with nothing in it yet, for the first starts to be
@@ -159,10 +145,25 @@ impl Takeover {
     fn begin_file(&mut self) -> Handover {
         let me = std::process::id() as i32;
         if let Err(why) = state::write(&self.path, |out| state::write_header(out, me)) {
-            self.failed = true;
-            log::warn!("{why}; a going restarted after a crash may start services twice");
+            self.failed_to_write(why);
         }
         Handover::default()
+    }
+
+    /// Says once (until a full write succeeds) that the file is not kept.
+    fn failed_to_write(&mut self, why: String) {
+        if !self.failed {
+            log::warn!("{why}; a going restarted after a crash may start services twice");
+            self.failed = true;
+        }
+    }
+
+    /// Adds a line to the file, as one write.
+    fn append(&mut self, line: &[u8]) {
+        if let Err(err) = state::append(&self.path, line) {
+            let why = crate::util::describe_io(&err);
+            self.failed_to_write(format!("cannot write {}: {why}", self.path.display()));
+        }
     }
 
     /// Adopted processes no service took: their file is gone (stopped, as
@@ -209,12 +210,12 @@ impl Takeover {
             let Some(pid) = s.pid() else { continue };
             let exec_done = s.state() != State::Starting;
             let cached = known
-                .binary_search_by_key(&pid, |r| r.pid)
+                .binary_search_by_key(&pid, |r| r.record.pid)
                 .ok()
                 .and_then(|at| known.get(at))
                 .filter(|r| r.exec_done || !exec_done);
             let (start_time, cmdline) = match cached {
-                Some(r) => (r.start_time, r.cmdline),
+                Some(r) => (r.record.start_time, r.record.cmdline),
                 None => {
                     let fresh = self.fresh_spawns.iter().find(|f| f.pid == pid);
                     let known = fresh.and_then(|f| f.start_time);
@@ -227,30 +228,16 @@ impl Takeover {
                     let cmdline = if exec_done && fresh.is_none() {
                         Fnv::hash(&procfs::cmdline(pid).unwrap_or_default())
                     } else {
-                        let argv = s.spec.argv.iter();
-                        argv.fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0"))
-                            .0
+                        argv_hash(&s.spec.argv)
                     };
                     (start_time, cmdline)
                 }
             };
-            let record = state::Record {
-                name: s.name().to_string(),
-                pid,
-                start_time,
-                fingerprint: s.fingerprint(),
-                restarts: s.restarts(),
-                cmdline,
-            };
+            let record = record_of(s, pid, start_time, cmdline);
             record.write_to(out)?;
-            recorded.push(Recorded {
-                pid,
-                start_time,
-                exec_done,
-                cmdline: record.cmdline,
-            });
+            recorded.push(Recorded { record, exec_done });
         }
-        crate::util::sort_by_key(&mut recorded, |r| r.pid);
+        crate::util::sort_by_key(&mut recorded, |r| r.record.pid);
         Ok(recorded)
     }
 
@@ -282,11 +269,7 @@ impl Takeover {
         self.fresh_spawns.clear();
         match written {
             Ok(()) => self.failed = false,
-            Err(why) if !self.failed => {
-                log::warn!("{why}; a going restarted after a crash may start services twice");
-                self.failed = true;
-            }
-            Err(_) => {}
+            Err(why) => self.failed_to_write(why),
         }
     }
 
@@ -315,9 +298,7 @@ impl Takeover {
             Err(err) => return format!("/proc/self/exe: {}", crate::util::describe_io(&err)),
         };
         // A replaced binary shows as "PATH (deleted)": the new one is at PATH.
-        let exe = exe
-            .strip_suffix(b" (deleted)")
-            .map_or(exe.clone(), <[u8]>::to_vec);
+        let exe = exe.strip_suffix(b" (deleted)").unwrap_or(&exe).to_vec();
         let shown = String::from_utf8_lossy(&exe).into_owned();
         let written = state::write(&self.path, |out| {
             self.write_state(out, supervisor, handover.main, &[])?;
@@ -345,22 +326,6 @@ impl Takeover {
     }
 }
 
-impl Takeover {
-    fn append(&mut self, line: &[u8]) {
-        match state::append(&self.path, line) {
-            Ok(()) => {}
-            Err(err) if !self.failed => {
-                let (path, why) = (self.path.display(), crate::util::describe_io(&err));
-                log::warn!(
-                    "cannot write {path}: {why}; a going restarted after a crash may start services twice"
-                );
-                self.failed = true;
-            }
-            Err(_) => {}
-        }
-    }
-}
-
 impl Part for Takeover {
     fn fds<'a>(&'a self, set: &mut PollSet<'a>) {
         for (index, watch) in self.adopted.iter().enumerate() {
@@ -378,14 +343,8 @@ impl Part for Takeover {
         let Some(name) = cx.supervisor.by_pid(pid).map(str::to_string) else {
             return;
         };
-        let exec_error = None;
-        cx.event(
-            &name,
-            Event::Exited {
-                status: Exit::Unknown,
-                exec_error,
-            },
-        );
+        let (status, exec_error) = (Exit::Unknown, None);
+        cx.event(&name, Event::Exited { status, exec_error });
         let work = cx.supervisor.awaiting_group();
         cx.out.work.extend(work);
     }
@@ -398,7 +357,7 @@ impl Part for Takeover {
     /// A start is on record before its clone, so that a going killed
     /// while the clone runs leaves its successor a trace of it.
     fn spawning(&mut self, name: &str, cx: &mut Cx<'_>) {
-        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+        let Some(service) = cx.supervisor.get(name) else {
             return;
         };
         let spawning = state::Spawning {
@@ -415,24 +374,13 @@ impl Part for Takeover {
         }
         let (pid, start_time) = (started.child.pid, started.child.start_time);
         self.fresh_spawns.push(FreshSpawn { pid, start_time });
-        let name = started.name.as_str();
-        let Some(service) = cx.supervisor.services().find(|s| s.name() == name) else {
+        let Some(service) = cx.supervisor.get(&started.name) else {
             return;
         };
         let Some(start_time) = start_time.or_else(|| procfs::start_time(pid)) else {
             return;
         };
-        let argv = service.spec.argv.iter();
-        let record = state::Record {
-            name: name.to_string(),
-            pid,
-            start_time,
-            fingerprint: service.fingerprint(),
-            restarts: service.restarts(),
-            cmdline: argv
-                .fold(Fnv::default(), |h, a| h.feed(a.as_bytes()).feed(b"\0"))
-                .0,
-        };
+        let record = record_of(service, pid, start_time, argv_hash(&service.spec.argv));
         let mut line = Vec::new();
         if record.write_to(&mut line).is_ok() {
             self.append(&line);
@@ -445,6 +393,24 @@ impl Part for Takeover {
             let _ = std::fs::remove_file(&self.path);
         }
     }
+}
+
+/// What the state file says of a service's process.
+fn record_of(s: &Service, pid: i32, start_time: u64, cmdline: u64) -> state::Record {
+    state::Record {
+        name: s.name().to_string(),
+        pid,
+        start_time,
+        fingerprint: s.fingerprint(),
+        restarts: s.restarts(),
+        cmdline,
+    }
+}
+
+/// The hash of /proc/PID/cmdline once `argv` is exec'd.
+fn argv_hash(argv: &[String]) -> u64 {
+    let feed = |hash: Fnv, arg: &String| hash.feed(arg.as_bytes()).feed(b"\0");
+    argv.iter().fold(Fnv::default(), feed).0
 }
 
 /// A number the state file named, which may be any descriptor or none:
