@@ -255,18 +255,21 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     for (entry, repeated) in entries.iter().zip(crate::util::repeats(&keys)) {
         let key = entry.key.as_str();
-        if repeated {
-            problems.push(Problem::new(entry.line, format!("duplicate key {key:?}")));
-            continue;
-        }
-        if let Err(message) = apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
-            problems.push(Problem::new(entry.line, message));
-        }
+        let bad_var = key.strip_prefix("env.");
+        let message = if repeated {
+            format!("duplicate key {key:?}")
+        } else if let Some(var) = bad_var.filter(|v| v.is_empty() || v.contains(['=', '\0'])) {
+            format!("env: bad variable name {var:?}")
+        } else {
+            match apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
+                Ok(true) => continue,
+                Ok(false) => format!("unknown key {key:?}"),
+                Err(why) => format!("{key}: {why}"),
+            }
+        };
+        problems.push(Problem::new(entry.line, message));
     }
-    let cmd_line = entries
-        .iter()
-        .find(|e| e.key == "cmd")
-        .map_or(1, |e| e.line);
+    let cmd_line = first_line(entries, &|key| key == "cmd");
     match (command, shell) {
         (Some(Command::Line(line)), true) => spec.argv = vec!["/bin/sh".into(), "-c".into(), line],
         (Some(Command::Words(_)), true) => problems.push(Problem::new(
@@ -289,10 +292,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     }
     if matches!(&spec.extras().readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty())
     {
-        let line = entries
-            .iter()
-            .find(|e| e.key == "ready-interval")
-            .map_or(1, |e| e.line);
+        let line = first_line(entries, &|key| key == "ready-interval");
         problems.push(Problem::new(line, "ready-interval: needs a ready command"));
     }
     if spec
@@ -301,10 +301,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         .as_ref()
         .is_some_and(|h| h.argv.is_empty())
     {
-        let line = entries
-            .iter()
-            .find(|e| e.key.starts_with("health-check."))
-            .map_or(1, |e| e.line);
+        let line = first_line(entries, &|key| key.starts_with("health-check."));
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
     problems.extend(log_problems(&spec, entries));
@@ -316,6 +313,14 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     activity_complete(&mut spec, entries, &mut problems);
     crate::util::sort_by_key(&mut problems, |p| p.line);
     (spec, problems)
+}
+
+/// The line of the first entry whose key is `wanted`; 1 without one.
+fn first_line(entries: &[Entry], wanted: &dyn Fn(&str) -> bool) -> usize {
+    entries
+        .iter()
+        .find(|e| wanted(&e.key))
+        .map_or(1, |e| e.line)
 }
 
 /// `log` takes both stdout and stderr, so neither may go elsewhere; the
@@ -355,10 +360,9 @@ fn activity_complete(spec: &mut ServiceSpec, entries: &[Entry], problems: &mut V
     } else {
         return;
     };
-    let line = entries
-        .iter()
-        .find(|e| e.key == "health-check.folder" || e.key == "health-check.inactive-time")
-        .map_or(1, |e| e.line);
+    let line = first_line(entries, &|key| {
+        key == "health-check.folder" || key == "health-check.inactive-time"
+    });
     problems.push(Problem::new(
         line,
         format!("health-check: missing {missing}"),
@@ -366,81 +370,75 @@ fn activity_complete(spec: &mut ServiceSpec, entries: &[Entry], problems: &mut V
     spec.extras_mut().activity = None;
 }
 
+/// Sets what `key` says: `Ok(false)` for no such key; the errors are
+/// worded to follow `KEY: `.
 fn apply(
     spec: &mut ServiceSpec,
     command: &mut Option<Command>,
     shell: &mut bool,
     key: &str,
     value: &Value,
-) -> Result<(), String> {
-    let prefixed = |why: String| format!("{key}: {why}");
+) -> Result<bool, String> {
     match key {
         "cmd" => {
             *command = Some(match value {
                 Value::Text(line) | Value::Str(line) => {
                     if line.trim().is_empty() {
-                        return Err(prefixed("empty command".into()));
+                        return Err("empty command".into());
                     }
                     Command::Line(line.clone())
                 }
-                Value::List(items) => {
-                    let words = items.iter().map(string).collect::<Result<Vec<_>, _>>();
-                    let words = words.map_err(|why| prefixed(format!("{why} in the array")))?;
-                    if words.first().is_none_or(|program| program.is_empty()) {
-                        return Err(prefixed("empty command".into()));
-                    }
-                    Command::Words(words)
-                }
-                other => return Err(prefixed(expected("a string or an array of strings", other))),
+                Value::List(_) => Command::Words(command_words(value)?),
+                other => return Err(expected("a string or an array of strings", other)),
             })
         }
-        "shell" => *shell = boolean(value).map_err(prefixed)?,
-        "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
-        "critical" => spec.critical = boolean(value).map_err(prefixed)?,
-        "before" => spec.extras_mut().before = Some(command_words(value).map_err(prefixed)?),
-        "stop" => spec.extras_mut().stop_command = Some(command_words(value).map_err(prefixed)?),
-        "on-exit" => spec.extras_mut().on_exit = Some(command_words(value).map_err(prefixed)?),
-        "hook-timeout" => spec.extras_mut().hook_timeout = duration(value).map_err(prefixed)?,
-        "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value).map_err(prefixed)?),
-        "start-timeout" => spec.extras_mut().start_timeout = duration(value).map_err(prefixed)?,
+        "shell" => *shell = boolean(value)?,
+        "enabled" => spec.enabled = boolean(value)?,
+        "critical" => spec.critical = boolean(value)?,
+        "before" => spec.extras_mut().before = Some(command_words(value)?),
+        "stop" => spec.extras_mut().stop_command = Some(command_words(value)?),
+        "on-exit" => spec.extras_mut().on_exit = Some(command_words(value)?),
+        "hook-timeout" => spec.extras_mut().hook_timeout = duration(value)?,
+        "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value)?),
+        "start-timeout" => spec.extras_mut().start_timeout = duration(value)?,
         "ready-fd" => {
-            let fd = integer(value).map_err(prefixed)?;
+            let fd = integer(value)?;
             if !(3..=255).contains(&fd) {
-                return Err(prefixed(format!("{fd} is not a descriptor from 3 to 255")));
+                return Err(format!("{fd} is not a descriptor from 3 to 255"));
             }
-            set_readiness(spec, Readiness::Fd(fd as i32)).map_err(prefixed)?;
+            set_readiness(spec, Readiness::Fd(fd as i32))?;
         }
         "notify" => {
-            if boolean(value).map_err(prefixed)? {
-                set_readiness(spec, Readiness::Notify).map_err(prefixed)?;
+            if boolean(value)? {
+                set_readiness(spec, Readiness::Notify)?;
             }
         }
         "ready" => {
-            let argv = command_words(value).map_err(prefixed)?;
+            let argv = command_words(value)?;
             let interval = Duration::from_secs(1);
-            set_readiness(spec, Readiness::Command { argv, interval }).map_err(prefixed)?;
+            set_readiness(spec, Readiness::Command { argv, interval })?;
         }
-        "ready-interval" => spec_ready_interval(spec, duration(value).map_err(prefixed)?),
-        "health-check.cmd" => health(spec).argv = command_words(value).map_err(prefixed)?,
-        "health-check.interval" => health(spec).interval = duration(value).map_err(prefixed)?,
-        "health-check.timeout" => health(spec).timeout = duration(value).map_err(prefixed)?,
+        "ready-interval" => spec_ready_interval(spec, duration(value)?),
+        "health-check.cmd" => health(spec).argv = command_words(value)?,
+        "health-check.interval" => health(spec).interval = duration(value)?,
+        "health-check.timeout" => health(spec).timeout = duration(value)?,
         "health-check.retries" => {
-            let n = integer(value).map_err(prefixed)?;
+            let n = integer(value)?;
             health(spec).retries = u32::try_from(n)
                 .ok()
                 .filter(|&n| n >= 1)
-                .ok_or_else(|| prefixed(format!("{n} is not a count of 1 or more")))?;
+                .ok_or_else(|| format!("{n} is not a count of 1 or more"))?;
         }
-        "health-check.folder" => activity(spec).folder = absolute_path(value).map_err(prefixed)?,
+        "health-check.folder" => activity(spec).folder = absolute_path(value)?,
         "health-check.inactive-time" => {
-            let inactive = duration(value).map_err(prefixed)?;
+            let inactive = duration(value)?;
             if inactive.is_zero() {
-                return Err(prefixed("must be longer than 0".into()));
+                return Err("must be longer than 0".into());
             }
             activity(spec).inactive = inactive;
         }
         "health-check" => {
-            return Err(prefixed(match value {
+            return Err(match value {
                 Value::Text(_) => {
                     "write health-check.cmd=..., health-check.interval=... a line".into()
                 }
@@ -448,128 +446,122 @@ fn apply(
                     "a table { cmd, interval, timeout, retries } or { folder, inactive-time }",
                     other,
                 ),
-            }));
+            });
         }
         // Read together by `Schedule::from_entries`.
         key if key.starts_with("schedule.") => {}
         "schedule" => {
-            return Err(prefixed(expected(
+            return Err(expected(
                 "a table [schedule] of start-time, stop-time and week-days",
                 value,
-            )));
+            ));
         }
-        "user" => spec.user = Some(id(value).map_err(prefixed)?),
-        "group" => spec.group = Some(id(value).map_err(prefixed)?),
-        "dir" => spec.dir = absolute_path(value).map_err(prefixed)?,
-        "chroot" => spec.chroot = Some(absolute_path(value).map_err(prefixed)?),
+        "user" => spec.user = Some(id(value)?),
+        "group" => spec.group = Some(id(value)?),
+        "dir" => spec.dir = absolute_path(value)?,
+        "chroot" => spec.chroot = Some(absolute_path(value)?),
         "umask" => {
             spec.umask = Some(match value {
                 Value::Int(n) if (0..=0o777).contains(n) => *n as u32,
                 Value::Int(n) => {
-                    return Err(prefixed(format!("{n:#o} is not a umask (0 to 0o777)")));
+                    return Err(format!("{n:#o} is not a umask (0 to 0o777)"));
                 }
-                Value::Text(text) | Value::Str(text) => values::umask(text).map_err(prefixed)?,
-                other => return Err(prefixed(expected("an octal string like \"022\"", other))),
+                Value::Text(text) | Value::Str(text) => values::umask(text)?,
+                other => return Err(expected("an octal string like \"022\"", other)),
             })
         }
         "nice" => {
-            let n = integer(value).map_err(prefixed)?;
+            let n = integer(value)?;
             if !(-20..=19).contains(&n) {
-                return Err(prefixed(format!("{n} is out of range -20..19")));
+                return Err(format!("{n} is out of range -20..19"));
             }
             spec.nice = Some(n as i32);
         }
-        "log" => spec.log_mut().path = absolute_path(value).map_err(prefixed)?,
+        "log" => spec.log_mut().path = absolute_path(value)?,
         "log-max-size" => {
             spec.log_mut().max_size = match value {
                 Value::Int(n) if *n >= 1 => *n as u64,
                 Value::Int(n) => {
-                    return Err(prefixed(format!("{n} is not a size of 1 byte or more")));
+                    return Err(format!("{n} is not a size of 1 byte or more"));
                 }
-                Value::Text(text) | Value::Str(text) => values::size(text).map_err(prefixed)?,
-                other => return Err(prefixed(expected("a size like \"1M\"", other))),
+                Value::Text(text) | Value::Str(text) => values::size(text)?,
+                other => return Err(expected("a size like \"1M\"", other)),
             }
         }
         "log-keep" => {
-            let n = integer(value).map_err(prefixed)?;
+            let n = integer(value)?;
             spec.log_mut().keep = u32::try_from(n)
                 .ok()
                 .filter(|&n| n <= MAX_LOG_KEEP)
-                .ok_or_else(|| prefixed(format!("{n} is out of range 0..{MAX_LOG_KEEP}")))?;
+                .ok_or_else(|| format!("{n} is out of range 0..{MAX_LOG_KEEP}"))?;
         }
-        "stdout" => spec.stdout = output(value).map_err(prefixed)?,
-        "stderr" => spec.stderr = output(value).map_err(prefixed)?,
+        "stdout" => spec.stdout = output(value)?,
+        "stderr" => spec.stderr = output(value)?,
         "restart" => {
-            spec.restart = match string(value).map_err(prefixed)?.as_str() {
+            spec.restart = match string(value)?.as_str() {
                 "always" => Restart::Always,
                 "on-failure" => Restart::OnFailure,
                 "never" => Restart::Never,
                 other => {
-                    return Err(prefixed(format!(
+                    return Err(format!(
                         "{other:?} is not one of \"always\", \"on-failure\", \"never\""
-                    )));
+                    ));
                 }
             }
         }
         "leftovers" => {
-            spec.extras_mut().keep_leftovers = match string(value).map_err(prefixed)?.as_str() {
+            spec.extras_mut().keep_leftovers = match string(value)?.as_str() {
                 "stop" => false,
                 "keep" => true,
                 other => {
-                    return Err(prefixed(format!(
-                        "{other:?} is not one of \"stop\", \"keep\""
-                    )));
+                    return Err(format!("{other:?} is not one of \"stop\", \"keep\""));
                 }
             }
         }
         "stop-signal" => {
             spec.stop_signal = match value {
                 Value::Int(n) if (1..=64).contains(n) => *n as i32,
-                Value::Int(n) => return Err(prefixed(format!("{n} is not a signal number"))),
+                Value::Int(n) => return Err(format!("{n} is not a signal number")),
                 _ => {
-                    let name = string(value).map_err(prefixed)?;
-                    signals::by_name(&name)
-                        .ok_or_else(|| prefixed(format!("unknown signal {name:?}")))?
+                    let name = string(value)?;
+                    signals::by_name(&name).ok_or_else(|| format!("unknown signal {name:?}"))?
                 }
             }
         }
-        "stop-timeout" => spec.stop_timeout = duration(value).map_err(prefixed)?,
+        "stop-timeout" => spec.stop_timeout = duration(value)?,
         "depends-on" => {
-            let names = names(value).map_err(prefixed)?;
+            let names = names(value)?;
             if names.contains(&spec.name) {
-                return Err(prefixed("a service cannot depend on itself".into()));
+                return Err("a service cannot depend on itself".into());
             }
             spec.depends_on = names;
         }
-        "groups" => spec.groups = names(value).map_err(prefixed)?,
+        "groups" => spec.groups = names(value)?,
         "instances" => {
-            let n = integer(value).map_err(prefixed)?;
+            let n = integer(value)?;
             if !(1..=i64::from(MAX_INSTANCES)).contains(&n) {
-                return Err(prefixed(format!("{n} is out of range 1..{MAX_INSTANCES}")));
+                return Err(format!("{n} is out of range 1..{MAX_INSTANCES}"));
             }
             spec.instances = Some(n as u32);
         }
         "env" => {
             return Err(match value {
-                Value::Text(_) => "env: write one variable a line, as env.NAME=value".into(),
-                other => prefixed(expected("a table of variables", other)),
+                Value::Text(_) => "write one variable a line, as env.NAME=value".into(),
+                other => expected("a table of variables", other),
             });
         }
-        _ => match key.strip_prefix("env.") {
-            Some(var) => {
-                if var.is_empty() || var.contains(['=', '\0']) {
-                    return Err(format!("env: bad variable name {var:?}"));
-                }
-                let text = string(value).map_err(prefixed)?;
-                if text.contains('\0') {
-                    return Err(prefixed("value contains a NUL byte".into()));
-                }
-                spec.env.push((var.to_string(), text));
+        _ => {
+            let Some(var) = key.strip_prefix("env.") else {
+                return Ok(false);
+            };
+            let text = string(value)?;
+            if text.contains('\0') {
+                return Err("value contains a NUL byte".into());
             }
-            None => return Err(format!("unknown key {key:?}")),
-        },
+            spec.env.push((var.to_string(), text));
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Names: a string, a blank-separated list (going format) or an array.
@@ -577,11 +569,7 @@ fn names(value: &Value) -> Result<Vec<String>, String> {
     let names: Vec<String> = match value {
         Value::Text(text) => text.split_whitespace().map(String::from).collect(),
         Value::Str(name) => vec![name.clone()],
-        Value::List(items) => items
-            .iter()
-            .map(string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| format!("{why} in the array"))?,
+        Value::List(items) => strings(items)?,
         other => return Err(expected("a name or an array of names", other)),
     };
     match names.iter().find(|n| !super::is_service_name(n)) {
@@ -595,11 +583,7 @@ fn names(value: &Value) -> Result<Vec<String>, String> {
 fn command_words(value: &Value) -> Result<Vec<String>, String> {
     let words = match value {
         Value::Text(line) | Value::Str(line) => values::split_command(line)?,
-        Value::List(items) => items
-            .iter()
-            .map(string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| format!("{why} in the array"))?,
+        Value::List(items) => strings(items)?,
         other => return Err(expected("a string or an array of strings", other)),
     };
     if words.first().is_none_or(|program| program.is_empty()) {
@@ -618,31 +602,27 @@ fn duration(value: &Value) -> Result<Duration, String> {
 }
 
 fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), String> {
-    spec.extras_mut().readiness = match (spec.extras_mut().readiness.take(), readiness) {
-        (None, new) => Some(new),
+    let slot = &mut spec.extras_mut().readiness;
+    match (slot.as_mut(), readiness) {
+        (None, new) => *slot = Some(new),
         // `ready-interval` came first: it left its interval and no command.
-        (Some(Readiness::Command { argv, interval }), Readiness::Command { argv: new, .. })
+        (Some(Readiness::Command { argv, .. }), Readiness::Command { argv: new, .. })
             if argv.is_empty() =>
         {
-            Some(Readiness::Command {
-                argv: new,
-                interval,
-            })
+            *argv = new
         }
-        (old, _) => {
-            spec.extras_mut().readiness = old;
-            return Err("only one of ready-fd, notify and ready".into());
-        }
-    };
+        _ => return Err("only one of ready-fd, notify and ready".into()),
+    }
     Ok(())
 }
 
 /// `ready-interval` may come before or after `ready`.
 fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
-    match &mut spec.extras_mut().readiness {
+    let readiness = &mut spec.extras_mut().readiness;
+    match readiness {
         Some(Readiness::Command { interval, .. }) => *interval = every,
         _ => {
-            spec.extras_mut().readiness = Some(Readiness::Command {
+            *readiness = Some(Readiness::Command {
                 argv: Vec::new(),
                 interval: every,
             })
@@ -679,6 +659,11 @@ fn string(value: &Value) -> Result<String, String> {
         Value::Text(text) | Value::Str(text) => Ok(text.clone()),
         other => Err(expected("a string", other)),
     }
+}
+
+fn strings(items: &[Value]) -> Result<Vec<String>, String> {
+    let strings = items.iter().map(string).collect::<Result<_, _>>();
+    strings.map_err(|why| format!("{why} in the array"))
 }
 
 fn boolean(value: &Value) -> Result<bool, String> {
