@@ -9,7 +9,7 @@ use super::{Entry, Problem, Value};
 use crate::config::calendar::{self, LocalTime};
 
 /// One `[[version]]` table.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Version {
     /// UNIX time; `None` when missing or bad (a problem says so).
     pub apply_on: Option<i64>,
@@ -86,38 +86,29 @@ pub fn split(entries: Vec<Entry>) -> Split {
             split.problems.push(Problem::new(entry.line, why));
             continue;
         };
-        let at = match by_index.iter().position(|(i, _)| *i == index) {
-            Some(at) => at,
-            None => {
-                by_index.push((
-                    index,
-                    Version {
-                        apply_on: None,
-                        fake: false,
-                        line: entry.line,
-                        dated: false,
-                        entries: Vec::new(),
-                    },
-                ));
-                by_index.len() - 1
-            }
-        };
-        let Some((_, version)) = by_index.get_mut(at) else {
+        if !by_index.iter().any(|(i, _)| *i == index) {
+            let line = entry.line;
+            by_index.push((
+                index,
+                Version {
+                    line,
+                    ..Version::default()
+                },
+            ));
+        }
+        let Some((_, version)) = by_index.iter_mut().find(|(i, _)| *i == index) else {
             continue;
         };
         version.line = version.line.min(entry.line);
         let problem = |why: String| Problem::new(entry.line, format!("version: {why}"));
         match key.as_str() {
-            "apply-on" => match date_time(&entry.value) {
-                Ok(at) => {
-                    version.apply_on = Some(at);
-                    version.dated = true;
+            "apply-on" => {
+                version.dated = true;
+                match date_time(&entry.value) {
+                    Ok(at) => version.apply_on = Some(at),
+                    Err(why) => split.problems.push(problem(format!("apply-on: {why}"))),
                 }
-                Err(why) => {
-                    version.dated = true;
-                    split.problems.push(problem(format!("apply-on: {why}")));
-                }
-            },
+            }
             "fake" => match entry.value {
                 Value::Bool(fake) => version.fake = fake,
                 Value::Text(ref text) if text == "true" || text == "false" => {
@@ -128,12 +119,10 @@ pub fn split(entries: Vec<Entry>) -> Split {
                     other.type_name()
                 ))),
             },
-            "template" | "version" => {
-                split
-                    .problems
-                    .push(problem(format!("{key}: not inside a version")));
-            }
-            _ if key.starts_with("vars.") || key.starts_with("version.") => {
+            _ if matches!(key.as_str(), "template" | "version")
+                || key.starts_with("vars.")
+                || key.starts_with("version.") =>
+            {
                 let key = key.split('.').next().unwrap_or("");
                 split
                     .problems
