@@ -17,25 +17,19 @@ pub struct ProcLine {
 /// The lines of `text` with their numbers, without a CRLF's CR, skipping
 /// blank lines and `#` comments.
 fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines()
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
-        .zip(1..)
-        .map(|(line, number)| (number, line))
+    (1..)
+        .zip(
+            text.lines()
+                .map(|line| line.strip_suffix('\r').unwrap_or(line)),
+        )
         .filter(|(_, line)| {
             let line = line.trim();
             !line.is_empty() && !line.starts_with('#')
         })
 }
 
-/// Every service of a Procfile, in the file's order, or every bad line.
-pub fn parse_procfile(text: &str) -> Result<Vec<ProcLine>, Vec<Problem>> {
-    match read_procfile(text) {
-        (services, problems) if problems.is_empty() => Ok(services),
-        (_, problems) => Err(problems),
-    }
-}
-
-/// The good lines' services and every bad line's problem.
+/// The good lines' services, in the file's order, and every bad line's
+/// problem.
 pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
     let mut services: Vec<ProcLine> = Vec::new();
     let mut problems = Vec::new();
@@ -85,11 +79,7 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Vec<Problem>> {
             Err(why) => problems.push(Problem::new(number, why)),
         }
     }
-    if problems.is_empty() {
-        Ok(vars)
-    } else {
-        Err(problems)
-    }
+    problems.is_empty().then_some(vars).ok_or(problems)
 }
 
 fn env_line(line: &str) -> Result<(&str, String), String> {
@@ -179,26 +169,29 @@ mod tests {
     fn a_procfile_read() {
         let text = "# services\n\nweb: bundle exec rails s -p $PORT\n  worker :  sidekiq -q a:b  \nclock_2-x:sh -c 'x # not a comment'\n";
         assert_eq!(
-            parse_procfile(text),
-            Ok(vec![
-                service("web", "bundle exec rails s -p $PORT", 3),
-                service("worker", "sidekiq -q a:b", 4),
-                service("clock_2-x", "sh -c 'x # not a comment'", 5),
-            ])
+            read_procfile(text),
+            (
+                vec![
+                    service("web", "bundle exec rails s -p $PORT", 3),
+                    service("worker", "sidekiq -q a:b", 4),
+                    service("clock_2-x", "sh -c 'x # not a comment'", 5),
+                ],
+                vec![]
+            )
         );
-        assert_eq!(parse_procfile(""), Ok(vec![]));
-        assert_eq!(parse_procfile("  # only\n\n"), Ok(vec![]));
+        assert_eq!(read_procfile(""), (vec![], vec![]));
+        assert_eq!(read_procfile("  # only\n\n"), (vec![], vec![]));
     }
 
     #[test]
     fn crlf_line_ends() {
         let text = "web: ./web\r\n\r\n# c\r\nworker: ./w --x\r\n";
         assert_eq!(
-            parse_procfile(text),
-            Ok(vec![
-                service("web", "./web", 1),
-                service("worker", "./w --x", 4)
-            ])
+            read_procfile(text),
+            (
+                vec![service("web", "./web", 1), service("worker", "./w --x", 4)],
+                vec![]
+            )
         );
         assert_eq!(
             parse_env("A=1\r\nB=\"two\"\r\n"),
@@ -210,7 +203,7 @@ mod tests {
     fn bad_procfile_lines_each_with_their_line() {
         let text = "web: ./web\nno colon here\nwe b: x\n: x\nworker:\nweb: ./other\nw.x: y\n";
         assert_eq!(
-            problems(parse_procfile(text)),
+            problems(Err::<(), _>(read_procfile(text).1)),
             [
                 "2: expected \"name: command\"",
                 "3: bad name \"we b\": use letters, digits, _ and -",

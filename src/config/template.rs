@@ -65,11 +65,7 @@ pub fn expand<'v>(
             break;
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    problems.is_empty().then_some(out).ok_or(problems)
 }
 
 fn is_var_char(c: char) -> bool {
