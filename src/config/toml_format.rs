@@ -129,13 +129,7 @@ struct Lines(Vec<usize>);
 
 impl Lines {
     fn new(text: &str) -> Lines {
-        Lines(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(at, _)| at)
-                .collect(),
-        )
+        Lines(text.match_indices('\n').map(|(at, _)| at).collect())
     }
 
     /// The 1-based line of the byte at `at`.

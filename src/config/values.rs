@@ -24,12 +24,11 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             "bad duration {text:?}: expected a number with a unit, like \"10s\""
         ));
     }
-    let parse = |digits: &str| -> Option<u64> {
-        if digits.is_empty() {
-            Some(0)
-        } else {
-            digits.parse().ok()
-        }
+    let parse = |digits: &str| {
+        digits
+            .parse::<u64>()
+            .ok()
+            .or(digits.is_empty().then_some(0))
     };
     let too_long = || format!("bad duration {text:?}: too long");
     let whole = parse(whole).ok_or_else(too_long)?;
@@ -59,23 +58,20 @@ pub fn size(text: &str) -> Result<u64, String> {
         "k" | "K" => 1024,
         "M" => 1024 * 1024,
         "G" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
-            ));
-        }
+        _ => 0,
     };
-    match number
-        .parse::<u64>()
-        .ok()
-        .map(|n| n.checked_mul(multiplier))
-    {
-        Some(Some(0)) => Err(format!("bad size {text:?}: must be at least 1 byte")),
-        Some(Some(bytes)) => Ok(bytes),
-        Some(None) => Err(format!("bad size {text:?}: too large")),
-        None if number.is_empty() => Err(format!(
+    if multiplier == 0 || number.is_empty() {
+        return Err(format!(
             "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
-        )),
+        ));
+    }
+    match number
+        .parse()
+        .ok()
+        .and_then(|n: u64| n.checked_mul(multiplier))
+    {
+        Some(0) => Err(format!("bad size {text:?}: must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
         None => Err(format!("bad size {text:?}: too large")),
     }
 }
