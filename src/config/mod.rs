@@ -154,23 +154,23 @@ pub struct Located<'a>(pub &'a Path, pub &'a Problem);
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(within) = &self.1.within {
-            return write!(
+        let Located(
+            file,
+            Problem {
+                line,
+                message,
+                within,
+            },
+        ) = self;
+        match within {
+            Some(within) => write!(
                 f,
-                "{}: {}:{}: {}",
-                self.0.display(),
-                within.display(),
-                self.1.line,
-                self.1.message
-            );
+                "{}: {}:{line}: {message}",
+                file.display(),
+                within.display()
+            ),
+            None => write!(f, "{}:{line}: {message}", file.display()),
         }
-        write!(
-            f,
-            "{}:{}: {}",
-            self.0.display(),
-            self.1.line,
-            self.1.message
-        )
     }
 }
 
@@ -297,10 +297,10 @@ pub struct Examined {
 pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
     let own = examine_file(dir, name);
     let procfile = compose::read_procfile(dir);
-    let line = procfile.as_ref().and_then(|p| p.line(name));
-    Some(match (own, procfile.as_ref(), line) {
-        (own, _, None) => own?,
-        (Some(own), Some(procfile), Some(line)) => refused(
+    let found = procfile.as_ref().and_then(|p| Some((p, p.line(name)?)));
+    Some(match (own, found) {
+        (own, None) => own?,
+        (Some(own), Some((procfile, line))) => refused(
             name,
             procfile.path.clone(),
             Problem::new(
@@ -311,30 +311,23 @@ pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
                 ),
             ),
         ),
-        (None, Some(procfile), Some(line)) => {
+        (None, Some((procfile, line))) => {
             let (file, problems) = match &procfile.broken {
                 Some((file, problems)) => (file.clone(), problems.clone()),
                 None => (procfile.path.clone(), Vec::new()),
             };
             let spec = procfile.spec(line);
-            let command = Value::Str(line.command.clone());
-            let mut entries = vec![
-                Entry {
-                    key: "cmd".into(),
-                    line: line.line,
-                    value: command,
-                },
-                Entry {
-                    key: "shell".into(),
-                    line: line.line,
-                    value: Value::Bool(true),
-                },
-            ];
-            entries.extend(spec.env.iter().map(|(k, v)| Entry {
-                key: format!("env.{k}"),
+            let entry = |key: String, value| Entry {
+                key,
                 line: line.line,
-                value: Value::Str(v.clone()),
-            }));
+                value,
+            };
+            let mut entries = vec![
+                entry("cmd".into(), Value::Str(line.command.clone())),
+                entry("shell".into(), Value::Bool(true)),
+            ];
+            let env = spec.env.iter();
+            entries.extend(env.map(|(k, v)| entry(format!("env.{k}"), Value::Str(v.clone()))));
             Examined {
                 origin: Origin {
                     file,
@@ -349,7 +342,6 @@ pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
                 entries,
             }
         }
-        (_, None, Some(_)) => return None,
     })
 }
 
@@ -403,7 +395,7 @@ fn finish(
     file: PathBuf,
     text: io::Result<String>,
 ) -> Examined {
-    let (read, problems) = match &text {
+    let (read, mut problems) = match &text {
         Ok(text) => read(Some(dir), name, format, text, wall_now()),
         Err(err) => {
             let message = match err.kind() {
@@ -429,7 +421,6 @@ fn finish(
         fingerprint,
         template: read.used.path,
     };
-    let mut problems = problems;
     for problem in &mut problems {
         origin.locate(problem);
     }
@@ -559,20 +550,22 @@ pub fn is_transient(err: &io::Error) -> bool {
 /// path must not hang going), and what is judged and read is what was
 /// opened.
 pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
+    read_regular_file(path).transpose()
+}
+
+fn read_regular_file(path: &Path) -> io::Result<Option<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     // PermissionDenied without an errno: logged as it is (see `finish`).
-    let refused = |why: &str| {
-        let why = format!("refused: {why}");
-        Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)))
-    };
+    let refused = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    let not_regular = || refused("refused: not a regular file".into());
     // A look first, so that a device or FIFO left there is not even opened.
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return None,
-        Ok(meta) if !meta.is_file() => return refused("not a regular file"),
+        Ok(meta) if meta.is_dir() => return Ok(None),
+        Ok(meta) if !meta.is_file() => return not_regular(),
         Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => return Some(Err(err)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
     }
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -580,38 +573,36 @@ pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
         .open(path)
     {
         Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => return Some(Err(err)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
     };
-    let meta = match file.metadata() {
-        Ok(meta) => meta,
-        Err(err) => return Some(Err(err)),
-    };
+    let meta = file.metadata()?;
     if meta.is_dir() {
-        return None;
+        return Ok(None);
     }
     if !meta.is_file() {
-        return refused("not a regular file");
+        return not_regular();
     }
     // Their files say they are empty and never end (/proc/kmsg) or hold
     // hundreds of megabytes (/proc/self/pagemap): not service files.
     if let Some(fs) = pseudo_file_system(&file) {
-        return refused(&format!("a {fs} file, not a service file"));
+        return refused(format!("refused: a {fs} file, not a service file"));
     }
     if let Some(why) = untrusted_meta(&meta, path, "file") {
-        return Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)));
+        return refused(why);
     }
     if meta.len() > MAX_FILE_SIZE {
-        return Some(Err(io::Error::other(format!(
+        return Err(io::Error::other(format!(
             "larger than {MAX_FILE_SIZE} bytes"
-        ))));
+        )));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    match file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
-        Ok(_) => Some(file_text(bytes)),
-        // Not worth a retry: the same file would fail the same way.
-        Err(err) => Some(Err(io::Error::other(describe_io(&err)))),
-    }
+    let mut limited = file.take(MAX_FILE_SIZE + 1);
+    // Not worth a retry: the same file would fail the same way.
+    limited
+        .read_to_end(&mut bytes)
+        .map_err(|err| io::Error::other(describe_io(&err)))?;
+    file_text(bytes).map(Some)
 }
 
 /// The kernel's own file system `file` is on, if it is one.
