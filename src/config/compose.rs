@@ -4,7 +4,7 @@
 
 use super::procfile::{self, ProcLine};
 use super::{Entry, Problem, Value, read_service_file, template, toml_format, versions};
-use crate::util::Fnv;
+use crate::util::{Fnv, describe_io};
 use std::path::{Path, PathBuf};
 
 /// Template lines are told apart from the service file's by this offset,
@@ -60,7 +60,7 @@ pub fn apply_template(
     let text = match read_service_file(&path) {
         None => return Err(at(format!("no file {}", path.display()))),
         Some(Err(err)) => {
-            let why = crate::util::describe_io(&err);
+            let why = describe_io(&err);
             return Err(at(format!("cannot read {}: {why}", path.display())));
         }
         Some(Ok(text)) => text,
@@ -126,6 +126,7 @@ pub fn apply_template(
 }
 
 /// A `Procfile` and the `.env` beside it, as read now.
+#[derive(Default)]
 pub struct Procfile {
     pub path: PathBuf,
     /// The good lines.
@@ -162,10 +163,13 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
     let text = read_service_file(&path)?;
     let mut procfile = Procfile {
         path,
-        lines: Vec::new(),
-        broken: None,
-        env: Vec::new(),
-        env_fingerprint: 0,
+        ..Procfile::default()
+    };
+    let unreadable = |err| {
+        vec![Problem::new(
+            1,
+            format!("cannot read: {}", describe_io(&err)),
+        )]
     };
     let problems = match text {
         Ok(text) => {
@@ -173,10 +177,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
             procfile.lines = lines;
             problems
         }
-        Err(err) => vec![Problem::new(
-            1,
-            format!("cannot read: {}", crate::util::describe_io(&err)),
-        )],
+        Err(err) => unreadable(err),
     };
     if !problems.is_empty() {
         procfile.broken = Some((procfile.path.clone(), problems));
@@ -194,10 +195,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
                 Err(problems) => problems,
             }
         }
-        Some(Err(err)) => vec![Problem::new(
-            1,
-            format!("cannot read: {}", crate::util::describe_io(&err)),
-        )],
+        Some(Err(err)) => unreadable(err),
     };
     if procfile.broken.is_none() && !env_problems.is_empty() {
         procfile.broken = Some((env_path, env_problems));

@@ -33,7 +33,7 @@ pub fn expand<'v>(
             let (inside, after) = inside_and_rest.split_at(close);
             rest = after.get(2..).unwrap_or("");
             let name = inside.trim_matches([' ', '\t']);
-            if !is_var_name(name) {
+            if !super::is_service_name(name) {
                 if inside
                     .chars()
                     .all(|c| c == ' ' || c == '\t' || is_var_char(c))
@@ -70,10 +70,6 @@ pub fn expand<'v>(
 
 fn is_var_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
-}
-
-fn is_var_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(is_var_char)
 }
 
 #[cfg(test)]
