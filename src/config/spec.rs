@@ -463,9 +463,7 @@ fn apply(
         "umask" => {
             spec.umask = Some(match value {
                 Value::Int(n) if (0..=0o777).contains(n) => *n as u32,
-                Value::Int(n) => {
-                    return Err(format!("{n:#o} is not a umask (0 to 0o777)"));
-                }
+                Value::Int(n) => return Err(format!("{n:#o} is not a umask (0 to 0o777)")),
                 Value::Text(text) | Value::Str(text) => values::umask(text)?,
                 other => return Err(expected("an octal string like \"022\"", other)),
             })
@@ -481,9 +479,7 @@ fn apply(
         "log-max-size" => {
             spec.log_mut().max_size = match value {
                 Value::Int(n) if *n >= 1 => *n as u64,
-                Value::Int(n) => {
-                    return Err(format!("{n} is not a size of 1 byte or more"));
-                }
+                Value::Int(n) => return Err(format!("{n} is not a size of 1 byte or more")),
                 Value::Text(text) | Value::Str(text) => values::size(text)?,
                 other => return Err(expected("a size like \"1M\"", other)),
             }
@@ -513,9 +509,7 @@ fn apply(
             spec.extras_mut().keep_leftovers = match string(value)?.as_str() {
                 "stop" => false,
                 "keep" => true,
-                other => {
-                    return Err(format!("{other:?} is not one of \"stop\", \"keep\""));
-                }
+                other => return Err(format!("{other:?} is not one of \"stop\", \"keep\"")),
             }
         }
         "stop-signal" => {
