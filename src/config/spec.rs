@@ -81,8 +81,6 @@ pub enum Readiness {
     },
 }
 
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Hooks, health checks, readiness and daemon keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extras {
@@ -141,10 +139,10 @@ static NO_EXTRAS: Extras = Extras {
     before: None,
     stop_command: None,
     on_exit: None,
-    hook_timeout: DEFAULT_HOOK_TIMEOUT,
+    hook_timeout: Duration::from_secs(30),
     health_check: None,
     pid_file: None,
-    start_timeout: DEFAULT_START_TIMEOUT,
+    start_timeout: Duration::from_secs(30),
     readiness: None,
     versions: None,
     schedule: None,
@@ -152,12 +150,38 @@ static NO_EXTRAS: Extras = Extras {
     keep_leftovers: false,
 };
 
-pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
 pub const DEFAULT_LOG_KEEP: u32 = 3;
 /// The most rotated files `log-keep` may ask for.
 pub const MAX_LOG_KEEP: u32 = 100;
 
 impl ServiceSpec {
+    /// A definition with every default, running `argv`.
+    pub fn new(name: &str, argv: Vec<String>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            argv,
+            env: Vec::new(),
+            user: None,
+            group: None,
+            dir: PathBuf::from("/"),
+            chroot: None,
+            umask: None,
+            nice: None,
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            restart: Restart::Always,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            enabled: true,
+            groups: Vec::new(),
+            instances: None,
+            critical: false,
+            extras: None,
+            depends_on: Vec::new(),
+            log: None,
+        }
+    }
+
     pub fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }
@@ -178,7 +202,7 @@ impl ServiceSpec {
         self.log.get_or_insert_with(|| {
             Box::new(LogSpec {
                 path: PathBuf::new(),
-                max_size: DEFAULT_LOG_MAX_SIZE,
+                max_size: 1024 * 1024,
                 keep: DEFAULT_LOG_KEEP,
             })
         })
@@ -203,41 +227,8 @@ pub struct ActivityCheck {
     pub inactive: Duration,
 }
 
-pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The most copies one file may ask for.
 pub const MAX_INSTANCES: u32 = 1000;
-
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl ServiceSpec {
-    /// A definition with every default, running `argv`.
-    pub fn new(name: &str, argv: Vec<String>) -> ServiceSpec {
-        ServiceSpec {
-            name: name.to_string(),
-            argv,
-            env: Vec::new(),
-            user: None,
-            group: None,
-            dir: PathBuf::from("/"),
-            chroot: None,
-            umask: None,
-            nice: None,
-            stdout: Output::Inherit,
-            stderr: Output::Inherit,
-            restart: Restart::Always,
-            stop_signal: libc::SIGTERM,
-            stop_timeout: DEFAULT_STOP_TIMEOUT,
-            enabled: true,
-            groups: Vec::new(),
-            instances: None,
-            critical: false,
-            extras: None,
-            depends_on: Vec::new(),
-            log: None,
-        }
-    }
-}
 
 enum Command {
     Line(String),
