@@ -393,10 +393,7 @@ fn apply(
         "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value)?),
         "start-timeout" => spec.extras_mut().start_timeout = duration(value)?,
         "ready-fd" => {
-            let fd = integer(value)?;
-            if !(3..=255).contains(&fd) {
-                return Err(format!("{fd} is not a descriptor from 3 to 255"));
-            }
+            let fd = int_in(value, 3, 255, Some("is not a descriptor from 3 to 255"))?;
             set_readiness(spec, Readiness::Fd(fd as i32))?;
         }
         "notify" => {
@@ -414,11 +411,9 @@ fn apply(
         "health-check.interval" => health(spec).interval = duration(value)?,
         "health-check.timeout" => health(spec).timeout = duration(value)?,
         "health-check.retries" => {
-            let n = integer(value)?;
-            health(spec).retries = u32::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| format!("{n} is not a count of 1 or more"))?;
+            let outside = Some("is not a count of 1 or more");
+            let n = int_in(value, 1, u32::MAX.into(), outside)?;
+            health(spec).retries = n as u32;
         }
         "health-check.folder" => activity(spec).folder = absolute_path(value)?,
         "health-check.inactive-time" => {
@@ -459,13 +454,7 @@ fn apply(
                 other => return Err(expected("an octal string like \"022\"", other)),
             })
         }
-        "nice" => {
-            let n = integer(value)?;
-            if !(-20..=19).contains(&n) {
-                return Err(format!("{n} is out of range -20..19"));
-            }
-            spec.nice = Some(n as i32);
-        }
+        "nice" => spec.nice = Some(int_in(value, -20, 19, None)? as i32),
         "log" => spec.log_mut().path = absolute_path(value)?,
         "log-max-size" => {
             spec.log_mut().max_size = match value {
@@ -475,13 +464,7 @@ fn apply(
                 other => return Err(expected("a size like \"1M\"", other)),
             }
         }
-        "log-keep" => {
-            let n = integer(value)?;
-            spec.log_mut().keep = u32::try_from(n)
-                .ok()
-                .filter(|&n| n <= MAX_LOG_KEEP)
-                .ok_or_else(|| format!("{n} is out of range 0..{MAX_LOG_KEEP}"))?;
-        }
+        "log-keep" => spec.log_mut().keep = int_in(value, 0, MAX_LOG_KEEP.into(), None)? as u32,
         "stdout" => spec.stdout = output(value)?,
         "stderr" => spec.stderr = output(value)?,
         "restart" => {
@@ -522,13 +505,7 @@ fn apply(
             spec.depends_on = names;
         }
         "groups" => spec.groups = names(value)?,
-        "instances" => {
-            let n = integer(value)?;
-            if !(1..=i64::from(MAX_INSTANCES)).contains(&n) {
-                return Err(format!("{n} is out of range 1..{MAX_INSTANCES}"));
-            }
-            spec.instances = Some(n as u32);
-        }
+        "instances" => spec.instances = Some(int_in(value, 1, MAX_INSTANCES.into(), None)? as u32),
         "env" => {
             return Err(match value {
                 Value::Text(_) => "write one variable a line, as env.NAME=value".into(),
@@ -671,6 +648,19 @@ fn integer(value: &Value) -> Result<i64, String> {
             .map_err(|_| format!("expected an integer, found {text:?}")),
         other => Err(expected("an integer", other)),
     }
+}
+
+/// An integer from `low` to `high`; `outside` words one that is not, by
+/// default as out of that range.
+fn int_in(value: &Value, low: i64, high: i64, outside: Option<&str>) -> Result<i64, String> {
+    let n = integer(value)?;
+    if !(low..=high).contains(&n) {
+        return Err(match outside {
+            Some(why) => format!("{n} {why}"),
+            None => format!("{n} is out of range {low}..{high}"),
+        });
+    }
+    Ok(n)
 }
 
 fn id(value: &Value) -> Result<Id, String> {
