@@ -28,10 +28,10 @@ pub fn apply_template(
     entries: Vec<Entry>,
     used: &mut Used,
 ) -> Result<Vec<Entry>, Vec<Problem>> {
-    let (own, mut vars): (Vec<Entry>, Vec<Entry>) = entries
+    let (own, vars): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| !e.key.starts_with("vars.") && e.key != "vars");
-    let (mut own, chosen): (Vec<Entry>, Vec<Entry>) =
+    let (own, chosen): (Vec<Entry>, Vec<Entry>) =
         own.into_iter().partition(|e| e.key != "template");
     let Some(chosen) = chosen.into_iter().next() else {
         return match vars.first() {
@@ -69,7 +69,7 @@ pub fn apply_template(
     used.path = Some(path.clone());
     let mut problems = Vec::new();
     let mut values: Vec<(&str, String)> = Vec::new();
-    for var in &mut vars {
+    for var in &vars {
         let name = var.key.strip_prefix("vars.").unwrap_or(&var.key);
         match &var.value {
             Value::Str(v) | Value::Text(v) => values.push((name, v.clone())),
@@ -101,7 +101,8 @@ pub fn apply_template(
     })
     .map_err(in_template)?;
     let mut from_template = toml_format::entries(&expanded).map_err(in_template)?;
-    for entry in &from_template {
+    for entry in &mut from_template {
+        entry.line += TEMPLATE_LINES;
         let top = entry.key.split('.').next().unwrap_or("");
         if matches!(top, "template" | "vars" | "apply-on" | "version") {
             problems.push(Problem::new(
@@ -111,14 +112,11 @@ pub fn apply_template(
         }
     }
     if !problems.is_empty() {
-        return Err(in_template(problems));
-    }
-    for entry in &mut from_template {
-        entry.line += TEMPLATE_LINES;
+        return Err(problems);
     }
     // Versions stay the service file's: merged after.
     let (dated, undated): (Vec<Entry>, Vec<Entry>) = own
-        .drain(..)
+        .into_iter()
         .partition(|e| e.key == "apply-on" || e.key.starts_with("version."));
     let mut merged = versions::merge(&from_template, &undated);
     merged.extend(dated);
