@@ -158,20 +158,15 @@ impl Schedule {
                 problems.push(Problem::new(entry.line, format!("{}: {why}", entry.key)));
             }
         }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(any.then_some(schedule))
+        problems
+            .is_empty()
+            .then_some(any.then_some(schedule))
+            .ok_or(problems)
     }
 
     /// Seconds a window lasts: `1..=86400`.
     fn length(&self) -> i64 {
-        let (start, stop) = (i64::from(self.start), i64::from(self.stop));
-        if stop > start {
-            stop - start
-        } else {
-            stop + DAY - start
-        }
+        (i64::from(self.stop) - i64::from(self.start) - 1).rem_euclid(DAY) + 1
     }
 
     fn opens_on(&self, days: i64) -> bool {
