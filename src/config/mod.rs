@@ -494,10 +494,7 @@ fn read(
         let merged = versions::merge(&split.top, &version.entries);
         let (_, more) = spec::build(name, &merged);
         let own_line = |line: usize| version.entries.iter().any(|e| e.line == line);
-        for mut problem in more {
-            if top_problems.contains(&problem) {
-                continue;
-            }
+        for mut problem in more.into_iter().filter(|p| !top_problems.contains(p)) {
             if !own_line(problem.line) {
                 problem.message = format!(
                     "with the version on line {}: {}",
