@@ -84,10 +84,8 @@ fn flatten(
             {
                 for (index, item) in items.iter().enumerate() {
                     if let DeValue::Table(inner) = item.get_ref() {
-                        let len = path.len();
-                        path.push_str(&format!(".{index}."));
+                        *path = format!("version.{index}.");
                         flatten(inner, path, depth + 2, leaves, too_deep);
-                        path.truncate(len);
                     }
                 }
             }
