@@ -95,61 +95,40 @@ pub fn umask(text: &str) -> Result<u32, String> {
 /// next character. No other shell syntax is interpreted.
 pub fn split_command(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
+    // `Some` from the first character of a word on, even an empty `''`.
+    let mut word: Option<String> = None;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            words.extend(word.take());
+            continue;
+        }
+        let current = word.get_or_insert_with(String::new);
         match c {
-            ' ' | '\t' | '\n' | '\r' => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated ' quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("unterminated \" quote".into()),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated \" quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
+            '\'' => loop {
                 match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("trailing backslash".into()),
+                    Some('\'') => break,
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated ' quote".into()),
                 }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c @ ('"' | '\\')) => current.push(c),
+                        Some(c) => current.extend(['\\', c]),
+                        None => return Err("unterminated \" quote".into()),
+                    },
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated \" quote".into()),
+                }
+            },
+            '\\' => current.push(chars.next().ok_or("trailing backslash")?),
+            c => current.push(c),
         }
     }
-    if in_word {
-        words.push(word);
-    }
+    words.extend(word);
     Ok(words)
 }
 
