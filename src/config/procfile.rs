@@ -16,13 +16,11 @@ pub struct ProcLine {
 
 /// The lines of `text` with their numbers, without a CRLF's CR, skipping
 /// blank lines and `#` comments.
-fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    (1..)
-        .zip(
-            text.lines()
-                .map(|line| line.strip_suffix('\r').unwrap_or(line)),
-        )
-        .filter(|(_, line)| {
+fn content_lines(text: &str) -> impl Iterator<Item = (&str, usize)> {
+    text.lines()
+        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .zip(1..)
+        .filter(|(line, _)| {
             let line = line.trim();
             !line.is_empty() && !line.starts_with('#')
         })
@@ -33,7 +31,7 @@ fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
     let mut services: Vec<ProcLine> = Vec::new();
     let mut problems = Vec::new();
-    for (number, line) in content_lines(text) {
+    for (line, number) in content_lines(text) {
         let Some((name, command)) = line.split_once(':') else {
             problems.push(Problem::new(number, "expected \"name: command\""));
             continue;
@@ -70,7 +68,7 @@ pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
 pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Vec<Problem>> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
-    for (number, line) in content_lines(text) {
+    for (line, number) in content_lines(text) {
         match env_line(line) {
             Ok((name, value)) => match vars.iter_mut().find(|(n, _)| n == name) {
                 Some((_, old)) => *old = value,
