@@ -163,19 +163,14 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
         path,
         ..Procfile::default()
     };
-    let unreadable = |err| {
-        vec![Problem::new(
-            1,
-            format!("cannot read: {}", describe_io(&err)),
-        )]
-    };
+    let unreadable = |err| Problem::new(1, format!("cannot read: {}", describe_io(&err)));
     let problems = match text {
         Ok(text) => {
             let (lines, problems) = procfile::read_procfile(&text);
             procfile.lines = lines;
             problems
         }
-        Err(err) => unreadable(err),
+        Err(err) => vec![unreadable(err)],
     };
     if !problems.is_empty() {
         procfile.broken = Some((procfile.path.clone(), problems));
@@ -193,7 +188,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
                 Err(problems) => problems,
             }
         }
-        Some(Err(err)) => unreadable(err),
+        Some(Err(err)) => vec![unreadable(err)],
     };
     if procfile.broken.is_none() && !env_problems.is_empty() {
         procfile.broken = Some((env_path, env_problems));
