@@ -37,25 +37,21 @@ pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
             continue;
         };
         let (name, command) = (name.trim(), command.trim());
-        if !is_service_name(name) {
-            problems.push(Problem::new(
-                number,
-                format!("bad name {name:?}: use letters, digits, _ and -"),
-            ));
+        let why = if !is_service_name(name) {
+            format!("bad name {name:?}: use letters, digits, _ and -")
         } else if command.is_empty() {
-            problems.push(Problem::new(number, format!("{name}: empty command")));
+            format!("{name}: empty command")
         } else if let Some(first) = services.iter().find(|s| s.name == name) {
-            problems.push(Problem::new(
-                number,
-                format!("{name}: defined twice (first on line {})", first.line),
-            ));
+            format!("{name}: defined twice (first on line {})", first.line)
         } else {
             services.push(ProcLine {
                 name: name.into(),
                 command: command.into(),
                 line: number,
             });
-        }
+            continue;
+        };
+        problems.push(Problem::new(number, why));
     }
     (services, problems)
 }

@@ -354,10 +354,8 @@ fn activity_complete(spec: &mut ServiceSpec, entries: &[Entry], problems: &mut V
     let line = first_line(entries, &|key| {
         key == "health-check.folder" || key == "health-check.inactive-time"
     });
-    problems.push(Problem::new(
-        line,
-        format!("health-check: missing {missing}"),
-    ));
+    let why = format!("health-check: missing {missing}");
+    problems.push(Problem::new(line, why));
     spec.extras_mut().activity = None;
 }
 

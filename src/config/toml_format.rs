@@ -25,10 +25,8 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             }
             message => message.to_string(),
         };
-        vec![Problem::new(
-            lines.of(span.start),
-            format!("TOML syntax: {why}"),
-        )]
+        let at = lines.of(span.start);
+        vec![Problem::new(at, format!("TOML syntax: {why}"))]
     })?;
     let mut leaves = Vec::new();
     let mut too_deep = Vec::new();
