@@ -487,7 +487,7 @@ fn read(
         }
     };
     let split = versions::split(entries);
-    let versioned = split.is_versioned();
+    let versioned = split.apply_on.is_some() || !split.versions.is_empty();
     problems.extend(split.problems.iter().cloned());
     let (top, top_problems) = spec::build(name, &split.top);
     for version in &split.versions {

@@ -33,13 +33,6 @@ pub struct Split {
     pub problems: Vec<Problem>,
 }
 
-impl Split {
-    /// Whether the file says anything about time at all.
-    pub fn is_versioned(&self) -> bool {
-        self.apply_on.is_some() || !self.versions.is_empty()
-    }
-}
-
 /// Which definition is in effect at a time, and when that changes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Effect {
