@@ -246,10 +246,10 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     for (entry, repeated) in entries.iter().zip(crate::util::repeats(&keys)) {
         let key = entry.key.as_str();
-        let bad_var = key.strip_prefix("env.");
+        let env_var = key.strip_prefix("env.");
         let message = if repeated {
             format!("duplicate key {key:?}")
-        } else if let Some(var) = bad_var.filter(|v| v.is_empty() || v.contains(['=', '\0'])) {
+        } else if let Some(var) = env_var.filter(|v| v.is_empty() || v.contains(['=', '\0'])) {
             format!("env: bad variable name {var:?}")
         } else {
             match apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
