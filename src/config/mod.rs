@@ -13,7 +13,7 @@ pub mod toml_format;
 pub mod values;
 pub mod versions;
 
-use crate::util::describe_io;
+use crate::util::{Fnv, describe_io};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -405,11 +405,9 @@ fn finish(
             (Read::empty(name), vec![Problem::new(1, message)])
         }
     };
-    let fingerprint = text.as_ref().map_or(0, |text| {
-        crate::util::Fnv(read.used.fingerprint)
-            .feed(text.as_bytes())
-            .0
-    });
+    let fingerprint = text
+        .as_ref()
+        .map_or(0, |text| Fnv(read.used.fingerprint).feed(text.as_bytes()).0);
     let key_lines = read
         .entries
         .iter()
