@@ -115,12 +115,9 @@ impl LocalTime {
 /// `2026-12-03 08:00`, seconds shown only when there are some.
 impl fmt::Display for LocalTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (year, month, day) = (self.year, self.month, self.day);
         let (h, m, s) = (self.secs / 3600, self.secs / 60 % 60, self.secs % 60);
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {h:02}:{m:02}",
-            self.year, self.month, self.day
-        )?;
+        write!(f, "{year:04}-{month:02}-{day:02} {h:02}:{m:02}")?;
         if s != 0 {
             write!(f, ":{s:02}")?;
         }

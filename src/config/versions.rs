@@ -244,15 +244,11 @@ pub fn parse_local(text: &str) -> Result<LocalTime, String> {
 /// A UNIX time as the local `2026-12-24T08:00:00`.
 pub fn format_local(unix: i64) -> String {
     match calendar::local_time(unix) {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year,
-            t.month,
-            t.day,
-            t.secs / 3600,
-            t.secs / 60 % 60,
-            t.secs % 60
-        ),
+        Some(t) => {
+            let (year, month, day) = (t.year, t.month, t.day);
+            let (h, m, s) = (t.secs / 3600, t.secs / 60 % 60, t.secs % 60);
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}")
+        }
         None => format!("@{unix}"),
     }
 }
