@@ -1,6 +1,6 @@
 //! Parsers for the text forms of values that both file formats share:
-//! durations, octal umasks and command lines. Pure functions; each error is
-//! a short phrase that the caller puts after `FILE:LINE: KEY: `.
+//! durations, sizes, octal umasks and command lines. Pure functions; each
+//! error is a short phrase that the caller puts after `FILE:LINE: KEY: `.
 
 use std::time::Duration;
 
@@ -24,12 +24,8 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             "bad duration {text:?}: expected a number with a unit, like \"10s\""
         ));
     }
-    let parse = |digits: &str| {
-        digits
-            .parse::<u64>()
-            .ok()
-            .or(digits.is_empty().then_some(0))
-    };
+    // An empty part (`5.` or `.5`) is 0.
+    let parse = |digits: &str| format!("0{digits}").parse::<u64>().ok();
     let too_long = || format!("bad duration {text:?}: too long");
     let whole = parse(whole).ok_or_else(too_long)?;
     // Fractions count to the millisecond; finer digits are dropped.
