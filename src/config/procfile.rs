@@ -108,11 +108,8 @@ fn env_value(text: &str) -> Result<String, String> {
         Some(quote @ ('\'' | '"')) => quote,
         _ => {
             let end = text.find(" #").or_else(|| text.find("\t#"));
-            return Ok(text
-                .get(..end.unwrap_or(text.len()))
-                .unwrap_or(text)
-                .trim_end()
-                .into());
+            let value = end.and_then(|end| text.get(..end)).unwrap_or(text);
+            return Ok(value.trim_end().into());
         }
     };
     let mut value = String::new();
