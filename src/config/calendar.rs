@@ -218,7 +218,7 @@ impl Schedule {
 fn time_value(value: &Value, end: bool) -> Result<u32, String> {
     let text = match value {
         Value::Str(text) | Value::Text(text) => text.trim(),
-        Value::Other("datetime") => return Err("write the time as a string: \"08:00:00\"".into()),
+        Value::Datetime(_) => return Err("write the time as a string: \"08:00:00\"".into()),
         other => {
             return Err(format!(
                 "expected a time \"HH:MM:SS\", not {}",
@@ -513,7 +513,7 @@ mod tests {
         assert_eq!(time_value(&Value::Str("24:00".into()), true), Ok(86_400));
         assert_eq!(time_value(&Value::Str("00:00".into()), true), Ok(86_400));
         assert!(
-            start(Value::Other("datetime"))
+            start(Value::Datetime("08:00:00".into()))
                 .unwrap_err()
                 .contains("as a string")
         );

@@ -68,7 +68,7 @@ pub enum Value {
     List(Vec<Value>),
     /// A TOML date-time, as written (`apply-on`).
     Datetime(String),
-    /// A TOML value of a type no key takes (float, datetime, table, ...).
+    /// A TOML value of a type no key takes (float, table, ...).
     Other(&'static str),
 }
 

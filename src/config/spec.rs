@@ -1129,6 +1129,13 @@ MODE = "prod"
             ]
         );
         assert_eq!(
+            problems(toml("cmd = \"x\"\n[schedule]\nstart-time = 08:00:00\n")),
+            one(
+                3,
+                "schedule.start-time: write the time as a string: \"08:00:00\""
+            )
+        );
+        assert_eq!(
             problems(toml("cmd = \"x\"\nschedule = \"mon\"\n")),
             one(
                 2,
