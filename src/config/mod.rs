@@ -154,23 +154,12 @@ pub struct Located<'a>(pub &'a Path, pub &'a Problem);
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Located(
-            file,
-            Problem {
-                line,
-                message,
-                within,
-            },
-        ) = self;
-        match within {
-            Some(within) => write!(
-                f,
-                "{}: {}:{line}: {message}",
-                file.display(),
-                within.display()
-            ),
-            None => write!(f, "{}:{line}: {message}", file.display()),
+        let Located(file, problem) = self;
+        write!(f, "{}", file.display())?;
+        if let Some(within) = &problem.within {
+            write!(f, ": {}", within.display())?;
         }
+        write!(f, ":{}: {}", problem.line, problem.message)
     }
 }
 
@@ -215,8 +204,7 @@ pub fn is_service_name(name: &str) -> bool {
 pub fn service_names(dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if let Some((name, _)) = entry.file_name().to_str().and_then(classify) {
+        if let Some((name, _)) = entry?.file_name().to_str().and_then(classify) {
             names.push(name.to_string());
         }
     }
@@ -347,7 +335,7 @@ pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
 
 fn refused(name: &str, file: PathBuf, problem: Problem) -> Examined {
     Examined {
-        spec: ServiceSpec::new(name, Vec::new()),
+        spec: nothing(name),
         origin: Origin {
             file,
             ..Origin::default()
@@ -395,40 +383,36 @@ fn finish(
     file: PathBuf,
     text: io::Result<String>,
 ) -> Examined {
-    let (read, mut problems) = match &text {
-        Ok(text) => read(Some(dir), name, format, text, wall_now()),
+    let mut used = compose::Used::default();
+    let (spec, entries, mut problems) = match &text {
+        Ok(text) => read(Some(dir), name, format, text, wall_now(), &mut used),
         Err(err) => {
             let message = match err.kind() {
                 io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
                 _ => format!("cannot read: {}", describe_io(err)),
             };
-            (Read::empty(name), vec![Problem::new(1, message)])
+            (nothing(name), Vec::new(), vec![Problem::new(1, message)])
         }
     };
     let fingerprint = text
         .as_ref()
-        .map_or(0, |text| Fnv(read.used.fingerprint).feed(text.as_bytes()).0);
-    let key_lines = read
-        .entries
-        .iter()
-        .map(|e| (e.key.clone(), e.line))
-        .collect();
+        .map_or(0, |text| Fnv(used.fingerprint).feed(text.as_bytes()).0);
     let origin = Origin {
         file,
-        key_lines,
+        key_lines: entries.iter().map(|e| (e.key.clone(), e.line)).collect(),
         fingerprint,
-        template: read.used.path,
+        template: used.path,
     };
     for problem in &mut problems {
         origin.locate(problem);
     }
     Examined {
-        spec: read.spec,
+        spec,
         origin,
         problems,
         retry: text.as_ref().is_err_and(is_transient),
-        template: read.used.name,
-        entries: read.entries,
+        template: used.name,
+        entries,
     }
 }
 
@@ -439,26 +423,13 @@ pub fn wall_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// What a file's text says.
-struct Read {
-    spec: ServiceSpec,
-    /// The definition in effect, as entries.
-    entries: Vec<Entry>,
-    used: compose::Used,
+/// What a file says where it cannot be read.
+fn nothing(name: &str) -> ServiceSpec {
+    ServiceSpec::new(name, Vec::new())
 }
 
-impl Read {
-    fn empty(name: &str) -> Read {
-        Read {
-            spec: ServiceSpec::new(name, Vec::new()),
-            entries: Vec::new(),
-            used: compose::Used::default(),
-        }
-    }
-}
-
-/// A file's text as the definition in effect at `now` (a UNIX time),
-/// and every problem, in line order: the file's, its template's (at
+/// A file's text as the definition in effect at `now` (a UNIX time), as
+/// a spec and as entries, and every problem, in line order: the file's, its template's (at
 /// lines past [`compose::TEMPLATE_LINES`]) and every version's merge,
 /// future and fake ones included. A TOML syntax error is the whole
 /// answer: what the crate read up to it is not a document.
@@ -468,20 +439,20 @@ fn read(
     format: Format,
     text: &str,
     now: i64,
-) -> (Read, Vec<Problem>) {
-    let mut found = Read::empty(name);
+    used: &mut compose::Used,
+) -> (ServiceSpec, Vec<Entry>, Vec<Problem>) {
     let (entries, mut problems) = match format {
         Format::Toml => match toml_format::entries(text) {
             Ok(entries) => (entries, Vec::new()),
-            Err(problems) => return (found, problems),
+            Err(problems) => return (nothing(name), Vec::new(), problems),
         },
         Format::Going => going_format::entries(text),
     };
-    let entries = match compose::apply_template(dir, entries, &mut found.used) {
+    let entries = match compose::apply_template(dir, entries, used) {
         Ok(entries) => entries,
         Err(more) => {
             problems.extend(more);
-            return (found, problems);
+            return (nothing(name), Vec::new(), problems);
         }
     };
     let split = versions::split(entries);
@@ -523,9 +494,7 @@ fn read(
             spec.enabled = false;
         }
     }
-    found.spec = spec;
-    found.entries = entries;
-    (found, problems)
+    (spec, entries, problems)
 }
 
 /// An error that says "not now" rather than "not this file": going, or the
@@ -586,12 +555,7 @@ fn read_regular_file(path: &Path) -> io::Result<Option<String>> {
     if let Some(why) = untrusted_meta(&meta, path, "file") {
         return refused(why);
     }
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(io::Error::other(format!(
-            "larger than {MAX_FILE_SIZE} bytes"
-        )));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_SIZE) as usize + 1);
     let mut limited = file.take(MAX_FILE_SIZE + 1);
     // Not worth a retry: the same file would fail the same way.
     limited
@@ -648,8 +612,8 @@ fn untrusted_meta(meta: &std::fs::Metadata, path: &Path, what: &str) -> Option<S
 }
 
 /// A service file's bytes as the text its format reads: refused when
-/// larger than [`MAX_FILE_SIZE`] (checked before reading too, and again
-/// here for a file that grew meanwhile) or not UTF-8.
+/// larger than [`MAX_FILE_SIZE`] (a read takes one byte more, to tell)
+/// or not UTF-8.
 pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Err(io::Error::other(format!(
@@ -662,10 +626,9 @@ pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
 /// Parses a service file's text; every problem found, in line order.
 /// What [`load`] does with a file's text, without the file.
 pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
-    match read(None, name, format, text, wall_now()) {
-        (found, problems) if problems.is_empty() => Ok(found.spec),
-        (_, problems) => Err(problems),
-    }
+    let mut used = compose::Used::default();
+    let (spec, _, problems) = read(None, name, format, text, wall_now(), &mut used);
+    problems.is_empty().then_some(spec).ok_or(problems)
 }
 
 #[cfg(test)]
