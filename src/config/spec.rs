@@ -275,11 +275,10 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
             Err(why) => problems.push(Problem::new(cmd_line, format!("cmd: {why}"))),
         },
         (Some(Command::Words(words)), false) => spec.argv = words,
-        (None, _) => {
-            if !problems.iter().any(|p| p.message.starts_with("cmd:")) {
-                problems.push(Problem::new(1, "missing cmd: every service needs one"));
-            }
+        (None, _) if !problems.iter().any(|p| p.message.starts_with("cmd:")) => {
+            problems.push(Problem::new(1, "missing cmd: every service needs one"))
         }
+        (None, _) => {}
     }
     if matches!(&spec.extras().readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty())
     {
@@ -295,7 +294,7 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         let line = first_line(entries, &|key| key.starts_with("health-check."));
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
-    problems.extend(log_problems(&spec, entries));
+    log_problems(&spec, entries, &mut problems);
     match Schedule::from_entries(entries) {
         Ok(schedule) if schedule.is_some() => spec.extras_mut().schedule = schedule,
         Ok(_) => {}
@@ -316,9 +315,8 @@ fn first_line(entries: &[Entry], wanted: &dyn Fn(&str) -> bool) -> usize {
 
 /// `log` takes both stdout and stderr, so neither may go elsewhere; the
 /// size and the count of files mean nothing without it.
-fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
+fn log_problems(spec: &ServiceSpec, entries: &[Entry], problems: &mut Vec<Problem>) {
     let line_of = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.line);
-    let mut problems = Vec::new();
     if spec.log().is_some() {
         let line = line_of("log").unwrap_or(1);
         for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
@@ -336,7 +334,6 @@ fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
             }
         }
     }
-    problems
 }
 
 /// `folder` and `inactive-time` come together.
@@ -404,7 +401,19 @@ fn apply(
             let interval = Duration::from_secs(1);
             set_readiness(spec, Readiness::Command { argv, interval })?;
         }
-        "ready-interval" => spec_ready_interval(spec, duration(value)?),
+        // It may come before or after `ready`.
+        "ready-interval" => {
+            let every = duration(value)?;
+            match &mut spec.extras_mut().readiness {
+                Some(Readiness::Command { interval, .. }) => *interval = every,
+                readiness => {
+                    *readiness = Some(Readiness::Command {
+                        argv: Vec::new(),
+                        interval: every,
+                    })
+                }
+            }
+        }
         "health-check.cmd" => health(spec).argv = command_words(value)?,
         "health-check.interval" => health(spec).interval = duration(value)?,
         "health-check.timeout" => health(spec).timeout = duration(value)?,
@@ -574,20 +583,6 @@ fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), Str
         _ => return Err("only one of ready-fd, notify and ready".into()),
     }
     Ok(())
-}
-
-/// `ready-interval` may come before or after `ready`.
-fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
-    let readiness = &mut spec.extras_mut().readiness;
-    match readiness {
-        Some(Readiness::Command { interval, .. }) => *interval = every,
-        _ => {
-            *readiness = Some(Readiness::Command {
-                argv: Vec::new(),
-                interval: every,
-            })
-        }
-    }
 }
 
 fn health(spec: &mut ServiceSpec) -> &mut HealthCheck {
