@@ -285,51 +285,42 @@ pub struct Examined {
 pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
     let own = examine_file(dir, name);
     let procfile = compose::read_procfile(dir);
-    let found = procfile.as_ref().and_then(|p| Some((p, p.line(name)?)));
-    Some(match (own, found) {
-        (own, None) => own?,
-        (Some(own), Some((procfile, line))) => refused(
-            name,
-            procfile.path.clone(),
-            Problem::new(
-                line.line,
-                format!(
-                    "{name}: defined here and by {} too",
-                    own.origin.file.display()
-                ),
-            ),
-        ),
-        (None, Some((procfile, line))) => {
-            let (file, problems) = match &procfile.broken {
-                Some((file, problems)) => (file.clone(), problems.clone()),
-                None => (procfile.path.clone(), Vec::new()),
-            };
-            let spec = procfile.spec(line);
-            let entry = |key: String, value| Entry {
-                key,
-                line: line.line,
-                value,
-            };
-            let mut entries = vec![
-                entry("cmd".into(), Value::Str(line.command.clone())),
-                entry("shell".into(), Value::Bool(true)),
-            ];
-            let env = spec.env.iter();
-            entries.extend(env.map(|(k, v)| entry(format!("env.{k}"), Value::Str(v.clone()))));
-            Examined {
-                origin: Origin {
-                    file,
-                    key_lines: vec![("cmd".into(), line.line)],
-                    fingerprint: procfile.fingerprint(line),
-                    template: None,
-                },
-                spec,
-                problems,
-                retry: false,
-                template: None,
-                entries,
-            }
-        }
+    let Some((procfile, line)) = procfile.as_ref().and_then(|p| Some((p, p.line(name)?))) else {
+        return own;
+    };
+    if let Some(own) = own {
+        let own = own.origin.file.display();
+        let problem = Problem::new(line.line, format!("{name}: defined here and by {own} too"));
+        return Some(refused(name, procfile.path.clone(), problem));
+    }
+    let (file, problems) = match &procfile.broken {
+        Some((file, problems)) => (file.clone(), problems.clone()),
+        None => (procfile.path.clone(), Vec::new()),
+    };
+    let spec = procfile.spec(line);
+    let entry = |key: String, value| Entry {
+        key,
+        line: line.line,
+        value,
+    };
+    let mut entries = vec![
+        entry("cmd".into(), Value::Str(line.command.clone())),
+        entry("shell".into(), Value::Bool(true)),
+    ];
+    let env = spec.env.iter();
+    entries.extend(env.map(|(k, v)| entry(format!("env.{k}"), Value::Str(v.clone()))));
+    Some(Examined {
+        origin: Origin {
+            file,
+            key_lines: vec![("cmd".into(), line.line)],
+            fingerprint: procfile.fingerprint(line),
+            template: None,
+        },
+        spec,
+        problems,
+        retry: false,
+        template: None,
+        entries,
     })
 }
 
