@@ -181,14 +181,18 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     }
     let supervisor_options =
         log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty();
+    if !control.is_empty() && supervisor_options {
+        return Err("control commands take only -s, -d, -t and names".into());
+    }
+    let verb = control.first().map_or("", String::as_str);
+    if wait && !matches!(verb, "start" | "restart") {
+        return Err("-w goes with start and restart".into());
+    }
     if !control.is_empty() {
-        if supervisor_options {
-            return Err("control commands take only -s, -d, -t and names".into());
-        }
         if json {
             control.insert(1, "--json".into());
         }
-        check_operands(&control, wait)?;
+        check_operands(&control)?;
         if wait {
             control.insert(1, "-w".into());
         }
@@ -199,9 +203,6 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             words: control,
             timeout: duration,
         });
-    }
-    if wait {
-        return Err("-w goes with start and restart".into());
     }
     if check {
         if supervisor_options || duration.is_some() {
@@ -231,13 +232,10 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     }))
 }
 
-/// What `signal`, `pid`, `wait` and `-w` need: a signal going knows,
-/// and at least one name.
-fn check_operands(control: &[String], wait: bool) -> Result<(), String> {
+/// What `signal`, `pid` and `wait` need: a signal going knows, and at
+/// least one name.
+fn check_operands(control: &[String]) -> Result<(), String> {
     let verb = control.first().map_or("", String::as_str);
-    if wait && !matches!(verb, "start" | "restart") {
-        return Err("-w goes with start and restart".into());
-    }
     let operands = control.get(1..).unwrap_or_default();
     let names = match verb {
         "signal" => {
