@@ -344,8 +344,8 @@ fn examine_file(dir: &Path, name: &str) -> Option<Examined> {
     let going_path = dir.join(name);
     let toml_text = read_service_file(&toml_path);
     let going_text = read_service_file(&going_path);
-    let refused = |file: PathBuf, why: String| refused(name, file, Problem::new(1, why));
-    Some(match (toml_text, going_text) {
+    let refused = |file: PathBuf, why: String| Some(refused(name, file, Problem::new(1, why)));
+    let (format, file, text) = match (toml_text, going_text) {
         (None, None) => return None,
         (Some(_), _) | (_, Some(_)) if let Some(why) = untrusted(dir, "directory") => {
             let file = if toml_path.exists() {
@@ -353,27 +353,16 @@ fn examine_file(dir: &Path, name: &str) -> Option<Examined> {
             } else {
                 going_path
             };
-            refused(file, why)
+            return refused(file, why);
         }
         // An error (an unreadable directory fails both) is what to report.
-        (Some(Err(err)), _) => finish(dir, name, Format::Toml, toml_path, Err(err)),
-        (_, Some(Err(err))) => finish(dir, name, Format::Going, going_path, Err(err)),
-        (Some(_), Some(_)) => refused(
-            toml_path,
-            format!("duplicate service {name}: both {name} and {name}.toml exist"),
-        ),
-        (Some(text), None) => finish(dir, name, Format::Toml, toml_path, text),
-        (None, Some(text)) => finish(dir, name, Format::Going, going_path, text),
-    })
-}
-
-fn finish(
-    dir: &Path,
-    name: &str,
-    format: Format,
-    file: PathBuf,
-    text: io::Result<String>,
-) -> Examined {
+        (Some(text @ Err(_)), _) | (Some(text), None) => (Format::Toml, toml_path, text),
+        (_, Some(text @ Err(_))) | (None, Some(text)) => (Format::Going, going_path, text),
+        (Some(_), Some(_)) => {
+            let why = format!("duplicate service {name}: both {name} and {name}.toml exist");
+            return refused(toml_path, why);
+        }
+    };
     let mut used = compose::Used::default();
     let (spec, entries, mut problems) = match &text {
         Ok(text) => read(Some(dir), name, format, text, wall_now(), &mut used),
@@ -397,14 +386,14 @@ fn finish(
     for problem in &mut problems {
         origin.locate(problem);
     }
-    Examined {
+    Some(Examined {
         spec,
         origin,
         problems,
         retry: text.as_ref().is_err_and(is_transient),
         template: used.name,
         entries,
-    }
+    })
 }
 
 /// The UNIX time now, by the wall clock.
@@ -420,9 +409,9 @@ fn nothing(name: &str) -> ServiceSpec {
 }
 
 /// A file's text as the definition in effect at `now` (a UNIX time), as
-/// a spec and as entries, and every problem, in line order: the file's, its template's (at
-/// lines past [`compose::TEMPLATE_LINES`]) and every version's merge,
-/// future and fake ones included. A TOML syntax error is the whole
+/// a spec and as entries, and every problem, in line order: the file's,
+/// its template's (at lines past [`compose::TEMPLATE_LINES`]) and every
+/// version's merge, future and fake ones included. A TOML syntax error is the whole
 /// answer: what the crate read up to it is not a document.
 fn read(
     dir: Option<&Path>,
@@ -511,7 +500,7 @@ pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
 fn read_regular_file(path: &Path) -> io::Result<Option<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    // PermissionDenied without an errno: logged as it is (see `finish`).
+    // PermissionDenied without an errno: logged as it is (see `examine_file`).
     let refused = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
     let not_regular = || refused("refused: not a regular file".into());
     // A look first, so that a device or FIFO left there is not even opened.
