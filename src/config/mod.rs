@@ -403,7 +403,7 @@ pub fn wall_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// What a file says where it cannot be read.
+/// The definition of a file that gives none: its name, no command.
 fn nothing(name: &str) -> ServiceSpec {
     ServiceSpec::new(name, Vec::new())
 }
