@@ -47,8 +47,6 @@ usage: going [-d DIR] [-s SOCKET] [-l stderr|syslog|syslog:/PATH] [-g] [-e CODE]
   -w           start, restart: wait until running and ready
 ";
 
-pub use crate::control::DEFAULT_CLIENT_TIMEOUT;
-
 /// How going runs a main command given after `--`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct MainOptions {
@@ -94,13 +92,10 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
         return verb.map(Mode::Adhoc);
     }
     // Everything after the first `--` is the main command, untouched.
-    let main_argv = match args.iter().position(|a| a == "--") {
-        Some(at) => {
-            let rest = args.split_off(at);
-            Some(rest.into_iter().skip(1).collect::<Vec<_>>())
-        }
-        None => None,
-    };
+    let main_argv = args.iter().position(|a| a == "--").map(|at| {
+        let rest = args.split_off(at);
+        rest.into_iter().skip(1).collect::<Vec<_>>()
+    });
     let mut parser = lexopt::Parser::from_args(args);
     let mut dir = PathBuf::from(DEFAULT_DIR);
     let mut log = None;
@@ -160,12 +155,9 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             }
             Short('t') => {
                 let value = parser.value().map_err(text)?;
-                duration = Some(
-                    value
-                        .to_str()
-                        .ok_or_else(|| "-t: not text".to_string())
-                        .and_then(|v| values::duration(v).map_err(|why| format!("-t: {why}")))?,
-                );
+                let value = value.to_str().ok_or_else(|| "not text".to_string());
+                let value = value.and_then(values::duration);
+                duration = Some(value.map_err(|why| format!("-t: {why}"))?);
             }
             Short('v') | Long("version") => return Ok(Mode::Version),
             Short('h') | Long("help") => return Ok(Mode::Help),
@@ -187,14 +179,20 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             other => return Err(other.unexpected().to_string()),
         }
     }
+    let supervisor_options =
+        log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty();
+    if !control.is_empty() && supervisor_options {
+        return Err("control commands take only -s, -d, -t and names".into());
+    }
+    let verb = control.first().map_or("", String::as_str);
+    if wait && !matches!(verb, "start" | "restart") {
+        return Err("-w goes with start and restart".into());
+    }
     if !control.is_empty() {
-        if log.is_some() || main_argv.is_some() || forward_to_group || !success_codes.is_empty() {
-            return Err("control commands take only -s, -d, -t and names".into());
-        }
         if json {
             control.insert(1, "--json".into());
         }
-        check_operands(&control, wait)?;
+        check_operands(&control)?;
         if wait {
             control.insert(1, "-w".into());
         }
@@ -206,16 +204,8 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
             timeout: duration,
         });
     }
-    if wait {
-        return Err("-w goes with start and restart".into());
-    }
     if check {
-        if log.is_some()
-            || main_argv.is_some()
-            || forward_to_group
-            || !success_codes.is_empty()
-            || duration.is_some()
-        {
+        if supervisor_options || duration.is_some() {
             return Err("check takes only -d".into());
         }
         return Ok(Mode::Check { dir });
@@ -242,13 +232,10 @@ pub fn parse(mut args: Vec<OsString>) -> Result<Mode, String> {
     }))
 }
 
-/// What `signal`, `pid`, `wait` and `-w` need: a signal going knows,
-/// and at least one name.
-fn check_operands(control: &[String], wait: bool) -> Result<(), String> {
+/// What `signal`, `pid` and `wait` need: a signal going knows, and at
+/// least one name.
+fn check_operands(control: &[String]) -> Result<(), String> {
     let verb = control.first().map_or("", String::as_str);
-    if wait && !matches!(verb, "start" | "restart") {
-        return Err("-w goes with start and restart".into());
-    }
     let operands = control.get(1..).unwrap_or_default();
     let names = match verb {
         "signal" => {

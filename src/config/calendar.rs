@@ -59,16 +59,11 @@ pub struct LocalTime {
     pub secs: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EdgeKind {
-    Start,
-    Stop,
-}
-
 /// The next change of a schedule's state, and when (local time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Edge {
-    pub kind: EdgeKind,
+    /// A start, else a stop.
+    pub start: bool,
     pub at: LocalTime,
 }
 
@@ -81,8 +76,7 @@ impl LocalTime {
         let year = i64::from(self.year) - i64::from(month <= 2);
         let era = year.div_euclid(400);
         let year_of_era = year - era * 400;
-        let day_of_year =
-            (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(self.day) - 1;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + i64::from(self.day) - 1;
         let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
         era * 146_097 + day_of_era - 719_468
     }
@@ -97,11 +91,7 @@ impl LocalTime {
         let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
         let shifted_month = (5 * day_of_year + 2) / 153;
         let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-        let month = if shifted_month < 10 {
-            shifted_month + 3
-        } else {
-            shifted_month - 9
-        };
+        let month = (shifted_month + 2) % 12 + 1;
         let year = year_of_era + era * 400 + i64::from(month <= 2);
         LocalTime {
             year: year as i32,
@@ -109,12 +99,6 @@ impl LocalTime {
             day: day as u8,
             secs,
         }
-    }
-
-    /// 0 Monday ... 6 Sunday.
-    pub fn weekday(&self) -> u32 {
-        // 1970-01-01 was a Thursday.
-        (self.days() + 3).rem_euclid(7) as u32
     }
 
     /// Seconds since 1970-01-01 00:00 of the wall clock: a total order of
@@ -131,12 +115,9 @@ impl LocalTime {
 /// `2026-12-03 08:00`, seconds shown only when there are some.
 impl fmt::Display for LocalTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (year, month, day) = (self.year, self.month, self.day);
         let (h, m, s) = (self.secs / 3600, self.secs / 60 % 60, self.secs % 60);
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {h:02}:{m:02}",
-            self.year, self.month, self.day
-        )?;
+        write!(f, "{year:04}-{month:02}-{day:02} {h:02}:{m:02}")?;
         if s != 0 {
             write!(f, ":{s:02}")?;
         }
@@ -147,10 +128,7 @@ impl fmt::Display for LocalTime {
 /// `next start 2026-12-03 08:00`, as `going status` words it.
 impl fmt::Display for Edge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            EdgeKind::Start => "start",
-            EdgeKind::Stop => "stop",
-        };
+        let kind = if self.start { "start" } else { "stop" };
         write!(f, "next {kind} {}", self.at)
     }
 }
@@ -177,23 +155,19 @@ impl Schedule {
                 problems.push(Problem::new(entry.line, format!("{}: {why}", entry.key)));
             }
         }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(any.then_some(schedule))
+        problems
+            .is_empty()
+            .then_some(any.then_some(schedule))
+            .ok_or(problems)
     }
 
     /// Seconds a window lasts: `1..=86400`.
     fn length(&self) -> i64 {
-        let (start, stop) = (i64::from(self.start), i64::from(self.stop));
-        if stop > start {
-            stop - start
-        } else {
-            stop + DAY - start
-        }
+        (i64::from(self.stop) - i64::from(self.start) - 1).rem_euclid(DAY) + 1
     }
 
     fn opens_on(&self, days: i64) -> bool {
+        // 1970-01-01 was a Thursday.
         self.week_days & (1 << (days + 3).rem_euclid(7)) != 0
     }
 
@@ -233,11 +207,7 @@ impl Schedule {
             .into_iter()
             .find(|&edge| edge > now && self.in_window_at(edge) != inside)?;
         Some(Edge {
-            kind: if inside {
-                EdgeKind::Stop
-            } else {
-                EdgeKind::Start
-            },
+            start: !inside,
             at: LocalTime::from_stamp(at),
         })
     }
@@ -248,7 +218,7 @@ impl Schedule {
 fn time_value(value: &Value, end: bool) -> Result<u32, String> {
     let text = match value {
         Value::Str(text) | Value::Text(text) => text.trim(),
-        Value::Other("datetime") => return Err("write the time as a string: \"08:00:00\"".into()),
+        Value::Datetime(_) => return Err("write the time as a string: \"08:00:00\"".into()),
         other => {
             return Err(format!(
                 "expected a time \"HH:MM:SS\", not {}",
@@ -266,21 +236,17 @@ fn time_value(value: &Value, end: bool) -> Result<u32, String> {
 
 fn parse_time(text: &str) -> Option<u32> {
     let mut fields = text.split(':');
-    let mut number = |digits: std::ops::RangeInclusive<usize>, max: u32| {
-        fields
-            .next()
+    let number = |field: Option<&str>, digits: std::ops::RangeInclusive<usize>, max: u32| {
+        field
             .filter(|f| digits.contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|f| f.parse::<u32>().ok())
             .filter(|&n| n <= max)
     };
-    let hours = number(1..=2, 24)?;
-    let minutes = number(2..=2, 59)?;
+    let hours = number(fields.next(), 1..=2, 24)?;
+    let minutes = number(fields.next(), 2..=2, 59)?;
     let seconds = match fields.next() {
         None => 0,
-        Some(f) if f.len() == 2 && f.bytes().all(|b| b.is_ascii_digit()) => {
-            f.parse::<u32>().ok().filter(|&s| s <= 59)?
-        }
-        Some(_) => return None,
+        seconds => number(seconds, 2..=2, 59)?,
     };
     let secs = hours * 3600 + minutes * 60 + seconds;
     (fields.next().is_none() && secs <= 86_400).then_some(secs)
@@ -290,18 +256,16 @@ fn parse_time(text: &str) -> Option<u32> {
 /// names or first three letters, any case; a range wraps past Sunday
 /// (`"fri-mon"` is Friday to Monday).
 fn week_days_value(value: &Value) -> Result<u8, String> {
+    let items = match value {
+        Value::List(items) => items.as_slice(),
+        one => std::slice::from_ref(one),
+    };
     let mut days = 0u8;
-    match value {
-        Value::Str(text) | Value::Text(text) => days |= week_days_text(text)?,
-        Value::List(items) => {
-            for item in items {
-                match item {
-                    Value::Str(text) | Value::Text(text) => days |= week_days_text(text)?,
-                    other => return Err(format!("expected day names, not {}", other.type_name())),
-                }
-            }
+    for item in items {
+        match item {
+            Value::Str(text) | Value::Text(text) => days |= week_days_text(text)?,
+            other => return Err(format!("expected day names, not {}", other.type_name())),
         }
-        other => return Err(format!("expected day names, not {}", other.type_name())),
     }
     if days == 0 {
         return Err("no week day: use \"all\", \"mon-fri\" or [\"mon\", \"wed\"]".into());
@@ -319,17 +283,10 @@ fn week_days_text(text: &str) -> Result<u8, String> {
             days |= ALL_DAYS;
             continue;
         }
-        let (first, last) = match word.split_once('-') {
-            Some((first, last)) => (day_number(first)?, day_number(last)?),
-            None => (day_number(word)?, day_number(word)?),
-        };
-        let mut day = first;
-        loop {
-            days |= 1 << day;
-            if day == last {
-                break;
-            }
-            day = (day + 1) % 7;
+        let (first, last) = word.split_once('-').unwrap_or((word, word));
+        let (first, last) = (day_number(first)?, day_number(last)?);
+        for step in 0..=(last + 7 - first) % 7 {
+            days |= 1 << ((first + step) % 7);
         }
     }
     Ok(days)
@@ -456,8 +413,11 @@ mod tests {
         }
     }
 
-    fn edge(kind: EdgeKind, at: LocalTime) -> Option<Edge> {
-        Some(Edge { kind, at })
+    const START: bool = true;
+    const STOP: bool = false;
+
+    fn edge(start: bool, at: LocalTime) -> Option<Edge> {
+        Some(Edge { start, at })
     }
 
     /// The next edge as status shows it.
@@ -507,10 +467,17 @@ mod tests {
             assert_eq!(local.days(), days, "{local:?}");
         }
         // 2026-12-03 is a Thursday, 2024-02-29 a Thursday too.
-        assert_eq!(at(2026, 12, 3, "08:00").weekday(), 3);
-        assert_eq!(at(2024, 2, 29, "08:00").weekday(), 3);
-        assert_eq!(at(2026, 12, 6, "08:00").weekday(), 6);
-        assert_eq!(at(2026, 12, 7, "08:00").weekday(), 0);
+        let weekday = |t: LocalTime| {
+            let on = |day: u32| Schedule {
+                week_days: 1 << day,
+                ..Schedule::default()
+            };
+            (0..7).find(|&day| on(day).opens_on(t.days()))
+        };
+        assert_eq!(weekday(at(2026, 12, 3, "08:00")), Some(3));
+        assert_eq!(weekday(at(2024, 2, 29, "08:00")), Some(3));
+        assert_eq!(weekday(at(2026, 12, 6, "08:00")), Some(6));
+        assert_eq!(weekday(at(2026, 12, 7, "08:00")), Some(0));
     }
 
     #[test]
@@ -546,7 +513,7 @@ mod tests {
         assert_eq!(time_value(&Value::Str("24:00".into()), true), Ok(86_400));
         assert_eq!(time_value(&Value::Str("00:00".into()), true), Ok(86_400));
         assert!(
-            start(Value::Other("datetime"))
+            start(Value::Datetime("08:00:00".into()))
                 .unwrap_err()
                 .contains("as a string")
         );
@@ -773,9 +740,9 @@ mod tests {
     }
     #[test]
     fn edges_are_shown_as_status_says() {
-        let next = edge(EdgeKind::Start, at(2026, 12, 3, "08:00")).unwrap();
+        let next = edge(START, at(2026, 12, 3, "08:00")).unwrap();
         assert_eq!(next.to_string(), "next start 2026-12-03 08:00");
-        let stop = edge(EdgeKind::Stop, at(2027, 1, 9, "18:30:05")).unwrap();
+        let stop = edge(STOP, at(2027, 1, 9, "18:30:05")).unwrap();
         assert_eq!(stop.to_string(), "next stop 2027-01-09 18:30:05");
     }
 
@@ -877,14 +844,11 @@ mod tests {
             let now = utc(2026, 12, 3, "12:00");
             assert_eq!(local_time(now), Some(at(2026, 12, 3, "12:00")));
             let (next, unix) = next_edge_unix(&office, now).unwrap();
-            assert_eq!(
-                next,
-                edge(EdgeKind::Stop, at(2026, 12, 3, "18:00")).unwrap()
-            );
+            assert_eq!(next, edge(STOP, at(2026, 12, 3, "18:00")).unwrap());
             assert_eq!(unix, utc(2026, 12, 3, "18:00"));
             let friday_night = utc(2026, 12, 4, "20:00");
             let (next, unix) = next_edge_unix(&office, friday_night).unwrap();
-            assert_eq!(next.kind, EdgeKind::Start);
+            assert_eq!(next.start, START);
             assert_eq!(unix, utc(2026, 12, 7, "08:00"));
             assert_eq!(next_edge_unix(&Schedule::default(), now), None);
         } else {
@@ -903,17 +867,14 @@ mod tests {
             // A start at 02:30 on the night the clocks skip it (Sunday).
             let night = schedule("02:30", "04:00", "sun");
             let (next, unix) = next_edge_unix(&night, utc(2026, 3, 28, "12:00")).unwrap();
-            assert_eq!(
-                next,
-                edge(EdgeKind::Start, at(2026, 3, 29, "02:30")).unwrap()
-            );
+            assert_eq!(next, edge(START, at(2026, 3, 29, "02:30")).unwrap());
             assert_eq!(unix, utc(2026, 3, 29, "01:00"));
             // ... and on the night it is shown twice: the first.
             let (_, unix) = next_edge_unix(&night, utc(2026, 10, 24, "12:00")).unwrap();
             assert_eq!(unix, utc(2026, 10, 25, "00:30"));
             // The stop at 04:00 that night is three hours of UTC later.
             let (next, unix) = next_edge_unix(&night, utc(2026, 10, 25, "00:30")).unwrap();
-            assert_eq!(next.kind, EdgeKind::Stop);
+            assert_eq!(next.start, STOP);
             assert_eq!(unix, utc(2026, 10, 25, "03:00"));
         }
         println!("zone checked");

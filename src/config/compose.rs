@@ -4,7 +4,7 @@
 
 use super::procfile::{self, ProcLine};
 use super::{Entry, Problem, Value, read_service_file, template, toml_format, versions};
-use crate::util::Fnv;
+use crate::util::{Fnv, describe_io};
 use std::path::{Path, PathBuf};
 
 /// Template lines are told apart from the service file's by this offset,
@@ -28,10 +28,10 @@ pub fn apply_template(
     entries: Vec<Entry>,
     used: &mut Used,
 ) -> Result<Vec<Entry>, Vec<Problem>> {
-    let (own, mut vars): (Vec<Entry>, Vec<Entry>) = entries
+    let (own, vars): (Vec<Entry>, Vec<Entry>) = entries
         .into_iter()
         .partition(|e| !e.key.starts_with("vars.") && e.key != "vars");
-    let (mut own, chosen): (Vec<Entry>, Vec<Entry>) =
+    let (own, chosen): (Vec<Entry>, Vec<Entry>) =
         own.into_iter().partition(|e| e.key != "template");
     let Some(chosen) = chosen.into_iter().next() else {
         return match vars.first() {
@@ -60,7 +60,7 @@ pub fn apply_template(
     let text = match read_service_file(&path) {
         None => return Err(at(format!("no file {}", path.display()))),
         Some(Err(err)) => {
-            let why = crate::util::describe_io(&err);
+            let why = describe_io(&err);
             return Err(at(format!("cannot read {}: {why}", path.display())));
         }
         Some(Ok(text)) => text,
@@ -69,7 +69,7 @@ pub fn apply_template(
     used.path = Some(path.clone());
     let mut problems = Vec::new();
     let mut values: Vec<(&str, String)> = Vec::new();
-    for var in &mut vars {
+    for var in &vars {
         let name = var.key.strip_prefix("vars.").unwrap_or(&var.key);
         match &var.value {
             Value::Str(v) | Value::Text(v) => values.push((name, v.clone())),
@@ -101,7 +101,8 @@ pub fn apply_template(
     })
     .map_err(in_template)?;
     let mut from_template = toml_format::entries(&expanded).map_err(in_template)?;
-    for entry in &from_template {
+    for entry in &mut from_template {
+        entry.line += TEMPLATE_LINES;
         let top = entry.key.split('.').next().unwrap_or("");
         if matches!(top, "template" | "vars" | "apply-on" | "version") {
             problems.push(Problem::new(
@@ -111,14 +112,11 @@ pub fn apply_template(
         }
     }
     if !problems.is_empty() {
-        return Err(in_template(problems));
-    }
-    for entry in &mut from_template {
-        entry.line += TEMPLATE_LINES;
+        return Err(problems);
     }
     // Versions stay the service file's: merged after.
     let (dated, undated): (Vec<Entry>, Vec<Entry>) = own
-        .drain(..)
+        .into_iter()
         .partition(|e| e.key == "apply-on" || e.key.starts_with("version."));
     let mut merged = versions::merge(&from_template, &undated);
     merged.extend(dated);
@@ -126,6 +124,7 @@ pub fn apply_template(
 }
 
 /// A `Procfile` and the `.env` beside it, as read now.
+#[derive(Default)]
 pub struct Procfile {
     pub path: PathBuf,
     /// The good lines.
@@ -162,21 +161,16 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
     let text = read_service_file(&path)?;
     let mut procfile = Procfile {
         path,
-        lines: Vec::new(),
-        broken: None,
-        env: Vec::new(),
-        env_fingerprint: 0,
+        ..Procfile::default()
     };
+    let unreadable = |err| Problem::new(1, format!("cannot read: {}", describe_io(&err)));
     let problems = match text {
         Ok(text) => {
             let (lines, problems) = procfile::read_procfile(&text);
             procfile.lines = lines;
             problems
         }
-        Err(err) => vec![Problem::new(
-            1,
-            format!("cannot read: {}", crate::util::describe_io(&err)),
-        )],
+        Err(err) => vec![unreadable(err)],
     };
     if !problems.is_empty() {
         procfile.broken = Some((procfile.path.clone(), problems));
@@ -194,10 +188,7 @@ pub fn read_procfile(dir: &Path) -> Option<Procfile> {
                 Err(problems) => problems,
             }
         }
-        Some(Err(err)) => vec![Problem::new(
-            1,
-            format!("cannot read: {}", crate::util::describe_io(&err)),
-        )],
+        Some(Err(err)) => vec![unreadable(err)],
     };
     if procfile.broken.is_none() && !env_problems.is_empty() {
         procfile.broken = Some((env_path, env_problems));

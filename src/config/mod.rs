@@ -13,7 +13,7 @@ pub mod toml_format;
 pub mod values;
 pub mod versions;
 
-use crate::util::describe_io;
+use crate::util::{Fnv, describe_io};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -68,7 +68,7 @@ pub enum Value {
     List(Vec<Value>),
     /// A TOML date-time, as written (`apply-on`).
     Datetime(String),
-    /// A TOML value of a type no key takes (float, datetime, table, ...).
+    /// A TOML value of a type no key takes (float, table, ...).
     Other(&'static str),
 }
 
@@ -154,23 +154,12 @@ pub struct Located<'a>(pub &'a Path, pub &'a Problem);
 
 impl fmt::Display for Located<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(within) = &self.1.within {
-            return write!(
-                f,
-                "{}: {}:{}: {}",
-                self.0.display(),
-                within.display(),
-                self.1.line,
-                self.1.message
-            );
+        let Located(file, problem) = self;
+        write!(f, "{}", file.display())?;
+        if let Some(within) = &problem.within {
+            write!(f, ": {}", within.display())?;
         }
-        write!(
-            f,
-            "{}:{}: {}",
-            self.0.display(),
-            self.1.line,
-            self.1.message
-        )
+        write!(f, ":{}: {}", problem.line, problem.message)
     }
 }
 
@@ -215,8 +204,7 @@ pub fn is_service_name(name: &str) -> bool {
 pub fn service_names(dir: &Path) -> io::Result<Vec<String>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        if let Some((name, _)) = entry.file_name().to_str().and_then(classify) {
+        if let Some((name, _)) = entry?.file_name().to_str().and_then(classify) {
             names.push(name.to_string());
         }
     }
@@ -297,65 +285,48 @@ pub struct Examined {
 pub fn examine(dir: &Path, name: &str) -> Option<Examined> {
     let own = examine_file(dir, name);
     let procfile = compose::read_procfile(dir);
-    let line = procfile.as_ref().and_then(|p| p.line(name));
-    Some(match (own, procfile.as_ref(), line) {
-        (own, _, None) => own?,
-        (Some(own), Some(procfile), Some(line)) => refused(
-            name,
-            procfile.path.clone(),
-            Problem::new(
-                line.line,
-                format!(
-                    "{name}: defined here and by {} too",
-                    own.origin.file.display()
-                ),
-            ),
-        ),
-        (None, Some(procfile), Some(line)) => {
-            let (file, problems) = match &procfile.broken {
-                Some((file, problems)) => (file.clone(), problems.clone()),
-                None => (procfile.path.clone(), Vec::new()),
-            };
-            let spec = procfile.spec(line);
-            let command = Value::Str(line.command.clone());
-            let mut entries = vec![
-                Entry {
-                    key: "cmd".into(),
-                    line: line.line,
-                    value: command,
-                },
-                Entry {
-                    key: "shell".into(),
-                    line: line.line,
-                    value: Value::Bool(true),
-                },
-            ];
-            entries.extend(spec.env.iter().map(|(k, v)| Entry {
-                key: format!("env.{k}"),
-                line: line.line,
-                value: Value::Str(v.clone()),
-            }));
-            Examined {
-                origin: Origin {
-                    file,
-                    key_lines: vec![("cmd".into(), line.line)],
-                    fingerprint: procfile.fingerprint(line),
-                    template: None,
-                },
-                spec,
-                problems,
-                retry: false,
-                template: None,
-                entries,
-            }
-        }
-        (_, None, Some(_)) => return None,
+    let Some((procfile, line)) = procfile.as_ref().and_then(|p| Some((p, p.line(name)?))) else {
+        return own;
+    };
+    if let Some(own) = own {
+        let own = own.origin.file.display();
+        let problem = Problem::new(line.line, format!("{name}: defined here and by {own} too"));
+        return Some(refused(name, procfile.path.clone(), problem));
+    }
+    let (file, problems) = match &procfile.broken {
+        Some((file, problems)) => (file.clone(), problems.clone()),
+        None => (procfile.path.clone(), Vec::new()),
+    };
+    let spec = procfile.spec(line);
+    let entry = |key: String, value| Entry {
+        key,
+        line: line.line,
+        value,
+    };
+    let mut entries = vec![
+        entry("cmd".into(), Value::Str(line.command.clone())),
+        entry("shell".into(), Value::Bool(true)),
+    ];
+    let env = spec.env.iter();
+    entries.extend(env.map(|(k, v)| entry(format!("env.{k}"), Value::Str(v.clone()))));
+    Some(Examined {
+        origin: Origin {
+            file,
+            key_lines: vec![("cmd".into(), line.line)],
+            fingerprint: procfile.fingerprint(line),
+            template: None,
+        },
+        spec,
+        problems,
+        retry: false,
+        template: None,
+        entries,
     })
 }
 
 fn refused(name: &str, file: PathBuf, problem: Problem) -> Examined {
     Examined {
-        spec: ServiceSpec::new(name, Vec::new()),
+        spec: nothing(name),
         origin: Origin {
             file,
             ..Origin::default()
@@ -373,8 +344,8 @@ fn examine_file(dir: &Path, name: &str) -> Option<Examined> {
     let going_path = dir.join(name);
     let toml_text = read_service_file(&toml_path);
     let going_text = read_service_file(&going_path);
-    let refused = |file: PathBuf, why: String| refused(name, file, Problem::new(1, why));
-    Some(match (toml_text, going_text) {
+    let refused = |file: PathBuf, why: String| Some(refused(name, file, Problem::new(1, why)));
+    let (format, file, text) = match (toml_text, going_text) {
         (None, None) => return None,
         (Some(_), _) | (_, Some(_)) if let Some(why) = untrusted(dir, "directory") => {
             let file = if toml_path.exists() {
@@ -382,65 +353,47 @@ fn examine_file(dir: &Path, name: &str) -> Option<Examined> {
             } else {
                 going_path
             };
-            refused(file, why)
+            return refused(file, why);
         }
         // An error (an unreadable directory fails both) is what to report.
-        (Some(Err(err)), _) => finish(dir, name, Format::Toml, toml_path, Err(err)),
-        (_, Some(Err(err))) => finish(dir, name, Format::Going, going_path, Err(err)),
-        (Some(_), Some(_)) => refused(
-            toml_path,
-            format!("duplicate service {name}: both {name} and {name}.toml exist"),
-        ),
-        (Some(text), None) => finish(dir, name, Format::Toml, toml_path, text),
-        (None, Some(text)) => finish(dir, name, Format::Going, going_path, text),
-    })
-}
-
-fn finish(
-    dir: &Path,
-    name: &str,
-    format: Format,
-    file: PathBuf,
-    text: io::Result<String>,
-) -> Examined {
-    let (read, problems) = match &text {
-        Ok(text) => read(Some(dir), name, format, text, wall_now()),
+        (Some(text @ Err(_)), _) | (Some(text), None) => (Format::Toml, toml_path, text),
+        (_, Some(text @ Err(_))) | (None, Some(text)) => (Format::Going, going_path, text),
+        (Some(_), Some(_)) => {
+            let why = format!("duplicate service {name}: both {name} and {name}.toml exist");
+            return refused(toml_path, why);
+        }
+    };
+    let mut used = compose::Used::default();
+    let (spec, entries, mut problems) = match &text {
+        Ok(text) => read(Some(dir), name, format, text, wall_now(), &mut used),
         Err(err) => {
             let message = match err.kind() {
                 io::ErrorKind::PermissionDenied if err.raw_os_error().is_none() => err.to_string(),
                 _ => format!("cannot read: {}", describe_io(err)),
             };
-            (Read::empty(name), vec![Problem::new(1, message)])
+            (nothing(name), Vec::new(), vec![Problem::new(1, message)])
         }
     };
-    let fingerprint = text.as_ref().map_or(0, |text| {
-        crate::util::Fnv(read.used.fingerprint)
-            .feed(text.as_bytes())
-            .0
-    });
-    let key_lines = read
-        .entries
-        .iter()
-        .map(|e| (e.key.clone(), e.line))
-        .collect();
+    let fingerprint = text
+        .as_ref()
+        .map_or(0, |text| Fnv(used.fingerprint).feed(text.as_bytes()).0);
     let origin = Origin {
         file,
-        key_lines,
+        key_lines: entries.iter().map(|e| (e.key.clone(), e.line)).collect(),
         fingerprint,
-        template: read.used.path,
+        template: used.path,
     };
-    let mut problems = problems;
     for problem in &mut problems {
         origin.locate(problem);
     }
-    Examined {
-        spec: read.spec,
+    Some(Examined {
+        spec,
         origin,
         problems,
         retry: text.as_ref().is_err_and(is_transient),
-        template: read.used.name,
-        entries: read.entries,
-    }
+        template: used.name,
+        entries,
+    })
 }
 
 /// The UNIX time now, by the wall clock.
@@ -450,28 +403,15 @@ pub fn wall_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// What a file's text says.
-struct Read {
-    spec: ServiceSpec,
-    /// The definition in effect, as entries.
-    entries: Vec<Entry>,
-    used: compose::Used,
+/// The definition of a file that gives none: its name, no command.
+fn nothing(name: &str) -> ServiceSpec {
+    ServiceSpec::new(name, Vec::new())
 }
 
-impl Read {
-    fn empty(name: &str) -> Read {
-        Read {
-            spec: ServiceSpec::new(name, Vec::new()),
-            entries: Vec::new(),
-            used: compose::Used::default(),
-        }
-    }
-}
-
-/// A file's text as the definition in effect at `now` (a UNIX time),
-/// and every problem, in line order: the file's, its template's (at
-/// lines past [`compose::TEMPLATE_LINES`]) and every version's merge,
-/// future and fake ones included. A TOML syntax error is the whole
+/// A file's text as the definition in effect at `now` (a UNIX time), as
+/// a spec and as entries, and every problem, in line order: the file's,
+/// its template's (at lines past [`compose::TEMPLATE_LINES`]) and every
+/// version's merge, future and fake ones included. A TOML syntax error is the whole
 /// answer: what the crate read up to it is not a document.
 fn read(
     dir: Option<&Path>,
@@ -479,34 +419,31 @@ fn read(
     format: Format,
     text: &str,
     now: i64,
-) -> (Read, Vec<Problem>) {
-    let mut found = Read::empty(name);
+    used: &mut compose::Used,
+) -> (ServiceSpec, Vec<Entry>, Vec<Problem>) {
     let (entries, mut problems) = match format {
         Format::Toml => match toml_format::entries(text) {
             Ok(entries) => (entries, Vec::new()),
-            Err(problems) => return (found, problems),
+            Err(problems) => return (nothing(name), Vec::new(), problems),
         },
         Format::Going => going_format::entries(text),
     };
-    let entries = match compose::apply_template(dir, entries, &mut found.used) {
+    let entries = match compose::apply_template(dir, entries, used) {
         Ok(entries) => entries,
         Err(more) => {
             problems.extend(more);
-            return (found, problems);
+            return (nothing(name), Vec::new(), problems);
         }
     };
     let split = versions::split(entries);
-    let versioned = split.is_versioned();
+    let versioned = split.apply_on.is_some() || !split.versions.is_empty();
     problems.extend(split.problems.iter().cloned());
     let (top, top_problems) = spec::build(name, &split.top);
     for version in &split.versions {
         let merged = versions::merge(&split.top, &version.entries);
         let (_, more) = spec::build(name, &merged);
         let own_line = |line: usize| version.entries.iter().any(|e| e.line == line);
-        for mut problem in more {
-            if top_problems.contains(&problem) {
-                continue;
-            }
+        for mut problem in more.into_iter().filter(|p| !top_problems.contains(p)) {
             if !own_line(problem.line) {
                 problem.message = format!(
                     "with the version on line {}: {}",
@@ -537,9 +474,7 @@ fn read(
             spec.enabled = false;
         }
     }
-    found.spec = spec;
-    found.entries = entries;
-    (found, problems)
+    (spec, entries, problems)
 }
 
 /// An error that says "not now" rather than "not this file": going, or the
@@ -559,20 +494,22 @@ pub fn is_transient(err: &io::Error) -> bool {
 /// path must not hang going), and what is judged and read is what was
 /// opened.
 pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
+    read_regular_file(path).transpose()
+}
+
+fn read_regular_file(path: &Path) -> io::Result<Option<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
-    // PermissionDenied without an errno: logged as it is (see `finish`).
-    let refused = |why: &str| {
-        let why = format!("refused: {why}");
-        Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)))
-    };
+    // PermissionDenied without an errno: logged as it is (see `examine_file`).
+    let refused = |why: String| Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
+    let not_regular = || refused("refused: not a regular file".into());
     // A look first, so that a device or FIFO left there is not even opened.
     match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => return None,
-        Ok(meta) if !meta.is_file() => return refused("not a regular file"),
+        Ok(meta) if meta.is_dir() => return Ok(None),
+        Ok(meta) if !meta.is_file() => return not_regular(),
         Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => return Some(Err(err)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
     }
     let file = match std::fs::OpenOptions::new()
         .read(true)
@@ -580,38 +517,31 @@ pub(crate) fn read_service_file(path: &Path) -> Option<io::Result<String>> {
         .open(path)
     {
         Ok(file) => file,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return None,
-        Err(err) => return Some(Err(err)),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
     };
-    let meta = match file.metadata() {
-        Ok(meta) => meta,
-        Err(err) => return Some(Err(err)),
-    };
+    let meta = file.metadata()?;
     if meta.is_dir() {
-        return None;
+        return Ok(None);
     }
     if !meta.is_file() {
-        return refused("not a regular file");
+        return not_regular();
     }
     // Their files say they are empty and never end (/proc/kmsg) or hold
     // hundreds of megabytes (/proc/self/pagemap): not service files.
     if let Some(fs) = pseudo_file_system(&file) {
-        return refused(&format!("a {fs} file, not a service file"));
+        return refused(format!("refused: a {fs} file, not a service file"));
     }
     if let Some(why) = untrusted_meta(&meta, path, "file") {
-        return Some(Err(io::Error::new(io::ErrorKind::PermissionDenied, why)));
+        return refused(why);
     }
-    if meta.len() > MAX_FILE_SIZE {
-        return Some(Err(io::Error::other(format!(
-            "larger than {MAX_FILE_SIZE} bytes"
-        ))));
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    match file.take(MAX_FILE_SIZE + 1).read_to_end(&mut bytes) {
-        Ok(_) => Some(file_text(bytes)),
-        // Not worth a retry: the same file would fail the same way.
-        Err(err) => Some(Err(io::Error::other(describe_io(&err)))),
-    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_SIZE) as usize + 1);
+    let mut limited = file.take(MAX_FILE_SIZE + 1);
+    // Not worth a retry: the same file would fail the same way.
+    limited
+        .read_to_end(&mut bytes)
+        .map_err(|err| io::Error::other(describe_io(&err)))?;
+    file_text(bytes).map(Some)
 }
 
 /// The kernel's own file system `file` is on, if it is one.
@@ -662,8 +592,8 @@ fn untrusted_meta(meta: &std::fs::Metadata, path: &Path, what: &str) -> Option<S
 }
 
 /// A service file's bytes as the text its format reads: refused when
-/// larger than [`MAX_FILE_SIZE`] (checked before reading too, and again
-/// here for a file that grew meanwhile) or not UTF-8.
+/// larger than [`MAX_FILE_SIZE`] (a read takes one byte more, to tell)
+/// or not UTF-8.
 pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Err(io::Error::other(format!(
@@ -676,10 +606,9 @@ pub fn file_text(bytes: Vec<u8>) -> io::Result<String> {
 /// Parses a service file's text; every problem found, in line order.
 /// What [`load`] does with a file's text, without the file.
 pub fn parse(name: &str, format: Format, text: &str) -> Result<ServiceSpec, Vec<Problem>> {
-    match read(None, name, format, text, wall_now()) {
-        (found, problems) if problems.is_empty() => Ok(found.spec),
-        (_, problems) => Err(problems),
-    }
+    let mut used = compose::Used::default();
+    let (spec, _, problems) = read(None, name, format, text, wall_now(), &mut used);
+    problems.is_empty().then_some(spec).ok_or(problems)
 }
 
 #[cfg(test)]

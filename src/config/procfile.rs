@@ -16,54 +16,42 @@ pub struct ProcLine {
 
 /// The lines of `text` with their numbers, without a CRLF's CR, skipping
 /// blank lines and `#` comments.
-fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+fn content_lines(text: &str) -> impl Iterator<Item = (&str, usize)> {
     text.lines()
         .map(|line| line.strip_suffix('\r').unwrap_or(line))
         .zip(1..)
-        .map(|(line, number)| (number, line))
-        .filter(|(_, line)| {
+        .filter(|(line, _)| {
             let line = line.trim();
             !line.is_empty() && !line.starts_with('#')
         })
 }
 
-/// Every service of a Procfile, in the file's order, or every bad line.
-pub fn parse_procfile(text: &str) -> Result<Vec<ProcLine>, Vec<Problem>> {
-    match read_procfile(text) {
-        (services, problems) if problems.is_empty() => Ok(services),
-        (_, problems) => Err(problems),
-    }
-}
-
-/// The good lines' services and every bad line's problem.
+/// The good lines' services, in the file's order, and every bad line's
+/// problem.
 pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
     let mut services: Vec<ProcLine> = Vec::new();
     let mut problems = Vec::new();
-    for (number, line) in content_lines(text) {
+    for (line, number) in content_lines(text) {
         let Some((name, command)) = line.split_once(':') else {
             problems.push(Problem::new(number, "expected \"name: command\""));
             continue;
         };
         let (name, command) = (name.trim(), command.trim());
-        if !is_service_name(name) {
-            problems.push(Problem::new(
-                number,
-                format!("bad name {name:?}: use letters, digits, _ and -"),
-            ));
+        let why = if !is_service_name(name) {
+            format!("bad name {name:?}: use letters, digits, _ and -")
         } else if command.is_empty() {
-            problems.push(Problem::new(number, format!("{name}: empty command")));
+            format!("{name}: empty command")
         } else if let Some(first) = services.iter().find(|s| s.name == name) {
-            problems.push(Problem::new(
-                number,
-                format!("{name}: defined twice (first on line {})", first.line),
-            ));
+            format!("{name}: defined twice (first on line {})", first.line)
         } else {
             services.push(ProcLine {
                 name: name.into(),
                 command: command.into(),
                 line: number,
             });
-        }
+            continue;
+        };
+        problems.push(Problem::new(number, why));
     }
     (services, problems)
 }
@@ -76,7 +64,7 @@ pub fn read_procfile(text: &str) -> (Vec<ProcLine>, Vec<Problem>) {
 pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Vec<Problem>> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut problems = Vec::new();
-    for (number, line) in content_lines(text) {
+    for (line, number) in content_lines(text) {
         match env_line(line) {
             Ok((name, value)) => match vars.iter_mut().find(|(n, _)| n == name) {
                 Some((_, old)) => *old = value,
@@ -85,11 +73,7 @@ pub fn parse_env(text: &str) -> Result<Vec<(String, String)>, Vec<Problem>> {
             Err(why) => problems.push(Problem::new(number, why)),
         }
     }
-    if problems.is_empty() {
-        Ok(vars)
-    } else {
-        Err(problems)
-    }
+    problems.is_empty().then_some(vars).ok_or(problems)
 }
 
 fn env_line(line: &str) -> Result<(&str, String), String> {
@@ -124,11 +108,8 @@ fn env_value(text: &str) -> Result<String, String> {
         Some(quote @ ('\'' | '"')) => quote,
         _ => {
             let end = text.find(" #").or_else(|| text.find("\t#"));
-            return Ok(text
-                .get(..end.unwrap_or(text.len()))
-                .unwrap_or(text)
-                .trim_end()
-                .into());
+            let value = end.and_then(|end| text.get(..end)).unwrap_or(text);
+            return Ok(value.trim_end().into());
         }
     };
     let mut value = String::new();
@@ -179,26 +160,29 @@ mod tests {
     fn a_procfile_read() {
         let text = "# services\n\nweb: bundle exec rails s -p $PORT\n  worker :  sidekiq -q a:b  \nclock_2-x:sh -c 'x # not a comment'\n";
         assert_eq!(
-            parse_procfile(text),
-            Ok(vec![
-                service("web", "bundle exec rails s -p $PORT", 3),
-                service("worker", "sidekiq -q a:b", 4),
-                service("clock_2-x", "sh -c 'x # not a comment'", 5),
-            ])
+            read_procfile(text),
+            (
+                vec![
+                    service("web", "bundle exec rails s -p $PORT", 3),
+                    service("worker", "sidekiq -q a:b", 4),
+                    service("clock_2-x", "sh -c 'x # not a comment'", 5),
+                ],
+                vec![]
+            )
         );
-        assert_eq!(parse_procfile(""), Ok(vec![]));
-        assert_eq!(parse_procfile("  # only\n\n"), Ok(vec![]));
+        assert_eq!(read_procfile(""), (vec![], vec![]));
+        assert_eq!(read_procfile("  # only\n\n"), (vec![], vec![]));
     }
 
     #[test]
     fn crlf_line_ends() {
         let text = "web: ./web\r\n\r\n# c\r\nworker: ./w --x\r\n";
         assert_eq!(
-            parse_procfile(text),
-            Ok(vec![
-                service("web", "./web", 1),
-                service("worker", "./w --x", 4)
-            ])
+            read_procfile(text),
+            (
+                vec![service("web", "./web", 1), service("worker", "./w --x", 4)],
+                vec![]
+            )
         );
         assert_eq!(
             parse_env("A=1\r\nB=\"two\"\r\n"),
@@ -210,7 +194,7 @@ mod tests {
     fn bad_procfile_lines_each_with_their_line() {
         let text = "web: ./web\nno colon here\nwe b: x\n: x\nworker:\nweb: ./other\nw.x: y\n";
         assert_eq!(
-            problems(parse_procfile(text)),
+            problems(Err::<(), _>(read_procfile(text).1)),
             [
                 "2: expected \"name: command\"",
                 "3: bad name \"we b\": use letters, digits, _ and -",

@@ -81,8 +81,6 @@ pub enum Readiness {
     },
 }
 
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Hooks, health checks, readiness and daemon keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Extras {
@@ -141,10 +139,10 @@ static NO_EXTRAS: Extras = Extras {
     before: None,
     stop_command: None,
     on_exit: None,
-    hook_timeout: DEFAULT_HOOK_TIMEOUT,
+    hook_timeout: Duration::from_secs(30),
     health_check: None,
     pid_file: None,
-    start_timeout: DEFAULT_START_TIMEOUT,
+    start_timeout: Duration::from_secs(30),
     readiness: None,
     versions: None,
     schedule: None,
@@ -152,12 +150,38 @@ static NO_EXTRAS: Extras = Extras {
     keep_leftovers: false,
 };
 
-pub const DEFAULT_LOG_MAX_SIZE: u64 = 1024 * 1024;
 pub const DEFAULT_LOG_KEEP: u32 = 3;
 /// The most rotated files `log-keep` may ask for.
 pub const MAX_LOG_KEEP: u32 = 100;
 
 impl ServiceSpec {
+    /// A definition with every default, running `argv`.
+    pub fn new(name: &str, argv: Vec<String>) -> ServiceSpec {
+        ServiceSpec {
+            name: name.to_string(),
+            argv,
+            env: Vec::new(),
+            user: None,
+            group: None,
+            dir: PathBuf::from("/"),
+            chroot: None,
+            umask: None,
+            nice: None,
+            stdout: Output::Inherit,
+            stderr: Output::Inherit,
+            restart: Restart::Always,
+            stop_signal: libc::SIGTERM,
+            stop_timeout: Duration::from_secs(10),
+            enabled: true,
+            groups: Vec::new(),
+            instances: None,
+            critical: false,
+            extras: None,
+            depends_on: Vec::new(),
+            log: None,
+        }
+    }
+
     pub fn extras(&self) -> &Extras {
         self.extras.as_deref().unwrap_or(&NO_EXTRAS)
     }
@@ -178,7 +202,7 @@ impl ServiceSpec {
         self.log.get_or_insert_with(|| {
             Box::new(LogSpec {
                 path: PathBuf::new(),
-                max_size: DEFAULT_LOG_MAX_SIZE,
+                max_size: 1024 * 1024,
                 keep: DEFAULT_LOG_KEEP,
             })
         })
@@ -203,41 +227,8 @@ pub struct ActivityCheck {
     pub inactive: Duration,
 }
 
-pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The most copies one file may ask for.
 pub const MAX_INSTANCES: u32 = 1000;
-
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl ServiceSpec {
-    /// A definition with every default, running `argv`.
-    pub fn new(name: &str, argv: Vec<String>) -> ServiceSpec {
-        ServiceSpec {
-            name: name.to_string(),
-            argv,
-            env: Vec::new(),
-            user: None,
-            group: None,
-            dir: PathBuf::from("/"),
-            chroot: None,
-            umask: None,
-            nice: None,
-            stdout: Output::Inherit,
-            stderr: Output::Inherit,
-            restart: Restart::Always,
-            stop_signal: libc::SIGTERM,
-            stop_timeout: DEFAULT_STOP_TIMEOUT,
-            enabled: true,
-            groups: Vec::new(),
-            instances: None,
-            critical: false,
-            extras: None,
-            depends_on: Vec::new(),
-            log: None,
-        }
-    }
-}
 
 enum Command {
     Line(String),
@@ -255,18 +246,21 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     let keys: Vec<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     for (entry, repeated) in entries.iter().zip(crate::util::repeats(&keys)) {
         let key = entry.key.as_str();
-        if repeated {
-            problems.push(Problem::new(entry.line, format!("duplicate key {key:?}")));
-            continue;
-        }
-        if let Err(message) = apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
-            problems.push(Problem::new(entry.line, message));
-        }
+        let env_var = key.strip_prefix("env.");
+        let message = if repeated {
+            format!("duplicate key {key:?}")
+        } else if let Some(var) = env_var.filter(|v| v.is_empty() || v.contains(['=', '\0'])) {
+            format!("env: bad variable name {var:?}")
+        } else {
+            match apply(&mut spec, &mut command, &mut shell, key, &entry.value) {
+                Ok(true) => continue,
+                Ok(false) => format!("unknown key {key:?}"),
+                Err(why) => format!("{key}: {why}"),
+            }
+        };
+        problems.push(Problem::new(entry.line, message));
     }
-    let cmd_line = entries
-        .iter()
-        .find(|e| e.key == "cmd")
-        .map_or(1, |e| e.line);
+    let cmd_line = first_line(entries, &|key| key == "cmd");
     match (command, shell) {
         (Some(Command::Line(line)), true) => spec.argv = vec!["/bin/sh".into(), "-c".into(), line],
         (Some(Command::Words(_)), true) => problems.push(Problem::new(
@@ -281,18 +275,14 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
             Err(why) => problems.push(Problem::new(cmd_line, format!("cmd: {why}"))),
         },
         (Some(Command::Words(words)), false) => spec.argv = words,
-        (None, _) => {
-            if !problems.iter().any(|p| p.message.starts_with("cmd:")) {
-                problems.push(Problem::new(1, "missing cmd: every service needs one"));
-            }
+        (None, _) if !problems.iter().any(|p| p.message.starts_with("cmd:")) => {
+            problems.push(Problem::new(1, "missing cmd: every service needs one"))
         }
+        (None, _) => {}
     }
     if matches!(&spec.extras().readiness, Some(Readiness::Command { argv, .. }) if argv.is_empty())
     {
-        let line = entries
-            .iter()
-            .find(|e| e.key == "ready-interval")
-            .map_or(1, |e| e.line);
+        let line = first_line(entries, &|key| key == "ready-interval");
         problems.push(Problem::new(line, "ready-interval: needs a ready command"));
     }
     if spec
@@ -301,13 +291,10 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
         .as_ref()
         .is_some_and(|h| h.argv.is_empty())
     {
-        let line = entries
-            .iter()
-            .find(|e| e.key.starts_with("health-check."))
-            .map_or(1, |e| e.line);
+        let line = first_line(entries, &|key| key.starts_with("health-check."));
         problems.push(Problem::new(line, "health-check: missing cmd"));
     }
-    problems.extend(log_problems(&spec, entries));
+    log_problems(&spec, entries, &mut problems);
     match Schedule::from_entries(entries) {
         Ok(schedule) if schedule.is_some() => spec.extras_mut().schedule = schedule,
         Ok(_) => {}
@@ -318,11 +305,18 @@ pub fn build(name: &str, entries: &[Entry]) -> (ServiceSpec, Vec<Problem>) {
     (spec, problems)
 }
 
+/// The line of the first entry whose key is `wanted`; 1 without one.
+fn first_line(entries: &[Entry], wanted: &dyn Fn(&str) -> bool) -> usize {
+    entries
+        .iter()
+        .find(|e| wanted(&e.key))
+        .map_or(1, |e| e.line)
+}
+
 /// `log` takes both stdout and stderr, so neither may go elsewhere; the
 /// size and the count of files mean nothing without it.
-fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
+fn log_problems(spec: &ServiceSpec, entries: &[Entry], problems: &mut Vec<Problem>) {
     let line_of = |key: &str| entries.iter().find(|e| e.key == key).map(|e| e.line);
-    let mut problems = Vec::new();
     if spec.log().is_some() {
         let line = line_of("log").unwrap_or(1);
         for (key, output) in [("stdout", &spec.stdout), ("stderr", &spec.stderr)] {
@@ -340,7 +334,6 @@ fn log_problems(spec: &ServiceSpec, entries: &[Entry]) -> Vec<Problem> {
             }
         }
     }
-    problems
 }
 
 /// `folder` and `inactive-time` come together.
@@ -355,92 +348,90 @@ fn activity_complete(spec: &mut ServiceSpec, entries: &[Entry], problems: &mut V
     } else {
         return;
     };
-    let line = entries
-        .iter()
-        .find(|e| e.key == "health-check.folder" || e.key == "health-check.inactive-time")
-        .map_or(1, |e| e.line);
-    problems.push(Problem::new(
-        line,
-        format!("health-check: missing {missing}"),
-    ));
+    let line = first_line(entries, &|key| {
+        key == "health-check.folder" || key == "health-check.inactive-time"
+    });
+    let why = format!("health-check: missing {missing}");
+    problems.push(Problem::new(line, why));
     spec.extras_mut().activity = None;
 }
 
+/// Sets what `key` says: `Ok(false)` for no such key; the errors are
+/// worded to follow `KEY: `.
 fn apply(
     spec: &mut ServiceSpec,
     command: &mut Option<Command>,
     shell: &mut bool,
     key: &str,
     value: &Value,
-) -> Result<(), String> {
-    let prefixed = |why: String| format!("{key}: {why}");
+) -> Result<bool, String> {
     match key {
         "cmd" => {
             *command = Some(match value {
                 Value::Text(line) | Value::Str(line) => {
                     if line.trim().is_empty() {
-                        return Err(prefixed("empty command".into()));
+                        return Err("empty command".into());
                     }
                     Command::Line(line.clone())
                 }
-                Value::List(items) => {
-                    let words = items.iter().map(string).collect::<Result<Vec<_>, _>>();
-                    let words = words.map_err(|why| prefixed(format!("{why} in the array")))?;
-                    if words.first().is_none_or(|program| program.is_empty()) {
-                        return Err(prefixed("empty command".into()));
-                    }
-                    Command::Words(words)
-                }
-                other => return Err(prefixed(expected("a string or an array of strings", other))),
+                Value::List(_) => Command::Words(command_words(value)?),
+                other => return Err(expected("a string or an array of strings", other)),
             })
         }
-        "shell" => *shell = boolean(value).map_err(prefixed)?,
-        "enabled" => spec.enabled = boolean(value).map_err(prefixed)?,
-        "critical" => spec.critical = boolean(value).map_err(prefixed)?,
-        "before" => spec.extras_mut().before = Some(command_words(value).map_err(prefixed)?),
-        "stop" => spec.extras_mut().stop_command = Some(command_words(value).map_err(prefixed)?),
-        "on-exit" => spec.extras_mut().on_exit = Some(command_words(value).map_err(prefixed)?),
-        "hook-timeout" => spec.extras_mut().hook_timeout = duration(value).map_err(prefixed)?,
-        "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value).map_err(prefixed)?),
-        "start-timeout" => spec.extras_mut().start_timeout = duration(value).map_err(prefixed)?,
+        "shell" => *shell = boolean(value)?,
+        "enabled" => spec.enabled = boolean(value)?,
+        "critical" => spec.critical = boolean(value)?,
+        "before" => spec.extras_mut().before = Some(command_words(value)?),
+        "stop" => spec.extras_mut().stop_command = Some(command_words(value)?),
+        "on-exit" => spec.extras_mut().on_exit = Some(command_words(value)?),
+        "hook-timeout" => spec.extras_mut().hook_timeout = duration(value)?,
+        "pid-file" => spec.extras_mut().pid_file = Some(absolute_path(value)?),
+        "start-timeout" => spec.extras_mut().start_timeout = duration(value)?,
         "ready-fd" => {
-            let fd = integer(value).map_err(prefixed)?;
-            if !(3..=255).contains(&fd) {
-                return Err(prefixed(format!("{fd} is not a descriptor from 3 to 255")));
-            }
-            set_readiness(spec, Readiness::Fd(fd as i32)).map_err(prefixed)?;
+            let fd = int_in(value, 3, 255, Some("is not a descriptor from 3 to 255"))?;
+            set_readiness(spec, Readiness::Fd(fd as i32))?;
         }
         "notify" => {
-            if boolean(value).map_err(prefixed)? {
-                set_readiness(spec, Readiness::Notify).map_err(prefixed)?;
+            if boolean(value)? {
+                set_readiness(spec, Readiness::Notify)?;
             }
         }
         "ready" => {
-            let argv = command_words(value).map_err(prefixed)?;
+            let argv = command_words(value)?;
             let interval = Duration::from_secs(1);
-            set_readiness(spec, Readiness::Command { argv, interval }).map_err(prefixed)?;
+            set_readiness(spec, Readiness::Command { argv, interval })?;
         }
-        "ready-interval" => spec_ready_interval(spec, duration(value).map_err(prefixed)?),
-        "health-check.cmd" => health(spec).argv = command_words(value).map_err(prefixed)?,
-        "health-check.interval" => health(spec).interval = duration(value).map_err(prefixed)?,
-        "health-check.timeout" => health(spec).timeout = duration(value).map_err(prefixed)?,
+        // It may come before or after `ready`.
+        "ready-interval" => {
+            let every = duration(value)?;
+            match &mut spec.extras_mut().readiness {
+                Some(Readiness::Command { interval, .. }) => *interval = every,
+                readiness => {
+                    *readiness = Some(Readiness::Command {
+                        argv: Vec::new(),
+                        interval: every,
+                    })
+                }
+            }
+        }
+        "health-check.cmd" => health(spec).argv = command_words(value)?,
+        "health-check.interval" => health(spec).interval = duration(value)?,
+        "health-check.timeout" => health(spec).timeout = duration(value)?,
         "health-check.retries" => {
-            let n = integer(value).map_err(prefixed)?;
-            health(spec).retries = u32::try_from(n)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| prefixed(format!("{n} is not a count of 1 or more")))?;
+            let outside = Some("is not a count of 1 or more");
+            let n = int_in(value, 1, u32::MAX.into(), outside)?;
+            health(spec).retries = n as u32;
         }
-        "health-check.folder" => activity(spec).folder = absolute_path(value).map_err(prefixed)?,
+        "health-check.folder" => activity(spec).folder = absolute_path(value)?,
         "health-check.inactive-time" => {
-            let inactive = duration(value).map_err(prefixed)?;
+            let inactive = duration(value)?;
             if inactive.is_zero() {
-                return Err(prefixed("must be longer than 0".into()));
+                return Err("must be longer than 0".into());
             }
             activity(spec).inactive = inactive;
         }
         "health-check" => {
-            return Err(prefixed(match value {
+            return Err(match value {
                 Value::Text(_) => {
                     "write health-check.cmd=..., health-check.interval=... a line".into()
                 }
@@ -448,128 +439,98 @@ fn apply(
                     "a table { cmd, interval, timeout, retries } or { folder, inactive-time }",
                     other,
                 ),
-            }));
+            });
         }
         // Read together by `Schedule::from_entries`.
         key if key.starts_with("schedule.") => {}
         "schedule" => {
-            return Err(prefixed(expected(
+            return Err(expected(
                 "a table [schedule] of start-time, stop-time and week-days",
                 value,
-            )));
+            ));
         }
-        "user" => spec.user = Some(id(value).map_err(prefixed)?),
-        "group" => spec.group = Some(id(value).map_err(prefixed)?),
-        "dir" => spec.dir = absolute_path(value).map_err(prefixed)?,
-        "chroot" => spec.chroot = Some(absolute_path(value).map_err(prefixed)?),
+        "user" => spec.user = Some(id(value)?),
+        "group" => spec.group = Some(id(value)?),
+        "dir" => spec.dir = absolute_path(value)?,
+        "chroot" => spec.chroot = Some(absolute_path(value)?),
         "umask" => {
             spec.umask = Some(match value {
                 Value::Int(n) if (0..=0o777).contains(n) => *n as u32,
-                Value::Int(n) => {
-                    return Err(prefixed(format!("{n:#o} is not a umask (0 to 0o777)")));
-                }
-                Value::Text(text) | Value::Str(text) => values::umask(text).map_err(prefixed)?,
-                other => return Err(prefixed(expected("an octal string like \"022\"", other))),
+                Value::Int(n) => return Err(format!("{n:#o} is not a umask (0 to 0o777)")),
+                Value::Text(text) | Value::Str(text) => values::umask(text)?,
+                other => return Err(expected("an octal string like \"022\"", other)),
             })
         }
-        "nice" => {
-            let n = integer(value).map_err(prefixed)?;
-            if !(-20..=19).contains(&n) {
-                return Err(prefixed(format!("{n} is out of range -20..19")));
-            }
-            spec.nice = Some(n as i32);
-        }
-        "log" => spec.log_mut().path = absolute_path(value).map_err(prefixed)?,
+        "nice" => spec.nice = Some(int_in(value, -20, 19, None)? as i32),
+        "log" => spec.log_mut().path = absolute_path(value)?,
         "log-max-size" => {
             spec.log_mut().max_size = match value {
                 Value::Int(n) if *n >= 1 => *n as u64,
-                Value::Int(n) => {
-                    return Err(prefixed(format!("{n} is not a size of 1 byte or more")));
-                }
-                Value::Text(text) | Value::Str(text) => values::size(text).map_err(prefixed)?,
-                other => return Err(prefixed(expected("a size like \"1M\"", other))),
+                Value::Int(n) => return Err(format!("{n} is not a size of 1 byte or more")),
+                Value::Text(text) | Value::Str(text) => values::size(text)?,
+                other => return Err(expected("a size like \"1M\"", other)),
             }
         }
-        "log-keep" => {
-            let n = integer(value).map_err(prefixed)?;
-            spec.log_mut().keep = u32::try_from(n)
-                .ok()
-                .filter(|&n| n <= MAX_LOG_KEEP)
-                .ok_or_else(|| prefixed(format!("{n} is out of range 0..{MAX_LOG_KEEP}")))?;
-        }
-        "stdout" => spec.stdout = output(value).map_err(prefixed)?,
-        "stderr" => spec.stderr = output(value).map_err(prefixed)?,
+        "log-keep" => spec.log_mut().keep = int_in(value, 0, MAX_LOG_KEEP.into(), None)? as u32,
+        "stdout" => spec.stdout = output(value)?,
+        "stderr" => spec.stderr = output(value)?,
         "restart" => {
-            spec.restart = match string(value).map_err(prefixed)?.as_str() {
+            spec.restart = match string(value)?.as_str() {
                 "always" => Restart::Always,
                 "on-failure" => Restart::OnFailure,
                 "never" => Restart::Never,
                 other => {
-                    return Err(prefixed(format!(
+                    return Err(format!(
                         "{other:?} is not one of \"always\", \"on-failure\", \"never\""
-                    )));
+                    ));
                 }
             }
         }
         "leftovers" => {
-            spec.extras_mut().keep_leftovers = match string(value).map_err(prefixed)?.as_str() {
+            spec.extras_mut().keep_leftovers = match string(value)?.as_str() {
                 "stop" => false,
                 "keep" => true,
-                other => {
-                    return Err(prefixed(format!(
-                        "{other:?} is not one of \"stop\", \"keep\""
-                    )));
-                }
+                other => return Err(format!("{other:?} is not one of \"stop\", \"keep\"")),
             }
         }
         "stop-signal" => {
             spec.stop_signal = match value {
                 Value::Int(n) if (1..=64).contains(n) => *n as i32,
-                Value::Int(n) => return Err(prefixed(format!("{n} is not a signal number"))),
+                Value::Int(n) => return Err(format!("{n} is not a signal number")),
                 _ => {
-                    let name = string(value).map_err(prefixed)?;
-                    signals::by_name(&name)
-                        .ok_or_else(|| prefixed(format!("unknown signal {name:?}")))?
+                    let name = string(value)?;
+                    signals::by_name(&name).ok_or_else(|| format!("unknown signal {name:?}"))?
                 }
             }
         }
-        "stop-timeout" => spec.stop_timeout = duration(value).map_err(prefixed)?,
+        "stop-timeout" => spec.stop_timeout = duration(value)?,
         "depends-on" => {
-            let names = names(value).map_err(prefixed)?;
+            let names = names(value)?;
             if names.contains(&spec.name) {
-                return Err(prefixed("a service cannot depend on itself".into()));
+                return Err("a service cannot depend on itself".into());
             }
             spec.depends_on = names;
         }
-        "groups" => spec.groups = names(value).map_err(prefixed)?,
-        "instances" => {
-            let n = integer(value).map_err(prefixed)?;
-            if !(1..=i64::from(MAX_INSTANCES)).contains(&n) {
-                return Err(prefixed(format!("{n} is out of range 1..{MAX_INSTANCES}")));
-            }
-            spec.instances = Some(n as u32);
-        }
+        "groups" => spec.groups = names(value)?,
+        "instances" => spec.instances = Some(int_in(value, 1, MAX_INSTANCES.into(), None)? as u32),
         "env" => {
             return Err(match value {
-                Value::Text(_) => "env: write one variable a line, as env.NAME=value".into(),
-                other => prefixed(expected("a table of variables", other)),
+                Value::Text(_) => "write one variable a line, as env.NAME=value".into(),
+                other => expected("a table of variables", other),
             });
         }
-        _ => match key.strip_prefix("env.") {
-            Some(var) => {
-                if var.is_empty() || var.contains(['=', '\0']) {
-                    return Err(format!("env: bad variable name {var:?}"));
-                }
-                let text = string(value).map_err(prefixed)?;
-                if text.contains('\0') {
-                    return Err(prefixed("value contains a NUL byte".into()));
-                }
-                spec.env.push((var.to_string(), text));
+        _ => {
+            let Some(var) = key.strip_prefix("env.") else {
+                return Ok(false);
+            };
+            let text = string(value)?;
+            if text.contains('\0') {
+                return Err("value contains a NUL byte".into());
             }
-            None => return Err(format!("unknown key {key:?}")),
-        },
+            spec.env.push((var.to_string(), text));
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Names: a string, a blank-separated list (going format) or an array.
@@ -577,11 +538,7 @@ fn names(value: &Value) -> Result<Vec<String>, String> {
     let names: Vec<String> = match value {
         Value::Text(text) => text.split_whitespace().map(String::from).collect(),
         Value::Str(name) => vec![name.clone()],
-        Value::List(items) => items
-            .iter()
-            .map(string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| format!("{why} in the array"))?,
+        Value::List(items) => strings(items)?,
         other => return Err(expected("a name or an array of names", other)),
     };
     match names.iter().find(|n| !super::is_service_name(n)) {
@@ -595,11 +552,7 @@ fn names(value: &Value) -> Result<Vec<String>, String> {
 fn command_words(value: &Value) -> Result<Vec<String>, String> {
     let words = match value {
         Value::Text(line) | Value::Str(line) => values::split_command(line)?,
-        Value::List(items) => items
-            .iter()
-            .map(string)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| format!("{why} in the array"))?,
+        Value::List(items) => strings(items)?,
         other => return Err(expected("a string or an array of strings", other)),
     };
     if words.first().is_none_or(|program| program.is_empty()) {
@@ -618,36 +571,18 @@ fn duration(value: &Value) -> Result<Duration, String> {
 }
 
 fn set_readiness(spec: &mut ServiceSpec, readiness: Readiness) -> Result<(), String> {
-    spec.extras_mut().readiness = match (spec.extras_mut().readiness.take(), readiness) {
-        (None, new) => Some(new),
+    let slot = &mut spec.extras_mut().readiness;
+    match (slot.as_mut(), readiness) {
+        (None, new) => *slot = Some(new),
         // `ready-interval` came first: it left its interval and no command.
-        (Some(Readiness::Command { argv, interval }), Readiness::Command { argv: new, .. })
+        (Some(Readiness::Command { argv, .. }), Readiness::Command { argv: new, .. })
             if argv.is_empty() =>
         {
-            Some(Readiness::Command {
-                argv: new,
-                interval,
-            })
+            *argv = new
         }
-        (old, _) => {
-            spec.extras_mut().readiness = old;
-            return Err("only one of ready-fd, notify and ready".into());
-        }
-    };
-    Ok(())
-}
-
-/// `ready-interval` may come before or after `ready`.
-fn spec_ready_interval(spec: &mut ServiceSpec, every: Duration) {
-    match &mut spec.extras_mut().readiness {
-        Some(Readiness::Command { interval, .. }) => *interval = every,
-        _ => {
-            spec.extras_mut().readiness = Some(Readiness::Command {
-                argv: Vec::new(),
-                interval: every,
-            })
-        }
+        _ => return Err("only one of ready-fd, notify and ready".into()),
     }
+    Ok(())
 }
 
 fn health(spec: &mut ServiceSpec) -> &mut HealthCheck {
@@ -681,6 +616,11 @@ fn string(value: &Value) -> Result<String, String> {
     }
 }
 
+fn strings(items: &[Value]) -> Result<Vec<String>, String> {
+    let strings = items.iter().map(string).collect::<Result<_, _>>();
+    strings.map_err(|why| format!("{why} in the array"))
+}
+
 fn boolean(value: &Value) -> Result<bool, String> {
     match value {
         Value::Bool(b) => Ok(*b),
@@ -701,6 +641,19 @@ fn integer(value: &Value) -> Result<i64, String> {
             .map_err(|_| format!("expected an integer, found {text:?}")),
         other => Err(expected("an integer", other)),
     }
+}
+
+/// An integer from `low` to `high`; `outside` words one that is not, by
+/// default as out of that range.
+fn int_in(value: &Value, low: i64, high: i64, outside: Option<&str>) -> Result<i64, String> {
+    let n = integer(value)?;
+    if !(low..=high).contains(&n) {
+        return Err(match outside {
+            Some(why) => format!("{n} {why}"),
+            None => format!("{n} is out of range {low}..{high}"),
+        });
+    }
+    Ok(n)
 }
 
 fn id(value: &Value) -> Result<Id, String> {
@@ -1169,6 +1122,13 @@ MODE = "prod"
                 (3, "schedule.start-time: bad time \"8h\": expected HH:MM:SS".to_string()),
                 (4, "schedule.week-days: bad week day \"fry\": use mon, tue, wed, thu, fri, sat or sun".to_string()),
             ]
+        );
+        assert_eq!(
+            problems(toml("cmd = \"x\"\n[schedule]\nstart-time = 08:00:00\n")),
+            one(
+                3,
+                "schedule.start-time: write the time as a string: \"08:00:00\""
+            )
         );
         assert_eq!(
             problems(toml("cmd = \"x\"\nschedule = \"mon\"\n")),

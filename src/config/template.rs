@@ -21,19 +21,16 @@ pub fn expand<'v>(
     let mut problems = Vec::new();
     for (line, number) in template.split_inclusive('\n').zip(1..) {
         let mut rest = line;
-        while let Some(open) = rest.find("{{") {
-            let (before, after_open) = rest.split_at(open);
+        while let Some((before, after_open)) = rest.split_once("{{") {
             out.push_str(before);
-            let inside_and_rest = after_open.get(2..).unwrap_or("");
-            let Some(close) = inside_and_rest.find("}}") else {
+            let Some((inside, after)) = after_open.split_once("}}") else {
                 problems.push(Problem::new(number, "\"{{\" with no \"}}\" on its line"));
                 rest = "";
                 break;
             };
-            let (inside, after) = inside_and_rest.split_at(close);
-            rest = after.get(2..).unwrap_or("");
+            rest = after;
             let name = inside.trim_matches([' ', '\t']);
-            if !is_var_name(name) {
+            if !super::is_service_name(name) {
                 if inside
                     .chars()
                     .all(|c| c == ' ' || c == '\t' || is_var_char(c))
@@ -65,19 +62,11 @@ pub fn expand<'v>(
             break;
         }
     }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        Err(problems)
-    }
+    problems.is_empty().then_some(out).ok_or(problems)
 }
 
 fn is_var_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
-}
-
-fn is_var_name(name: &str) -> bool {
-    !name.is_empty() && name.chars().all(is_var_char)
 }
 
 #[cfg(test)]

@@ -25,10 +25,8 @@ pub fn entries(text: &str) -> Result<Vec<Entry>, Vec<Problem>> {
             }
             message => message.to_string(),
         };
-        vec![Problem::new(
-            lines.of(span.start),
-            format!("TOML syntax: {why}"),
-        )]
+        let at = lines.of(span.start);
+        vec![Problem::new(at, format!("TOML syntax: {why}"))]
     })?;
     let mut leaves = Vec::new();
     let mut too_deep = Vec::new();
@@ -84,10 +82,8 @@ fn flatten(
             {
                 for (index, item) in items.iter().enumerate() {
                     if let DeValue::Table(inner) = item.get_ref() {
-                        let len = path.len();
-                        path.push_str(&format!(".{index}."));
+                        *path = format!("version.{index}.");
                         flatten(inner, path, depth + 2, leaves, too_deep);
-                        path.truncate(len);
                     }
                 }
             }
@@ -129,13 +125,7 @@ struct Lines(Vec<usize>);
 
 impl Lines {
     fn new(text: &str) -> Lines {
-        Lines(
-            text.bytes()
-                .enumerate()
-                .filter(|&(_, b)| b == b'\n')
-                .map(|(at, _)| at)
-                .collect(),
-        )
+        Lines(text.match_indices('\n').map(|(at, _)| at).collect())
     }
 
     /// The 1-based line of the byte at `at`.

@@ -1,6 +1,6 @@
 //! Parsers for the text forms of values that both file formats share:
-//! durations, octal umasks and command lines. Pure functions; each error is
-//! a short phrase that the caller puts after `FILE:LINE: KEY: `.
+//! durations, sizes, octal umasks and command lines. Pure functions; each
+//! error is a short phrase that the caller puts after `FILE:LINE: KEY: `.
 
 use std::time::Duration;
 
@@ -24,13 +24,8 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             "bad duration {text:?}: expected a number with a unit, like \"10s\""
         ));
     }
-    let parse = |digits: &str| -> Option<u64> {
-        if digits.is_empty() {
-            Some(0)
-        } else {
-            digits.parse().ok()
-        }
-    };
+    // An empty part (`5.` or `.5`) is 0.
+    let parse = |digits: &str| format!("0{digits}").parse::<u64>().ok();
     let too_long = || format!("bad duration {text:?}: too long");
     let whole = parse(whole).ok_or_else(too_long)?;
     // Fractions count to the millisecond; finer digits are dropped.
@@ -59,23 +54,20 @@ pub fn size(text: &str) -> Result<u64, String> {
         "k" | "K" => 1024,
         "M" => 1024 * 1024,
         "G" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
-            ));
-        }
+        _ => 0,
     };
-    match number
-        .parse::<u64>()
-        .ok()
-        .map(|n| n.checked_mul(multiplier))
-    {
-        Some(Some(0)) => Err(format!("bad size {text:?}: must be at least 1 byte")),
-        Some(Some(bytes)) => Ok(bytes),
-        Some(None) => Err(format!("bad size {text:?}: too large")),
-        None if number.is_empty() => Err(format!(
+    if multiplier == 0 || number.is_empty() {
+        return Err(format!(
             "bad size {text:?}: expected bytes, or a number with k, M or G like \"512k\""
-        )),
+        ));
+    }
+    match number
+        .parse()
+        .ok()
+        .and_then(|n: u64| n.checked_mul(multiplier))
+    {
+        Some(0) => Err(format!("bad size {text:?}: must be at least 1 byte")),
+        Some(bytes) => Ok(bytes),
         None => Err(format!("bad size {text:?}: too large")),
     }
 }
@@ -99,61 +91,40 @@ pub fn umask(text: &str) -> Result<u32, String> {
 /// next character. No other shell syntax is interpreted.
 pub fn split_command(line: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
+    // `Some` from the first character of a word on, even an empty `''`.
+    let mut word: Option<String> = None;
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
+        if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            words.extend(word.take());
+            continue;
+        }
+        let current = word.get_or_insert_with(String::new);
         match c {
-            ' ' | '\t' | '\n' | '\r' => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated ' quote".into()),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err("unterminated \" quote".into()),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err("unterminated \" quote".into()),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
+            '\'' => loop {
                 match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err("trailing backslash".into()),
+                    Some('\'') => break,
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated ' quote".into()),
                 }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c @ ('"' | '\\')) => current.push(c),
+                        Some(c) => current.extend(['\\', c]),
+                        None => return Err("unterminated \" quote".into()),
+                    },
+                    Some(c) => current.push(c),
+                    None => return Err("unterminated \" quote".into()),
+                }
+            },
+            '\\' => current.push(chars.next().ok_or("trailing backslash")?),
+            c => current.push(c),
         }
     }
-    if in_word {
-        words.push(word);
-    }
+    words.extend(word);
     Ok(words)
 }
 

@@ -9,7 +9,7 @@ use super::{Entry, Problem, Value};
 use crate::config::calendar::{self, LocalTime};
 
 /// One `[[version]]` table.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Version {
     /// UNIX time; `None` when missing or bad (a problem says so).
     pub apply_on: Option<i64>,
@@ -31,13 +31,6 @@ pub struct Split {
     /// In file order.
     pub versions: Vec<Version>,
     pub problems: Vec<Problem>,
-}
-
-impl Split {
-    /// Whether the file says anything about time at all.
-    pub fn is_versioned(&self) -> bool {
-        self.apply_on.is_some() || !self.versions.is_empty()
-    }
 }
 
 /// Which definition is in effect at a time, and when that changes.
@@ -86,38 +79,29 @@ pub fn split(entries: Vec<Entry>) -> Split {
             split.problems.push(Problem::new(entry.line, why));
             continue;
         };
-        let at = match by_index.iter().position(|(i, _)| *i == index) {
-            Some(at) => at,
-            None => {
-                by_index.push((
-                    index,
-                    Version {
-                        apply_on: None,
-                        fake: false,
-                        line: entry.line,
-                        dated: false,
-                        entries: Vec::new(),
-                    },
-                ));
-                by_index.len() - 1
-            }
-        };
-        let Some((_, version)) = by_index.get_mut(at) else {
+        if !by_index.iter().any(|(i, _)| *i == index) {
+            let line = entry.line;
+            by_index.push((
+                index,
+                Version {
+                    line,
+                    ..Version::default()
+                },
+            ));
+        }
+        let Some((_, version)) = by_index.iter_mut().find(|(i, _)| *i == index) else {
             continue;
         };
         version.line = version.line.min(entry.line);
         let problem = |why: String| Problem::new(entry.line, format!("version: {why}"));
         match key.as_str() {
-            "apply-on" => match date_time(&entry.value) {
-                Ok(at) => {
-                    version.apply_on = Some(at);
-                    version.dated = true;
+            "apply-on" => {
+                version.dated = true;
+                match date_time(&entry.value) {
+                    Ok(at) => version.apply_on = Some(at),
+                    Err(why) => split.problems.push(problem(format!("apply-on: {why}"))),
                 }
-                Err(why) => {
-                    version.dated = true;
-                    split.problems.push(problem(format!("apply-on: {why}")));
-                }
-            },
+            }
             "fake" => match entry.value {
                 Value::Bool(fake) => version.fake = fake,
                 Value::Text(ref text) if text == "true" || text == "false" => {
@@ -128,12 +112,10 @@ pub fn split(entries: Vec<Entry>) -> Split {
                     other.type_name()
                 ))),
             },
-            "template" | "version" => {
-                split
-                    .problems
-                    .push(problem(format!("{key}: not inside a version")));
-            }
-            _ if key.starts_with("vars.") || key.starts_with("version.") => {
+            _ if matches!(key.as_str(), "template" | "version")
+                || key.starts_with("vars.")
+                || key.starts_with("version.") =>
+            {
                 let key = key.split('.').next().unwrap_or("");
                 split
                     .problems
@@ -262,15 +244,11 @@ pub fn parse_local(text: &str) -> Result<LocalTime, String> {
 /// A UNIX time as the local `2026-12-24T08:00:00`.
 pub fn format_local(unix: i64) -> String {
     match calendar::local_time(unix) {
-        Some(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            t.year,
-            t.month,
-            t.day,
-            t.secs / 3600,
-            t.secs / 60 % 60,
-            t.secs % 60
-        ),
+        Some(t) => {
+            let (year, month, day) = (t.year, t.month, t.day);
+            let (h, m, s) = (t.secs / 3600, t.secs / 60 % 60, t.secs % 60);
+            format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}")
+        }
         None => format!("@{unix}"),
     }
 }
