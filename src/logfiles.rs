@@ -10,6 +10,7 @@ use crate::output::LineBuffer;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::supervisor::Supervisor;
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -83,12 +84,9 @@ impl Part for LogFiles {
         let Some(fd) = started.child.log_pipe.take() else {
             return;
         };
-        let file = self.slot_for(&started.name, cx.supervisor);
-        self.pipes
-            .push(LogPipe::new(&started.name, started.child.pid, fd));
-        if let Some(pipe) = self.pipes.last_mut() {
-            pipe.file = file;
-        }
+        let file = slot_for(&mut self.files, &started.name, cx.supervisor);
+        let pipe = LogPipe::new(&started.name, started.child.pid, fd, file);
+        self.pipes.push(pipe);
     }
 
     fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
@@ -104,7 +102,6 @@ impl Part for LogFiles {
     }
 
     fn hand_over(&mut self, handover: &mut Handover) {
-        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
         for pipe in &self.pipes {
             if fcntl(&pipe.fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok() {
                 handover.pipes.push(crate::state::Pipe {
@@ -118,7 +115,6 @@ impl Part for LogFiles {
     }
 
     fn take_back(&mut self, handover: &mut Handover) {
-        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
         let (mine, others) = std::mem::take(&mut handover.pipes)
             .into_iter()
             .partition(|pipe| pipe.name.ends_with(HANDOVER_MARK));
@@ -130,72 +126,59 @@ impl Part for LogFiles {
             let fd = unsafe { OwnedFd::from_raw_fd(pipe.fd) };
             let _ = fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
             let name = pipe.name.strip_suffix(HANDOVER_MARK).unwrap_or_default();
-            self.pipes.push(LogPipe::new(name, pipe.pid, fd));
+            self.pipes.push(LogPipe::new(name, pipe.pid, fd, None));
         }
     }
 }
 
 impl LogPipe {
-    fn new(name: &str, pid: i32, fd: OwnedFd) -> LogPipe {
+    fn new(name: &str, pid: i32, fd: OwnedFd, file: Option<usize>) -> LogPipe {
         LogPipe {
             name: name.to_string(),
             pid,
             fd,
             lines: LineBuffer::default(),
-            file: None,
+            file,
             closed: false,
         }
     }
 }
 
-impl LogFiles {
-    /// The slot of the file `name`'s definition logs to, taken or made.
-    fn slot_for(&mut self, name: &str, supervisor: &Supervisor) -> Option<usize> {
-        let spec = &supervisor.services().find(|s| s.name() == name)?.spec;
-        let log = spec.log()?;
-        let (path, max_size, keep) = (&log.path, log.max_size, log.keep);
-        let found = self
-            .files
-            .iter()
-            .position(|slot| slot.as_ref().is_some_and(|f| f.path == *path));
-        if let Some(file) = found.and_then(|index| self.files.get_mut(index)?.as_mut()) {
-            // The newest definition's limits.
-            (file.max_size, file.keep) = (max_size, keep);
-            return found;
-        }
-        let file = LogFile::new(name, path, max_size, keep);
-        match self.files.iter().position(Option::is_none) {
-            Some(free) => {
-                if let Some(slot) = self.files.get_mut(free) {
-                    *slot = Some(file);
-                }
-                Some(free)
-            }
-            None => {
-                self.files.push(Some(file));
-                Some(self.files.len() - 1)
-            }
-        }
+/// The slot of the file `name`'s definition logs to, taken or made.
+fn slot_for(
+    files: &mut Vec<Option<LogFile>>,
+    name: &str,
+    supervisor: &Supervisor,
+) -> Option<usize> {
+    let log = supervisor.get(name)?.spec.log()?;
+    let mut slots = files.iter_mut().enumerate();
+    if let Some((index, Some(file))) =
+        slots.find(|(_, s)| s.as_ref().is_some_and(|f| f.path == log.path))
+    {
+        // The newest definition's limits.
+        (file.max_size, file.keep) = (log.max_size, log.keep);
+        return Some(index);
     }
+    let file = Some(LogFile::new(name, &log.path, log.max_size, log.keep));
+    if let Some((free, slot)) = files.iter_mut().enumerate().find(|(_, s)| s.is_none()) {
+        *slot = file;
+        return Some(free);
+    }
+    files.push(file);
+    Some(files.len() - 1)
+}
 
+impl LogFiles {
     /// Reads what the pipe `index` holds (a bounded amount) and appends
     /// its whole lines; at end of file the unterminated rest is the last
     /// line.
     fn drain(&mut self, index: usize, supervisor: &Supervisor, now: Instant) {
-        let unresolved = self
-            .pipes
-            .get(index)
-            .filter(|pipe| pipe.file.is_none() && !pipe.closed)
-            .map(|pipe| pipe.name.clone());
-        if let Some(name) = unresolved {
-            let file = self.slot_for(&name, supervisor);
-            if let Some(pipe) = self.pipes.get_mut(index) {
-                pipe.file = file;
-            }
-        }
         let Some(pipe) = self.pipes.get_mut(index).filter(|p| !p.closed) else {
             return;
         };
+        if pipe.file.is_none() {
+            pipe.file = slot_for(&mut self.files, &pipe.name, supervisor);
+        }
         let mut file = pipe
             .file
             .and_then(|slot| self.files.get_mut(slot)?.as_mut());
@@ -326,23 +309,13 @@ impl LogFile {
 
     /// True when the file is open, opening it if it is time to try.
     fn open(&mut self, now: Instant) -> bool {
-        if self.fd.is_some() {
-            return true;
-        }
-        if self.retry_at.is_some_and(|at| now < at) {
-            return false;
-        }
-        match open_log(&self.path) {
-            Ok((fd, size)) => {
-                self.fd = Some(fd);
-                self.size = size;
-                true
-            }
-            Err(why) => {
-                self.fail(&why, now);
-                false
+        if self.fd.is_none() && self.retry_at.is_none_or(|at| now >= at) {
+            match open_log(&self.path) {
+                Ok((fd, size)) => (self.fd, self.size) = (Some(fd), size),
+                Err(why) => self.fail(&why, now),
             }
         }
+        self.fd.is_some()
     }
 
     /// Writes the batch out whole. Lines it could not write are dropped,
@@ -390,12 +363,7 @@ impl LogFile {
             let cut = stat.st_size - (done - whole) as i64;
             let _ = nix::unistd::ftruncate(fd, cut.max(0));
         }
-        let kept = written
-            .get(..whole)
-            .unwrap_or_default()
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
+        let kept = written.iter().take(whole).filter(|&&b| b == b'\n').count() as u64;
         self.size += whole as u64;
         self.dropped += batch.lines - kept;
         batch.clear();
@@ -436,22 +404,12 @@ impl LogFile {
             return Ok(());
         }
         for n in (1..=self.keep).rev() {
-            let from = if n == 1 {
-                self.path.clone()
-            } else {
-                numbered(&self.path, n - 1)
-            };
             let to = numbered(&self.path, n);
-            match std::fs::rename(&from, &to) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(format!(
-                        "cannot rename it to {}: {}",
-                        to.display(),
-                        crate::util::describe_io(&e)
-                    ));
-                }
+            if let Err(e) = std::fs::rename(numbered(&self.path, n - 1), &to)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let why = crate::util::describe_io(&e);
+                return Err(format!("cannot rename it to {}: {why}", to.display()));
             }
         }
         self.fd = None;
@@ -486,10 +444,12 @@ impl LogFile {
     }
 }
 
-/// `PATH.N`.
+/// `PATH.N`, and PATH itself for 0.
 fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
-    name.push(format!(".{n}"));
+    if n > 0 {
+        name.push(format!(".{n}"));
+    }
     PathBuf::from(name)
 }
 
@@ -640,8 +600,7 @@ mod tests {
         fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("nonblocking");
         let mut part = LogFiles::default();
         part.files.push(Some(LogFile::new("x", &path, 1000, 1)));
-        part.pipes.push(LogPipe::new("x", 1, read_end));
-        part.pipes[0].file = Some(0);
+        part.pipes.push(LogPipe::new("x", 1, read_end, Some(0)));
         let supervisor = Supervisor::default();
         let now = Instant::now();
         for piece in [&b"one\ntw"[..], b"", b"o\nthr", b"ee"] {
