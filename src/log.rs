@@ -4,8 +4,8 @@
 //!
 //! Neither destination may block the loop: stderr is written without
 //! blocking, what it cannot take now waits in a small backlog that the loop
-//! flushes when stderr turns writable ([`backlog_fd`], [`writable`]), and
-//! lines beyond it are dropped and counted.
+//! flushes when stderr turns writable ([`StderrBacklog`]), and lines beyond
+//! it are dropped and counted.
 //!
 //! Hand-made, not the `syslog` crate: that crate added 57 kB to a minimal
 //! static binary (measured, opt-level z, LTO), and cannot write without
@@ -35,16 +35,8 @@ pub fn to_stderr() -> bool {
     TO_STDERR.load(Ordering::Relaxed)
 }
 
-const SYSLOG_SOCKET: &str = "/dev/log";
-
 /// The syslog socket: /dev/log, or the path of `-l syslog:PATH`.
 static SOCKET_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-fn socket_path() -> &'static std::path::Path {
-    SOCKET_PATH
-        .get()
-        .map_or(std::path::Path::new(SYSLOG_SOCKET), |p| p.as_path())
-}
 const FACILITY_DAEMON: u8 = 3 << 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,18 +54,10 @@ struct Logger {
 /// Installs the logger. With no `forced` target, syslog is used when
 /// /dev/log accepts a connection now, stderr otherwise.
 pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Target {
-    if let Some(path) = socket {
-        let _ = SOCKET_PATH.set(path);
-    }
-    let socket = match forced {
-        Some(Target::Stderr) => None,
-        _ => connect(),
-    };
-    let target = match (forced, &socket) {
-        (Some(target), _) => target,
-        (None, Some(_)) => Target::Syslog,
-        (None, None) => Target::Stderr,
-    };
+    let _ = SOCKET_PATH.set(socket.unwrap_or_else(|| "/dev/log".into()));
+    let socket = (forced != Some(Target::Stderr)).then(connect).flatten();
+    let found = socket.as_ref().map(|_| Target::Syslog);
+    let target = forced.or(found).unwrap_or(Target::Stderr);
     TO_STDERR.store(target == Target::Stderr, Ordering::Relaxed);
     let logger = Logger {
         syslog: (target == Target::Syslog).then(|| Mutex::new(socket)),
@@ -87,28 +71,16 @@ pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Targe
 
 fn connect() -> Option<UnixDatagram> {
     let socket = UnixDatagram::unbound().ok()?;
-    socket.connect(socket_path()).ok()?;
+    socket.connect(SOCKET_PATH.get()?).ok()?;
     // A stalled syslog daemon must never block the loop.
     socket.set_nonblocking(true).ok()?;
     Some(socket)
 }
 
 fn tag<'a>(record: &'a Record<'_>) -> &'a str {
-    let target = record.target();
-    if target.starts_with("going") {
-        "going"
-    } else {
-        target
-    }
-}
-
-fn level_word(level: Level) -> &'static str {
-    match level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug | Level::Trace => "debug",
-    }
+    Some(record.target())
+        .filter(|t| !t.starts_with("going"))
+        .unwrap_or("going")
 }
 
 impl Log for Logger {
@@ -120,15 +92,14 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let level = level_word(record.level());
+        let (level, severity) = match record.level() {
+            Level::Error => ("error", 3),
+            Level::Warn => ("warn", 4),
+            Level::Info => ("info", 6),
+            Level::Debug | Level::Trace => ("debug", 7),
+        };
         let tag = tag(record);
         if let Some(socket) = &self.syslog {
-            let severity: u8 = match record.level() {
-                Level::Error => 3,
-                Level::Warn => 4,
-                Level::Info => 6,
-                Level::Debug | Level::Trace => 7,
-            };
             let head = format!(
                 "<{}>{} going[{}]: {level} {tag}: ",
                 FACILITY_DAEMON | severity,
@@ -140,7 +111,7 @@ impl Log for Logger {
             }
         }
         let head = format!("{} {level} {tag}: ", utc_time());
-        write_stderr(bounded(&head, record.args(), "\n").as_bytes());
+        write_stderr(Some(bounded(&head, record.args(), "\n").as_bytes()));
     }
 
     fn flush(&self) {}
@@ -203,12 +174,9 @@ enum Stderr {
 
 impl Stderr {
     fn open() -> Stderr {
-        let Ok(stat) = nix::sys::stat::fstat(io::stderr().as_fd()) else {
-            return Stderr::Polled(usize::MAX);
-        };
-        match stat.st_mode & libc::S_IFMT {
-            libc::S_IFSOCK => Stderr::Socket,
-            kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
+        match nix::sys::stat::fstat(io::stderr().as_fd()).map(|s| s.st_mode & libc::S_IFMT) {
+            Ok(libc::S_IFSOCK) => Stderr::Socket,
+            Ok(kind @ (libc::S_IFIFO | libc::S_IFCHR)) => {
                 use std::os::unix::fs::OpenOptionsExt;
                 let reopened = std::fs::OpenOptions::new()
                     .write(true)
@@ -255,13 +223,9 @@ impl Stderr {
                     stderr.as_fd(),
                     nix::poll::PollFlags::POLLOUT,
                 )];
-                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
-                    Ok(0) => Err(nix::errno::Errno::EAGAIN),
-                    Ok(_) => {
-                        let part = bytes.get(..*most).unwrap_or(bytes);
-                        nix::unistd::write(stderr.as_fd(), part)
-                    }
-                    Err(e) => Err(e),
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)? {
+                    0 => Err(nix::errno::Errno::EAGAIN),
+                    _ => nix::unistd::write(stderr.as_fd(), bytes.get(..*most).unwrap_or(bytes)),
                 }
             }
         };
@@ -367,22 +331,18 @@ static SINK: Mutex<Sink> = Mutex::new(Sink {
     },
 });
 
-fn write_stderr(line: &[u8]) {
+/// Writes `line`; without one, what waits (stderr can take more).
+fn write_stderr(line: Option<&[u8]>) {
     let Ok(mut sink) = SINK.lock() else {
         return;
     };
     let Sink { stderr, backlog } = &mut *sink;
     let stderr = stderr.get_or_insert_with(Stderr::open);
-    backlog.push(line, &mut |bytes| stderr.write(bytes));
-}
-
-/// The descriptor to poll for POLLOUT while log lines wait for stderr.
-pub fn backlog_fd() -> Option<RawFd> {
-    let sink = SINK.lock().ok()?;
-    if sink.backlog.waiting.is_empty() {
-        return None;
+    let mut write = |bytes: &[u8]| stderr.write(bytes);
+    match line {
+        Some(line) => backlog.push(line, &mut write),
+        None => backlog.flush(&mut write),
     }
-    sink.stderr.as_ref().map(Stderr::fd)
 }
 
 /// The log as a part of the loop: while lines wait for stderr, it is
@@ -392,27 +352,19 @@ pub struct StderrBacklog;
 
 impl crate::part::Part for StderrBacklog {
     fn fds<'a>(&'a self, set: &mut crate::part::PollSet<'a>) {
-        if let Some(fd) = backlog_fd() {
+        let Ok(sink) = SINK.lock() else {
+            return;
+        };
+        if let (false, Some(stderr)) = (sink.backlog.waiting.is_empty(), &sink.stderr) {
             // SAFETY: the descriptor belongs to the logger's sink, a static
             // that keeps it open for as long as going runs.
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stderr.fd()) };
             set.add(fd, nix::poll::PollFlags::POLLOUT, 0);
         }
     }
 
     fn ready(&mut self, _: u32, _: nix::poll::PollFlags, _: &mut crate::part::Cx<'_>) {
-        writable();
-    }
-}
-
-/// Stderr can take more: writes what waits.
-pub fn writable() {
-    let Ok(mut sink) = SINK.lock() else {
-        return;
-    };
-    let Sink { stderr, backlog } = &mut *sink;
-    if let Some(stderr) = stderr {
-        backlog.flush(&mut |bytes| stderr.write(bytes));
+        write_stderr(None);
     }
 }
 
