@@ -6,9 +6,8 @@
 //! ahead without one): it wakes going at the edge to the nanosecond, where
 //! poll's timeout is rounded up to the millisecond, and when the wall
 //! clock is set (an NTP step, `date -s`, a resume) its read fails with
-//! ECANCELED, and every edge is computed again. The
-//! services' own deadlines (backoff, stop timeouts) are monotonic and
-//! never move.
+//! ECANCELED, and every edge is computed again. The services' own deadlines
+//! (backoff, stop timeouts) are monotonic and never move.
 
 use crate::config::calendar::{self, Schedule};
 use crate::part::{Cx, Notice, Part, PollSet};
@@ -76,46 +75,17 @@ impl Schedules {
 
     /// Starts following `name`, and says at once whether a window is on.
     fn follow(&mut self, name: &str, schedule: Schedule, cx: &mut Cx<'_>) {
-        let followed = Followed {
+        let mut followed = Followed {
             name: name.to_string(),
             schedule,
             edge: None,
         };
-        let at = match self
+        cx.event(name, followed.update(cx.now, SystemTime::now()));
+        self.followed.retain(|f| f.name != name);
+        let (Ok(at) | Err(at)) = self
             .followed
-            .binary_search_by(|f| f.name.as_str().cmp(name))
-        {
-            Ok(at) => {
-                if let Some(slot) = self.followed.get_mut(at) {
-                    *slot = followed;
-                }
-                at
-            }
-            Err(at) => {
-                self.followed.insert(at, followed);
-                at
-            }
-        };
-        let (now, wall) = (cx.now, SystemTime::now());
-        if let Some(event) = self.followed.get_mut(at).map(|f| f.update(now, wall)) {
-            cx.event(name, event);
-        }
-        self.arm();
-    }
-
-    /// Every edge again, from the wall clock now: each service hears
-    /// whether its window is on (a repeat changes nothing).
-    fn recompute(&mut self, cx: &mut Cx<'_>) {
-        let wall = SystemTime::now();
-        self.forget_unscheduled(cx);
-        for index in 0..self.followed.len() {
-            let Some(followed) = self.followed.get_mut(index) else {
-                break;
-            };
-            let event = followed.update(cx.now, wall);
-            let name = followed.name.clone();
-            cx.event(&name, event);
-        }
+            .binary_search_by(|f| f.name.as_str().cmp(name));
+        self.followed.insert(at, followed);
         self.arm();
     }
 
@@ -140,45 +110,41 @@ impl Schedules {
             Err(nix::errno::Errno::ECANCELED) => {
                 log::info!("the wall clock was set, following it");
                 calendar::reload_zone();
-                self.recompute(cx);
+                self.edges(true, cx);
                 cx.out.notices.push(Notice::ClockChanged);
             }
             Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
             Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
             // An edge has come.
-            Ok(_) => self.edges(cx),
+            Ok(_) => self.edges(false, cx),
         }
         self.arm();
     }
 
-    /// Tells each service whose edge the wall clock has reached.
-    fn edges(&mut self, cx: &mut Cx<'_>) {
-        let wall = SystemTime::now();
+    /// Tells each service whose edge the wall clock has reached; with
+    /// `all`, every edge again, from the wall clock now: each service
+    /// hears whether its window is on (a repeat changes nothing).
+    fn edges(&mut self, all: bool, cx: &mut Cx<'_>) {
+        let (now, wall) = (cx.now, SystemTime::now());
         let unix = unix_seconds(wall);
-        let reached = |f: &Followed| {
-            f.edge
-                .is_some_and(|(at, when)| unix >= at || when <= cx.now)
-        };
-        if !self.followed.iter().any(reached) {
+        let reached = |f: &Followed| f.edge.is_some_and(|(at, when)| unix >= at || when <= now);
+        if !all && !self.followed.iter().any(reached) {
             return;
         }
         self.forget_unscheduled(cx);
-        for index in 0..self.followed.len() {
-            let Some(followed) = self.followed.get_mut(index) else {
-                break;
-            };
+        for followed in &mut self.followed {
             match followed.edge {
+                _ if all => {}
                 Some((at, _)) if unix >= at => {}
                 // Woken before the wall clock got there: wait for the rest.
-                Some((at, when)) if when <= cx.now => {
-                    followed.edge = Some((at, deadline(at, cx.now, wall)));
+                Some((at, when)) if when <= now => {
+                    followed.edge = Some((at, deadline(at, now, wall)));
                     continue;
                 }
                 _ => continue,
             }
-            let event = followed.update(cx.now, wall);
-            let name = followed.name.clone();
-            cx.event(&name, event);
+            let event = followed.update(now, wall);
+            cx.event(&followed.name, event);
         }
         self.arm();
     }
@@ -200,14 +166,14 @@ impl Followed {
 }
 
 /// Whole seconds since 1970 of a wall-clock time (0 before 1970).
-fn unix_seconds(wall: SystemTime) -> i64 {
+pub fn unix_seconds(wall: SystemTime) -> i64 {
     let since = wall.duration_since(SystemTime::UNIX_EPOCH);
     since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The `Instant` at which the wall clock, now `wall` at `now`, shows the
 /// UNIX time `at` (at once if it does already).
-fn deadline(at: i64, now: Instant, wall: SystemTime) -> Instant {
+pub fn deadline(at: i64, now: Instant, wall: SystemTime) -> Instant {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0));
     let ahead = at.duration_since(wall).unwrap_or(Duration::ZERO);
     now.checked_add(ahead).unwrap_or(now)
@@ -232,7 +198,7 @@ impl Part for Schedules {
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
-        self.edges(cx);
+        self.edges(false, cx);
     }
 
     fn act(&mut self, name: &str, action: &Action, cx: &mut Cx<'_>) -> bool {
@@ -247,7 +213,7 @@ impl Part for Schedules {
         if notice == Notice::Rescan {
             // /etc/localtime may have been replaced: SIGHUP says so.
             calendar::reload_zone();
-            self.recompute(cx);
+            self.edges(true, cx);
         }
     }
 }
