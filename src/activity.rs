@@ -56,16 +56,7 @@ impl Activity {
             return self.forget(name);
         };
         let at = match self.watched.iter().position(|w| w.name == name) {
-            Some(at) => {
-                if self
-                    .watched
-                    .get(at)
-                    .is_some_and(|w| w.check.folder != check.folder)
-                {
-                    self.unwatch(at);
-                }
-                at
-            }
+            Some(at) => at,
             None => {
                 self.watched.push(Watched {
                     name: name.to_string(),
@@ -77,7 +68,12 @@ impl Activity {
                 self.watched.len() - 1
             }
         };
-        let watch = self.watch(&check);
+        if let Some(old) = self.watched.get(at)
+            && old.check.folder != check.folder
+        {
+            self.unwatch(at);
+        }
+        let watch = self.watch(&check).map_err(|errno| errno.desc());
         let Some(watched) = self.watched.get_mut(at) else {
             return;
         };
@@ -98,16 +94,14 @@ impl Activity {
         }
     }
 
-    fn watch(&mut self, check: &ActivityCheck) -> Result<WatchDescriptor, String> {
-        if self.inotify.is_none() {
-            let flags = InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK;
-            let inotify = Inotify::init(flags).map_err(|errno| errno.desc().to_string())?;
-            self.inotify = Some(inotify);
-        }
-        let inotify = self.inotify.as_ref().ok_or("no inotify")?;
-        inotify
+    fn watch(&mut self, check: &ActivityCheck) -> nix::Result<WatchDescriptor> {
+        let inotify = match self.inotify.take() {
+            Some(inotify) => inotify,
+            None => Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?,
+        };
+        self.inotify
+            .insert(inotify)
             .add_watch(&check.folder, CHANGES)
-            .map_err(|errno| errno.desc().to_string())
     }
 
     fn forget(&mut self, name: &str) {
