@@ -82,42 +82,8 @@ impl Schedules {
         };
         cx.event(name, followed.update(cx.now, SystemTime::now()));
         self.followed.retain(|f| f.name != name);
-        let (Ok(at) | Err(at)) = self
-            .followed
-            .binary_search_by(|f| f.name.as_str().cmp(name));
+        let at = self.followed.partition_point(|f| f.name.as_str() < name);
         self.followed.insert(at, followed);
-        self.arm();
-    }
-
-    /// Services gone, or whose schedule changed without asking again
-    /// (their new definition asks when it starts).
-    fn forget_unscheduled(&mut self, cx: &Cx<'_>) {
-        self.followed.retain(|f| {
-            cx.supervisor
-                .get(&f.name)
-                .is_some_and(|s| s.spec.extras().schedule == Some(f.schedule))
-        });
-    }
-
-    /// The clock timer is readable: the clock was set (or, in 2242, the
-    /// timer expired).
-    fn clock_read(&mut self, cx: &mut Cx<'_>) {
-        let Some(clock) = &self.clock else {
-            return;
-        };
-        let mut buffer = [0u8; 8];
-        match nix::unistd::read(clock, &mut buffer) {
-            Err(nix::errno::Errno::ECANCELED) => {
-                log::info!("the wall clock was set, following it");
-                calendar::reload_zone();
-                self.edges(true, cx);
-                cx.out.notices.push(Notice::ClockChanged);
-            }
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
-            Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
-            // An edge has come.
-            Ok(_) => self.edges(false, cx),
-        }
         self.arm();
     }
 
@@ -131,7 +97,13 @@ impl Schedules {
         if !all && !self.followed.iter().any(reached) {
             return;
         }
-        self.forget_unscheduled(cx);
+        // Services gone, or whose schedule changed without asking again
+        // (their new definition asks when it starts).
+        self.followed.retain(|f| {
+            cx.supervisor
+                .get(&f.name)
+                .is_some_and(|s| s.spec.extras().schedule == Some(f.schedule))
+        });
         for followed in &mut self.followed {
             match followed.edge {
                 _ if all => {}
@@ -186,8 +158,26 @@ impl Part for Schedules {
         }
     }
 
+    /// The clock timer is readable: the clock was set (or, in 2242, the
+    /// timer expired).
     fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
-        self.clock_read(cx);
+        let Some(clock) = &self.clock else {
+            return;
+        };
+        let mut buffer = [0u8; 8];
+        match nix::unistd::read(clock, &mut buffer) {
+            Err(nix::errno::Errno::ECANCELED) => {
+                log::info!("the wall clock was set, following it");
+                calendar::reload_zone();
+                self.edges(true, cx);
+                cx.out.notices.push(Notice::ClockChanged);
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
+            Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
+            // An edge has come.
+            Ok(_) => self.edges(false, cx),
+        }
+        self.arm();
     }
 
     fn deadline(&self) -> Option<Instant> {
