@@ -40,7 +40,6 @@ pub struct LogFiles {
 }
 
 struct LogPipe {
-    /// The service it belongs to.
     name: String,
     /// The process it was made for, which an upgrade checks is adopted.
     pid: i32,
@@ -278,24 +277,19 @@ impl LogFile {
     /// the line would take the file past its size.
     fn append(&mut self, batch: &mut Batch, line: &[u8], now: Instant) {
         let record = line.len() + 1;
-        if !self.open(now) {
+        if self.open(now) {
+            let pending = self.size + batch.len as u64;
+            let full = pending > 0 && pending + record as u64 > self.max_size;
+            if full || batch.len + record > BATCH {
+                self.flush(batch, now);
+                if full {
+                    self.rotate_if_full(record as u64, now);
+                }
+            }
+        }
+        if self.fd.is_none() {
             self.dropped += 1;
             return;
-        }
-        let pending = self.size + batch.len as u64;
-        if pending > 0 && pending + record as u64 > self.max_size {
-            self.flush(batch, now);
-            if !self.rotate_if_full(record as u64, now) {
-                self.dropped += 1;
-                return;
-            }
-        }
-        if batch.len + record > BATCH {
-            self.flush(batch, now);
-            if self.fd.is_none() {
-                self.dropped += 1;
-                return;
-            }
         }
         let end = batch.len + line.len();
         if let Some(room) = batch.bytes.get_mut(batch.len..=end) {
@@ -331,20 +325,18 @@ impl LogFile {
             return batch.clear();
         };
         let mut done = 0;
-        let mut error = None;
-        while let Some(rest) = bytes.get(done..).filter(|rest| !rest.is_empty()) {
+        let failed = loop {
+            let Some(rest) = bytes.get(done..).filter(|rest| !rest.is_empty()) else {
+                break None;
+            };
             match nix::unistd::write(fd, rest) {
-                Ok(0) => error = Some(Errno::ENOSPC),
-                Ok(n) => {
-                    done += n;
-                    continue;
-                }
-                Err(Errno::EINTR) => continue,
-                Err(errno) => error = Some(errno),
+                Ok(0) => break Some(Errno::ENOSPC),
+                Ok(n) => done += n,
+                Err(Errno::EINTR) => {}
+                Err(errno) => break Some(errno),
             }
-            break;
-        }
-        let Some(errno) = error else {
+        };
+        let Some(errno) = failed else {
             self.size += done as u64;
             if self.retry_at.take().is_some() {
                 self.report_dropped();
@@ -371,24 +363,20 @@ impl LogFile {
     }
 
     /// Rotates when the file is really too full for `record` more bytes
-    /// (going's count is checked: the file may have been cut by hand);
-    /// false when the file cannot take the line now.
-    fn rotate_if_full(&mut self, record: u64, now: Instant) -> bool {
+    /// (going's count is checked: the file may have been cut by hand).
+    fn rotate_if_full(&mut self, record: u64, now: Instant) {
         let Some(fd) = &self.fd else {
-            return false;
+            return;
         };
         if let Ok(stat) = nix::sys::stat::fstat(fd) {
             self.size = u64::try_from(stat.st_size).unwrap_or(0);
         }
         if self.size == 0 || self.size + record <= self.max_size {
-            return true;
+            return;
         }
         match self.rotate() {
-            Ok(()) => self.open(now),
-            Err(why) => {
-                self.fail(&why, now);
-                false
-            }
+            Ok(()) => _ = self.open(now),
+            Err(why) => self.fail(&why, now),
         }
     }
 
