@@ -206,16 +206,9 @@ impl Stderr {
         let written = match self {
             Stderr::Own(fd) => nix::unistd::write(fd, bytes),
             Stderr::Socket => {
-                // SAFETY: send reads at most `bytes.len()` bytes of `bytes`.
-                let sent = unsafe {
-                    libc::send(
-                        libc::STDERR_FILENO,
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                };
-                nix::errno::Errno::result(sent).map(|n| n.unsigned_abs())
+                use nix::sys::socket::{MsgFlags, send};
+                let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+                send(libc::STDERR_FILENO, bytes, flags)
             }
             Stderr::Polled(most) => {
                 let stderr = io::stderr();
