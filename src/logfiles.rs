@@ -70,8 +70,7 @@ impl Part for LogFiles {
         // Only here: tokens are indexes, which must not move within a turn.
         self.pipes.retain(|pipe| !pipe.closed);
         for (index, slot) in self.files.iter_mut().enumerate() {
-            if slot.is_some()
-                && !self.pipes.iter().any(|p| p.file == Some(index))
+            if !self.pipes.iter().any(|p| p.file == Some(index))
                 && let Some(file) = slot.take()
             {
                 file.report_dropped();
