@@ -60,7 +60,6 @@ impl Part for Versions {
 #[cfg(test)]
 mod tests {
     use super::*;
-
     use std::time::Duration;
 
     #[test]
