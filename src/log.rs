@@ -12,6 +12,7 @@
 //! blocking; going's writer is one datagram a line.
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use nix::errno::Errno;
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -201,9 +202,9 @@ impl Stderr {
         }
     }
 
-    /// One write that does not block: `WouldBlock` when nothing fits now.
-    fn write(&self, bytes: &[u8]) -> io::Result<usize> {
-        let written = match self {
+    /// One write that does not block: `EAGAIN` when nothing fits now.
+    fn write(&self, bytes: &[u8]) -> nix::Result<usize> {
+        match self {
             Stderr::Own(fd) => nix::unistd::write(fd, bytes),
             Stderr::Socket => {
                 use nix::sys::socket::{MsgFlags, send};
@@ -211,18 +212,15 @@ impl Stderr {
                 send(libc::STDERR_FILENO, bytes, flags)
             }
             Stderr::Polled(most) => {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
                 let stderr = io::stderr();
-                let mut fds = [nix::poll::PollFd::new(
-                    stderr.as_fd(),
-                    nix::poll::PollFlags::POLLOUT,
-                )];
-                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO)? {
-                    0 => Err(nix::errno::Errno::EAGAIN),
+                let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::ZERO)? {
+                    0 => Err(Errno::EAGAIN),
                     _ => nix::unistd::write(stderr.as_fd(), bytes.get(..*most).unwrap_or(bytes)),
                 }
             }
-        };
-        written.map_err(io::Error::from)
+        }
     }
 }
 
@@ -240,7 +238,7 @@ impl Backlog {
     /// it, or drops it when the backlog is full; once lines are dropped,
     /// every later one is too until the backlog is written out and the
     /// count said, so that the count stands where the gap is.
-    fn push(&mut self, line: &[u8], write: &mut dyn FnMut(&[u8]) -> io::Result<usize>) {
+    fn push(&mut self, line: &[u8], write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
         self.flush(write);
         if self.dropped > 0 || self.waiting.len() + line.len() > BACKLOG_MAX {
             self.dropped += 1;
@@ -255,8 +253,8 @@ impl Backlog {
             match write(rest) {
                 Ok(0) => break,
                 Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => break,
                 Err(_) => {
                     self.dropped += 1;
                     return;
@@ -268,7 +266,7 @@ impl Backlog {
 
     /// Writes what waits, as much as can be written now; then, if lines
     /// were dropped, the line that says how many.
-    fn flush(&mut self, write: &mut dyn FnMut(&[u8]) -> io::Result<usize>) {
+    fn flush(&mut self, write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
         loop {
             if self.waiting.is_empty() {
                 if self.dropped == 0 {
@@ -284,8 +282,8 @@ impl Backlog {
                     self.telling = 0;
                 }
                 Ok(n) => drop(self.waiting.drain(..n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
                 // Stderr is broken (a reader gone, a full disk): what waits
                 // is lost, and said when stderr works again.
                 Err(_) => {
@@ -445,13 +443,13 @@ mod tests {
             }
         }
 
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        fn write(&mut self, bytes: &[u8]) -> nix::Result<usize> {
             if self.broken {
-                return Err(io::Error::from_raw_os_error(libc::EPIPE));
+                return Err(Errno::EPIPE);
             }
             let n = bytes.len().min(self.room);
             if n == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+                return Err(Errno::EAGAIN);
             }
             self.got.extend_from_slice(&bytes[..n]);
             self.room -= n;
