@@ -113,10 +113,9 @@ impl Part for LogFiles {
     }
 
     fn take_back(&mut self, handover: &mut Handover) {
-        let (mine, others) = std::mem::take(&mut handover.pipes)
-            .into_iter()
-            .partition(|pipe| pipe.name.ends_with(HANDOVER_MARK));
-        handover.pipes = others;
+        let mine = handover
+            .pipes
+            .extract_if(.., |p| p.name.ends_with(HANDOVER_MARK));
         for pipe in mine {
             // SAFETY: the old going left this pipe open for its heir (the
             // takeover part checked it is one), and nothing else in this
