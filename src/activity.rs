@@ -48,11 +48,8 @@ struct Watched {
 impl Activity {
     /// A run of `name` began: its folder is watched, its deadline set.
     fn begin(&mut self, name: &str, now: Instant, cx: &Cx<'_>) {
-        let check = cx
-            .supervisor
-            .get(name)
-            .and_then(|s| s.spec.extras().activity.clone());
-        let Some(check) = check else {
+        let extras = cx.supervisor.get(name).map(|s| s.spec.extras());
+        let Some(check) = extras.and_then(|e| e.activity.clone()) else {
             return self.forget(name);
         };
         let at = match self.watched.iter().position(|w| w.name == name) {
