@@ -167,26 +167,23 @@ impl Part for Activity {
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
-        let mut inactive = Vec::new();
-        let mut ended = Vec::new();
+        let mut due = Vec::new();
         for watched in &mut self.watched {
             if watched.until.is_none_or(|at| at > cx.now) {
                 continue;
             }
             watched.until = None;
-            let running = cx.supervisor.get(&watched.name).map(|s| s.state());
-            if running == Some(State::Running) {
-                inactive.push(watched.name.clone());
+            let service = cx.supervisor.get(&watched.name);
+            let running = service.is_some_and(|s| s.state() == State::Running);
+            due.push((watched.name.clone(), running));
+        }
+        for (name, running) in due {
+            if running {
+                // Its next start watches again.
+                cx.event(&name, Event::Inactive);
             } else {
-                ended.push(watched.name.clone());
+                self.forget(&name);
             }
-        }
-        for name in ended {
-            self.forget(&name);
-        }
-        // Its next start watches again.
-        for name in inactive {
-            cx.event(&name, Event::Inactive);
         }
     }
 

@@ -40,16 +40,13 @@ struct Followed {
 impl Schedules {
     pub fn new() -> Schedules {
         let flags = TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK;
-        let clock = TimerFd::new(ClockId::CLOCK_REALTIME, flags)
-            .inspect_err(|errno| {
-                log::warn!(
-                    "no timerfd ({}): schedules will not follow a clock that is set",
-                    errno.desc()
-                )
-            })
-            .ok();
+        let clock = TimerFd::new(ClockId::CLOCK_REALTIME, flags);
+        if let Err(errno) = &clock {
+            let why = errno.desc();
+            log::warn!("no timerfd ({why}): schedules will not follow a clock that is set");
+        }
         let schedules = Schedules {
-            clock,
+            clock: clock.ok(),
             followed: Vec::new(),
         };
         schedules.arm();
