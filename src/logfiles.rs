@@ -419,13 +419,9 @@ impl LogFile {
 
     fn report_dropped(&self) {
         if self.dropped > 0 {
-            let plural = if self.dropped == 1 { "" } else { "s" };
-            log::warn!(
-                target: &self.name,
-                "{}: dropped {} line{plural}",
-                self.path.display(),
-                self.dropped
-            );
+            let (path, count) = (self.path.display(), self.dropped);
+            let plural = if count == 1 { "" } else { "s" };
+            log::warn!(target: &self.name, "{path}: dropped {count} line{plural}");
         }
     }
 }

@@ -57,11 +57,8 @@ impl Schedules {
         let Some(clock) = &self.clock else {
             return;
         };
-        let nearest = self
-            .followed
-            .iter()
-            .filter_map(|f| f.edge.map(|(at, _)| at))
-            .min();
+        let edges = self.followed.iter().filter_map(|f| f.edge);
+        let nearest = edges.map(|(at, _)| at).min();
         let at = Expiration::OneShot(TimeSpec::new(nearest.unwrap_or(FAR_FUTURE), 0));
         let flags =
             TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET;
@@ -178,10 +175,8 @@ impl Part for Schedules {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.followed
-            .iter()
-            .filter_map(|f| f.edge.map(|(_, at)| at))
-            .min()
+        let edges = self.followed.iter().filter_map(|f| f.edge);
+        edges.map(|(_, at)| at).min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
