@@ -179,7 +179,10 @@ impl LogFiles {
         let mut file = pipe
             .file
             .and_then(|slot| self.files.get_mut(slot)?.as_mut());
-        let mut batch = Batch::new();
+        let mut batch = Batch {
+            bytes: [0; BATCH],
+            len: 0,
+        };
         let mut buffer = [0u8; READ_SIZE];
         // A read that ended with a newline left no partial line (a turn
         // with nothing to read leaves the buffer as it was).
@@ -218,26 +221,15 @@ impl LogFiles {
     }
 }
 
-/// Whole lines waiting to be written together.
+/// Whole lines waiting to be written together, each ending in its newline.
 struct Batch {
     bytes: [u8; BATCH],
     len: usize,
-    lines: u64,
 }
 
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            bytes: [0; BATCH],
-            len: 0,
-            lines: 0,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-        self.lines = 0;
-    }
+/// The lines in whole lines' bytes.
+fn lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// One log file, as going writes it.
@@ -295,7 +287,6 @@ impl LogFile {
             text.copy_from_slice(line);
             newline.fill(b'\n');
             batch.len = end + 1;
-            batch.lines += 1;
         }
     }
 
@@ -314,13 +305,14 @@ impl LogFile {
     /// and a line cut by a full disk is taken off again: no line is ever
     /// split.
     fn flush(&mut self, batch: &mut Batch, now: Instant) {
-        let bytes = batch.bytes.get(..batch.len).unwrap_or_default();
+        let len = std::mem::take(&mut batch.len);
+        let bytes = batch.bytes.get(..len).unwrap_or_default();
         if bytes.is_empty() {
             return;
         }
         let Some(fd) = &self.fd else {
-            self.dropped += batch.lines;
-            return batch.clear();
+            self.dropped += lines(bytes);
+            return;
         };
         let mut done = 0;
         let failed = loop {
@@ -340,7 +332,7 @@ impl LogFile {
                 self.report_dropped();
                 self.dropped = 0;
             }
-            return batch.clear();
+            return;
         };
         let written = bytes.get(..done).unwrap_or_default();
         let whole = written
@@ -353,10 +345,8 @@ impl LogFile {
             let cut = stat.st_size - (done - whole) as i64;
             let _ = nix::unistd::ftruncate(fd, cut.max(0));
         }
-        let kept = written.iter().take(whole).filter(|&&b| b == b'\n').count() as u64;
         self.size += whole as u64;
-        self.dropped += batch.lines - kept;
-        batch.clear();
+        self.dropped += lines(bytes.get(whole..).unwrap_or_default());
         self.fail(errno.desc(), now);
     }
 
@@ -480,7 +470,10 @@ mod tests {
     }
 
     fn write_lines(file: &mut LogFile, lines: &[Vec<u8>], now: Instant) {
-        let mut batch = Batch::new();
+        let mut batch = Batch {
+            bytes: [0; BATCH],
+            len: 0,
+        };
         for line in lines {
             file.append(&mut batch, line, now);
         }
