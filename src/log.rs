@@ -11,6 +11,8 @@
 //! static binary (measured, opt-level z, LTO), and cannot write without
 //! blocking; going's writer is one datagram a line.
 
+use crate::config::calendar::{self, LocalTime};
+use crate::schedules::unix_seconds;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use nix::errno::Errno;
 use std::fmt::Write as _;
@@ -19,6 +21,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 /// The longest log line, in bytes, newline included; longer ones are cut
 /// and end in [`CUT`]. A service's output, logged in pieces of 1024 bytes
@@ -112,7 +115,7 @@ impl Log for Logger {
             }
         }
         let head = format!("{} {level} {tag}: ", utc_time());
-        write_stderr(Some(bounded(&head, record.args(), "\n").as_bytes()));
+        write_stderr(Some(bounded(&head, record.args(), "\n").into_bytes()));
     }
 
     fn flush(&self) {}
@@ -238,30 +241,16 @@ impl Backlog {
     /// it, or drops it when the backlog is full; once lines are dropped,
     /// every later one is too until the backlog is written out and the
     /// count said, so that the count stands where the gap is.
-    fn push(&mut self, line: &[u8], write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
+    fn push(&mut self, line: Vec<u8>, write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
         self.flush(write);
         if self.dropped > 0 || self.waiting.len() + line.len() > BACKLOG_MAX {
             self.dropped += 1;
-            return;
+        } else if self.waiting.is_empty() {
+            self.waiting = line;
+            self.flush(write);
+        } else {
+            self.waiting.extend_from_slice(&line);
         }
-        if !self.waiting.is_empty() {
-            self.waiting.extend_from_slice(line);
-            return;
-        }
-        let mut rest = line;
-        while !rest.is_empty() {
-            match write(rest) {
-                Ok(0) => break,
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => break,
-                Err(_) => {
-                    self.dropped += 1;
-                    return;
-                }
-            }
-        }
-        self.waiting.extend_from_slice(rest);
     }
 
     /// Writes what waits, as much as can be written now; then, if lines
@@ -323,7 +312,7 @@ static SINK: Mutex<Sink> = Mutex::new(Sink {
 });
 
 /// Writes `line`; without one, what waits (stderr can take more).
-fn write_stderr(line: Option<&[u8]>) {
+fn write_stderr(line: Option<Vec<u8>>) {
     let Ok(mut sink) = SINK.lock() else {
         return;
     };
@@ -377,18 +366,14 @@ fn send(socket: &Mutex<Option<UnixDatagram>>, line: &[u8]) -> bool {
 
 /// `2026-11-21T19:37:00Z`
 pub fn utc_time() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format_utc(now)
+    format_utc(unix_seconds(SystemTime::now()).unsigned_abs())
 }
 
 pub fn format_utc(unix_seconds: u64) -> String {
     let days = (unix_seconds / 86_400) as i64;
-    let t = crate::config::calendar::LocalTime::from_days(days, (unix_seconds % 86_400) as u32);
-    let (hour, minute, second) = (t.secs / 3600, t.secs / 60 % 60, t.secs % 60);
+    let t = LocalTime::from_days(days, (unix_seconds % 86_400) as u32);
     let (year, month, day) = (t.year, t.month, t.day);
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+    format!("{year:04}-{month:02}-{day:02}T{}Z", clock(t.secs))
 }
 
 /// The RFC 3164 timestamp, in local time as syslog daemons expect:
@@ -397,21 +382,15 @@ fn syslog_time() -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    // SAFETY: time and localtime_r only write the structs we pass.
-    let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    let month = usize::try_from(tm.tm_mon)
-        .ok()
-        .and_then(|m| MONTHS.get(m))
-        .unwrap_or(&"Jan");
-    format!(
-        "{month} {:2} {:02}:{:02}:{:02}",
-        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
-    )
+    let now = unix_seconds(SystemTime::now());
+    let t = calendar::local_time(now).unwrap_or(LocalTime::from_days(0, 0));
+    let month = MONTHS.get(usize::from(t.month.saturating_sub(1)));
+    format!("{} {:2} {}", month.unwrap_or(&"Jan"), t.day, clock(t.secs))
+}
+
+/// `19:37:00`, of seconds after midnight.
+fn clock(secs: u32) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -462,7 +441,7 @@ mod tests {
     }
 
     fn push(backlog: &mut Backlog, reader: &mut Reader, line: &str) {
-        backlog.push(line.as_bytes(), &mut |b| reader.write(b));
+        backlog.push(line.as_bytes().to_vec(), &mut |b| reader.write(b));
     }
 
     #[test]
