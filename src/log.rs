@@ -17,7 +17,7 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use nix::errno::Errno;
 use std::fmt::Write as _;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,9 +93,6 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
         let (level, severity) = match record.level() {
             Level::Error => ("error", 3),
             Level::Warn => ("warn", 4),
@@ -198,13 +195,6 @@ impl Stderr {
         }
     }
 
-    fn fd(&self) -> RawFd {
-        match self {
-            Stderr::Own(fd) => fd.as_raw_fd(),
-            Stderr::Socket | Stderr::Polled(_) => libc::STDERR_FILENO,
-        }
-    }
-
     /// One write that does not block: `EAGAIN` when nothing fits now.
     fn write(&self, bytes: &[u8]) -> nix::Result<usize> {
         match self {
@@ -297,26 +287,22 @@ fn dropped_line(count: u64) -> String {
     )
 }
 
-struct Sink {
-    stderr: Option<Stderr>,
-    backlog: Backlog,
-}
-
-static SINK: Mutex<Sink> = Mutex::new(Sink {
-    stderr: None,
-    backlog: Backlog {
+/// Stderr, opened at the first line, and what it owes.
+static SINK: Mutex<(Option<Stderr>, Backlog)> = Mutex::new((
+    None,
+    Backlog {
         waiting: Vec::new(),
         dropped: 0,
         telling: 0,
     },
-});
+));
 
 /// Writes `line`; without one, what waits (stderr can take more).
 fn write_stderr(line: Option<Vec<u8>>) {
     let Ok(mut sink) = SINK.lock() else {
         return;
     };
-    let Sink { stderr, backlog } = &mut *sink;
+    let (stderr, backlog) = &mut *sink;
     let stderr = stderr.get_or_insert_with(Stderr::open);
     let mut write = |bytes: &[u8]| stderr.write(bytes);
     match line {
@@ -335,10 +321,16 @@ impl crate::part::Part for StderrBacklog {
         let Ok(sink) = SINK.lock() else {
             return;
         };
-        if let (false, Some(stderr)) = (sink.backlog.waiting.is_empty(), &sink.stderr) {
+        if let (Some(stderr), backlog) = &*sink
+            && !backlog.waiting.is_empty()
+        {
+            let fd = match stderr {
+                Stderr::Own(fd) => fd.as_raw_fd(),
+                Stderr::Socket | Stderr::Polled(_) => libc::STDERR_FILENO,
+            };
             // SAFETY: the descriptor belongs to the logger's sink, a static
             // that keeps it open for as long as going runs.
-            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(stderr.fd()) };
+            let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             set.add(fd, nix::poll::PollFlags::POLLOUT, 0);
         }
     }
