@@ -52,19 +52,17 @@ impl Activity {
         let Some(check) = extras.and_then(|e| e.activity.clone()) else {
             return self.forget(name);
         };
-        let at = match self.watched.iter().position(|w| w.name == name) {
-            Some(at) => at,
-            None => {
-                self.watched.push(Watched {
-                    name: name.to_string(),
-                    check: check.clone(),
-                    wd: None,
-                    until: None,
-                    said: false,
-                });
-                self.watched.len() - 1
-            }
-        };
+        let at = self.watched.iter().position(|w| w.name == name);
+        let at = at.unwrap_or_else(|| {
+            self.watched.push(Watched {
+                name: name.to_string(),
+                check: check.clone(),
+                wd: None,
+                until: None,
+                said: false,
+            });
+            self.watched.len() - 1
+        });
         if let Some(old) = self.watched.get(at)
             && old.check.folder != check.folder
         {
