@@ -6,6 +6,7 @@
 //! are dropped and counted, and it is tried again once a second has passed
 //! and lines come (no timer: an idle going still never wakes).
 
+use crate::config::LogSpec;
 use crate::output::LineBuffer;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::supervisor::Supervisor;
@@ -150,13 +151,13 @@ fn slot_for(
     let log = supervisor.get(name)?.spec.log()?;
     let mut slots = files.iter_mut().enumerate();
     if let Some((index, Some(file))) =
-        slots.find(|(_, s)| s.as_ref().is_some_and(|f| f.path == log.path))
+        slots.find(|(_, s)| s.as_ref().is_some_and(|f| f.spec.path == log.path))
     {
         // The newest definition's limits.
-        (file.max_size, file.keep) = (log.max_size, log.keep);
+        (file.spec.max_size, file.spec.keep) = (log.max_size, log.keep);
         return Some(index);
     }
-    let file = Some(LogFile::new(name, &log.path, log.max_size, log.keep));
+    let file = Some(LogFile::new(name, log.clone()));
     if let Some((free, slot)) = files.iter_mut().enumerate().find(|(_, s)| s.is_none()) {
         *slot = file;
         return Some(free);
@@ -234,11 +235,9 @@ fn lines(bytes: &[u8]) -> u64 {
 
 /// One log file, as going writes it.
 struct LogFile {
-    path: PathBuf,
     /// The service, for going's own log.
     name: String,
-    max_size: u64,
-    keep: u32,
+    spec: LogSpec,
     /// Open while it takes lines; closed when it failed.
     fd: Option<OwnedFd>,
     /// Its size as going counts it (checked before each rotation).
@@ -250,12 +249,10 @@ struct LogFile {
 }
 
 impl LogFile {
-    fn new(name: &str, path: &Path, max_size: u64, keep: u32) -> LogFile {
+    fn new(name: &str, spec: LogSpec) -> LogFile {
         LogFile {
-            path: path.to_path_buf(),
             name: name.to_string(),
-            max_size,
-            keep,
+            spec,
             fd: None,
             size: 0,
             dropped: 0,
@@ -269,7 +266,7 @@ impl LogFile {
         let record = line.len() + 1;
         if self.open(now) {
             let pending = self.size + batch.len as u64;
-            let full = pending > 0 && pending + record as u64 > self.max_size;
+            let full = pending > 0 && pending + record as u64 > self.spec.max_size;
             if full || batch.len + record > BATCH {
                 self.flush(batch, now);
                 if full {
@@ -293,7 +290,7 @@ impl LogFile {
     /// True when the file is open, opening it if it is time to try.
     fn open(&mut self, now: Instant) -> bool {
         if self.fd.is_none() && self.retry_at.is_none_or(|at| now >= at) {
-            match open_log(&self.path) {
+            match open_log(&self.spec.path) {
                 Ok((fd, size)) => (self.fd, self.size) = (Some(fd), size),
                 Err(why) => self.fail(&why, now),
             }
@@ -359,7 +356,7 @@ impl LogFile {
         if let Ok(stat) = nix::sys::stat::fstat(fd) {
             self.size = u64::try_from(stat.st_size).unwrap_or(0);
         }
-        if self.size == 0 || self.size + record <= self.max_size {
+        if self.size == 0 || self.size + record <= self.spec.max_size {
             return;
         }
         match self.rotate() {
@@ -371,7 +368,7 @@ impl LogFile {
     /// PATH.N-1 -> PATH.N ... PATH -> PATH.1, then a new PATH (opened by
     /// the caller); with `log-keep = 0`, PATH is emptied instead.
     fn rotate(&mut self) -> Result<(), String> {
-        if self.keep == 0 {
+        if self.spec.keep == 0 {
             if let Some(fd) = &self.fd {
                 nix::unistd::ftruncate(fd, 0)
                     .map_err(|e| format!("cannot empty it: {}", e.desc()))?;
@@ -379,9 +376,9 @@ impl LogFile {
             self.size = 0;
             return Ok(());
         }
-        for n in (1..=self.keep).rev() {
-            let to = numbered(&self.path, n);
-            if let Err(e) = std::fs::rename(numbered(&self.path, n - 1), &to)
+        for n in (1..=self.spec.keep).rev() {
+            let to = numbered(&self.spec.path, n);
+            if let Err(e) = std::fs::rename(numbered(&self.spec.path, n - 1), &to)
                 && e.kind() != std::io::ErrorKind::NotFound
             {
                 let why = crate::util::describe_io(&e);
@@ -400,7 +397,7 @@ impl LogFile {
             log::warn!(
                 target: &self.name,
                 "cannot write {}: {why}; dropping its lines until it can",
-                self.path.display()
+                self.spec.path.display()
             );
         }
         self.fd = None;
@@ -409,7 +406,7 @@ impl LogFile {
 
     fn report_dropped(&self) {
         if self.dropped > 0 {
-            let (path, count) = (self.path.display(), self.dropped);
+            let (path, count) = (self.spec.path.display(), self.dropped);
             let plural = if count == 1 { "" } else { "s" };
             log::warn!(target: &self.name, "{path}: dropped {count} line{plural}");
         }
@@ -469,6 +466,18 @@ mod tests {
         }
     }
 
+    fn log_file(path: &Path, max_size: u64, keep: u32) -> LogFile {
+        let path = path.to_path_buf();
+        LogFile::new(
+            "x",
+            LogSpec {
+                path,
+                max_size,
+                keep,
+            },
+        )
+    }
+
     fn write_lines(file: &mut LogFile, lines: &[Vec<u8>], now: Instant) {
         let mut batch = Batch {
             bytes: [0; BATCH],
@@ -488,7 +497,7 @@ mod tests {
     fn files_rotate_on_whole_lines_and_keep_so_many() {
         let dir = Dir::new("rotate");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 100, 2);
+        let mut file = log_file(&path, 100, 2);
         let lines: Vec<Vec<u8>> = (0..40)
             .map(|i| format!("line {i} {}", "y".repeat(i % 13)).into_bytes())
             .collect();
@@ -522,7 +531,7 @@ mod tests {
     fn keeping_none_empties_the_file() {
         let dir = Dir::new("keep0");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 10, 0);
+        let mut file = log_file(&path, 10, 0);
         write_lines(
             &mut file,
             &[b"12345".to_vec(), b"6789".to_vec()],
@@ -538,7 +547,7 @@ mod tests {
     fn a_line_longer_than_the_size_has_a_file_to_itself() {
         let dir = Dir::new("long");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 4, 1);
+        let mut file = log_file(&path, 4, 1);
         write_lines(
             &mut file,
             &[b"a".to_vec(), b"long line".to_vec(), b"b".to_vec()],
@@ -552,7 +561,7 @@ mod tests {
     fn a_file_that_cannot_be_opened_drops_and_counts() {
         let dir = Dir::new("missing");
         let path = dir.0.join("no/such/dir/x.log");
-        let mut file = LogFile::new("x", &path, 1000, 1);
+        let mut file = log_file(&path, 1000, 1);
         let now = Instant::now();
         write_lines(&mut file, &[b"a".to_vec(), b"b".to_vec()], now);
         assert_eq!(file.dropped, 2);
@@ -574,7 +583,7 @@ mod tests {
         let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
         fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("nonblocking");
         let mut part = LogFiles::default();
-        part.files.push(Some(LogFile::new("x", &path, 1000, 1)));
+        part.files.push(Some(log_file(&path, 1000, 1)));
         part.pipes.push(LogPipe::new("x", 1, read_end, Some(0)));
         let supervisor = Supervisor::default();
         let now = Instant::now();
