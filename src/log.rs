@@ -125,13 +125,11 @@ fn bounded(head: &str, args: &std::fmt::Arguments<'_>, end: &str) -> String {
     let mut line = Bounded {
         text: String::with_capacity(128),
         room: LINE_MAX.saturating_sub(CUT.len() + end.len()),
-        cut: false,
     };
-    if line.write_str(head).is_ok() {
-        let _ = std::fmt::write(&mut line, *args);
-    }
+    // Writing a String fails only where the line is full.
+    let full = line.write_str(head).and_then(|()| line.write_fmt(*args));
     let mut text = line.text;
-    if line.cut {
+    if full.is_err() {
         text.push_str(CUT);
     }
     text.push_str(end);
@@ -141,7 +139,6 @@ fn bounded(head: &str, args: &std::fmt::Arguments<'_>, end: &str) -> String {
 struct Bounded {
     text: String,
     room: usize,
-    cut: bool,
 }
 
 impl std::fmt::Write for Bounded {
@@ -154,7 +151,6 @@ impl std::fmt::Write for Bounded {
         let end = (0..=room).rev().find(|&i| s.is_char_boundary(i));
         self.text
             .push_str(s.get(..end.unwrap_or(0)).unwrap_or_default());
-        self.cut = true;
         // Stops the formatting: the rest would be thrown away.
         Err(std::fmt::Error)
     }
@@ -267,10 +263,9 @@ impl Backlog {
                 // is lost, and said when stderr works again.
                 Err(_) => {
                     let lines = self.waiting.iter().filter(|&&b| b == b'\n').count();
-                    let told = u64::from(self.telling > 0);
-                    self.dropped += (lines.max(1) as u64 - told) + self.telling;
+                    let telling = std::mem::take(&mut self.telling);
+                    self.dropped += lines.max(1) as u64 - u64::from(telling > 0) + telling;
                     self.waiting.clear();
-                    self.telling = 0;
                     return;
                 }
             }
