@@ -19,8 +19,7 @@ use std::fmt::Write as _;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::SystemTime;
 
 /// The longest log line, in bytes, newline included; longer ones are cut
@@ -32,15 +31,16 @@ const CUT: &str = "...";
 /// reader that is merely slow loses nothing and a stuck one costs little.
 pub const BACKLOG_MAX: usize = 8 * 1024;
 
-static TO_STDERR: AtomicBool = AtomicBool::new(true);
+/// The syslog socket and going's pid, set when going logs to syslog.
+static SYSLOG: OnceLock<(Mutex<Option<UnixDatagram>>, u32)> = OnceLock::new();
 
 /// True when going's log lines go to stderr.
 pub fn to_stderr() -> bool {
-    TO_STDERR.load(Ordering::Relaxed)
+    SYSLOG.get().is_none()
 }
 
-/// The syslog socket: /dev/log, or the path of `-l syslog:PATH`.
-static SOCKET_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// The syslog socket's path: /dev/log, or the path of `-l syslog:PATH`.
+static SOCKET_PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
 const FACILITY_DAEMON: u8 = 3 << 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,11 +49,7 @@ pub enum Target {
     Syslog,
 }
 
-struct Logger {
-    /// `None` logs to stderr.
-    syslog: Option<Mutex<Option<UnixDatagram>>>,
-    pid: u32,
-}
+struct Logger;
 
 /// Installs the logger. With no `forced` target, syslog is used when
 /// /dev/log accepts a connection now, stderr otherwise.
@@ -62,12 +58,10 @@ pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Targe
     let socket = (forced != Some(Target::Stderr)).then(connect).flatten();
     let found = socket.as_ref().map(|_| Target::Syslog);
     let target = forced.or(found).unwrap_or(Target::Stderr);
-    TO_STDERR.store(target == Target::Stderr, Ordering::Relaxed);
-    let logger = Logger {
-        syslog: (target == Target::Syslog).then(|| Mutex::new(socket)),
-        pid: std::process::id(),
-    };
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+    if target == Target::Syslog {
+        let _ = SYSLOG.set((Mutex::new(socket), std::process::id()));
+    }
+    if log::set_logger(&Logger).is_ok() {
         log::set_max_level(LevelFilter::Info);
     }
     target
@@ -100,12 +94,11 @@ impl Log for Logger {
             Level::Debug | Level::Trace => ("debug", 7),
         };
         let tag = tag(record);
-        if let Some(socket) = &self.syslog {
+        if let Some((socket, pid)) = SYSLOG.get() {
             let head = format!(
-                "<{}>{} going[{}]: {level} {tag}: ",
+                "<{}>{} going[{pid}]: {level} {tag}: ",
                 FACILITY_DAEMON | severity,
                 syslog_time(),
-                self.pid,
             );
             if send(socket, bounded(&head, record.args(), "").as_bytes()) {
                 return;
