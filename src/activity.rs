@@ -48,36 +48,27 @@ struct Watched {
 impl Activity {
     /// A run of `name` began: its folder is watched, its deadline set.
     fn begin(&mut self, name: &str, now: Instant, cx: &Cx<'_>) {
-        let check = cx
-            .supervisor
-            .get(name)
-            .and_then(|s| s.spec.extras().activity.clone());
-        let Some(check) = check else {
+        let extras = cx.supervisor.get(name).map(|s| s.spec.extras());
+        let Some(check) = extras.and_then(|e| e.activity.clone()) else {
             return self.forget(name);
         };
-        let at = match self.watched.iter().position(|w| w.name == name) {
-            Some(at) => {
-                if self
-                    .watched
-                    .get(at)
-                    .is_some_and(|w| w.check.folder != check.folder)
-                {
-                    self.unwatch(at);
-                }
-                at
-            }
-            None => {
-                self.watched.push(Watched {
-                    name: name.to_string(),
-                    check: check.clone(),
-                    wd: None,
-                    until: None,
-                    said: false,
-                });
-                self.watched.len() - 1
-            }
-        };
-        let watch = self.watch(&check);
+        let at = self.watched.iter().position(|w| w.name == name);
+        let at = at.unwrap_or_else(|| {
+            self.watched.push(Watched {
+                name: name.to_string(),
+                check: check.clone(),
+                wd: None,
+                until: None,
+                said: false,
+            });
+            self.watched.len() - 1
+        });
+        if let Some(old) = self.watched.get(at)
+            && old.check.folder != check.folder
+        {
+            self.unwatch(at);
+        }
+        let watch = self.watch(&check).map_err(|errno| errno.desc());
         let Some(watched) = self.watched.get_mut(at) else {
             return;
         };
@@ -98,16 +89,14 @@ impl Activity {
         }
     }
 
-    fn watch(&mut self, check: &ActivityCheck) -> Result<WatchDescriptor, String> {
-        if self.inotify.is_none() {
-            let flags = InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK;
-            let inotify = Inotify::init(flags).map_err(|errno| errno.desc().to_string())?;
-            self.inotify = Some(inotify);
-        }
-        let inotify = self.inotify.as_ref().ok_or("no inotify")?;
-        inotify
+    fn watch(&mut self, check: &ActivityCheck) -> nix::Result<WatchDescriptor> {
+        let inotify = match self.inotify.take() {
+            Some(inotify) => inotify,
+            None => Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?,
+        };
+        self.inotify
+            .insert(inotify)
             .add_watch(&check.folder, CHANGES)
-            .map_err(|errno| errno.desc().to_string())
     }
 
     fn forget(&mut self, name: &str) {
@@ -176,26 +165,23 @@ impl Part for Activity {
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
-        let mut inactive = Vec::new();
-        let mut ended = Vec::new();
+        let mut due = Vec::new();
         for watched in &mut self.watched {
             if watched.until.is_none_or(|at| at > cx.now) {
                 continue;
             }
             watched.until = None;
-            let running = cx.supervisor.get(&watched.name).map(|s| s.state());
-            if running == Some(State::Running) {
-                inactive.push(watched.name.clone());
+            let service = cx.supervisor.get(&watched.name);
+            let running = service.is_some_and(|s| s.state() == State::Running);
+            due.push((watched.name.clone(), running));
+        }
+        for (name, running) in due {
+            if running {
+                // Its next start watches again.
+                cx.event(&name, Event::Inactive);
             } else {
-                ended.push(watched.name.clone());
+                self.forget(&name);
             }
-        }
-        for name in ended {
-            self.forget(&name);
-        }
-        // Its next start watches again.
-        for name in inactive {
-            cx.event(&name, Event::Inactive);
         }
     }
 

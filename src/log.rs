@@ -4,20 +4,23 @@
 //!
 //! Neither destination may block the loop: stderr is written without
 //! blocking, what it cannot take now waits in a small backlog that the loop
-//! flushes when stderr turns writable ([`backlog_fd`], [`writable`]), and
-//! lines beyond it are dropped and counted.
+//! flushes when stderr turns writable ([`StderrBacklog`]), and lines beyond
+//! it are dropped and counted.
 //!
 //! Hand-made, not the `syslog` crate: that crate added 57 kB to a minimal
 //! static binary (measured, opt-level z, LTO), and cannot write without
 //! blocking; going's writer is one datagram a line.
 
+use crate::config::calendar::{self, LocalTime};
+use crate::schedules::unix_seconds;
 use log::{Level, LevelFilter, Log, Metadata, Record};
+use nix::errno::Errno;
 use std::fmt::Write as _;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::SystemTime;
 
 /// The longest log line, in bytes, newline included; longer ones are cut
 /// and end in [`CUT`]. A service's output, logged in pieces of 1024 bytes
@@ -28,23 +31,16 @@ const CUT: &str = "...";
 /// reader that is merely slow loses nothing and a stuck one costs little.
 pub const BACKLOG_MAX: usize = 8 * 1024;
 
-static TO_STDERR: AtomicBool = AtomicBool::new(true);
+/// The syslog socket and going's pid, set when going logs to syslog.
+static SYSLOG: OnceLock<(Mutex<Option<UnixDatagram>>, u32)> = OnceLock::new();
 
 /// True when going's log lines go to stderr.
 pub fn to_stderr() -> bool {
-    TO_STDERR.load(Ordering::Relaxed)
+    SYSLOG.get().is_none()
 }
 
-const SYSLOG_SOCKET: &str = "/dev/log";
-
-/// The syslog socket: /dev/log, or the path of `-l syslog:PATH`.
-static SOCKET_PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-fn socket_path() -> &'static std::path::Path {
-    SOCKET_PATH
-        .get()
-        .map_or(std::path::Path::new(SYSLOG_SOCKET), |p| p.as_path())
-}
+/// The syslog socket's path: /dev/log, or the path of `-l syslog:PATH`.
+static SOCKET_PATH: OnceLock<std::path::PathBuf> = OnceLock::new();
 const FACILITY_DAEMON: u8 = 3 << 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,33 +49,19 @@ pub enum Target {
     Syslog,
 }
 
-struct Logger {
-    /// `None` logs to stderr.
-    syslog: Option<Mutex<Option<UnixDatagram>>>,
-    pid: u32,
-}
+struct Logger;
 
 /// Installs the logger. With no `forced` target, syslog is used when
 /// /dev/log accepts a connection now, stderr otherwise.
 pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Target {
-    if let Some(path) = socket {
-        let _ = SOCKET_PATH.set(path);
+    let _ = SOCKET_PATH.set(socket.unwrap_or_else(|| "/dev/log".into()));
+    let socket = (forced != Some(Target::Stderr)).then(connect).flatten();
+    let found = socket.as_ref().map(|_| Target::Syslog);
+    let target = forced.or(found).unwrap_or(Target::Stderr);
+    if target == Target::Syslog {
+        let _ = SYSLOG.set((Mutex::new(socket), std::process::id()));
     }
-    let socket = match forced {
-        Some(Target::Stderr) => None,
-        _ => connect(),
-    };
-    let target = match (forced, &socket) {
-        (Some(target), _) => target,
-        (None, Some(_)) => Target::Syslog,
-        (None, None) => Target::Stderr,
-    };
-    TO_STDERR.store(target == Target::Stderr, Ordering::Relaxed);
-    let logger = Logger {
-        syslog: (target == Target::Syslog).then(|| Mutex::new(socket)),
-        pid: std::process::id(),
-    };
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+    if log::set_logger(&Logger).is_ok() {
         log::set_max_level(LevelFilter::Info);
     }
     target
@@ -87,28 +69,16 @@ pub fn init(forced: Option<Target>, socket: Option<std::path::PathBuf>) -> Targe
 
 fn connect() -> Option<UnixDatagram> {
     let socket = UnixDatagram::unbound().ok()?;
-    socket.connect(socket_path()).ok()?;
+    socket.connect(SOCKET_PATH.get()?).ok()?;
     // A stalled syslog daemon must never block the loop.
     socket.set_nonblocking(true).ok()?;
     Some(socket)
 }
 
 fn tag<'a>(record: &'a Record<'_>) -> &'a str {
-    let target = record.target();
-    if target.starts_with("going") {
-        "going"
-    } else {
-        target
-    }
-}
-
-fn level_word(level: Level) -> &'static str {
-    match level {
-        Level::Error => "error",
-        Level::Warn => "warn",
-        Level::Info => "info",
-        Level::Debug | Level::Trace => "debug",
-    }
+    Some(record.target())
+        .filter(|t| !t.starts_with("going"))
+        .unwrap_or("going")
 }
 
 impl Log for Logger {
@@ -117,30 +87,25 @@ impl Log for Logger {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        let level = level_word(record.level());
+        let (level, severity) = match record.level() {
+            Level::Error => ("error", 3),
+            Level::Warn => ("warn", 4),
+            Level::Info => ("info", 6),
+            Level::Debug | Level::Trace => ("debug", 7),
+        };
         let tag = tag(record);
-        if let Some(socket) = &self.syslog {
-            let severity: u8 = match record.level() {
-                Level::Error => 3,
-                Level::Warn => 4,
-                Level::Info => 6,
-                Level::Debug | Level::Trace => 7,
-            };
+        if let Some((socket, pid)) = SYSLOG.get() {
             let head = format!(
-                "<{}>{} going[{}]: {level} {tag}: ",
+                "<{}>{} going[{pid}]: {level} {tag}: ",
                 FACILITY_DAEMON | severity,
                 syslog_time(),
-                self.pid,
             );
             if send(socket, bounded(&head, record.args(), "").as_bytes()) {
                 return;
             }
         }
         let head = format!("{} {level} {tag}: ", utc_time());
-        write_stderr(bounded(&head, record.args(), "\n").as_bytes());
+        write_stderr(Some(bounded(&head, record.args(), "\n").into_bytes()));
     }
 
     fn flush(&self) {}
@@ -153,13 +118,11 @@ fn bounded(head: &str, args: &std::fmt::Arguments<'_>, end: &str) -> String {
     let mut line = Bounded {
         text: String::with_capacity(128),
         room: LINE_MAX.saturating_sub(CUT.len() + end.len()),
-        cut: false,
     };
-    if line.write_str(head).is_ok() {
-        let _ = std::fmt::write(&mut line, *args);
-    }
+    // Writing a String fails only where the line is full.
+    let full = line.write_str(head).and_then(|()| line.write_fmt(*args));
     let mut text = line.text;
-    if line.cut {
+    if full.is_err() {
         text.push_str(CUT);
     }
     text.push_str(end);
@@ -169,7 +132,6 @@ fn bounded(head: &str, args: &std::fmt::Arguments<'_>, end: &str) -> String {
 struct Bounded {
     text: String,
     room: usize,
-    cut: bool,
 }
 
 impl std::fmt::Write for Bounded {
@@ -182,7 +144,6 @@ impl std::fmt::Write for Bounded {
         let end = (0..=room).rev().find(|&i| s.is_char_boundary(i));
         self.text
             .push_str(s.get(..end.unwrap_or(0)).unwrap_or_default());
-        self.cut = true;
         // Stops the formatting: the rest would be thrown away.
         Err(std::fmt::Error)
     }
@@ -203,12 +164,9 @@ enum Stderr {
 
 impl Stderr {
     fn open() -> Stderr {
-        let Ok(stat) = nix::sys::stat::fstat(io::stderr().as_fd()) else {
-            return Stderr::Polled(usize::MAX);
-        };
-        match stat.st_mode & libc::S_IFMT {
-            libc::S_IFSOCK => Stderr::Socket,
-            kind @ (libc::S_IFIFO | libc::S_IFCHR) => {
+        match nix::sys::stat::fstat(io::stderr().as_fd()).map(|s| s.st_mode & libc::S_IFMT) {
+            Ok(libc::S_IFSOCK) => Stderr::Socket,
+            Ok(kind @ (libc::S_IFIFO | libc::S_IFCHR)) => {
                 use std::os::unix::fs::OpenOptionsExt;
                 let reopened = std::fs::OpenOptions::new()
                     .write(true)
@@ -226,46 +184,25 @@ impl Stderr {
         }
     }
 
-    fn fd(&self) -> RawFd {
+    /// One write that does not block: `EAGAIN` when nothing fits now.
+    fn write(&self, bytes: &[u8]) -> nix::Result<usize> {
         match self {
-            Stderr::Own(fd) => fd.as_raw_fd(),
-            Stderr::Socket | Stderr::Polled(_) => libc::STDERR_FILENO,
-        }
-    }
-
-    /// One write that does not block: `WouldBlock` when nothing fits now.
-    fn write(&self, bytes: &[u8]) -> io::Result<usize> {
-        let written = match self {
             Stderr::Own(fd) => nix::unistd::write(fd, bytes),
             Stderr::Socket => {
-                // SAFETY: send reads at most `bytes.len()` bytes of `bytes`.
-                let sent = unsafe {
-                    libc::send(
-                        libc::STDERR_FILENO,
-                        bytes.as_ptr().cast(),
-                        bytes.len(),
-                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                    )
-                };
-                nix::errno::Errno::result(sent).map(|n| n.unsigned_abs())
+                use nix::sys::socket::{MsgFlags, send};
+                let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+                send(libc::STDERR_FILENO, bytes, flags)
             }
             Stderr::Polled(most) => {
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
                 let stderr = io::stderr();
-                let mut fds = [nix::poll::PollFd::new(
-                    stderr.as_fd(),
-                    nix::poll::PollFlags::POLLOUT,
-                )];
-                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO) {
-                    Ok(0) => Err(nix::errno::Errno::EAGAIN),
-                    Ok(_) => {
-                        let part = bytes.get(..*most).unwrap_or(bytes);
-                        nix::unistd::write(stderr.as_fd(), part)
-                    }
-                    Err(e) => Err(e),
+                let mut fds = [PollFd::new(stderr.as_fd(), PollFlags::POLLOUT)];
+                match poll(&mut fds, PollTimeout::ZERO)? {
+                    0 => Err(Errno::EAGAIN),
+                    _ => nix::unistd::write(stderr.as_fd(), bytes.get(..*most).unwrap_or(bytes)),
                 }
             }
-        };
-        written.map_err(io::Error::from)
+        }
     }
 }
 
@@ -283,35 +220,21 @@ impl Backlog {
     /// it, or drops it when the backlog is full; once lines are dropped,
     /// every later one is too until the backlog is written out and the
     /// count said, so that the count stands where the gap is.
-    fn push(&mut self, line: &[u8], write: &mut dyn FnMut(&[u8]) -> io::Result<usize>) {
+    fn push(&mut self, line: Vec<u8>, write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
         self.flush(write);
         if self.dropped > 0 || self.waiting.len() + line.len() > BACKLOG_MAX {
             self.dropped += 1;
-            return;
+        } else if self.waiting.is_empty() {
+            self.waiting = line;
+            self.flush(write);
+        } else {
+            self.waiting.extend_from_slice(&line);
         }
-        if !self.waiting.is_empty() {
-            self.waiting.extend_from_slice(line);
-            return;
-        }
-        let mut rest = line;
-        while !rest.is_empty() {
-            match write(rest) {
-                Ok(0) => break,
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {
-                    self.dropped += 1;
-                    return;
-                }
-            }
-        }
-        self.waiting.extend_from_slice(rest);
     }
 
     /// Writes what waits, as much as can be written now; then, if lines
     /// were dropped, the line that says how many.
-    fn flush(&mut self, write: &mut dyn FnMut(&[u8]) -> io::Result<usize>) {
+    fn flush(&mut self, write: &mut dyn FnMut(&[u8]) -> nix::Result<usize>) {
         loop {
             if self.waiting.is_empty() {
                 if self.dropped == 0 {
@@ -327,16 +250,15 @@ impl Backlog {
                     self.telling = 0;
                 }
                 Ok(n) => drop(self.waiting.drain(..n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
                 // Stderr is broken (a reader gone, a full disk): what waits
                 // is lost, and said when stderr works again.
                 Err(_) => {
                     let lines = self.waiting.iter().filter(|&&b| b == b'\n').count();
-                    let told = u64::from(self.telling > 0);
-                    self.dropped += (lines.max(1) as u64 - told) + self.telling;
+                    let telling = std::mem::take(&mut self.telling);
+                    self.dropped += lines.max(1) as u64 - u64::from(telling > 0) + telling;
                     self.waiting.clear();
-                    self.telling = 0;
                     return;
                 }
             }
@@ -353,36 +275,28 @@ fn dropped_line(count: u64) -> String {
     )
 }
 
-struct Sink {
-    stderr: Option<Stderr>,
-    backlog: Backlog,
-}
-
-static SINK: Mutex<Sink> = Mutex::new(Sink {
-    stderr: None,
-    backlog: Backlog {
+/// Stderr, opened at the first line, and what it owes.
+static SINK: Mutex<(Option<Stderr>, Backlog)> = Mutex::new((
+    None,
+    Backlog {
         waiting: Vec::new(),
         dropped: 0,
         telling: 0,
     },
-});
+));
 
-fn write_stderr(line: &[u8]) {
+/// Writes `line`; without one, what waits (stderr can take more).
+fn write_stderr(line: Option<Vec<u8>>) {
     let Ok(mut sink) = SINK.lock() else {
         return;
     };
-    let Sink { stderr, backlog } = &mut *sink;
+    let (stderr, backlog) = &mut *sink;
     let stderr = stderr.get_or_insert_with(Stderr::open);
-    backlog.push(line, &mut |bytes| stderr.write(bytes));
-}
-
-/// The descriptor to poll for POLLOUT while log lines wait for stderr.
-pub fn backlog_fd() -> Option<RawFd> {
-    let sink = SINK.lock().ok()?;
-    if sink.backlog.waiting.is_empty() {
-        return None;
+    let mut write = |bytes: &[u8]| stderr.write(bytes);
+    match line {
+        Some(line) => backlog.push(line, &mut write),
+        None => backlog.flush(&mut write),
     }
-    sink.stderr.as_ref().map(Stderr::fd)
 }
 
 /// The log as a part of the loop: while lines wait for stderr, it is
@@ -392,7 +306,16 @@ pub struct StderrBacklog;
 
 impl crate::part::Part for StderrBacklog {
     fn fds<'a>(&'a self, set: &mut crate::part::PollSet<'a>) {
-        if let Some(fd) = backlog_fd() {
+        let Ok(sink) = SINK.lock() else {
+            return;
+        };
+        if let (Some(stderr), backlog) = &*sink
+            && !backlog.waiting.is_empty()
+        {
+            let fd = match stderr {
+                Stderr::Own(fd) => fd.as_raw_fd(),
+                Stderr::Socket | Stderr::Polled(_) => libc::STDERR_FILENO,
+            };
             // SAFETY: the descriptor belongs to the logger's sink, a static
             // that keeps it open for as long as going runs.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -401,18 +324,7 @@ impl crate::part::Part for StderrBacklog {
     }
 
     fn ready(&mut self, _: u32, _: nix::poll::PollFlags, _: &mut crate::part::Cx<'_>) {
-        writable();
-    }
-}
-
-/// Stderr can take more: writes what waits.
-pub fn writable() {
-    let Ok(mut sink) = SINK.lock() else {
-        return;
-    };
-    let Sink { stderr, backlog } = &mut *sink;
-    if let Some(stderr) = stderr {
-        backlog.flush(&mut |bytes| stderr.write(bytes));
+        write_stderr(None);
     }
 }
 
@@ -434,38 +346,14 @@ fn send(socket: &Mutex<Option<UnixDatagram>>, line: &[u8]) -> bool {
 
 /// `2026-11-21T19:37:00Z`
 pub fn utc_time() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format_utc(now)
+    format_utc(unix_seconds(SystemTime::now()).unsigned_abs())
 }
 
 pub fn format_utc(unix_seconds: u64) -> String {
     let days = (unix_seconds / 86_400) as i64;
-    let seconds_of_day = unix_seconds % 86_400;
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        seconds_of_day / 3600,
-        seconds_of_day / 60 % 60,
-        seconds_of_day % 60
-    )
-}
-
-/// Howard Hinnant's days-to-civil algorithm: days since 1970-01-01 to
-/// (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let t = LocalTime::from_days(days, (unix_seconds % 86_400) as u32);
+    let (year, month, day) = (t.year, t.month, t.day);
+    format!("{year:04}-{month:02}-{day:02}T{}Z", clock(t.secs))
 }
 
 /// The RFC 3164 timestamp, in local time as syslog daemons expect:
@@ -474,21 +362,15 @@ fn syslog_time() -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    // SAFETY: time and localtime_r only write the structs we pass.
-    let tm = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    let month = usize::try_from(tm.tm_mon)
-        .ok()
-        .and_then(|m| MONTHS.get(m))
-        .unwrap_or(&"Jan");
-    format!(
-        "{month} {:2} {:02}:{:02}:{:02}",
-        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
-    )
+    let now = unix_seconds(SystemTime::now());
+    let t = calendar::local_time(now).unwrap_or(LocalTime::from_days(0, 0));
+    let month = MONTHS.get(usize::from(t.month.saturating_sub(1)));
+    format!("{} {:2} {}", month.unwrap_or(&"Jan"), t.day, clock(t.secs))
+}
+
+/// `19:37:00`, of seconds after midnight.
+fn clock(secs: u32) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 #[cfg(test)]
@@ -520,13 +402,13 @@ mod tests {
             }
         }
 
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        fn write(&mut self, bytes: &[u8]) -> nix::Result<usize> {
             if self.broken {
-                return Err(io::Error::from_raw_os_error(libc::EPIPE));
+                return Err(Errno::EPIPE);
             }
             let n = bytes.len().min(self.room);
             if n == 0 {
-                return Err(io::ErrorKind::WouldBlock.into());
+                return Err(Errno::EAGAIN);
             }
             self.got.extend_from_slice(&bytes[..n]);
             self.room -= n;
@@ -539,7 +421,7 @@ mod tests {
     }
 
     fn push(backlog: &mut Backlog, reader: &mut Reader, line: &str) {
-        backlog.push(line.as_bytes(), &mut |b| reader.write(b));
+        backlog.push(line.as_bytes().to_vec(), &mut |b| reader.write(b));
     }
 
     #[test]

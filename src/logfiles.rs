@@ -6,10 +6,12 @@
 //! are dropped and counted, and it is tried again once a second has passed
 //! and lines come (no timer: an idle going still never wakes).
 
+use crate::config::LogSpec;
 use crate::output::LineBuffer;
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
 use crate::supervisor::Supervisor;
 use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use std::ffi::OsString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -39,7 +41,6 @@ pub struct LogFiles {
 }
 
 struct LogPipe {
-    /// The service it belongs to.
     name: String,
     /// The process it was made for, which an upgrade checks is adopted.
     pid: i32,
@@ -70,8 +71,7 @@ impl Part for LogFiles {
         // Only here: tokens are indexes, which must not move within a turn.
         self.pipes.retain(|pipe| !pipe.closed);
         for (index, slot) in self.files.iter_mut().enumerate() {
-            if slot.is_some()
-                && !self.pipes.iter().any(|p| p.file == Some(index))
+            if !self.pipes.iter().any(|p| p.file == Some(index))
                 && let Some(file) = slot.take()
             {
                 file.report_dropped();
@@ -83,12 +83,9 @@ impl Part for LogFiles {
         let Some(fd) = started.child.log_pipe.take() else {
             return;
         };
-        let file = self.slot_for(&started.name, cx.supervisor);
-        self.pipes
-            .push(LogPipe::new(&started.name, started.child.pid, fd));
-        if let Some(pipe) = self.pipes.last_mut() {
-            pipe.file = file;
-        }
+        let file = slot_for(&mut self.files, &started.name, cx.supervisor);
+        let pipe = LogPipe::new(&started.name, started.child.pid, fd, file);
+        self.pipes.push(pipe);
     }
 
     fn notice(&mut self, notice: Notice, cx: &mut Cx<'_>) {
@@ -104,7 +101,6 @@ impl Part for LogFiles {
     }
 
     fn hand_over(&mut self, handover: &mut Handover) {
-        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
         for pipe in &self.pipes {
             if fcntl(&pipe.fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok() {
                 handover.pipes.push(crate::state::Pipe {
@@ -118,11 +114,9 @@ impl Part for LogFiles {
     }
 
     fn take_back(&mut self, handover: &mut Handover) {
-        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-        let (mine, others) = std::mem::take(&mut handover.pipes)
-            .into_iter()
-            .partition(|pipe| pipe.name.ends_with(HANDOVER_MARK));
-        handover.pipes = others;
+        let mine = handover
+            .pipes
+            .extract_if(.., |p| p.name.ends_with(HANDOVER_MARK));
         for pipe in mine {
             // SAFETY: the old going left this pipe open for its heir (the
             // takeover part checked it is one), and nothing else in this
@@ -130,76 +124,66 @@ impl Part for LogFiles {
             let fd = unsafe { OwnedFd::from_raw_fd(pipe.fd) };
             let _ = fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
             let name = pipe.name.strip_suffix(HANDOVER_MARK).unwrap_or_default();
-            self.pipes.push(LogPipe::new(name, pipe.pid, fd));
+            self.pipes.push(LogPipe::new(name, pipe.pid, fd, None));
         }
     }
 }
 
 impl LogPipe {
-    fn new(name: &str, pid: i32, fd: OwnedFd) -> LogPipe {
+    fn new(name: &str, pid: i32, fd: OwnedFd, file: Option<usize>) -> LogPipe {
         LogPipe {
             name: name.to_string(),
             pid,
             fd,
             lines: LineBuffer::default(),
-            file: None,
+            file,
             closed: false,
         }
     }
 }
 
-impl LogFiles {
-    /// The slot of the file `name`'s definition logs to, taken or made.
-    fn slot_for(&mut self, name: &str, supervisor: &Supervisor) -> Option<usize> {
-        let spec = &supervisor.services().find(|s| s.name() == name)?.spec;
-        let log = spec.log()?;
-        let (path, max_size, keep) = (&log.path, log.max_size, log.keep);
-        let found = self
-            .files
-            .iter()
-            .position(|slot| slot.as_ref().is_some_and(|f| f.path == *path));
-        if let Some(file) = found.and_then(|index| self.files.get_mut(index)?.as_mut()) {
-            // The newest definition's limits.
-            (file.max_size, file.keep) = (max_size, keep);
-            return found;
-        }
-        let file = LogFile::new(name, path, max_size, keep);
-        match self.files.iter().position(Option::is_none) {
-            Some(free) => {
-                if let Some(slot) = self.files.get_mut(free) {
-                    *slot = Some(file);
-                }
-                Some(free)
-            }
-            None => {
-                self.files.push(Some(file));
-                Some(self.files.len() - 1)
-            }
-        }
+/// The slot of the file `name`'s definition logs to, taken or made.
+fn slot_for(
+    files: &mut Vec<Option<LogFile>>,
+    name: &str,
+    supervisor: &Supervisor,
+) -> Option<usize> {
+    let log = supervisor.get(name)?.spec.log()?;
+    let mut slots = files.iter_mut().enumerate();
+    if let Some((index, Some(file))) =
+        slots.find(|(_, s)| s.as_ref().is_some_and(|f| f.spec.path == log.path))
+    {
+        // The newest definition's limits.
+        (file.spec.max_size, file.spec.keep) = (log.max_size, log.keep);
+        return Some(index);
     }
+    let file = Some(LogFile::new(name, log.clone()));
+    if let Some((free, slot)) = files.iter_mut().enumerate().find(|(_, s)| s.is_none()) {
+        *slot = file;
+        return Some(free);
+    }
+    files.push(file);
+    Some(files.len() - 1)
+}
 
+impl LogFiles {
     /// Reads what the pipe `index` holds (a bounded amount) and appends
     /// its whole lines; at end of file the unterminated rest is the last
     /// line.
     fn drain(&mut self, index: usize, supervisor: &Supervisor, now: Instant) {
-        let unresolved = self
-            .pipes
-            .get(index)
-            .filter(|pipe| pipe.file.is_none() && !pipe.closed)
-            .map(|pipe| pipe.name.clone());
-        if let Some(name) = unresolved {
-            let file = self.slot_for(&name, supervisor);
-            if let Some(pipe) = self.pipes.get_mut(index) {
-                pipe.file = file;
-            }
-        }
         let Some(pipe) = self.pipes.get_mut(index).filter(|p| !p.closed) else {
             return;
         };
+        if pipe.file.is_none() {
+            pipe.file = slot_for(&mut self.files, &pipe.name, supervisor);
+        }
         let mut file = pipe
             .file
             .and_then(|slot| self.files.get_mut(slot)?.as_mut());
-        let mut batch = Batch::new();
+        let mut batch = Batch {
+            bytes: [0; BATCH],
+            len: 0,
+        };
         let mut buffer = [0u8; READ_SIZE];
         // A read that ended with a newline left no partial line (a turn
         // with nothing to read leaves the buffer as it was).
@@ -238,35 +222,22 @@ impl LogFiles {
     }
 }
 
-/// Whole lines waiting to be written together.
+/// Whole lines waiting to be written together, each ending in its newline.
 struct Batch {
     bytes: [u8; BATCH],
     len: usize,
-    lines: u64,
 }
 
-impl Batch {
-    fn new() -> Batch {
-        Batch {
-            bytes: [0; BATCH],
-            len: 0,
-            lines: 0,
-        }
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-        self.lines = 0;
-    }
+/// The lines in whole lines' bytes.
+fn lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// One log file, as going writes it.
 struct LogFile {
-    path: PathBuf,
     /// The service, for going's own log.
     name: String,
-    max_size: u64,
-    keep: u32,
+    spec: LogSpec,
     /// Open while it takes lines; closed when it failed.
     fd: Option<OwnedFd>,
     /// Its size as going counts it (checked before each rotation).
@@ -278,12 +249,10 @@ struct LogFile {
 }
 
 impl LogFile {
-    fn new(name: &str, path: &Path, max_size: u64, keep: u32) -> LogFile {
+    fn new(name: &str, spec: LogSpec) -> LogFile {
         LogFile {
-            path: path.to_path_buf(),
             name: name.to_string(),
-            max_size,
-            keep,
+            spec,
             fd: None,
             size: 0,
             dropped: 0,
@@ -295,24 +264,19 @@ impl LogFile {
     /// the line would take the file past its size.
     fn append(&mut self, batch: &mut Batch, line: &[u8], now: Instant) {
         let record = line.len() + 1;
-        if !self.open(now) {
+        if self.open(now) {
+            let pending = self.size + batch.len as u64;
+            let full = pending > 0 && pending + record as u64 > self.spec.max_size;
+            if full || batch.len + record > BATCH {
+                self.flush(batch, now);
+                if full {
+                    self.rotate_if_full(record as u64, now);
+                }
+            }
+        }
+        if self.fd.is_none() {
             self.dropped += 1;
             return;
-        }
-        let pending = self.size + batch.len as u64;
-        if pending > 0 && pending + record as u64 > self.max_size {
-            self.flush(batch, now);
-            if !self.rotate_if_full(record as u64, now) {
-                self.dropped += 1;
-                return;
-            }
-        }
-        if batch.len + record > BATCH {
-            self.flush(batch, now);
-            if self.fd.is_none() {
-                self.dropped += 1;
-                return;
-            }
         }
         let end = batch.len + line.len();
         if let Some(room) = batch.bytes.get_mut(batch.len..=end) {
@@ -320,64 +284,52 @@ impl LogFile {
             text.copy_from_slice(line);
             newline.fill(b'\n');
             batch.len = end + 1;
-            batch.lines += 1;
         }
     }
 
     /// True when the file is open, opening it if it is time to try.
     fn open(&mut self, now: Instant) -> bool {
-        if self.fd.is_some() {
-            return true;
-        }
-        if self.retry_at.is_some_and(|at| now < at) {
-            return false;
-        }
-        match open_log(&self.path) {
-            Ok((fd, size)) => {
-                self.fd = Some(fd);
-                self.size = size;
-                true
-            }
-            Err(why) => {
-                self.fail(&why, now);
-                false
+        if self.fd.is_none() && self.retry_at.is_none_or(|at| now >= at) {
+            match open_log(&self.spec.path) {
+                Ok((fd, size)) => (self.fd, self.size) = (Some(fd), size),
+                Err(why) => self.fail(&why, now),
             }
         }
+        self.fd.is_some()
     }
 
     /// Writes the batch out whole. Lines it could not write are dropped,
     /// and a line cut by a full disk is taken off again: no line is ever
     /// split.
     fn flush(&mut self, batch: &mut Batch, now: Instant) {
-        let bytes = batch.bytes.get(..batch.len).unwrap_or_default();
+        let len = std::mem::take(&mut batch.len);
+        let bytes = batch.bytes.get(..len).unwrap_or_default();
         if bytes.is_empty() {
             return;
         }
         let Some(fd) = &self.fd else {
-            self.dropped += batch.lines;
-            return batch.clear();
+            self.dropped += lines(bytes);
+            return;
         };
         let mut done = 0;
-        let mut error = None;
-        while let Some(rest) = bytes.get(done..).filter(|rest| !rest.is_empty()) {
+        let failed = loop {
+            let Some(rest) = bytes.get(done..).filter(|rest| !rest.is_empty()) else {
+                break None;
+            };
             match nix::unistd::write(fd, rest) {
-                Ok(0) => error = Some(Errno::ENOSPC),
-                Ok(n) => {
-                    done += n;
-                    continue;
-                }
-                Err(Errno::EINTR) => continue,
-                Err(errno) => error = Some(errno),
+                Ok(0) => break Some(Errno::ENOSPC),
+                Ok(n) => done += n,
+                Err(Errno::EINTR) => {}
+                Err(errno) => break Some(errno),
             }
-            break;
-        }
-        let Some(errno) = error else {
+        };
+        let Some(errno) = failed else {
             self.size += done as u64;
             if self.retry_at.take().is_some() {
                 self.report_dropped();
                 self.dropped = 0;
             }
-            return batch.clear();
+            return;
         };
         let written = bytes.get(..done).unwrap_or_default();
         let whole = written
@@ -390,44 +342,33 @@ impl LogFile {
             let cut = stat.st_size - (done - whole) as i64;
             let _ = nix::unistd::ftruncate(fd, cut.max(0));
         }
-        let kept = written
-            .get(..whole)
-            .unwrap_or_default()
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
         self.size += whole as u64;
-        self.dropped += batch.lines - kept;
-        batch.clear();
+        self.dropped += lines(bytes.get(whole..).unwrap_or_default());
         self.fail(errno.desc(), now);
     }
 
     /// Rotates when the file is really too full for `record` more bytes
-    /// (going's count is checked: the file may have been cut by hand);
-    /// false when the file cannot take the line now.
-    fn rotate_if_full(&mut self, record: u64, now: Instant) -> bool {
+    /// (going's count is checked: the file may have been cut by hand).
+    fn rotate_if_full(&mut self, record: u64, now: Instant) {
         let Some(fd) = &self.fd else {
-            return false;
+            return;
         };
         if let Ok(stat) = nix::sys::stat::fstat(fd) {
             self.size = u64::try_from(stat.st_size).unwrap_or(0);
         }
-        if self.size == 0 || self.size + record <= self.max_size {
-            return true;
+        if self.size == 0 || self.size + record <= self.spec.max_size {
+            return;
         }
         match self.rotate() {
-            Ok(()) => self.open(now),
-            Err(why) => {
-                self.fail(&why, now);
-                false
-            }
+            Ok(()) => _ = self.open(now),
+            Err(why) => self.fail(&why, now),
         }
     }
 
     /// PATH.N-1 -> PATH.N ... PATH -> PATH.1, then a new PATH (opened by
     /// the caller); with `log-keep = 0`, PATH is emptied instead.
     fn rotate(&mut self) -> Result<(), String> {
-        if self.keep == 0 {
+        if self.spec.keep == 0 {
             if let Some(fd) = &self.fd {
                 nix::unistd::ftruncate(fd, 0)
                     .map_err(|e| format!("cannot empty it: {}", e.desc()))?;
@@ -435,23 +376,13 @@ impl LogFile {
             self.size = 0;
             return Ok(());
         }
-        for n in (1..=self.keep).rev() {
-            let from = if n == 1 {
-                self.path.clone()
-            } else {
-                numbered(&self.path, n - 1)
-            };
-            let to = numbered(&self.path, n);
-            match std::fs::rename(&from, &to) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(format!(
-                        "cannot rename it to {}: {}",
-                        to.display(),
-                        crate::util::describe_io(&e)
-                    ));
-                }
+        for n in (1..=self.spec.keep).rev() {
+            let to = numbered(&self.spec.path, n);
+            if let Err(e) = std::fs::rename(numbered(&self.spec.path, n - 1), &to)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                let why = crate::util::describe_io(&e);
+                return Err(format!("cannot rename it to {}: {why}", to.display()));
             }
         }
         self.fd = None;
@@ -466,7 +397,7 @@ impl LogFile {
             log::warn!(
                 target: &self.name,
                 "cannot write {}: {why}; dropping its lines until it can",
-                self.path.display()
+                self.spec.path.display()
             );
         }
         self.fd = None;
@@ -475,21 +406,19 @@ impl LogFile {
 
     fn report_dropped(&self) {
         if self.dropped > 0 {
-            let plural = if self.dropped == 1 { "" } else { "s" };
-            log::warn!(
-                target: &self.name,
-                "{}: dropped {} line{plural}",
-                self.path.display(),
-                self.dropped
-            );
+            let (path, count) = (self.spec.path.display(), self.dropped);
+            let plural = if count == 1 { "" } else { "s" };
+            log::warn!(target: &self.name, "{path}: dropped {count} line{plural}");
         }
     }
 }
 
-/// `PATH.N`.
+/// `PATH.N`, and PATH itself for 0.
 fn numbered(path: &Path, n: u32) -> PathBuf {
     let mut name = OsString::from(path.as_os_str());
-    name.push(format!(".{n}"));
+    if n > 0 {
+        name.push(format!(".{n}"));
+    }
     PathBuf::from(name)
 }
 
@@ -537,8 +466,23 @@ mod tests {
         }
     }
 
+    fn log_file(path: &Path, max_size: u64, keep: u32) -> LogFile {
+        let path = path.to_path_buf();
+        LogFile::new(
+            "x",
+            LogSpec {
+                path,
+                max_size,
+                keep,
+            },
+        )
+    }
+
     fn write_lines(file: &mut LogFile, lines: &[Vec<u8>], now: Instant) {
-        let mut batch = Batch::new();
+        let mut batch = Batch {
+            bytes: [0; BATCH],
+            len: 0,
+        };
         for line in lines {
             file.append(&mut batch, line, now);
         }
@@ -553,7 +497,7 @@ mod tests {
     fn files_rotate_on_whole_lines_and_keep_so_many() {
         let dir = Dir::new("rotate");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 100, 2);
+        let mut file = log_file(&path, 100, 2);
         let lines: Vec<Vec<u8>> = (0..40)
             .map(|i| format!("line {i} {}", "y".repeat(i % 13)).into_bytes())
             .collect();
@@ -587,7 +531,7 @@ mod tests {
     fn keeping_none_empties_the_file() {
         let dir = Dir::new("keep0");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 10, 0);
+        let mut file = log_file(&path, 10, 0);
         write_lines(
             &mut file,
             &[b"12345".to_vec(), b"6789".to_vec()],
@@ -603,7 +547,7 @@ mod tests {
     fn a_line_longer_than_the_size_has_a_file_to_itself() {
         let dir = Dir::new("long");
         let path = dir.0.join("x.log");
-        let mut file = LogFile::new("x", &path, 4, 1);
+        let mut file = log_file(&path, 4, 1);
         write_lines(
             &mut file,
             &[b"a".to_vec(), b"long line".to_vec(), b"b".to_vec()],
@@ -617,7 +561,7 @@ mod tests {
     fn a_file_that_cannot_be_opened_drops_and_counts() {
         let dir = Dir::new("missing");
         let path = dir.0.join("no/such/dir/x.log");
-        let mut file = LogFile::new("x", &path, 1000, 1);
+        let mut file = log_file(&path, 1000, 1);
         let now = Instant::now();
         write_lines(&mut file, &[b"a".to_vec(), b"b".to_vec()], now);
         assert_eq!(file.dropped, 2);
@@ -639,9 +583,8 @@ mod tests {
         let (read_end, write_end) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
         fcntl(&read_end, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).expect("nonblocking");
         let mut part = LogFiles::default();
-        part.files.push(Some(LogFile::new("x", &path, 1000, 1)));
-        part.pipes.push(LogPipe::new("x", 1, read_end));
-        part.pipes[0].file = Some(0);
+        part.files.push(Some(log_file(&path, 1000, 1)));
+        part.pipes.push(LogPipe::new("x", 1, read_end, Some(0)));
         let supervisor = Supervisor::default();
         let now = Instant::now();
         for piece in [&b"one\ntw"[..], b"", b"o\nthr", b"ee"] {

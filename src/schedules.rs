@@ -6,9 +6,8 @@
 //! ahead without one): it wakes going at the edge to the nanosecond, where
 //! poll's timeout is rounded up to the millisecond, and when the wall
 //! clock is set (an NTP step, `date -s`, a resume) its read fails with
-//! ECANCELED, and every edge is computed again. The
-//! services' own deadlines (backoff, stop timeouts) are monotonic and
-//! never move.
+//! ECANCELED, and every edge is computed again. The services' own deadlines
+//! (backoff, stop timeouts) are monotonic and never move.
 
 use crate::config::calendar::{self, Schedule};
 use crate::part::{Cx, Notice, Part, PollSet};
@@ -41,16 +40,13 @@ struct Followed {
 impl Schedules {
     pub fn new() -> Schedules {
         let flags = TimerFlags::TFD_CLOEXEC | TimerFlags::TFD_NONBLOCK;
-        let clock = TimerFd::new(ClockId::CLOCK_REALTIME, flags)
-            .inspect_err(|errno| {
-                log::warn!(
-                    "no timerfd ({}): schedules will not follow a clock that is set",
-                    errno.desc()
-                )
-            })
-            .ok();
+        let clock = TimerFd::new(ClockId::CLOCK_REALTIME, flags);
+        if let Err(errno) = &clock {
+            let why = errno.desc();
+            log::warn!("no timerfd ({why}): schedules will not follow a clock that is set");
+        }
         let schedules = Schedules {
-            clock,
+            clock: clock.ok(),
             followed: Vec::new(),
         };
         schedules.arm();
@@ -61,11 +57,8 @@ impl Schedules {
         let Some(clock) = &self.clock else {
             return;
         };
-        let nearest = self
-            .followed
-            .iter()
-            .filter_map(|f| f.edge.map(|(at, _)| at))
-            .min();
+        let edges = self.followed.iter().filter_map(|f| f.edge);
+        let nearest = edges.map(|(at, _)| at).min();
         let at = Expiration::OneShot(TimeSpec::new(nearest.unwrap_or(FAR_FUTURE), 0));
         let flags =
             TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET;
@@ -76,109 +69,48 @@ impl Schedules {
 
     /// Starts following `name`, and says at once whether a window is on.
     fn follow(&mut self, name: &str, schedule: Schedule, cx: &mut Cx<'_>) {
-        let followed = Followed {
+        let mut followed = Followed {
             name: name.to_string(),
             schedule,
             edge: None,
         };
-        let at = match self
-            .followed
-            .binary_search_by(|f| f.name.as_str().cmp(name))
-        {
-            Ok(at) => {
-                if let Some(slot) = self.followed.get_mut(at) {
-                    *slot = followed;
-                }
-                at
-            }
-            Err(at) => {
-                self.followed.insert(at, followed);
-                at
-            }
-        };
+        cx.event(name, followed.update(cx.now, SystemTime::now()));
+        self.followed.retain(|f| f.name != name);
+        let at = self.followed.partition_point(|f| f.name.as_str() < name);
+        self.followed.insert(at, followed);
+        self.arm();
+    }
+
+    /// Tells each service whose edge the wall clock has reached; with
+    /// `all`, every edge again, from the wall clock now: each service
+    /// hears whether its window is on (a repeat changes nothing).
+    fn edges(&mut self, all: bool, cx: &mut Cx<'_>) {
         let (now, wall) = (cx.now, SystemTime::now());
-        if let Some(event) = self.followed.get_mut(at).map(|f| f.update(now, wall)) {
-            cx.event(name, event);
+        let unix = unix_seconds(wall);
+        let reached = |f: &Followed| f.edge.is_some_and(|(at, when)| unix >= at || when <= now);
+        if !all && !self.followed.iter().any(reached) {
+            return;
         }
-        self.arm();
-    }
-
-    /// Every edge again, from the wall clock now: each service hears
-    /// whether its window is on (a repeat changes nothing).
-    fn recompute(&mut self, cx: &mut Cx<'_>) {
-        let wall = SystemTime::now();
-        self.forget_unscheduled(cx);
-        for index in 0..self.followed.len() {
-            let Some(followed) = self.followed.get_mut(index) else {
-                break;
-            };
-            let event = followed.update(cx.now, wall);
-            let name = followed.name.clone();
-            cx.event(&name, event);
-        }
-        self.arm();
-    }
-
-    /// Services gone, or whose schedule changed without asking again
-    /// (their new definition asks when it starts).
-    fn forget_unscheduled(&mut self, cx: &Cx<'_>) {
+        // Services gone, or whose schedule changed without asking again
+        // (their new definition asks when it starts).
         self.followed.retain(|f| {
             cx.supervisor
                 .get(&f.name)
                 .is_some_and(|s| s.spec.extras().schedule == Some(f.schedule))
         });
-    }
-
-    /// The clock timer is readable: the clock was set (or, in 2242, the
-    /// timer expired).
-    fn clock_read(&mut self, cx: &mut Cx<'_>) {
-        let Some(clock) = &self.clock else {
-            return;
-        };
-        let mut buffer = [0u8; 8];
-        match nix::unistd::read(clock, &mut buffer) {
-            Err(nix::errno::Errno::ECANCELED) => {
-                log::info!("the wall clock was set, following it");
-                calendar::reload_zone();
-                self.recompute(cx);
-                cx.out.notices.push(Notice::ClockChanged);
-            }
-            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
-            Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
-            // An edge has come.
-            Ok(_) => self.edges(cx),
-        }
-        self.arm();
-    }
-
-    /// Tells each service whose edge the wall clock has reached.
-    fn edges(&mut self, cx: &mut Cx<'_>) {
-        let wall = SystemTime::now();
-        let unix = unix_seconds(wall);
-        let reached = |f: &Followed| {
-            f.edge
-                .is_some_and(|(at, when)| unix >= at || when <= cx.now)
-        };
-        if !self.followed.iter().any(reached) {
-            return;
-        }
-        self.forget_unscheduled(cx);
-        for index in 0..self.followed.len() {
-            let Some(followed) = self.followed.get_mut(index) else {
-                break;
-            };
+        for followed in &mut self.followed {
             match followed.edge {
+                _ if all => {}
                 Some((at, _)) if unix >= at => {}
                 // Woken before the wall clock got there: wait for the rest.
-                Some((at, when)) if when <= cx.now => {
-                    followed.edge = Some((at, deadline(at, cx.now, wall)));
+                Some((at, when)) if when <= now => {
+                    followed.edge = Some((at, deadline(at, now, wall)));
                     continue;
                 }
                 _ => continue,
             }
-            let event = followed.update(cx.now, wall);
-            let name = followed.name.clone();
-            cx.event(&name, event);
+            let event = followed.update(now, wall);
+            cx.event(&followed.name, event);
         }
         self.arm();
     }
@@ -200,14 +132,14 @@ impl Followed {
 }
 
 /// Whole seconds since 1970 of a wall-clock time (0 before 1970).
-fn unix_seconds(wall: SystemTime) -> i64 {
+pub fn unix_seconds(wall: SystemTime) -> i64 {
     let since = wall.duration_since(SystemTime::UNIX_EPOCH);
     since.map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The `Instant` at which the wall clock, now `wall` at `now`, shows the
 /// UNIX time `at` (at once if it does already).
-fn deadline(at: i64, now: Instant, wall: SystemTime) -> Instant {
+pub fn deadline(at: i64, now: Instant, wall: SystemTime) -> Instant {
     let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0));
     let ahead = at.duration_since(wall).unwrap_or(Duration::ZERO);
     now.checked_add(ahead).unwrap_or(now)
@@ -220,19 +152,35 @@ impl Part for Schedules {
         }
     }
 
+    /// The clock timer is readable: the clock was set (or, in 2242, the
+    /// timer expired).
     fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
-        self.clock_read(cx);
+        let Some(clock) = &self.clock else {
+            return;
+        };
+        let mut buffer = [0u8; 8];
+        match nix::unistd::read(clock, &mut buffer) {
+            Err(nix::errno::Errno::ECANCELED) => {
+                log::info!("the wall clock was set, following it");
+                calendar::reload_zone();
+                self.edges(true, cx);
+                cx.out.notices.push(Notice::ClockChanged);
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => return,
+            Err(errno) => log::warn!("reading the clock timer: {}", errno.desc()),
+            // An edge has come.
+            Ok(_) => self.edges(false, cx),
+        }
+        self.arm();
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.followed
-            .iter()
-            .filter_map(|f| f.edge.map(|(_, at)| at))
-            .min()
+        let edges = self.followed.iter().filter_map(|f| f.edge);
+        edges.map(|(_, at)| at).min()
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
-        self.edges(cx);
+        self.edges(false, cx);
     }
 
     fn act(&mut self, name: &str, action: &Action, cx: &mut Cx<'_>) -> bool {
@@ -247,7 +195,7 @@ impl Part for Schedules {
         if notice == Notice::Rescan {
             // /etc/localtime may have been replaced: SIGHUP says so.
             calendar::reload_zone();
-            self.recompute(cx);
+            self.edges(true, cx);
         }
     }
 }

@@ -8,7 +8,8 @@
 //! services run, so a clock step ([`Notice::ClockChanged`]) moves it.
 
 use crate::part::{Cx, Notice, Part};
-use std::time::{Duration, Instant, SystemTime};
+use crate::schedules::{deadline, unix_seconds};
+use std::time::{Instant, SystemTime};
 
 #[derive(Default)]
 pub struct Versions {
@@ -17,20 +18,6 @@ pub struct Versions {
     /// The last switch asked for: a file that then did not read keeps an
     /// old `next` that must not wake the loop again and again.
     done_up_to: Option<i64>,
-}
-
-/// The wall clock as a UNIX time with its fraction.
-fn wall_now() -> Duration {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-}
-
-/// When the monotonic clock will reach the UNIX time `at`, by the wall
-/// clock now.
-fn instant_of(at: i64, now: Instant, wall: Duration) -> Instant {
-    let at = Duration::from_secs(u64::try_from(at).unwrap_or(0));
-    now.checked_add(at.saturating_sub(wall)).unwrap_or(now)
 }
 
 impl Part for Versions {
@@ -46,7 +33,7 @@ impl Part for Versions {
             .filter_map(|s| s.spec.extras().versions?.next)
             .filter(|&at| done.is_none_or(|done| at > done))
             .min();
-        self.next = nearest.map(|at| (instant_of(at, cx.now, wall_now()), at));
+        self.next = nearest.map(|at| (deadline(at, cx.now, SystemTime::now()), at));
     }
 
     fn due(&mut self, cx: &mut Cx<'_>) {
@@ -54,7 +41,7 @@ impl Part for Versions {
             return;
         };
         // Woken by the monotonic clock: the wall clock decides.
-        if (wall_now().as_secs() as i64) < at {
+        if unix_seconds(SystemTime::now()) < at {
             return;
         }
         self.done_up_to = Some(at);
@@ -73,16 +60,17 @@ impl Part for Versions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_wall_time_becomes_an_instant() {
         let now = Instant::now();
-        let wall = Duration::from_millis(1_000_500);
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_millis(1_000_500);
         assert_eq!(
-            instant_of(1_002, now, wall),
+            deadline(1_002, now, wall),
             now + Duration::from_millis(1500)
         );
-        assert_eq!(instant_of(900, now, wall), now);
-        assert_eq!(instant_of(-5, now, wall), now);
+        assert_eq!(deadline(900, now, wall), now);
+        assert_eq!(deadline(-5, now, wall), now);
     }
 }
