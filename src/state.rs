@@ -355,19 +355,31 @@ pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
 /// A process that may be the clone of an announced start nothing recorded
 /// after it: a session leader started since, whose environment names the
 /// service. Only a going killed between a clone and its next write leaves
-/// one.
-pub fn find_spawned(spawning: &Spawning) -> Option<i32> {
+/// one. Until its exec, the clone shares the dead going's memory, so it
+/// shows that going's command line and neither the service's environment
+/// nor, yet, its own session: `in_flight` is that command line, given for
+/// the last announced start only (the one a kill can have cut short).
+pub fn find_spawned(spawning: &Spawning, in_flight: Option<&[u8]>) -> Option<i32> {
     let wanted = format!("\0GOING_SERVICE={}\0", spawning.name);
+    let me = std::process::id() as i32;
     let entries = std::fs::read_dir("/proc").ok()?;
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .find(|&pid| {
-            procfs::stat(pid).is_some_and(|st| {
-                !st.is_zombie() && st.session == pid && st.start_time >= spawning.tick
-            }) && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                let env = [b"\0", env.as_slice()].concat();
-                env.windows(wanted.len()).any(|w| w == wanted.as_bytes())
-            })
+            let Some(st) = procfs::stat(pid) else {
+                return false;
+            };
+            if st.is_zombie() || st.start_time < spawning.tick || pid == me {
+                return false;
+            }
+            let named = || {
+                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                    let env = [b"\0", env.as_slice()].concat();
+                    env.windows(wanted.len()).any(|w| w == wanted.as_bytes())
+                })
+            };
+            (st.session == pid && named())
+                || in_flight.is_some_and(|own| procfs::cmdline(pid).as_deref() == Some(own))
         })
 }
 
@@ -434,6 +446,33 @@ mod tests {
         assert_eq!(ticks_per_second(), 100, "100 ticks a second here");
         let age = age(started).unwrap();
         assert!(age < std::time::Duration::from_secs(2), "{age:?}");
+    }
+
+    #[test]
+    fn a_clone_cut_short_before_its_exec_is_found_by_its_command_line() {
+        let spawn = || {
+            std::process::Command::new("sleep")
+                .arg("4.71828")
+                .spawn()
+                .unwrap()
+        };
+        let mut before = spawn();
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let announced = Spawning {
+            name: "a-clone-cut-short".into(),
+            fingerprint: 1,
+            tick: boot_tick().unwrap(),
+        };
+        let mut after = spawn();
+        let own = b"sleep\x004.71828\x00".as_slice();
+        let found = find_spawned(&announced, Some(own));
+        let unnamed = find_spawned(&announced, None);
+        for child in [&mut before, &mut after] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        assert_eq!(found, Some(after.id() as i32), "started since, same line");
+        assert_eq!(unnamed, None, "neither its environment nor a last start");
     }
 
     fn sample() -> Saved {

@@ -87,8 +87,12 @@ impl Takeover {
         // Starts announced but not recorded: the going before died between
         // a clone and its next write, and the clone may run.
         let started = |pid| Some((pid, procfs::start_time(pid)?));
-        for spawning in &saved.spawning {
-            let Some((pid, start_time)) = state::find_spawned(spawning).and_then(started) else {
+        let own = procfs::cmdline(me);
+        let last = saved.spawning.len().checked_sub(1);
+        for (i, spawning) in saved.spawning.iter().enumerate() {
+            let in_flight = own.as_deref().filter(|_| Some(i) == last);
+            let found = state::find_spawned(spawning, in_flight);
+            let Some((pid, start_time)) = found.and_then(started) else {
                 continue;
             };
             let memory = saved.memories.iter().find(|(n, _)| *n == spawning.name);

@@ -97,9 +97,14 @@ fn a_going_killed_during_a_mass_start_is_succeeded_without_duplicates() {
         );
         killed_with.push(sleepers().len());
         let second = Going::start(&t);
+        // An adopted clone may still be between its clone and its exec
+        // (going says running once it is in its own session): wait for
+        // every exec too, so a sleep not yet shown is not taken for none.
         second.wait(secs(60), "every service running", || {
             let services = second.services();
-            services.len() == SERVICES && services.iter().all(|s| s.state == "running")
+            services.len() == SERVICES
+                && services.iter().all(|s| s.state == "running")
+                && sleepers().len() == SERVICES
         });
         let running = sleepers();
         let status: BTreeMap<String, Option<i32>> = second
