@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Directory {
-    dir: PathBuf,
+    pub dir: PathBuf,
     watch: DirWatch,
     retry: ReadRetry,
     /// With a main command, when the watch is to be made (see `new`).
@@ -60,11 +60,10 @@ impl Directory {
     /// Watches `dir`; with a main command (`has_main`) a missing `dir` is
     /// normal, and the watch waits [`WATCH_DELAY`].
     pub fn new(dir: &Path, has_main: bool) -> Result<Directory, String> {
-        let watch = if has_main {
-            DirWatch::unarmed(dir, has_main)?
-        } else {
-            DirWatch::new(dir, has_main)?
-        };
+        let mut watch = DirWatch::new(dir, has_main)?;
+        if !has_main {
+            watch.arm()?;
+        }
         Ok(Directory {
             dir: dir.to_path_buf(),
             watch,
@@ -76,17 +75,13 @@ impl Directory {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     /// Loads the files `names` (one inotify read's worth, or a rescan's),
     /// each before anything new starts.
     fn load(&mut self, names: &[String], announce: bool, cx: &mut Cx<'_>) {
         let mut files: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
             if name == config::PROCFILE || name == config::DOT_ENV {
-                files.extend(self.procfile_names(false));
+                files.extend(self.procfile_names(false).unwrap_or_default());
             } else if let Some(template) = name.strip_suffix(config::TEMPLATE_SUFFIX) {
                 let users = self.uses.iter().filter(|(_, t)| t == template);
                 files.extend(users.map(|(user, _)| user.clone()));
@@ -105,22 +100,22 @@ impl Directory {
     }
 
     /// The names to read again for the Procfile: those it defines now and
-    /// those it defined before. While it (or `.env`) does not read,
-    /// none: nothing changes, and one line says why. `rescan` keeps that
-    /// line for the rescan's own report.
-    fn procfile_names(&mut self, rescan: bool) -> Vec<String> {
+    /// those it defined before. While it (or `.env`) does not read, none
+    /// (`Err` with those it still defines): nothing changes, and one line
+    /// says why. `rescan` keeps that line for the rescan's own report.
+    fn procfile_names(&mut self, rescan: bool) -> Result<Vec<String>, Vec<String>> {
         let (now, broken) = config::procfile_names(&self.dir).unwrap_or_default();
         if let Some((file, problem)) = broken {
             if !std::mem::replace(&mut self.procfile_said, true) || rescan {
                 let at = config::Located(&file, &problem);
                 log::error!("{at}, the Procfile's services are left as they are");
             }
-            return Vec::new();
+            return Err(now);
         }
         self.procfile_said = false;
         let mut names = std::mem::replace(&mut self.procfile, now.clone());
         names.extend(now);
-        names
+        Ok(names)
     }
 
     fn reload(&mut self, name: &str, cx: &mut Cx<'_>) {
@@ -128,17 +123,12 @@ impl Directory {
         let known = self
             .uses
             .binary_search_by(|(user, _)| user.as_str().cmp(name));
-        match (known, template) {
-            (Ok(at), Some(template)) => {
-                if let Some(entry) = self.uses.get_mut(at) {
-                    entry.1 = template;
-                }
-            }
-            (Ok(at), None) => {
-                self.uses.remove(at);
-            }
-            (Err(at), Some(template)) => self.uses.insert(at, (name.to_string(), template)),
-            (Err(_), None) => {}
+        if let Ok(at) = known {
+            self.uses.remove(at);
+        }
+        if let Some(template) = template {
+            let at = known.unwrap_or_else(|at| at);
+            self.uses.insert(at, (name.to_string(), template));
         }
         if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
             let reported = self.retry.names.iter().any(|n| n == name);
@@ -179,9 +169,7 @@ impl Directory {
         let mut names: Vec<String> = cx.supervisor.names().map(str::to_string).collect();
         names.extend(on_disk);
         // What a Procfile that does not read may define stays as it is.
-        let (defined, broken) = config::procfile_names(&self.dir).unwrap_or_default();
-        self.procfile_names(true);
-        if broken.is_some() {
+        if let Err(defined) = self.procfile_names(true) {
             let dir = &self.dir;
             let own_file =
                 |n: &str| dir.join(n).is_file() || dir.join(format!("{n}.toml")).is_file();

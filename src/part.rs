@@ -187,9 +187,8 @@ impl<'a> PollSet<'a> {
         &mut self.fds
     }
 
-    /// (part, token, revents) of each ready descriptor.
+    /// Adds (part, token, revents) of each ready descriptor to `out`.
     pub fn fired(&self, out: &mut Vec<(usize, u32, PollFlags)>) {
-        out.clear();
         for (fd, &(part, token)) in self.fds.iter().zip(&self.tags) {
             if let Some(revents) = fd.revents().filter(|r| !r.is_empty()) {
                 out.push((part, token, revents));

@@ -29,34 +29,23 @@ pub struct DirWatch {
     missing_is_normal: bool,
 }
 
-const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_ATTRIB
-    .union(AddWatchFlags::IN_CLOSE_WRITE)
-    .union(AddWatchFlags::IN_MOVED_TO)
-    .union(AddWatchFlags::IN_MOVED_FROM)
-    .union(AddWatchFlags::IN_CREATE)
-    .union(AddWatchFlags::IN_DELETE)
-    .union(AddWatchFlags::IN_DELETE_SELF)
-    .union(AddWatchFlags::IN_MOVE_SELF)
-    .union(AddWatchFlags::IN_ONLYDIR);
-
 const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
     .union(AddWatchFlags::IN_MOVED_TO)
     .union(AddWatchFlags::IN_MOVED_FROM)
     .union(AddWatchFlags::IN_DELETE)
     .union(AddWatchFlags::IN_ONLYDIR);
 
-impl DirWatch {
-    /// Watches `dir`. A missing `dir` is logged and waited for; a missing
-    /// parent is an error, as nothing could bring `dir` back.
-    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
-        let mut watch = DirWatch::unarmed(dir, missing_is_normal)?;
-        watch.arm()?;
-        Ok(watch)
-    }
+const DIR_EVENTS: AddWatchFlags = PARENT_EVENTS
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF);
 
-    /// The inotify instance alone, without a watch: it costs nothing at
-    /// exit (the kernel's teardown of a watch at close takes 6 to 20 ms).
-    pub fn unarmed(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
+impl DirWatch {
+    /// The inotify instance alone, without a watch (until [`DirWatch::arm`]):
+    /// it costs nothing at exit (the kernel's teardown of a watch at close
+    /// takes 6 to 20 ms).
+    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
         Ok(DirWatch {
@@ -69,7 +58,9 @@ impl DirWatch {
         })
     }
 
-    /// Watches the parent of `dir`, then `dir` itself.
+    /// Watches the parent of `dir`, then `dir` itself. A missing `dir` is
+    /// logged and waited for; a missing parent is an error, as nothing
+    /// could bring `dir` back.
     pub fn arm(&mut self) -> Result<(), String> {
         let parent = self
             .dir
