@@ -169,9 +169,9 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
     // Descriptors going inherited never reach a service; a main command
     // gets them, as under tini (socket activation), so they stay open and
     // each service's child closes them.
-    let inherited = inheritable_fds();
+    let mut inherited = inheritable_fds();
     if !keep_inherited {
-        for &fd in &inherited {
+        for fd in inherited.drain(..) {
             // SAFETY: only marked close-on-exec: a descriptor that
             // inheritable_fds found open, which nothing else owns.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -196,11 +196,7 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
         dev_null,
         nofile,
         is_root: nix::unistd::geteuid().is_root(),
-        inherited: if keep_inherited {
-            inherited
-        } else {
-            Vec::new()
-        },
+        inherited,
         notify_socket: None,
         own_user: spawn::own_user(),
         ignored_signals: spawn::ignored_signals(),
@@ -213,19 +209,16 @@ fn inheritable_fds() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
     };
-    let listed: Vec<i32> = entries
+    // The raw call: nix's fcntl wants a descriptor known open, these are
+    // numbers read from a directory (whose own descriptor, close-on-exec
+    // as opendir makes it, is left out).
+    entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    // The directory's own descriptor is closed by now and fails F_GETFD,
-    // which is why the raw call: nix's fcntl wants a descriptor known open.
-    listed
-        .into_iter()
         // SAFETY: F_GETFD only reads the flags of a number that may or may
         // not be an open descriptor.
         .filter(|&fd| {
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            flags >= 0 && flags & libc::FD_CLOEXEC == 0
+            fd > 2 && flags >= 0 && flags & libc::FD_CLOEXEC == 0
         })
         .collect()
 }
