@@ -471,7 +471,6 @@ impl EventLoop {
             }
         }
         if self.reaping.walk_requested(now) {
-            self.reaping.walked(now);
             loop {
                 match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::StillAlive) => break,
@@ -541,21 +540,18 @@ struct Reaping {
 }
 
 impl Reaping {
-    /// A SIGCHLD came at `now`: true when the walk is to be made now;
-    /// otherwise it is due at the end of the gap.
+    /// A SIGCHLD came at `now`: true when the walk is to be made now (it
+    /// counts as made); otherwise it is due at the end of the gap.
     fn walk_requested(&mut self, now: Instant) -> bool {
-        match self.last_walk {
-            Some(last) if now < last + REAP_WALK_GAP => {
-                self.walk_due.get_or_insert(last + REAP_WALK_GAP);
-                self.walk_due.is_some_and(|at| at <= now)
-            }
-            _ => true,
+        if let Some(last) = self.last_walk
+            && now < last + REAP_WALK_GAP
+        {
+            self.walk_due = Some(last + REAP_WALK_GAP);
+            return false;
         }
-    }
-
-    fn walked(&mut self, now: Instant) {
         self.last_walk = Some(now);
         self.walk_due = None;
+        true
     }
 }
 
@@ -582,7 +578,6 @@ mod tests {
             reaping.walk_requested(t0),
             "the first SIGCHLD walks at once"
         );
-        reaping.walked(t0);
         let later = t0 + REAP_WALK_GAP;
         assert!(
             reaping.walk_requested(later),
@@ -595,7 +590,7 @@ mod tests {
     fn sigchlds_within_the_gap_share_one_walk_at_its_end() {
         let mut reaping = Reaping::default();
         let t0 = Instant::now();
-        reaping.walked(t0);
+        assert!(reaping.walk_requested(t0));
         let soon = t0 + REAP_WALK_GAP / 4;
         assert!(!reaping.walk_requested(soon));
         assert!(!reaping.walk_requested(soon + REAP_WALK_GAP / 4));
@@ -605,7 +600,6 @@ mod tests {
             "one walk, at the end of the gap"
         );
         assert!(reaping.walk_requested(t0 + REAP_WALK_GAP), "due at the end");
-        reaping.walked(t0 + REAP_WALK_GAP);
         assert_eq!(reaping.walk_due, None, "a walk clears the one that was due");
     }
 }

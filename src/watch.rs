@@ -125,14 +125,13 @@ impl DirWatch {
         let mut changes = Changes::default();
         loop {
             match self.inotify.read_events() {
-                Ok(events) if events.is_empty() => break,
-                Ok(events) => {
+                Ok(events) if !events.is_empty() => {
                     for event in events {
                         self.interpret(&event, &mut changes);
                     }
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
+                _ => break,
             }
         }
         crate::util::sort(&mut changes.names);
