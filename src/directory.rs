@@ -176,8 +176,6 @@ impl Directory {
             let procfile = &self.procfile;
             names.retain(|n| !(defined.contains(n) || procfile.contains(n)) || own_file(n));
         }
-        crate::util::sort(&mut names);
-        names.dedup();
         self.load(&names, announce, cx);
     }
 
@@ -186,18 +184,13 @@ impl Directory {
     /// versions (the clock was set, maybe back).
     fn reload_versions(&mut self, due: bool, cx: &mut Cx<'_>) {
         let now = config::wall_now();
-        let mut names: Vec<String> = cx
+        let switching = |v: config::VersionState| !due || v.next.is_some_and(|at| at <= now);
+        let names: Vec<String> = cx
             .supervisor
             .services()
-            .filter(|s| {
-                s.spec
-                    .extras()
-                    .versions
-                    .is_some_and(|v| !due || v.next.is_some_and(|at| at <= now))
-            })
+            .filter(|s| s.spec.extras().versions.is_some_and(switching))
             .map(|s| s.base_name().to_string())
             .collect();
-        names.dedup();
         if !names.is_empty() {
             self.load(&names, false, cx);
         }

@@ -182,10 +182,8 @@ impl EventLoop {
         let Some(at) = nearest else {
             return PollTimeout::NONE;
         };
-        let ms = at
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000);
+        let left = at.saturating_duration_since(Instant::now());
+        let ms = left.as_micros().div_ceil(1000);
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
     }
 
@@ -219,10 +217,7 @@ impl EventLoop {
         }
         self.notice(Notice::Exiting);
         log::info!("all services stopped, exiting");
-        Some(
-            self.critical_exit
-                .unwrap_or_else(|| self.parts.main.exit_code()),
-        )
+        Some(self.critical_exit.unwrap_or(self.parts.main.exit_code()))
     }
 
     /// Feeds one event to a service; what it answers is carried out next.
@@ -252,14 +247,13 @@ impl EventLoop {
     /// Calls `f` with the parts and what they are given, then (unless
     /// this is within a [`EventLoop::settle`] already) settles.
     fn with_parts(&mut self, f: impl FnOnce(&mut Parts, &mut Cx<'_>)) {
-        let main_pid = self.parts.main.running_pid();
         let mut cx = Cx {
             now: Instant::now(),
             supervisor: &mut self.supervisor,
             spawn: &self.context,
             out: &mut self.out,
             children_left: &mut self.children_left,
-            main_pid,
+            main_pid: self.parts.main.running_pid(),
         };
         f(&mut self.parts, &mut cx);
         if !self.settling {
@@ -366,9 +360,7 @@ impl EventLoop {
         };
         let child = match spawn::spawn(&service.spec, &self.context) {
             Ok(child) => child,
-            Err(reason) => {
-                return self.event(name, Event::SpawnFailed(reason), now);
-            }
+            Err(reason) => return self.event(name, Event::SpawnFailed(reason), now),
         };
         let exec_failure = child
             .exec_failure
