@@ -5,15 +5,14 @@
 
 use crate::config;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
-use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 /// What a batch of inotify events means for the services.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Services whose file may have been written, renamed or removed;
-    /// sorted, no name twice.
+    /// Services whose file may have been written, renamed or removed (the
+    /// loader sorts them and drops repeats).
     pub names: Vec<String>,
     /// Reread the whole directory.
     pub rescan: bool,
@@ -24,7 +23,6 @@ pub struct DirWatch {
     dir: PathBuf,
     dir_watch: Option<WatchDescriptor>,
     parent_watch: Option<WatchDescriptor>,
-    base_name: OsString,
     /// With a main command, a missing DIR is normal: say so only at info.
     missing_is_normal: bool,
 }
@@ -53,7 +51,6 @@ impl DirWatch {
             dir: dir.to_path_buf(),
             dir_watch: None,
             parent_watch: None,
-            base_name: dir.file_name().map(OsString::from).unwrap_or_default(),
             missing_is_normal,
         })
     }
@@ -134,8 +131,6 @@ impl DirWatch {
                 _ => break,
             }
         }
-        crate::util::sort(&mut changes.names);
-        changes.names.dedup();
         changes
     }
 
@@ -148,7 +143,7 @@ impl DirWatch {
             return;
         }
         if Some(event.wd) == self.parent_watch && self.parent_watch != self.dir_watch {
-            if event.name.as_deref() == Some(self.base_name.as_os_str()) {
+            if event.name.as_deref() == self.dir.file_name() {
                 // DIR created, renamed onto, re-linked or removed.
                 if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
                     && self.rewatch_dir()
