@@ -47,15 +47,6 @@ struct ReadRetry {
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 
-impl ReadRetry {
-    fn schedule(&mut self, now: Instant) {
-        if self.delay.is_zero() {
-            self.delay = RETRY_FIRST;
-        }
-        self.at.get_or_insert(now + self.delay);
-    }
-}
-
 impl Directory {
     /// Watches `dir`; with a main command (`has_main`) a missing `dir` is
     /// normal, and the watch waits [`WATCH_DELAY`].
@@ -67,7 +58,10 @@ impl Directory {
         Ok(Directory {
             dir: dir.to_path_buf(),
             watch,
-            retry: ReadRetry::default(),
+            retry: ReadRetry {
+                delay: RETRY_FIRST,
+                ..ReadRetry::default()
+            },
             watch_at: has_main.then(|| Instant::now() + WATCH_DELAY),
             uses: Vec::new(),
             procfile: Vec::new(),
@@ -132,7 +126,7 @@ impl Directory {
         }
         if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
             let reported = self.retry.names.iter().any(|n| n == name);
-            self.retry.schedule(cx.now);
+            self.retry.at.get_or_insert(cx.now + self.retry.delay);
             if reported {
                 return; // said once; nothing changes until it reads
             }
@@ -154,7 +148,7 @@ impl Directory {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
                 if config::is_transient(&err) {
-                    self.retry.schedule(cx.now);
+                    self.retry.at.get_or_insert(cx.now + self.retry.delay);
                     if std::mem::replace(&mut self.retry.rescan, true) {
                         return; // said once
                     }
