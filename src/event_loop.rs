@@ -5,8 +5,7 @@
 //! carries out the actions services answer with.
 //!
 //! It knows no hook, pipe, socket or state file: those are parts
-//! (`part.rs`), listed once in [`Parts`]. A new concern is a new file and
-//! one line there.
+//! (`part.rs`), listed once in [`Parts`].
 
 use crate::activity::Activity;
 use crate::control_server::ControlServer;

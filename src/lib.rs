@@ -159,8 +159,9 @@ fn fatal(why: &str, log_target: log::Target) -> i32 {
 
 /// Process-wide set-up: subreaper, descriptors, limits, /dev/null.
 fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
-    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, open};
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use nix::sys::stat::Mode;
     if std::process::id() != 1
         && let Err(errno) = nix::sys::prctl::set_child_subreaper(true)
     {
@@ -186,12 +187,8 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
         rlim_cur: soft,
         rlim_max: hard,
     };
-    let dev_null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|errno| format!("cannot open /dev/null: {}", errno.desc()))?;
+    let dev_null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| format!("cannot open /dev/null: {}", errno.desc()))?;
     Ok(spawn::Context {
         dev_null,
         nofile,
