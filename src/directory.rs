@@ -197,13 +197,13 @@ impl Part for Directory {
     }
 
     fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
-        let changes = self.watch.read();
-        if changes.rescan {
+        let mut names = Vec::new();
+        if self.watch.read(&mut names) {
             self.rescan(true, cx);
-        } else if !changes.names.is_empty() {
+        } else if !names.is_empty() {
             // One batch for all the files of one read: thousands of new
             // files cost one pass over the services, not one each.
-            self.load(&changes.names, false, cx);
+            self.load(&names, false, cx);
         }
     }
 

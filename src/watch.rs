@@ -8,16 +8,6 @@ use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDe
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
-/// What a batch of inotify events means for the services.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Services whose file may have been written, renamed or removed (the
-    /// loader sorts them and drops repeats).
-    pub names: Vec<String>,
-    /// Reread the whole directory.
-    pub rescan: bool,
-}
-
 pub struct DirWatch {
     inotify: Inotify,
     dir: PathBuf,
@@ -117,48 +107,46 @@ impl DirWatch {
         }
     }
 
-    /// Reads every pending event.
-    pub fn read(&mut self) -> Changes {
-        let mut changes = Changes::default();
+    /// Reads every pending event into `names`, the services whose file may
+    /// have been written, renamed or removed (the loader sorts them and
+    /// drops repeats); true when the whole directory is to be read again.
+    pub fn read(&mut self, names: &mut Vec<String>) -> bool {
+        let mut rescan = false;
         loop {
             match self.inotify.read_events() {
                 Ok(events) if !events.is_empty() => {
                     for event in events {
-                        self.interpret(&event, &mut changes);
+                        rescan |= self.interpret(&event, names);
                     }
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 _ => break,
             }
         }
-        changes
+        rescan
     }
 
-    fn interpret(&mut self, event: &InotifyEvent, changes: &mut Changes) {
+    /// One event: a name for `names`, or true for a rescan.
+    fn interpret(&mut self, event: &InotifyEvent, names: &mut Vec<String>) -> bool {
         let mask = event.mask;
         if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
             // Events were lost: only a full rescan knows what changed.
             log::warn!("inotify queue overflow, rescanning {}", self.dir.display());
-            changes.rescan = true;
-            return;
+            return true;
         }
         if Some(event.wd) == self.parent_watch && self.parent_watch != self.dir_watch {
-            if event.name.as_deref() == self.dir.file_name() {
-                // DIR created, renamed onto, re-linked or removed.
-                if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
-                    && self.rewatch_dir()
-                {
-                    log::info!("{} is back, rescanning", self.dir.display());
-                    changes.rescan = true;
-                }
+            // DIR created, renamed onto, re-linked or removed.
+            let back = event.name.as_deref() == self.dir.file_name()
+                && mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                && self.rewatch_dir();
+            if back {
+                log::info!("{} is back, rescanning", self.dir.display());
             }
-            return;
+            return back;
         }
-        if Some(event.wd) != self.dir_watch {
-            return;
-        }
-        if mask.contains(AddWatchFlags::IN_DELETE_SELF) {
-            return; // IN_IGNORED follows
+        // After IN_DELETE_SELF, IN_IGNORED follows.
+        if Some(event.wd) != self.dir_watch || mask.contains(AddWatchFlags::IN_DELETE_SELF) {
+            return false;
         }
         if mask.intersects(AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_IGNORED) {
             // DIR was renamed away or removed; whatever DIR names now, if
@@ -167,37 +155,32 @@ impl DirWatch {
                 let _ = self.inotify.rm_watch(event.wd);
             }
             self.dir_watch = None;
-            if self.rewatch_dir() {
-                changes.rescan = true;
-            }
-            return;
+            return self.rewatch_dir();
         }
         if mask.contains(AddWatchFlags::IN_ATTRIB) {
             // DIR's own mode or owner changed: it may be readable again.
             // A file's are ignored (they change while it is being written).
-            if event.name.is_none() {
-                changes.rescan = true;
-            }
-            return;
+            return event.name.is_none();
         }
         if mask.contains(AddWatchFlags::IN_ISDIR) {
-            return;
+            return false;
         }
         let Some(file_name) = event.name.as_ref().and_then(|n| n.to_str()) else {
-            return;
+            return false;
         };
         let Some(name) = config::watched(file_name) else {
-            return;
+            return false;
         };
         // A new regular file is still being written: its close will come.
         // Symlinks and hard links are complete when they appear.
         if mask == AddWatchFlags::IN_CREATE && !self.is_complete_on_creation(file_name) {
-            return;
+            return false;
         }
         // An editor's save is several events for one file.
-        if changes.names.last().is_none_or(|last| last != name) {
-            changes.names.push(name.to_string());
+        if names.last().is_none_or(|last| last != name) {
+            names.push(name.to_string());
         }
+        false
     }
 
     fn is_complete_on_creation(&self, file_name: &str) -> bool {
