@@ -214,8 +214,7 @@ impl Part for Directory {
     /// Makes the delayed watch; reads again what could not be read for
     /// want of a resource.
     fn due(&mut self, cx: &mut Cx<'_>) {
-        if self.watch_at.is_some_and(|at| at <= cx.now) {
-            self.watch_at = None;
+        if self.watch_at.take_if(|at| *at <= cx.now).is_some() {
             if let Err(why) = self.watch.arm() {
                 let dir = self.dir.display();
                 log::warn!("{why}; {dir} is read again only on SIGHUP or going reload");
@@ -223,10 +222,9 @@ impl Part for Directory {
             // What changed before the watch existed.
             self.rescan(false, cx);
         }
-        if self.retry.at.is_none_or(|at| at > cx.now) {
+        if self.retry.at.take_if(|at| *at <= cx.now).is_none() {
             return;
         }
-        self.retry.at = None;
         // What fails again waits twice as long; once all reads, 1 s again.
         self.retry.delay = (self.retry.delay * 2).min(RETRY_MAX);
         if self.retry.rescan {
