@@ -221,8 +221,9 @@ impl EventLoop {
 
     /// Feeds one event to a service; what it answers is carried out next.
     fn event(&mut self, name: &str, event: Event, now: Instant) {
-        let work = self.supervisor.event(name, event, now);
-        self.out.work.extend(work);
+        self.out
+            .work
+            .extend(self.supervisor.event(name, event, now));
     }
 
     /// Calls `f` on every part, then carries out what they asked for.
@@ -266,8 +267,8 @@ impl EventLoop {
         // Within a settle, what more is asked waits its turn: in order.
         self.settling = true;
         while !self.out.is_empty() {
-            for started in std::mem::take(&mut self.out.started) {
-                self.started(started);
+            for mut started in std::mem::take(&mut self.out.started) {
+                self.each_part(|part, cx| part.spawned(&mut started, cx));
             }
             // In order: what an action leads to comes after the actions
             // already asked for.
@@ -299,11 +300,6 @@ impl EventLoop {
             _ => {}
         }
         self.each_part(|part, cx| part.notice(notice, cx));
-    }
-
-    /// A process was started: each part takes its share of it.
-    fn started(&mut self, mut started: Started) {
-        self.each_part(|part, cx| part.spawned(&mut started, cx));
     }
 
     /// Carries out one action of a service; its outcome is the next event.
@@ -365,11 +361,12 @@ impl EventLoop {
             .exec_failure
             .map(|(step, errno)| spawn::describe_failure(step, errno, &service.spec));
         let pid = child.pid;
-        self.started(Started {
+        let mut started = Started {
             name: name.to_string(),
             hook: false,
             child,
-        });
+        };
+        self.each_part(|part, cx| part.spawned(&mut started, cx));
         self.event(name, Event::Spawned(pid), now);
         match exec_failure {
             Some(why) => self.reaping.failed_execs.push((pid, why)),
@@ -444,8 +441,9 @@ impl EventLoop {
         if self.supervisor.is_shutting_down() {
             return;
         }
-        let work = self.supervisor.shutdown(Instant::now());
-        self.out.work.extend(work);
+        self.out
+            .work
+            .extend(self.supervisor.shutdown(Instant::now()));
         self.notice(Notice::ShuttingDown);
     }
 

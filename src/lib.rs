@@ -103,11 +103,10 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
         .map(|m| main_command::Main::new(m.argv, m.forward_to_group, m.success_codes));
     let has_main = main.is_some();
     let dir = options.dir.as_path();
-    let euid = nix::unistd::geteuid().as_raw();
     let default_path = options.socket.is_none();
     let socket = options
         .socket
-        .unwrap_or_else(|| control::default_socket(dir, euid));
+        .unwrap_or_else(|| control::default_socket(dir, nix::unistd::geteuid().as_raw()));
     let server = match control_server::Server::bind(&socket, dir, default_path) {
         Ok(server) => Some(server),
         Err(control_server::BindError::Busy(why)) => return fatal(&why, log_target),
