@@ -89,8 +89,7 @@ impl Directory {
         for name in &files {
             self.reload(name, cx);
         }
-        let work = cx.supervisor.end_batch(cx.now);
-        cx.out.work.extend(work);
+        cx.out.work.extend(cx.supervisor.end_batch(cx.now));
     }
 
     /// The names to read again for the Procfile: those it defines now and

@@ -93,10 +93,7 @@ pub fn group_alive(group: i32) -> bool {
     }
     // kill counts zombies, and those of an adopted service are another
     // parent's to reap (maybe never): only a live member keeps a stop going.
-    let Some(mut all) = processes() else {
-        return true;
-    };
-    all.any(|(_, s)| !s.is_zombie() && s.group == group)
+    processes().is_none_or(|mut all| all.any(|(_, s)| !s.is_zombie() && s.group == group))
 }
 
 /// Every process in /proc, with its stat.
