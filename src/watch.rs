@@ -162,22 +162,17 @@ impl DirWatch {
             // A file's are ignored (they change while it is being written).
             return event.name.is_none();
         }
-        if mask.contains(AddWatchFlags::IN_ISDIR) {
-            return false;
-        }
-        let Some(file_name) = event.name.as_ref().and_then(|n| n.to_str()) else {
-            return false;
-        };
-        let Some(name) = config::watched(file_name) else {
+        let file_name = event.name.as_ref().and_then(|n| n.to_str());
+        let Some(file_name) = file_name.filter(|_| !mask.contains(AddWatchFlags::IN_ISDIR)) else {
             return false;
         };
         // A new regular file is still being written: its close will come.
-        // Symlinks and hard links are complete when they appear.
-        if mask == AddWatchFlags::IN_CREATE && !self.is_complete_on_creation(file_name) {
-            return false;
-        }
-        // An editor's save is several events for one file.
-        if names.last().is_none_or(|last| last != name) {
+        // Symlinks and hard links are complete when they appear. An
+        // editor's save is several events for one file.
+        if let Some(name) = config::watched(file_name)
+            && (mask != AddWatchFlags::IN_CREATE || self.is_complete_on_creation(file_name))
+            && names.last().is_none_or(|last| last != name)
+        {
             names.push(name.to_string());
         }
         false
