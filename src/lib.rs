@@ -101,7 +101,6 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
     let main = options
         .main
         .map(|m| main_command::Main::new(m.argv, m.forward_to_group, m.success_codes));
-    let has_main = main.is_some();
     let dir = options.dir.as_path();
     let default_path = options.socket.is_none();
     let socket = options
@@ -115,12 +114,12 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             None
         }
     };
-    let started = prepare(has_main).and_then(|mut context| {
+    let started = prepare(main.is_some()).and_then(|mut context| {
         let readiness = readiness::Readiness::default();
         context.notify_socket = readiness.notify_address();
         let parts = event_loop::Parts {
             takeover: takeover::Takeover::new(dir.to_path_buf(), state::path_for(&socket), argv),
-            directory: directory::Directory::new(dir, has_main)?,
+            directory: directory::Directory::new(dir, main.is_some())?,
             control: control_server::ControlServer::new(server, dir),
             hooks: hooks::Hooks::default(),
             readiness,
