@@ -106,18 +106,16 @@ impl LineBuffer {
             }
             let room = LINE_MAX - self.partial.len();
             let window = bytes.get(..room.min(bytes.len())).unwrap_or_default();
-            match window.iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    self.partial
-                        .extend_from_slice(window.get(..end).unwrap_or_default());
-                    line(&self.partial);
-                    self.partial.clear();
-                    bytes = bytes.get(end + 1..).unwrap_or_default();
-                }
-                None => {
-                    self.partial.extend_from_slice(window);
-                    bytes = bytes.get(window.len()..).unwrap_or_default();
-                }
+            let newline = window.iter().position(|&b| b == b'\n');
+            let taken = newline.unwrap_or(window.len());
+            self.partial
+                .extend_from_slice(window.get(..taken).unwrap_or_default());
+            bytes = bytes
+                .get(newline.map_or(taken, |end| end + 1)..)
+                .unwrap_or_default();
+            if newline.is_some() {
+                line(&self.partial);
+                self.partial.clear();
             }
         }
     }
