@@ -221,9 +221,8 @@ impl EventLoop {
 
     /// Feeds one event to a service; what it answers is carried out next.
     fn event(&mut self, name: &str, event: Event, now: Instant) {
-        self.out
-            .work
-            .extend(self.supervisor.event(name, event, now));
+        let work = self.supervisor.event(name, event, now);
+        self.out.work.extend(work);
     }
 
     /// Calls `f` on every part, then carries out what they asked for.
@@ -441,9 +440,8 @@ impl EventLoop {
         if self.supervisor.is_shutting_down() {
             return;
         }
-        self.out
-            .work
-            .extend(self.supervisor.shutdown(Instant::now()));
+        let work = self.supervisor.shutdown(Instant::now());
+        self.out.work.extend(work);
         self.notice(Notice::ShuttingDown);
     }
 
