@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct Directory {
-    dir: PathBuf,
+    pub dir: PathBuf,
     watch: DirWatch,
     retry: ReadRetry,
     /// With a main command, when the watch is to be made (see `new`).
@@ -47,37 +47,26 @@ struct ReadRetry {
 const RETRY_FIRST: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(60);
 
-impl ReadRetry {
-    fn schedule(&mut self, now: Instant) {
-        if self.delay.is_zero() {
-            self.delay = RETRY_FIRST;
-        }
-        self.at.get_or_insert(now + self.delay);
-    }
-}
-
 impl Directory {
     /// Watches `dir`; with a main command (`has_main`) a missing `dir` is
     /// normal, and the watch waits [`WATCH_DELAY`].
     pub fn new(dir: &Path, has_main: bool) -> Result<Directory, String> {
-        let watch = if has_main {
-            DirWatch::unarmed(dir, has_main)?
-        } else {
-            DirWatch::new(dir, has_main)?
-        };
+        let mut watch = DirWatch::new(dir, has_main)?;
+        if !has_main {
+            watch.arm()?;
+        }
         Ok(Directory {
             dir: dir.to_path_buf(),
             watch,
-            retry: ReadRetry::default(),
+            retry: ReadRetry {
+                delay: RETRY_FIRST,
+                ..ReadRetry::default()
+            },
             watch_at: has_main.then(|| Instant::now() + WATCH_DELAY),
             uses: Vec::new(),
             procfile: Vec::new(),
             procfile_said: false,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.dir
     }
 
     /// Loads the files `names` (one inotify read's worth, or a rescan's),
@@ -86,7 +75,7 @@ impl Directory {
         let mut files: Vec<String> = Vec::with_capacity(names.len());
         for name in names {
             if name == config::PROCFILE || name == config::DOT_ENV {
-                files.extend(self.procfile_names(false));
+                files.extend(self.procfile_names(false).unwrap_or_default());
             } else if let Some(template) = name.strip_suffix(config::TEMPLATE_SUFFIX) {
                 let users = self.uses.iter().filter(|(_, t)| t == template);
                 files.extend(users.map(|(user, _)| user.clone()));
@@ -100,27 +89,26 @@ impl Directory {
         for name in &files {
             self.reload(name, cx);
         }
-        let work = cx.supervisor.end_batch(cx.now);
-        cx.out.work.extend(work);
+        cx.out.work.extend(cx.supervisor.end_batch(cx.now));
     }
 
     /// The names to read again for the Procfile: those it defines now and
-    /// those it defined before. While it (or `.env`) does not read,
-    /// none: nothing changes, and one line says why. `rescan` keeps that
-    /// line for the rescan's own report.
-    fn procfile_names(&mut self, rescan: bool) -> Vec<String> {
+    /// those it defined before. While it (or `.env`) does not read, none
+    /// (`Err` with those it still defines): nothing changes, and one line
+    /// says why. `rescan` keeps that line for the rescan's own report.
+    fn procfile_names(&mut self, rescan: bool) -> Result<Vec<String>, Vec<String>> {
         let (now, broken) = config::procfile_names(&self.dir).unwrap_or_default();
         if let Some((file, problem)) = broken {
             if !std::mem::replace(&mut self.procfile_said, true) || rescan {
                 let at = config::Located(&file, &problem);
                 log::error!("{at}, the Procfile's services are left as they are");
             }
-            return Vec::new();
+            return Err(now);
         }
         self.procfile_said = false;
         let mut names = std::mem::replace(&mut self.procfile, now.clone());
         names.extend(now);
-        names
+        Ok(names)
     }
 
     fn reload(&mut self, name: &str, cx: &mut Cx<'_>) {
@@ -128,21 +116,16 @@ impl Directory {
         let known = self
             .uses
             .binary_search_by(|(user, _)| user.as_str().cmp(name));
-        match (known, template) {
-            (Ok(at), Some(template)) => {
-                if let Some(entry) = self.uses.get_mut(at) {
-                    entry.1 = template;
-                }
-            }
-            (Ok(at), None) => {
-                self.uses.remove(at);
-            }
-            (Err(at), Some(template)) => self.uses.insert(at, (name.to_string(), template)),
-            (Err(_), None) => {}
+        if let Ok(at) = known {
+            self.uses.remove(at);
+        }
+        if let Some(template) = template {
+            let at = known.unwrap_or_else(|at| at);
+            self.uses.insert(at, (name.to_string(), template));
         }
         if matches!(loaded, config::Loaded::Broken { retry: true, .. }) {
             let reported = self.retry.names.iter().any(|n| n == name);
-            self.retry.schedule(cx.now);
+            self.retry.at.get_or_insert(cx.now + self.retry.delay);
             if reported {
                 return; // said once; nothing changes until it reads
             }
@@ -164,7 +147,7 @@ impl Directory {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
             Err(err) => {
                 if config::is_transient(&err) {
-                    self.retry.schedule(cx.now);
+                    self.retry.at.get_or_insert(cx.now + self.retry.delay);
                     if std::mem::replace(&mut self.retry.rescan, true) {
                         return; // said once
                     }
@@ -179,17 +162,13 @@ impl Directory {
         let mut names: Vec<String> = cx.supervisor.names().map(str::to_string).collect();
         names.extend(on_disk);
         // What a Procfile that does not read may define stays as it is.
-        let (defined, broken) = config::procfile_names(&self.dir).unwrap_or_default();
-        self.procfile_names(true);
-        if broken.is_some() {
+        if let Err(defined) = self.procfile_names(true) {
             let dir = &self.dir;
             let own_file =
                 |n: &str| dir.join(n).is_file() || dir.join(format!("{n}.toml")).is_file();
             let procfile = &self.procfile;
             names.retain(|n| !(defined.contains(n) || procfile.contains(n)) || own_file(n));
         }
-        crate::util::sort(&mut names);
-        names.dedup();
         self.load(&names, announce, cx);
     }
 
@@ -198,18 +177,13 @@ impl Directory {
     /// versions (the clock was set, maybe back).
     fn reload_versions(&mut self, due: bool, cx: &mut Cx<'_>) {
         let now = config::wall_now();
-        let mut names: Vec<String> = cx
+        let switching = |v: config::VersionState| !due || v.next.is_some_and(|at| at <= now);
+        let names: Vec<String> = cx
             .supervisor
             .services()
-            .filter(|s| {
-                s.spec
-                    .extras()
-                    .versions
-                    .is_some_and(|v| !due || v.next.is_some_and(|at| at <= now))
-            })
+            .filter(|s| s.spec.extras().versions.is_some_and(switching))
             .map(|s| s.base_name().to_string())
             .collect();
-        names.dedup();
         if !names.is_empty() {
             self.load(&names, false, cx);
         }
@@ -222,13 +196,13 @@ impl Part for Directory {
     }
 
     fn ready(&mut self, _token: u32, _revents: nix::poll::PollFlags, cx: &mut Cx<'_>) {
-        let changes = self.watch.read();
-        if changes.rescan {
+        let mut names = Vec::new();
+        if self.watch.read(&mut names) {
             self.rescan(true, cx);
-        } else if !changes.names.is_empty() {
+        } else if !names.is_empty() {
             // One batch for all the files of one read: thousands of new
             // files cost one pass over the services, not one each.
-            self.load(&changes.names, false, cx);
+            self.load(&names, false, cx);
         }
     }
 
@@ -239,8 +213,7 @@ impl Part for Directory {
     /// Makes the delayed watch; reads again what could not be read for
     /// want of a resource.
     fn due(&mut self, cx: &mut Cx<'_>) {
-        if self.watch_at.is_some_and(|at| at <= cx.now) {
-            self.watch_at = None;
+        if self.watch_at.take_if(|at| *at <= cx.now).is_some() {
             if let Err(why) = self.watch.arm() {
                 let dir = self.dir.display();
                 log::warn!("{why}; {dir} is read again only on SIGHUP or going reload");
@@ -248,10 +221,9 @@ impl Part for Directory {
             // What changed before the watch existed.
             self.rescan(false, cx);
         }
-        if self.retry.at.is_none_or(|at| at > cx.now) {
+        if self.retry.at.take_if(|at| *at <= cx.now).is_none() {
             return;
         }
-        self.retry.at = None;
         // What fails again waits twice as long; once all reads, 1 s again.
         self.retry.delay = (self.retry.delay * 2).min(RETRY_MAX);
         if self.retry.rescan {

@@ -5,8 +5,7 @@
 //! carries out the actions services answer with.
 //!
 //! It knows no hook, pipe, socket or state file: those are parts
-//! (`part.rs`), listed once in [`Parts`]. A new concern is a new file and
-//! one line there.
+//! (`part.rs`), listed once in [`Parts`].
 
 use crate::activity::Activity;
 use crate::control_server::ControlServer;
@@ -26,7 +25,8 @@ use crate::supervisor::Supervisor;
 use crate::takeover::Takeover;
 use crate::versions::Versions;
 use nix::poll::{PollTimeout, poll};
-use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signal::SigSet;
+use nix::sys::signal::Signal::{self, SIGBUS, SIGFPE, SIGILL, SIGSEGV, SIGSYS, SIGTRAP};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -71,21 +71,12 @@ parts! {
 /// The poll tag of the signalfd, beside the parts' indexes.
 const SIGNALS: usize = usize::MAX;
 
-/// Signals that stay deliverable: a fault in going itself must kill it
-/// (and show up as a core) rather than loop forever.
-const SYNCHRONOUS: [Signal; 6] = [
-    Signal::SIGSEGV,
-    Signal::SIGBUS,
-    Signal::SIGFPE,
-    Signal::SIGILL,
-    Signal::SIGTRAP,
-    Signal::SIGSYS,
-];
-
 /// Every signal going reads from its signalfd.
 pub fn handled_signals() -> SigSet {
     let mut set = SigSet::all();
-    for signal in SYNCHRONOUS {
+    // Signals that stay deliverable: a fault in going itself must kill it
+    // (and show up as a core) rather than loop forever.
+    for signal in [SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS] {
         set.remove(signal);
     }
     set
@@ -103,6 +94,8 @@ pub struct EventLoop {
     context: Context,
     signals: SignalFd,
     reaping: Reaping,
+    /// False once waitpid has said there is no child left.
+    children_left: bool,
     out: Outbox,
     /// The status of a critical service that ended going.
     critical_exit: Option<i32>,
@@ -123,6 +116,7 @@ impl EventLoop {
             context,
             signals,
             reaping: Reaping::default(),
+            children_left: true,
             out: Outbox::default(),
             critical_exit: None,
             settling: false,
@@ -157,13 +151,11 @@ impl EventLoop {
                     set.for_part(index);
                     part.fds(&mut set);
                 }
+                fired.clear();
                 match poll(set.fds_mut(), timeout) {
                     Ok(_) => set.fired(&mut fired),
-                    Err(nix::errno::Errno::EINTR) => fired.clear(),
-                    Err(errno) => {
-                        log::error!("poll: {}", errno.desc());
-                        fired.clear();
-                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(errno) => log::error!("poll: {}", errno.desc()),
                 }
             }
             // Signals first: a reaped child is never mistaken for a live one.
@@ -189,10 +181,8 @@ impl EventLoop {
         let Some(at) = nearest else {
             return PollTimeout::NONE;
         };
-        let ms = at
-            .saturating_duration_since(Instant::now())
-            .as_micros()
-            .div_ceil(1000);
+        let left = at.saturating_duration_since(Instant::now());
+        let ms = left.as_micros().div_ceil(1000);
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
     }
 
@@ -203,8 +193,7 @@ impl EventLoop {
             self.reap();
         }
         for name in self.supervisor.due(now) {
-            let work = self.supervisor.event(&name, Event::Deadline, now);
-            self.out.work.extend(work);
+            self.event(&name, Event::Deadline, now);
             self.settle();
         }
         for index in 0..self.parts.each().len() {
@@ -227,10 +216,13 @@ impl EventLoop {
         }
         self.notice(Notice::Exiting);
         log::info!("all services stopped, exiting");
-        Some(
-            self.critical_exit
-                .unwrap_or_else(|| self.parts.main.exit_code()),
-        )
+        Some(self.critical_exit.unwrap_or(self.parts.main.exit_code()))
+    }
+
+    /// Feeds one event to a service; what it answers is carried out next.
+    fn event(&mut self, name: &str, event: Event, now: Instant) {
+        let work = self.supervisor.event(name, event, now);
+        self.out.work.extend(work);
     }
 
     /// Calls `f` on every part, then carries out what they asked for.
@@ -254,14 +246,13 @@ impl EventLoop {
     /// Calls `f` with the parts and what they are given, then (unless
     /// this is within a [`EventLoop::settle`] already) settles.
     fn with_parts(&mut self, f: impl FnOnce(&mut Parts, &mut Cx<'_>)) {
-        let main_pid = self.parts.main.running_pid();
         let mut cx = Cx {
             now: Instant::now(),
             supervisor: &mut self.supervisor,
             spawn: &self.context,
             out: &mut self.out,
-            children_left: &mut self.reaping.children_left,
-            main_pid,
+            children_left: &mut self.children_left,
+            main_pid: self.parts.main.running_pid(),
         };
         f(&mut self.parts, &mut cx);
         if !self.settling {
@@ -275,8 +266,8 @@ impl EventLoop {
         // Within a settle, what more is asked waits its turn: in order.
         self.settling = true;
         while !self.out.is_empty() {
-            for started in std::mem::take(&mut self.out.started) {
-                self.started(started);
+            for mut started in std::mem::take(&mut self.out.started) {
+                self.each_part(|part, cx| part.spawned(&mut started, cx));
             }
             // In order: what an action leads to comes after the actions
             // already asked for.
@@ -310,15 +301,6 @@ impl EventLoop {
         self.each_part(|part, cx| part.notice(notice, cx));
     }
 
-    /// A process was started: each part takes its share of it.
-    fn started(&mut self, mut started: Started) {
-        self.with_parts(|parts, cx| {
-            for part in parts.each() {
-                part.spawned(&mut started, cx);
-            }
-        });
-    }
-
     /// Carries out one action of a service; its outcome is the next event.
     fn execute(&mut self, name: &str, action: Action) {
         let now = Instant::now();
@@ -333,8 +315,7 @@ impl EventLoop {
             }
             Action::CheckGroup { pid } => {
                 if !crate::procfs::group_alive(pid) {
-                    let work = self.supervisor.event(name, Event::GroupGone, now);
-                    self.out.work.extend(work);
+                    self.event(name, Event::GroupGone, now);
                 }
             }
             Action::Critical { code } => {
@@ -371,34 +352,24 @@ impl EventLoop {
         let Some(service) = self.supervisor.services().find(|s| s.name() == name) else {
             return;
         };
-        let outcome = spawn::spawn(&service.spec, &self.context).map(|child| {
-            let why = child
-                .exec_failure
-                .map(|(step, errno)| spawn::describe_failure(step, errno, &service.spec));
-            (child, why)
-        });
-        let (child, exec_failure) = match outcome {
-            Ok(spawned) => spawned,
-            Err(reason) => {
-                let work = self.supervisor.event(name, Event::SpawnFailed(reason), now);
-                self.out.work.extend(work);
-                return;
-            }
+        let child = match spawn::spawn(&service.spec, &self.context) {
+            Ok(child) => child,
+            Err(reason) => return self.event(name, Event::SpawnFailed(reason), now),
         };
+        let exec_failure = child
+            .exec_failure
+            .map(|(step, errno)| spawn::describe_failure(step, errno, &service.spec));
         let pid = child.pid;
-        self.started(Started {
+        let mut started = Started {
             name: name.to_string(),
             hook: false,
             child,
-        });
-        let mut events = vec![Event::Spawned(pid)];
+        };
+        self.each_part(|part, cx| part.spawned(&mut started, cx));
+        self.event(name, Event::Spawned(pid), now);
         match exec_failure {
             Some(why) => self.reaping.failed_execs.push((pid, why)),
-            None => events.push(Event::ExecOk),
-        }
-        for event in events {
-            let work = self.supervisor.event(name, event, now);
-            self.out.work.extend(work);
+            None => self.event(name, Event::ExecOk, now),
         }
         self.out.step_aside();
     }
@@ -443,10 +414,7 @@ impl EventLoop {
         let name = signals::name(signal);
         match signal {
             libc::SIGHUP => {
-                log::info!(
-                    "SIGHUP, rescanning {}",
-                    self.parts.directory.path().display()
-                );
+                log::info!("SIGHUP, rescanning {}", self.parts.directory.dir.display());
                 self.notice(Notice::Rescan);
             }
             libc::SIGTERM | libc::SIGINT | libc::SIGQUIT if self.supervisor.is_shutting_down() => {
@@ -490,23 +458,22 @@ impl EventLoop {
             }
         }
         if self.reaping.walk_requested(now) {
-            self.reaping.walked(now);
             loop {
-                let result = waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
-                if let Some((pid, status)) = ended(result) {
-                    self.child_ended(pid, status);
-                    continue;
-                }
-                match result {
+                match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
                     Ok(WaitStatus::StillAlive) => break,
                     Err(nix::errno::Errno::ECHILD) => {
-                        self.reaping.children_left = false;
+                        self.children_left = false;
                         break;
                     }
-                    Err(nix::errno::Errno::EINTR) | Ok(_) => continue,
+                    Err(nix::errno::Errno::EINTR) => continue,
                     Err(errno) => {
                         log::error!("waitpid: {}", errno.desc());
                         break;
+                    }
+                    result => {
+                        if let Some((pid, status)) = ended(result) {
+                            self.child_ended(pid, status);
+                        }
                     }
                 }
             }
@@ -532,9 +499,7 @@ impl EventLoop {
         let Some(name) = self.supervisor.by_pid(pid).map(str::to_string) else {
             return;
         };
-        let event = Event::Exited { status, exec_error };
-        let work = self.supervisor.event(&name, event, Instant::now());
-        self.out.work.extend(work);
+        self.event(&name, Event::Exited { status, exec_error }, Instant::now());
         self.settle();
     }
 }
@@ -551,45 +516,29 @@ const REAP_WALK_GAP: Duration = Duration::from_millis(1);
 /// most of a core, about 0.7 s for 10,000, whenever they died out of the
 /// list's order. So walks come at most one per [`REAP_WALK_GAP`]: at once
 /// for a SIGCHLD after a quiet spell, else at the end of the gap.
+#[derive(Default)]
 struct Reaping {
     last_walk: Option<Instant>,
     walk_due: Option<Instant>,
     /// Pids named by the SIGCHLDs of one read of the signalfd.
     hints: Vec<i32>,
-    /// False once waitpid has said there is no child left.
-    children_left: bool,
     /// Services' children that could not exec, and why, until reaped.
     failed_execs: Vec<(i32, String)>,
 }
 
-impl Default for Reaping {
-    fn default() -> Reaping {
-        Reaping {
-            last_walk: None,
-            walk_due: None,
-            hints: Vec::new(),
-            children_left: true,
-            failed_execs: Vec::new(),
-        }
-    }
-}
-
 impl Reaping {
-    /// A SIGCHLD came at `now`: true when the walk is to be made now;
-    /// otherwise it is due at the end of the gap.
+    /// A SIGCHLD came at `now`: true when the walk is to be made now (it
+    /// counts as made); otherwise it is due at the end of the gap.
     fn walk_requested(&mut self, now: Instant) -> bool {
-        match self.last_walk {
-            Some(last) if now < last + REAP_WALK_GAP => {
-                self.walk_due.get_or_insert(last + REAP_WALK_GAP);
-                self.walk_due.is_some_and(|at| at <= now)
-            }
-            _ => true,
+        if let Some(last) = self.last_walk
+            && now < last + REAP_WALK_GAP
+        {
+            self.walk_due = Some(last + REAP_WALK_GAP);
+            return false;
         }
-    }
-
-    fn walked(&mut self, now: Instant) {
         self.last_walk = Some(now);
         self.walk_due = None;
+        true
     }
 }
 
@@ -616,7 +565,6 @@ mod tests {
             reaping.walk_requested(t0),
             "the first SIGCHLD walks at once"
         );
-        reaping.walked(t0);
         let later = t0 + REAP_WALK_GAP;
         assert!(
             reaping.walk_requested(later),
@@ -629,7 +577,7 @@ mod tests {
     fn sigchlds_within_the_gap_share_one_walk_at_its_end() {
         let mut reaping = Reaping::default();
         let t0 = Instant::now();
-        reaping.walked(t0);
+        assert!(reaping.walk_requested(t0));
         let soon = t0 + REAP_WALK_GAP / 4;
         assert!(!reaping.walk_requested(soon));
         assert!(!reaping.walk_requested(soon + REAP_WALK_GAP / 4));
@@ -639,7 +587,6 @@ mod tests {
             "one walk, at the end of the gap"
         );
         assert!(reaping.walk_requested(t0 + REAP_WALK_GAP), "due at the end");
-        reaping.walked(t0 + REAP_WALK_GAP);
         assert_eq!(reaping.walk_due, None, "a walk clears the one that was due");
     }
 }

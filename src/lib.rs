@@ -101,13 +101,11 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
     let main = options
         .main
         .map(|m| main_command::Main::new(m.argv, m.forward_to_group, m.success_codes));
-    let has_main = main.is_some();
     let dir = options.dir.as_path();
-    let euid = nix::unistd::geteuid().as_raw();
     let default_path = options.socket.is_none();
     let socket = options
         .socket
-        .unwrap_or_else(|| control::default_socket(dir, euid));
+        .unwrap_or_else(|| control::default_socket(dir, nix::unistd::geteuid().as_raw()));
     let server = match control_server::Server::bind(&socket, dir, default_path) {
         Ok(server) => Some(server),
         Err(control_server::BindError::Busy(why)) => return fatal(&why, log_target),
@@ -116,12 +114,12 @@ fn supervise(options: args::Supervise, argv: Vec<std::ffi::OsString>) -> i32 {
             None
         }
     };
-    let started = prepare(has_main).and_then(|mut context| {
+    let started = prepare(main.is_some()).and_then(|mut context| {
         let readiness = readiness::Readiness::default();
         context.notify_socket = readiness.notify_address();
         let parts = event_loop::Parts {
             takeover: takeover::Takeover::new(dir.to_path_buf(), state::path_for(&socket), argv),
-            directory: directory::Directory::new(dir, has_main)?,
+            directory: directory::Directory::new(dir, main.is_some())?,
             control: control_server::ControlServer::new(server, dir),
             hooks: hooks::Hooks::default(),
             readiness,
@@ -159,8 +157,9 @@ fn fatal(why: &str, log_target: log::Target) -> i32 {
 
 /// Process-wide set-up: subreaper, descriptors, limits, /dev/null.
 fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
-    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl, open};
     use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    use nix::sys::stat::Mode;
     if std::process::id() != 1
         && let Err(errno) = nix::sys::prctl::set_child_subreaper(true)
     {
@@ -169,9 +168,9 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
     // Descriptors going inherited never reach a service; a main command
     // gets them, as under tini (socket activation), so they stay open and
     // each service's child closes them.
-    let inherited = inheritable_fds();
+    let mut inherited = inheritable_fds();
     if !keep_inherited {
-        for &fd in &inherited {
+        for fd in inherited.drain(..) {
             // SAFETY: only marked close-on-exec: a descriptor that
             // inheritable_fds found open, which nothing else owns.
             let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -186,21 +185,13 @@ fn prepare(keep_inherited: bool) -> Result<spawn::Context, String> {
         rlim_cur: soft,
         rlim_max: hard,
     };
-    let dev_null = nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(|errno| format!("cannot open /dev/null: {}", errno.desc()))?;
+    let dev_null = open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|errno| format!("cannot open /dev/null: {}", errno.desc()))?;
     Ok(spawn::Context {
         dev_null,
         nofile,
         is_root: nix::unistd::geteuid().is_root(),
-        inherited: if keep_inherited {
-            inherited
-        } else {
-            Vec::new()
-        },
+        inherited,
         notify_socket: None,
         own_user: spawn::own_user(),
         ignored_signals: spawn::ignored_signals(),
@@ -213,19 +204,16 @@ fn inheritable_fds() -> Vec<i32> {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return Vec::new();
     };
-    let listed: Vec<i32> = entries
+    // The raw call: nix's fcntl wants a descriptor known open, these are
+    // numbers read from a directory (whose own descriptor, close-on-exec
+    // as opendir makes it, is left out).
+    entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd > 2)
-        .collect();
-    // The directory's own descriptor is closed by now and fails F_GETFD,
-    // which is why the raw call: nix's fcntl wants a descriptor known open.
-    listed
-        .into_iter()
         // SAFETY: F_GETFD only reads the flags of a number that may or may
         // not be an open descriptor.
         .filter(|&fd| {
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            flags >= 0 && flags & libc::FD_CLOEXEC == 0
+            fd > 2 && flags >= 0 && flags & libc::FD_CLOEXEC == 0
         })
         .collect()
 }

@@ -151,7 +151,7 @@ impl MainCommand {
         if (signal == libc::SIGTERM || signal == libc::SIGINT) && main.kill_at.is_none() {
             main.kill_at = Some(cx.now + self.grace);
         }
-        cx.step_aside();
+        cx.out.step_aside();
         true
     }
 

@@ -5,7 +5,8 @@
 //! their hooks are one part of the loop; an upgrade hands them over.
 
 use crate::part::{Cx, Handover, Notice, Part, PollSet, Started};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 /// The output part: every pipe being read.
 #[derive(Default)]
@@ -54,14 +55,13 @@ impl Part for Outputs {
     }
 
     fn hand_over(&mut self, handover: &mut Handover) {
-        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
         for pipe in &self.pipes {
             if fcntl(&pipe.fd, FcntlArg::F_SETFD(FdFlag::empty())).is_ok() {
                 handover.pipes.push(crate::state::Pipe {
                     name: pipe.name.clone(),
                     pid: pipe.pid,
                     stderr: pipe.stderr,
-                    fd: pipe.fd(),
+                    fd: pipe.fd.as_raw_fd(),
                 });
             }
         }
@@ -73,8 +73,7 @@ impl Part for Outputs {
             // takeover part checked it is one), and nothing else in this
             // process owns it.
             let fd = unsafe { OwnedFd::from_raw_fd(pipe.fd) };
-            let flags = nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC);
-            let _ = nix::fcntl::fcntl(&fd, flags);
+            let _ = fcntl(&fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
             self.pipes
                 .push(OutputPipe::new(&pipe.name, pipe.pid, pipe.stderr, fd));
         }
@@ -107,18 +106,16 @@ impl LineBuffer {
             }
             let room = LINE_MAX - self.partial.len();
             let window = bytes.get(..room.min(bytes.len())).unwrap_or_default();
-            match window.iter().position(|&b| b == b'\n') {
-                Some(end) => {
-                    self.partial
-                        .extend_from_slice(window.get(..end).unwrap_or_default());
-                    line(&self.partial);
-                    self.partial.clear();
-                    bytes = bytes.get(end + 1..).unwrap_or_default();
-                }
-                None => {
-                    self.partial.extend_from_slice(window);
-                    bytes = bytes.get(window.len()..).unwrap_or_default();
-                }
+            let newline = window.iter().position(|&b| b == b'\n');
+            let taken = newline.unwrap_or(window.len());
+            self.partial
+                .extend_from_slice(window.get(..taken).unwrap_or_default());
+            bytes = bytes
+                .get(newline.map_or(taken, |end| end + 1)..)
+                .unwrap_or_default();
+            if newline.is_some() {
+                line(&self.partial);
+                self.partial.clear();
             }
         }
     }
@@ -154,20 +151,19 @@ impl OutputPipe {
         }
     }
 
-    pub fn fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    /// The service, its process, and whether this is its stderr.
-    pub fn owner(&self) -> (&str, i32, bool) {
-        (&self.name, self.pid, self.stderr)
-    }
-
     /// Reads and logs whatever is there; at end of file, marks it closed.
     pub fn drain(&mut self) {
         let mut buffer = [0u8; 4096];
-        let (name, pid, stderr) = (self.name.as_str(), self.pid, self.stderr);
-        let mut emit = |line: &[u8]| log_line(name, pid, stderr, line);
+        let (name, pid) = (self.name.as_str(), self.pid);
+        let level = if self.stderr {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        let mut emit = |line: &[u8]| {
+            let text = String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line));
+            log::log!(target: name, level, "pid {pid}: {text}");
+        };
         loop {
             match nix::unistd::read(self.fd.as_fd(), &mut buffer) {
                 Ok(0) => break,
@@ -184,17 +180,6 @@ impl OutputPipe {
         self.lines.finish(&mut emit);
         self.closed = true;
     }
-}
-
-fn log_line(name: &str, pid: i32, stderr: bool, line: &[u8]) {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = String::from_utf8_lossy(line);
-    let level = if stderr {
-        log::Level::Warn
-    } else {
-        log::Level::Info
-    };
-    log::log!(target: name, level, "pid {pid}: {text}");
 }
 
 #[cfg(test)]

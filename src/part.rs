@@ -1,12 +1,11 @@
 //! The one interface every part of the loop shares.
 //!
 //! A part is a concern that owns descriptors, deadlines or child processes
-//! of its own: the main command, hooks, readiness, takeover, the control
-//! server, output pipes, the directory watch. The loop (`event_loop.rs`)
-//! polls what the parts ask for, wakes them at their deadlines, hands them
-//! the children they started, and carries out what they put in the
-//! [`Outbox`]. A part never calls another part: it says what happened (an
-//! event for a service, a [`Notice`] for everyone) and the loop passes it on.
+//! of its own (listed in `event_loop.rs`). The loop polls what the parts
+//! ask for, wakes them at their deadlines, hands them the children they
+//! started, and carries out what they put in the [`Outbox`]. A part never
+//! calls another part: it says what happened (an event for a service, a
+//! [`Notice`] for everyone) and the loop passes it on.
 
 use crate::service::{Action, Event, Exit};
 use crate::spawn::{self, Child};
@@ -80,16 +79,6 @@ impl Cx<'_> {
         let work = self.supervisor.event(name, event, self.now);
         self.out.work.extend(work);
     }
-
-    /// Gives up the CPU once a turn, right after starting a process or
-    /// forwarding it a signal: that process now has the work to do, and
-    /// the scheduler often puts it on going's own core, where it would wait
-    /// for going's bookkeeping (BENCH.md: about 0.1 ms off a respawn, 40 µs
-    /// off a forwarded signal). Once a turn, so that a mass restart does
-    /// not wait on a thousand children in turn.
-    pub fn step_aside(&mut self) {
-        self.out.step_aside();
-    }
 }
 
 /// What the parts ask of the loop; it empties the outbox after each call.
@@ -100,12 +89,17 @@ pub struct Outbox {
     pub notices: Vec<Notice>,
     /// Processes started by parts (hooks), for the other parts to see.
     pub started: Vec<Started>,
-    /// Whether going has yielded the CPU this turn ([`Cx::step_aside`]).
+    /// Whether going has yielded the CPU this turn ([`Outbox::step_aside`]).
     pub stepped_aside: bool,
 }
 
 impl Outbox {
-    /// See [`Cx::step_aside`].
+    /// Gives up the CPU once a turn, right after starting a process or
+    /// forwarding it a signal: that process now has the work to do, and
+    /// the scheduler often puts it on going's own core, where it would wait
+    /// for going's bookkeeping (BENCH.md: about 0.1 ms off a respawn, 40 µs
+    /// off a forwarded signal). Once a turn, so that a mass restart does
+    /// not wait on a thousand children in turn.
     pub fn step_aside(&mut self) {
         if !self.stepped_aside {
             self.stepped_aside = true;
@@ -187,9 +181,8 @@ impl<'a> PollSet<'a> {
         &mut self.fds
     }
 
-    /// (part, token, revents) of each ready descriptor.
+    /// Adds (part, token, revents) of each ready descriptor to `out`.
     pub fn fired(&self, out: &mut Vec<(usize, u32, PollFlags)>) {
-        out.clear();
         for (fd, &(part, token)) in self.fds.iter().zip(&self.tags) {
             if let Some(revents) = fd.revents().filter(|r| !r.is_empty()) {
                 out.push((part, token, revents));

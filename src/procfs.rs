@@ -2,6 +2,7 @@
 //! /proc/PID/stat for every field going uses, the command line, and
 //! whether a process group still has a live member.
 
+use nix::unistd::SysconfVar;
 use std::time::Duration;
 
 /// The fields of /proc/PID/stat that going uses.
@@ -92,26 +93,21 @@ pub fn group_alive(group: i32) -> bool {
     }
     // kill counts zombies, and those of an adopted service are another
     // parent's to reap (maybe never): only a live member keeps a stop going.
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(stat)
-        .any(|s| !s.is_zombie() && s.group == group)
+    processes().is_none_or(|mut all| all.any(|(_, s)| !s.is_zombie() && s.group == group))
+}
+
+/// Every process in /proc, with its stat.
+fn processes() -> Option<impl Iterator<Item = (i32, Stat)>> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    let pids = entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
+    Some(pids.filter_map(|pid| Some((pid, stat(pid)?))))
 }
 
 /// Every live (not zombie) descendant of `root`, by one scan of the parent
 /// of each process in /proc (/proc/PID/task/TID/children needs a kernel
 /// option that is often off). Parents come before their children.
 pub fn descendants(root: i32) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let all: Vec<(i32, Stat)> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| Some((pid, stat(pid)?)))
-        .collect();
+    let all: Vec<(i32, Stat)> = processes().into_iter().flatten().collect();
     let mut found = Vec::new();
     let mut parents = vec![root];
     while !parents.is_empty() {
@@ -132,12 +128,7 @@ const NANOS_PER_SECOND: u64 = 1_000_000_000;
 /// Clock ticks a second (USER_HZ, 100 almost everywhere): the unit of the
 /// times in /proc/PID/stat.
 pub fn ticks_per_second() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .and_then(|ticks| u64::try_from(ticks).ok())
-        .filter(|&ticks| ticks > 0)
-        .unwrap_or(100)
+    sysconf(SysconfVar::CLK_TCK).unwrap_or(100)
 }
 
 /// Nanoseconds since boot by CLOCK_BOOTTIME, the clock that /proc/PID/stat
@@ -170,12 +161,13 @@ pub fn age(start_time: u64) -> Option<Duration> {
 
 /// The size of a page, in kB.
 pub fn page_kb() -> u64 {
-    let size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE);
-    size.ok()
-        .flatten()
-        .and_then(|s| u64::try_from(s).ok())
-        .unwrap_or(4096)
-        / 1024
+    sysconf(SysconfVar::PAGE_SIZE).unwrap_or(4096) / 1024
+}
+
+/// A positive value of sysconf(3).
+fn sysconf(var: SysconfVar) -> Option<u64> {
+    let value = nix::unistd::sysconf(var).ok().flatten()?;
+    u64::try_from(value).ok().filter(|&value| value > 0)
 }
 
 #[cfg(test)]

@@ -81,14 +81,10 @@ pub fn find<'a, V>(pairs: &'a [(String, V)], key: &str) -> Option<&'a V> {
 /// Pairs sorted by key; of pairs with the same key, the last stays (as
 /// collecting into a map would keep it).
 pub fn sorted_pairs<V>(mut pairs: Vec<(String, V)>) -> Vec<(String, V)> {
+    // Reversed, the stable sort puts the last of a key first.
+    pairs.reverse();
     sort_by(&mut pairs, |a, b| a.0 < b.0);
-    pairs.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            std::mem::swap(later, kept);
-        }
-        same
-    });
+    pairs.dedup_by(|later, kept| later.0 == kept.0);
     pairs
 }
 

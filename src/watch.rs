@@ -5,39 +5,17 @@
 
 use crate::config;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
-use std::ffi::OsString;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
-
-/// What a batch of inotify events means for the services.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Services whose file may have been written, renamed or removed;
-    /// sorted, no name twice.
-    pub names: Vec<String>,
-    /// Reread the whole directory.
-    pub rescan: bool,
-}
 
 pub struct DirWatch {
     inotify: Inotify,
     dir: PathBuf,
     dir_watch: Option<WatchDescriptor>,
     parent_watch: Option<WatchDescriptor>,
-    base_name: OsString,
     /// With a main command, a missing DIR is normal: say so only at info.
     missing_is_normal: bool,
 }
-
-const DIR_EVENTS: AddWatchFlags = AddWatchFlags::IN_ATTRIB
-    .union(AddWatchFlags::IN_CLOSE_WRITE)
-    .union(AddWatchFlags::IN_MOVED_TO)
-    .union(AddWatchFlags::IN_MOVED_FROM)
-    .union(AddWatchFlags::IN_CREATE)
-    .union(AddWatchFlags::IN_DELETE)
-    .union(AddWatchFlags::IN_DELETE_SELF)
-    .union(AddWatchFlags::IN_MOVE_SELF)
-    .union(AddWatchFlags::IN_ONLYDIR);
 
 const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
     .union(AddWatchFlags::IN_MOVED_TO)
@@ -45,18 +23,17 @@ const PARENT_EVENTS: AddWatchFlags = AddWatchFlags::IN_CREATE
     .union(AddWatchFlags::IN_DELETE)
     .union(AddWatchFlags::IN_ONLYDIR);
 
-impl DirWatch {
-    /// Watches `dir`. A missing `dir` is logged and waited for; a missing
-    /// parent is an error, as nothing could bring `dir` back.
-    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
-        let mut watch = DirWatch::unarmed(dir, missing_is_normal)?;
-        watch.arm()?;
-        Ok(watch)
-    }
+const DIR_EVENTS: AddWatchFlags = PARENT_EVENTS
+    .union(AddWatchFlags::IN_ATTRIB)
+    .union(AddWatchFlags::IN_CLOSE_WRITE)
+    .union(AddWatchFlags::IN_DELETE_SELF)
+    .union(AddWatchFlags::IN_MOVE_SELF);
 
-    /// The inotify instance alone, without a watch: it costs nothing at
-    /// exit (the kernel's teardown of a watch at close takes 6 to 20 ms).
-    pub fn unarmed(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
+impl DirWatch {
+    /// The inotify instance alone, without a watch (until [`DirWatch::arm`]):
+    /// it costs nothing at exit (the kernel's teardown of a watch at close
+    /// takes 6 to 20 ms).
+    pub fn new(dir: &Path, missing_is_normal: bool) -> Result<DirWatch, String> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .map_err(|errno| format!("cannot use inotify: {}", errno.desc()))?;
         Ok(DirWatch {
@@ -64,12 +41,13 @@ impl DirWatch {
             dir: dir.to_path_buf(),
             dir_watch: None,
             parent_watch: None,
-            base_name: dir.file_name().map(OsString::from).unwrap_or_default(),
             missing_is_normal,
         })
     }
 
-    /// Watches the parent of `dir`, then `dir` itself.
+    /// Watches the parent of `dir`, then `dir` itself. A missing `dir` is
+    /// logged and waited for; a missing parent is an error, as nothing
+    /// could bring `dir` back.
     pub fn arm(&mut self) -> Result<(), String> {
         let parent = self
             .dir
@@ -129,51 +107,46 @@ impl DirWatch {
         }
     }
 
-    /// Reads every pending event.
-    pub fn read(&mut self) -> Changes {
-        let mut changes = Changes::default();
+    /// Reads every pending event into `names`, the services whose file may
+    /// have been written, renamed or removed (the loader sorts them and
+    /// drops repeats); true when the whole directory is to be read again.
+    pub fn read(&mut self, names: &mut Vec<String>) -> bool {
+        let mut rescan = false;
         loop {
             match self.inotify.read_events() {
-                Ok(events) if events.is_empty() => break,
-                Ok(events) => {
+                Ok(events) if !events.is_empty() => {
                     for event in events {
-                        self.interpret(&event, &mut changes);
+                        rescan |= self.interpret(&event, names);
                     }
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break,
+                _ => break,
             }
         }
-        crate::util::sort(&mut changes.names);
-        changes.names.dedup();
-        changes
+        rescan
     }
 
-    fn interpret(&mut self, event: &InotifyEvent, changes: &mut Changes) {
+    /// One event: a name for `names`, or true for a rescan.
+    fn interpret(&mut self, event: &InotifyEvent, names: &mut Vec<String>) -> bool {
         let mask = event.mask;
         if mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
             // Events were lost: only a full rescan knows what changed.
             log::warn!("inotify queue overflow, rescanning {}", self.dir.display());
-            changes.rescan = true;
-            return;
+            return true;
         }
         if Some(event.wd) == self.parent_watch && self.parent_watch != self.dir_watch {
-            if event.name.as_deref() == Some(self.base_name.as_os_str()) {
-                // DIR created, renamed onto, re-linked or removed.
-                if mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
-                    && self.rewatch_dir()
-                {
-                    log::info!("{} is back, rescanning", self.dir.display());
-                    changes.rescan = true;
-                }
+            // DIR created, renamed onto, re-linked or removed.
+            let back = event.name.as_deref() == self.dir.file_name()
+                && mask.intersects(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+                && self.rewatch_dir();
+            if back {
+                log::info!("{} is back, rescanning", self.dir.display());
             }
-            return;
+            return back;
         }
-        if Some(event.wd) != self.dir_watch {
-            return;
-        }
-        if mask.contains(AddWatchFlags::IN_DELETE_SELF) {
-            return; // IN_IGNORED follows
+        // After IN_DELETE_SELF, IN_IGNORED follows.
+        if Some(event.wd) != self.dir_watch || mask.contains(AddWatchFlags::IN_DELETE_SELF) {
+            return false;
         }
         if mask.intersects(AddWatchFlags::IN_MOVE_SELF | AddWatchFlags::IN_IGNORED) {
             // DIR was renamed away or removed; whatever DIR names now, if
@@ -182,37 +155,27 @@ impl DirWatch {
                 let _ = self.inotify.rm_watch(event.wd);
             }
             self.dir_watch = None;
-            if self.rewatch_dir() {
-                changes.rescan = true;
-            }
-            return;
+            return self.rewatch_dir();
         }
         if mask.contains(AddWatchFlags::IN_ATTRIB) {
             // DIR's own mode or owner changed: it may be readable again.
             // A file's are ignored (they change while it is being written).
-            if event.name.is_none() {
-                changes.rescan = true;
-            }
-            return;
+            return event.name.is_none();
         }
-        if mask.contains(AddWatchFlags::IN_ISDIR) {
-            return;
-        }
-        let Some(file_name) = event.name.as_ref().and_then(|n| n.to_str()) else {
-            return;
-        };
-        let Some(name) = config::watched(file_name) else {
-            return;
+        let file_name = event.name.as_ref().and_then(|n| n.to_str());
+        let Some(file_name) = file_name.filter(|_| !mask.contains(AddWatchFlags::IN_ISDIR)) else {
+            return false;
         };
         // A new regular file is still being written: its close will come.
-        // Symlinks and hard links are complete when they appear.
-        if mask == AddWatchFlags::IN_CREATE && !self.is_complete_on_creation(file_name) {
-            return;
+        // Symlinks and hard links are complete when they appear. An
+        // editor's save is several events for one file.
+        if let Some(name) = config::watched(file_name)
+            && (mask != AddWatchFlags::IN_CREATE || self.is_complete_on_creation(file_name))
+            && names.last().is_none_or(|last| last != name)
+        {
+            names.push(name.to_string());
         }
-        // An editor's save is several events for one file.
-        if changes.names.last().is_none_or(|last| last != name) {
-            changes.names.push(name.to_string());
-        }
+        false
     }
 
     fn is_complete_on_creation(&self, file_name: &str) -> bool {
