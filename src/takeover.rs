@@ -42,9 +42,11 @@ pub struct Takeover {
 /// What the state file last said of one process, by pid: reused so that
 /// a write reads /proc only for processes new since the last one.
 struct Recorded {
-    record: state::Record,
+    pid: i32,
+    start_time: u64,
     /// The exec was confirmed when this was read.
     exec_done: bool,
+    cmdline: u64,
 }
 
 /// A service's process started since the last state write.
@@ -214,12 +216,12 @@ impl Takeover {
             let Some(pid) = s.pid() else { continue };
             let exec_done = s.state() != State::Starting;
             let cached = known
-                .binary_search_by_key(&pid, |r| r.record.pid)
+                .binary_search_by_key(&pid, |r| r.pid)
                 .ok()
                 .and_then(|at| known.get(at))
                 .filter(|r| r.exec_done || !exec_done);
             let (start_time, cmdline) = match cached {
-                Some(r) => (r.record.start_time, r.record.cmdline),
+                Some(r) => (r.start_time, r.cmdline),
                 None => {
                     let fresh = self.fresh_spawns.iter().find(|f| f.pid == pid);
                     let known = fresh.and_then(|f| f.start_time);
@@ -239,9 +241,14 @@ impl Takeover {
             };
             let record = record_of(s, pid, start_time, cmdline);
             record.write_to(out)?;
-            recorded.push(Recorded { record, exec_done });
+            recorded.push(Recorded {
+                pid,
+                start_time,
+                exec_done,
+                cmdline,
+            });
         }
-        crate::util::sort_by_key(&mut recorded, |r| r.record.pid);
+        crate::util::sort_by_key(&mut recorded, |r| r.pid);
         Ok(recorded)
     }
 
