@@ -352,13 +352,17 @@ pub fn append(path: &Path, line: &[u8]) -> std::io::Result<()> {
     file.write_all(line)
 }
 
+/// kthreadd, the parent of every kernel thread (whose command line is empty).
+const KERNEL_THREADS: i32 = 2;
+
 /// A process that may be the clone of an announced start nothing recorded
 /// after it: a session leader started since, whose environment names the
 /// service. Only a going killed between a clone and its next write leaves
 /// one. Until its exec, the clone shares the dead going's memory, so it
 /// shows that going's command line and neither the service's environment
-/// nor, yet, its own session: `in_flight` is that command line, given for
-/// the last announced start only (the one a kill can have cut short).
+/// nor, yet, its own session (and, in the midst of the exec, no command
+/// line at all): `in_flight` is that command line, given for the last
+/// announced start only (the one a kill can have cut short).
 pub fn find_spawned(spawning: &Spawning, in_flight: Option<&[u8]>) -> Option<i32> {
     let wanted = format!("\0GOING_SERVICE={}\0", spawning.name);
     let me = std::process::id() as i32;
@@ -378,8 +382,11 @@ pub fn find_spawned(spawning: &Spawning, in_flight: Option<&[u8]>) -> Option<i32
                     env.windows(wanted.len()).any(|w| w == wanted.as_bytes())
                 })
             };
-            (st.session == pid && named())
-                || in_flight.is_some_and(|own| procfs::cmdline(pid).as_deref() == Some(own))
+            let cut_short = |own: &[u8]| {
+                let line = procfs::cmdline(pid).unwrap_or_default();
+                line == own || line.is_empty() && st.parent != KERNEL_THREADS
+            };
+            (st.session == pid && named()) || in_flight.is_some_and(cut_short)
         })
 }
 
@@ -465,6 +472,15 @@ mod tests {
         };
         let mut after = spawn();
         let own = b"sleep\x004.71828\x00".as_slice();
+        // The spawn returns once the exec is past its point of no return,
+        // a moment before /proc shows the new command line.
+        let shown = || procfs::cmdline(after.id() as i32).as_deref() == Some(own);
+        for _ in 0..100 {
+            if shown() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let found = find_spawned(&announced, Some(own));
         let unnamed = find_spawned(&announced, None);
         for child in [&mut before, &mut after] {
