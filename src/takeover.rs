@@ -89,11 +89,10 @@ impl Takeover {
         // Starts announced but not recorded: the going before died between
         // a clone and its next write, and the clone may run.
         let started = |pid| Some((pid, procfs::start_time(pid)?));
-        let own = procfs::cmdline(me);
         let last = saved.spawning.len().checked_sub(1);
         for (i, spawning) in saved.spawning.iter().enumerate() {
-            let in_flight = own.as_deref().filter(|_| Some(i) == last);
-            let found = state::find_spawned(spawning, in_flight);
+            let own = (Some(i) == last).then(|| procfs::cmdline(me)).flatten();
+            let found = state::find_spawned(spawning, own.as_deref());
             let Some((pid, start_time)) = found.and_then(started) else {
                 continue;
             };
