@@ -1212,10 +1212,12 @@ fn non_root_client_is_refused() {
         mode(&sock) == 0o600,
         &format!("socket mode {:o}, want 600", mode(&sock)),
     );
-    // The temp dir and the binary are world-readable: nobody runs going.
+    // The temp dir and the copy of the binary are world-readable: nobody
+    // runs going.
+    let bin = bin_for_others(&t.path);
     let as_nobody = || {
         let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--", BIN, "status", "-s", &sock]);
+        c.args(["-u", "nobody", "--", &bin, "status", "-s", &sock]);
         run_limited(c, secs(10))
     };
     let o = as_nobody();

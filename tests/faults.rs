@@ -1621,8 +1621,9 @@ fn refused_connections_flood() {
     fs::set_permissions(&sock, fs::Permissions::from_mode(0o666)).expect("chmod socket");
     const N: usize = 300;
     let flood = format!(
-        "{} /bin/sh -c 'for i in $(seq {N}); do {BIN} status -s {} >/dev/null 2>&1 || :; done'",
+        "{} /bin/sh -c 'for i in $(seq {N}); do {} status -s {} >/dev/null 2>&1 || :; done'",
         setpriv(65_534),
+        q(&bin_for_others(&t.path)),
         q(&sock)
     );
     let done = Command::new("/bin/sh")

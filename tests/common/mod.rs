@@ -17,6 +17,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_going");
 
+/// `BIN` as other users (nobody) can run it: a checkout in a private
+/// directory (a `mktemp -d` clone, mode 0700) hides target/ from them, so
+/// a copy in the world-readable `dir`.
+pub fn bin_for_others(dir: &Path) -> String {
+    let copy = dir.join("going-for-others");
+    fs::copy(BIN, &copy).expect("copy going");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).expect("chmod going");
+    copy.display().to_string()
+}
+
 pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGQUIT: i32 = 3;
